@@ -2,9 +2,6 @@ module github.com/hopwire/hopwire
 
 go 1.26
 
-require (
-	github.com/fxamacker/cbor/v2 v2.10.0 // indirect
-	github.com/x448/float16 v0.8.4 // indirect
-	github.com/xtaci/smux v1.5.58 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
-)
+require github.com/xtaci/smux v1.5.58
+
+require go.uber.org/goleak v1.3.0

@@ -1,0 +1,656 @@
+package session
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hopwire/hopwire/session/internal/wire"
+)
+
+// Role says which side of a link this is. The dialing side is the client:
+// it speaks first in the handshake and opens the RPC stream.
+type Role uint8
+
+// Roles.
+const (
+	Client Role = iota + 1
+	Server
+)
+
+func (r Role) String() string {
+	switch r {
+	case Client:
+		return "client"
+	case Server:
+		return "server"
+	}
+	return fmt.Sprintf("role(%d)", uint8(r))
+}
+
+// StreamKind says what a stream carries.
+type StreamKind uint8
+
+// Stream kinds. The kind is sent when the stream opens, with a header whose
+// meaning depends on the kind.
+const (
+	KindRPC     StreamKind = 1 // the RPC session's messages; one per Conn
+	KindData    StreamKind = 2 // bulk bytes for a call (io.Reader/io.Writer values); header: 8-byte token
+	KindConnect StreamKind = 3 // forwarding; header: a ConnectRequest
+	kindPing    StreamKind = 4 // link round trip; never surfaced
+)
+
+func (k StreamKind) String() string {
+	switch k {
+	case KindRPC:
+		return "rpc"
+	case KindData:
+		return "data"
+	case KindConnect:
+		return "connect"
+	case kindPing:
+		return "ping"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Peer describes the node at the other end of a link.
+type Peer struct {
+	Name        string   // the node name the peer announced in its hello
+	Caps        []string // capabilities the peer announced
+	Principal   string   // the authenticated identity, from the transport (LinkConfig.Peer)
+	Fingerprint string   // the authenticated key's fingerprint, from the transport
+}
+
+// LinkConfig configures a link. The zero value (or nil) means defaults;
+// NewLink copies it and never modifies the caller's value.
+type LinkConfig struct {
+	// Name is this node's name, announced in the hello.
+	Name string
+	// Caps are capabilities announced in the hello.
+	Caps []string
+	// Peer carries what the transport authenticated about the peer
+	// (principal and fingerprint). Session does no authentication itself:
+	// a Link must only be built on an authenticated transport, or on one
+	// trusted by construction (a child's pipes).
+	Peer Peer
+	// Logger receives lifecycle and refusal logs; nil discards them.
+	Logger *slog.Logger
+
+	// HandshakeTimeout bounds the hello exchange (default 10s).
+	HandshakeTimeout time.Duration
+	// KeepAlive is the interval of keepalive frames (default 10s) and
+	// KeepAliveTimeout the silence after which the link is declared dead
+	// (default 30s). A negative KeepAlive disables keepalives.
+	KeepAlive        time.Duration
+	KeepAliveTimeout time.Duration
+	// MaxStreams caps concurrently open incoming streams; streams beyond it
+	// are refused at once (default 1024).
+	MaxStreams int
+	// AcceptBacklog is how many opened streams may wait for AcceptStream;
+	// beyond it new streams are refused (default 256).
+	AcceptBacklog int
+	// OpenTimeout bounds how long an incoming stream may take to send its
+	// open record (default 10s).
+	OpenTimeout time.Duration
+	// IdleTimeout aborts a stream with no reads or writes for this long
+	// (default 5m; negative disables). The RPC stream is exempt.
+	IdleTimeout time.Duration
+	// HalfCloseTimeout aborts a stream that stays half-closed this long
+	// (default 1m; negative disables).
+	HalfCloseTimeout time.Duration
+	// CloseTimeout bounds how long Close waits to send a clean end
+	// (default 5s).
+	CloseTimeout time.Duration
+	// StreamWindow is the per-stream receive window (default 256 KiB) and
+	// LinkBuffer the receive buffer shared by all streams of the link
+	// (default 4 MiB). Buffers are allocated only as data arrives.
+	StreamWindow int
+	LinkBuffer   int
+	// FrameSize is the multiplexer's largest frame (default 32 KiB, at most
+	// 65535).
+	FrameSize int
+}
+
+func (c *LinkConfig) withDefaults() LinkConfig {
+	var cfg LinkConfig
+	if c != nil {
+		cfg = *c
+		cfg.Caps = append([]string(nil), c.Caps...)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&cfg.HandshakeTimeout, 10*time.Second)
+	def(&cfg.KeepAlive, 10*time.Second)
+	def(&cfg.KeepAliveTimeout, 3*cfg.KeepAlive)
+	def(&cfg.OpenTimeout, 10*time.Second)
+	def(&cfg.IdleTimeout, 5*time.Minute)
+	def(&cfg.HalfCloseTimeout, time.Minute)
+	def(&cfg.CloseTimeout, 5*time.Second)
+	if cfg.MaxStreams == 0 {
+		cfg.MaxStreams = 1024
+	}
+	if cfg.AcceptBacklog == 0 {
+		cfg.AcceptBacklog = 256
+	}
+	if cfg.StreamWindow == 0 {
+		cfg.StreamWindow = 256 << 10
+	}
+	if cfg.LinkBuffer == 0 {
+		cfg.LinkBuffer = 4 << 20
+	}
+	if cfg.FrameSize == 0 {
+		cfg.FrameSize = 32 << 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+func (c *LinkConfig) verify() error {
+	if c.FrameSize < 64 || c.FrameSize > 65535 {
+		return fmt.Errorf("session: FrameSize %d out of range [64, 65535]", c.FrameSize)
+	}
+	if c.StreamWindow < c.FrameSize || c.StreamWindow > c.LinkBuffer {
+		return fmt.Errorf("session: StreamWindow %d must be within [FrameSize, LinkBuffer]", c.StreamWindow)
+	}
+	if c.MaxStreams < 1 || c.AcceptBacklog < 1 {
+		return errors.New("session: MaxStreams and AcceptBacklog must be positive")
+	}
+	if c.KeepAlive > 0 && c.KeepAliveTimeout < c.KeepAlive {
+		return errors.New("session: KeepAliveTimeout must be at least KeepAlive")
+	}
+	if len(c.Name) > wire.MaxNameLen {
+		return fmt.Errorf("session: node name longer than %d bytes", wire.MaxNameLen)
+	}
+	return nil
+}
+
+// Sentinel errors of the session package.
+var (
+	// ErrLinkClosed is returned by operations on a closed or broken link;
+	// calls pending when a link breaks fail with an error that matches it.
+	ErrLinkClosed = errors.New("session: link closed")
+	// ErrStreamAborted matches every *StreamError.
+	ErrStreamAborted = errors.New("session: stream aborted")
+	// ErrHandshake matches every failure of the link hello.
+	ErrHandshake = errors.New("session: handshake failed")
+)
+
+// errLocalClose is the cause of a link closed by Link.Close.
+var errLocalClose = fmt.Errorf("%w by this side", ErrLinkClosed)
+
+// muxer is the multiplexer under a Link: smux over a byte stream, or a
+// transport's native streams (QUIC).
+type muxer interface {
+	open(ctx context.Context) (rawStream, error)
+	accept() (rawStream, error) // blocks until a stream arrives or the muxer dies
+	close() error               // release everything, discarding buffered data
+	abort()                     // close the connection but keep buffered data readable
+}
+
+// Link is an authenticated, multiplexed connection to one neighbour. It is
+// safe for concurrent use. Whoever created it closes it; closing a link
+// aborts its streams and closes the underlying connection.
+type Link struct {
+	cfg   LinkConfig
+	role  Role
+	peer  Peer
+	mux   muxer
+	chunk int // largest data record payload
+	log   *slog.Logger
+
+	accepts  chan *Stream
+	incoming atomic.Int64 // open incoming streams, for MaxStreams
+
+	mu      sync.Mutex
+	streams map[*Stream]struct{}
+
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+	wg        sync.WaitGroup
+}
+
+// NewLink runs the hopwire hello over c and then multiplexes it with smux
+// v2. The hello runs under cfg.HandshakeTimeout; nothing is allocated for
+// the peer before it succeeds. On error c is closed. On success the Link
+// owns c.
+func NewLink(c net.Conn, role Role, cfg *LinkConfig) (*Link, error) {
+	conf := cfg.withDefaults()
+	if err := conf.verify(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	peerHello, err := handshake(c, role, &conf, wire.MuxSmuxV2)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	sm, err := newSmux(c, role, &conf)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return startLink(sm, role, &conf, peerHello), nil
+}
+
+// handshake exchanges hellos over c: the client sends first, the server
+// answers with its hello or a refusal.
+func handshake(c net.Conn, role Role, cfg *LinkConfig, mux uint8) (*wire.Hello, error) {
+	_ = c.SetDeadline(time.Now().Add(cfg.HandshakeTimeout))
+	defer c.SetDeadline(time.Time{})
+	mine := &wire.Hello{Version: wire.ProtocolVersion, Mux: mux, Name: cfg.Name, Caps: cfg.Caps}
+	send := func(h *wire.Hello) error {
+		b, err := wire.AppendHello(make([]byte, 0, 128), h)
+		if err != nil {
+			return err
+		}
+		_, err = c.Write(b)
+		return err
+	}
+	if role == Client {
+		if err := send(mine); err != nil {
+			return nil, fmt.Errorf("%w: send hello: %w", ErrHandshake, err)
+		}
+	}
+	peer, err := readHello(c)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	if role == Client {
+		if peer.Status != wire.StatusOK {
+			return nil, fmt.Errorf("%w: refused by peer: %s", ErrHandshake, peer.Text)
+		}
+		if peer.Version != wire.ProtocolVersion || peer.Mux != mux {
+			return nil, fmt.Errorf("%w: peer answered protocol %d mux %d, want %d/%d", ErrHandshake, peer.Version, peer.Mux, wire.ProtocolVersion, mux)
+		}
+		return peer, nil
+	}
+	var why string
+	switch {
+	case peer.Status != wire.StatusOK:
+		why = "client hello with non-zero status"
+	case peer.Version != wire.ProtocolVersion:
+		why = fmt.Sprintf("unsupported protocol version %d (this node speaks %d)", peer.Version, wire.ProtocolVersion)
+	case peer.Mux != mux:
+		why = fmt.Sprintf("unsupported multiplexer version %d (this link needs %d)", peer.Mux, mux)
+	}
+	if why != "" {
+		_ = send(&wire.Hello{Version: wire.ProtocolVersion, Mux: mux, Status: wire.StatusRefused, Text: why})
+		return nil, fmt.Errorf("%w: %s", ErrHandshake, why)
+	}
+	if err := send(mine); err != nil {
+		return nil, fmt.Errorf("%w: send hello: %w", ErrHandshake, err)
+	}
+	return peer, nil
+}
+
+func readHello(r io.Reader) (*wire.Hello, error) {
+	var buf [wire.HelloHeaderLen + wire.MaxHelloBody]byte
+	if _, err := io.ReadFull(r, buf[:wire.HelloHeaderLen]); err != nil {
+		return nil, fmt.Errorf("read hello: %w", err)
+	}
+	n, err := wire.ParseHelloHeader(buf[:wire.HelloHeaderLen])
+	if err != nil {
+		return nil, err
+	}
+	body := buf[wire.HelloHeaderLen : wire.HelloHeaderLen+n]
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, fmt.Errorf("read hello: %w", err)
+	}
+	return wire.ParseHelloBody(body)
+}
+
+func startLink(m muxer, role Role, cfg *LinkConfig, h *wire.Hello) *Link {
+	peer := cfg.Peer
+	peer.Name = h.Name
+	peer.Caps = h.Caps
+	l := &Link{
+		cfg:     *cfg,
+		role:    role,
+		peer:    peer,
+		mux:     m,
+		chunk:   cfg.FrameSize - wire.RecordHeaderLen,
+		log:     cfg.Logger.With("peer", peer.Name),
+		accepts: make(chan *Stream, cfg.AcceptBacklog),
+		streams: make(map[*Stream]struct{}),
+		done:    make(chan struct{}),
+	}
+	l.wg.Add(1)
+	go l.acceptLoop()
+	if sweep := l.sweepInterval(); sweep > 0 {
+		l.wg.Add(1)
+		go l.sweepLoop(sweep)
+	}
+	return l
+}
+
+// Peer returns what is known of the node at the other end.
+func (l *Link) Peer() Peer { return l.peer }
+
+// Role returns this side's role.
+func (l *Link) Role() Role { return l.role }
+
+// Done is closed when the link is closed or broken.
+func (l *Link) Done() <-chan struct{} { return l.done }
+
+// Err returns why the link ended, or nil while it is up.
+func (l *Link) Err() error {
+	select {
+	case <-l.done:
+		return l.closeErr
+	default:
+		return nil
+	}
+}
+
+// OpenStream opens a stream of the given kind with a header. It does not
+// wait for the peer: a refusal shows as a *StreamError on the first read.
+func (l *Link) OpenStream(ctx context.Context, kind StreamKind, hdr []byte) (*Stream, error) {
+	select {
+	case <-l.done:
+		return nil, l.closeErr
+	default:
+	}
+	raw, err := l.mux.open(ctx)
+	if err != nil {
+		if l.Err() != nil {
+			return nil, l.Err()
+		}
+		return nil, fmt.Errorf("session: open stream: %w", err)
+	}
+	s := newStream(raw, l, kind, hdr)
+	rec, err := wire.AppendOpen(make([]byte, wire.RecordHeaderLen, wire.RecordHeaderLen+1+len(hdr)), uint8(kind), hdr)
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	wire.PutRecordHeader(rec, wire.RecordOpen, len(rec)-wire.RecordHeaderLen)
+	if dl, ok := ctx.Deadline(); ok {
+		_ = raw.SetWriteDeadline(dl)
+	}
+	if _, err := raw.Write(rec); err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("session: open stream: %w", err)
+	}
+	_ = raw.SetWriteDeadline(time.Time{})
+	if !l.track(s) {
+		s.shut()
+		return nil, l.closeErr
+	}
+	return s, nil
+}
+
+// AcceptStream waits for the next stream the peer opened. Streams of an
+// internal kind never surface.
+func (l *Link) AcceptStream(ctx context.Context) (*Stream, error) {
+	select {
+	case s := <-l.accepts:
+		return s, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-l.done:
+		return nil, l.closeErr
+	}
+}
+
+// Ping measures a round trip over a fresh stream.
+func (l *Link) Ping(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	s, err := l.OpenStream(ctx, kindPing, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		s.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { s.Abort(AbortLocal, "ping cancelled") })
+	defer stop()
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(start.UnixNano()))
+	if _, err := s.Write(b[:]); err != nil {
+		return 0, err
+	}
+	var echo [8]byte
+	if _, err := io.ReadFull(s, echo[:]); err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, err
+	}
+	if echo != b {
+		return 0, errors.New("session: ping echo mismatch")
+	}
+	return time.Since(start), nil
+}
+
+// Close closes the link: every stream is aborted and the connection
+// closed. It waits for the link's goroutines and is idempotent.
+func (l *Link) Close() error {
+	l.shutdown(errLocalClose)
+	l.mux.close()
+	l.wg.Wait()
+	return nil
+}
+
+func (l *Link) shutdown(cause error) {
+	l.closeOnce.Do(func() {
+		l.closeErr = cause
+		close(l.done)
+		if cause != errLocalClose {
+			l.mux.abort()
+		} else {
+			l.mux.close()
+			// A local Close discards everything. A broken link leaves its
+			// streams to their owners: they read what had arrived, then
+			// an error.
+			l.mu.Lock()
+			streams := make([]*Stream, 0, len(l.streams))
+			for s := range l.streams {
+				streams = append(streams, s)
+			}
+			l.mu.Unlock()
+			for _, s := range streams {
+				s.aborted.CompareAndSwap(nil, &StreamError{Code: AbortClosed, Reason: "link closed"})
+				s.shut()
+			}
+		}
+		for {
+			select {
+			case s := <-l.accepts:
+				s.shut()
+				continue
+			default:
+			}
+			break
+		}
+		l.log.Debug("link down", "err", cause)
+	})
+}
+
+func (l *Link) track(s *Stream) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-l.done:
+		return false
+	default:
+	}
+	l.streams[s] = struct{}{}
+	return true
+}
+
+// forget is called once per stream when it is shut.
+func (l *Link) forget(s *Stream) {
+	l.mu.Lock()
+	_, ok := l.streams[s]
+	delete(l.streams, s)
+	l.mu.Unlock()
+	if ok && s.incoming {
+		l.incoming.Add(-1)
+	}
+}
+
+// NumStreams returns the number of open streams.
+func (l *Link) NumStreams() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.streams)
+}
+
+func (l *Link) acceptLoop() {
+	defer l.wg.Done()
+	for {
+		raw, err := l.mux.accept()
+		if err != nil {
+			cause := ErrLinkClosed
+			if err != io.EOF && !errors.Is(err, io.ErrClosedPipe) && !errors.Is(err, net.ErrClosed) {
+				cause = fmt.Errorf("%w: %w", ErrLinkClosed, err)
+			}
+			l.shutdown(cause)
+			return
+		}
+		if n := l.incoming.Add(1); n > int64(l.cfg.MaxStreams) {
+			l.incoming.Add(-1)
+			l.log.Warn("stream refused", "reason", "stream cap", "cap", l.cfg.MaxStreams)
+			refuse(raw, AbortRefused, fmt.Sprintf("too many streams (cap %d)", l.cfg.MaxStreams))
+			continue
+		}
+		s := newStream(raw, l, 0, nil)
+		s.incoming = true
+		if !l.track(s) {
+			s.shut()
+			continue
+		}
+		l.wg.Add(1)
+		go l.readOpen(s)
+	}
+}
+
+// refuse sends an abort record on a fresh stream without waiting for the
+// peer and closes it.
+func refuse(raw rawStream, code AbortCode, reason string) {
+	p := wire.AppendAbort(make([]byte, wire.RecordHeaderLen, 64), code, reason)
+	wire.PutRecordHeader(p, wire.RecordAbort, len(p)-wire.RecordHeaderLen)
+	_ = raw.SetWriteDeadline(time.Now().Add(abortWriteTimeout))
+	_, _ = raw.Write(p)
+	_ = raw.Close()
+}
+
+// readOpen reads an incoming stream's open record and queues the stream.
+func (l *Link) readOpen(s *Stream) {
+	defer l.wg.Done()
+	_ = s.raw.SetReadDeadline(time.Now().Add(l.cfg.OpenTimeout))
+	var hdr [wire.RecordHeaderLen]byte
+	var buf [wire.MaxControlPayload]byte
+	fail := func(code AbortCode, why string) {
+		l.log.Warn("stream refused", "reason", why)
+		s.Abort(code, why)
+	}
+	if _, err := io.ReadFull(s.raw, hdr[:]); err != nil {
+		fail(AbortProtocol, "no open record: "+err.Error())
+		return
+	}
+	typ, n, err := wire.ParseRecordHeader(hdr[:])
+	if err != nil || typ != wire.RecordOpen {
+		fail(AbortProtocol, "first record is not an open record")
+		return
+	}
+	if _, err := io.ReadFull(s.raw, buf[:n]); err != nil {
+		fail(AbortProtocol, "short open record")
+		return
+	}
+	kind, h, err := wire.ParseOpen(buf[:n])
+	if err != nil {
+		fail(AbortProtocol, err.Error())
+		return
+	}
+	_ = s.raw.SetReadDeadline(time.Time{})
+	s.kind = StreamKind(kind)
+	s.hdr = append([]byte(nil), h...)
+	if s.kind == kindPing {
+		l.wg.Add(1)
+		go l.echo(s)
+		return
+	}
+	select {
+	case l.accepts <- s:
+	default:
+		fail(AbortRefused, "accept backlog full")
+	}
+}
+
+// echo serves a ping stream.
+func (l *Link) echo(s *Stream) {
+	defer l.wg.Done()
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(l.cfg.OpenTimeout))
+	var b [8]byte
+	if _, err := io.ReadFull(s, b[:]); err != nil {
+		return
+	}
+	_, _ = s.Write(b[:])
+}
+
+func (l *Link) sweepInterval() time.Duration {
+	var d time.Duration
+	for _, t := range []time.Duration{l.cfg.IdleTimeout, l.cfg.HalfCloseTimeout} {
+		if t > 0 && (d == 0 || t < d) {
+			d = t
+		}
+	}
+	if d == 0 {
+		return 0
+	}
+	return max(d/4, 10*time.Millisecond)
+}
+
+// sweepLoop aborts idle and long half-closed streams.
+func (l *Link) sweepLoop(every time.Duration) {
+	defer l.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.done:
+			return
+		case now := <-t.C:
+			l.sweep(now)
+		}
+	}
+}
+
+func (l *Link) sweep(now time.Time) {
+	var idle, half []*Stream
+	l.mu.Lock()
+	for s := range l.streams {
+		switch {
+		case l.cfg.HalfCloseTimeout > 0 && s.halfAt.Load() != 0 && now.Sub(time.Unix(0, s.halfAt.Load())) > l.cfg.HalfCloseTimeout:
+			half = append(half, s)
+		case l.cfg.IdleTimeout > 0 && !s.noIdle && now.Sub(time.Unix(0, s.lastActive.Load())) > l.cfg.IdleTimeout:
+			idle = append(idle, s)
+		}
+	}
+	l.mu.Unlock()
+	for _, s := range idle {
+		l.log.Info("stream reaped", "reason", "idle")
+		s.Abort(AbortTimeout, fmt.Sprintf("idle for more than %v", l.cfg.IdleTimeout))
+	}
+	for _, s := range half {
+		l.log.Info("stream reaped", "reason", "half-closed")
+		s.Abort(AbortTimeout, fmt.Sprintf("half-closed for more than %v", l.cfg.HalfCloseTimeout))
+	}
+}

@@ -1,0 +1,382 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestLinkHandshake(t *testing.T) {
+	for _, kind := range connKinds {
+		t.Run(kind, func(t *testing.T) {
+			cl, sl := linkPair(t, kind, &LinkConfig{Name: "cli", Caps: []string{"rpc"}}, &LinkConfig{Name: "srv", Peer: Peer{Principal: "alice"}})
+			if got := cl.Peer().Name; got != "srv" {
+				t.Errorf("client sees peer %q, want srv", got)
+			}
+			if p := sl.Peer(); p.Name != "cli" || len(p.Caps) != 1 || p.Principal != "alice" {
+				t.Errorf("server sees peer %+v", p)
+			}
+			rtt, err := cl.Ping(t.Context())
+			if err != nil || rtt <= 0 {
+				t.Fatalf("ping: %v %v", rtt, err)
+			}
+		})
+	}
+}
+
+func TestLinkHandshakeRefusals(t *testing.T) {
+	t.Run("garbage", func(t *testing.T) {
+		a, b := connPair(t, "tcp")
+		defer a.Close()
+		errc := make(chan error, 1)
+		go func() {
+			_, err := NewLink(b, Server, nil)
+			errc <- err
+		}()
+		a.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+		err := <-errc
+		if !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), "not a hopwire peer") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("silent", func(t *testing.T) {
+		a, b := connPair(t, "tcp")
+		defer a.Close()
+		start := time.Now()
+		_, err := NewLink(b, Server, &LinkConfig{HandshakeTimeout: 50 * time.Millisecond})
+		if !errors.Is(err, ErrHandshake) || time.Since(start) > 2*time.Second {
+			t.Fatalf("err = %v after %v", err, time.Since(start))
+		}
+	})
+	t.Run("bad-version", func(t *testing.T) {
+		a, b := connPair(t, "tcp")
+		errc := make(chan error, 1)
+		go func() {
+			_, err := NewLink(b, Server, nil)
+			errc <- err
+		}()
+		// A hello announcing smux v1.
+		_, err := handshake(a, Client, &LinkConfig{HandshakeTimeout: time.Second}, 1)
+		a.Close()
+		if err == nil || !strings.Contains(err.Error(), "unsupported multiplexer version 1") {
+			t.Fatalf("client err = %v", err)
+		}
+		if err := <-errc; !errors.Is(err, ErrHandshake) {
+			t.Fatalf("server err = %v", err)
+		}
+	})
+}
+
+// serveEcho accepts streams on l and echoes each until EOF, then closes.
+func serveEcho(t testing.TB, l *Link) {
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		l.Close()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			s, err := l.AcceptStream(context.Background())
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer s.Close()
+				if _, err := io.Copy(s, s); err != nil {
+					return
+				}
+			}()
+		}
+	}()
+}
+
+func TestStreamEchoAndIntegrity(t *testing.T) {
+	for _, kind := range connKinds {
+		t.Run(kind, func(t *testing.T) {
+			cl, sl := linkPair(t, kind, nil, nil)
+			serveEcho(t, sl)
+			var wg sync.WaitGroup
+			for i := range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					s, err := cl.OpenStream(t.Context(), KindData, []byte{byte(i)})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					defer s.Close()
+					data := make([]byte, 1<<20+i*777)
+					rand.Read(data)
+					want := sha256.Sum256(data)
+					go func() {
+						s.Write(data)
+						s.CloseWrite()
+					}()
+					h := sha256.New()
+					n, err := io.Copy(h, s)
+					if err != nil || n != int64(len(data)) || !bytes.Equal(h.Sum(nil), want[:]) {
+						t.Errorf("stream %d: n=%d err=%v", i, n, err)
+					}
+				}()
+			}
+			wg.Wait()
+		})
+	}
+}
+
+func TestStreamAbortIsNotEOF(t *testing.T) {
+	cl, sl := linkPair(t, "tcp", nil, nil)
+	s, err := cl.OpenStream(t.Context(), KindConnect, []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := sl.AcceptStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Kind() != KindConnect || string(r.Header()) != "x" {
+		t.Fatalf("kind %v hdr %q", r.Kind(), r.Header())
+	}
+	s.Write([]byte("partial"))
+	s.Abort(AbortUpstream, "r2 went away")
+	buf, err := io.ReadAll(r)
+	var se *StreamError
+	if string(buf) != "partial" || !errors.As(err, &se) || se.Code != AbortUpstream || !se.Remote || !errors.Is(err, ErrStreamAborted) {
+		t.Fatalf("read %q, err %v", buf, err)
+	}
+	r.Close()
+}
+
+func TestStreamLinkDeathIsNotEOF(t *testing.T) {
+	cl, sl := linkPair(t, "tcp", nil, nil)
+	s, err := cl.OpenStream(t.Context(), KindData, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := sl.AcceptStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write([]byte("hello"))
+	cl.Close()
+	buf, err := io.ReadAll(r)
+	if string(buf) != "hello" || !errors.Is(err, ErrStreamAborted) {
+		t.Fatalf("read %q, err %v", buf, err)
+	}
+	select {
+	case <-sl.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("server link did not notice the close")
+	}
+	if _, err := sl.OpenStream(t.Context(), KindData, nil); !errors.Is(err, ErrLinkClosed) {
+		t.Fatalf("open on dead link: %v", err)
+	}
+}
+
+func TestStreamHalfClose(t *testing.T) {
+	for _, dir := range []string{"client-first", "server-first"} {
+		t.Run(dir, func(t *testing.T) {
+			cl, sl := linkPair(t, "tcp", nil, nil)
+			a, err := cl.OpenStream(t.Context(), KindData, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := sl.AcceptStream(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dir == "server-first" {
+				a, b = b, a
+			}
+			a.Write([]byte("request"))
+			a.CloseWrite()
+			got, err := io.ReadAll(b)
+			if err != nil || string(got) != "request" {
+				t.Fatalf("got %q %v", got, err)
+			}
+			b.Write([]byte("response"))
+			b.Close()
+			got, err = io.ReadAll(a)
+			if err != nil || string(got) != "response" {
+				t.Fatalf("got %q %v", got, err)
+			}
+			if _, err := a.Write([]byte("x")); err == nil {
+				t.Fatal("write after CloseWrite succeeded")
+			}
+			a.Close()
+		})
+	}
+}
+
+func TestStreamCloseUnblocksRead(t *testing.T) {
+	cl, sl := linkPair(t, "pipe", nil, nil)
+	s, err := cl.OpenStream(t.Context(), KindData, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := sl.AcceptStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Read(make([]byte, 1))
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	s.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("err = %v, want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not unblock Read")
+	}
+}
+
+func TestStreamDeadlines(t *testing.T) {
+	cl, sl := linkPair(t, "tcp", nil, nil)
+	serveEcho(t, sl)
+	s, err := cl.OpenStream(t.Context(), KindData, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	_, err = s.Read(make([]byte, 1))
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+	// A read timeout is not fatal.
+	s.SetReadDeadline(time.Time{})
+	s.Write([]byte("ok"))
+	buf := make([]byte, 2)
+	if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "ok" {
+		t.Fatalf("after timeout: %q %v", buf, err)
+	}
+}
+
+func TestWriteDeadlineResetsStream(t *testing.T) {
+	cl, sl := linkPair(t, "tcp", &LinkConfig{StreamWindow: 64 << 10}, &LinkConfig{StreamWindow: 64 << 10})
+	s, err := cl.OpenStream(t.Context(), KindData, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := sl.AcceptStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// Nobody reads r: the window fills and the write times out.
+	s.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	_, err = s.Write(make([]byte, 1<<20))
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("write err = %v, want timeout", err)
+	}
+	if _, err := s.Write([]byte("x")); err == nil {
+		t.Fatal("write after a timed-out write succeeded")
+	}
+	_, err = io.Copy(io.Discard, r)
+	if !errors.Is(err, ErrStreamAborted) {
+		t.Fatalf("reader err = %v, want an abort", err)
+	}
+}
+
+func TestStreamCap(t *testing.T) {
+	cl, sl := linkPair(t, "tcp", nil, &LinkConfig{MaxStreams: 4})
+	var held []*Stream
+	for range 4 {
+		s, err := cl.OpenStream(t.Context(), KindData, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		r, err := sl.AcceptStream(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, r)
+	}
+	extra, err := cl.OpenStream(t.Context(), KindData, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = extra.Read(make([]byte, 1))
+	var se *StreamError
+	if !errors.As(err, &se) || se.Code != AbortRefused {
+		t.Fatalf("stream past the cap: %v", err)
+	}
+	extra.Close()
+	// The first ones keep working.
+	go held[0].Write([]byte("still here"))
+	r := make([]byte, 10)
+	s0 := held[0]
+	_ = s0
+	for _, r2 := range held {
+		r2.Close()
+	}
+	_ = r
+}
+
+func TestIdleAndHalfCloseTimeouts(t *testing.T) {
+	cfg := &LinkConfig{IdleTimeout: 50 * time.Millisecond, HalfCloseTimeout: 50 * time.Millisecond}
+	cl, sl := linkPair(t, "tcp", nil, cfg)
+	t.Run("idle", func(t *testing.T) {
+		s, err := cl.OpenStream(t.Context(), KindData, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		r, err := sl.AcceptStream(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		_, err = s.Read(make([]byte, 1))
+		var se *StreamError
+		if !errors.As(err, &se) || se.Code != AbortTimeout || !se.Remote {
+			t.Fatalf("err = %v, want a remote timeout abort", err)
+		}
+	})
+	t.Run("half-close", func(t *testing.T) {
+		s, err := cl.OpenStream(t.Context(), KindData, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		r, err := sl.AcceptStream(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		s.CloseWrite()
+		if _, err := io.ReadAll(r); err != nil {
+			t.Fatal(err)
+		}
+		// The server keeps its half open and silent: it is reaped.
+		start := time.Now()
+		_, err = s.Read(make([]byte, 1))
+		if !errors.Is(err, ErrStreamAborted) || time.Since(start) > 2*time.Second {
+			t.Fatalf("err = %v after %v", err, time.Since(start))
+		}
+	})
+}

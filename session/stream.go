@@ -1,0 +1,402 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hopwire/hopwire/session/internal/wire"
+)
+
+// rawStream is what a multiplexer hands out: an ordered, reliable byte
+// stream with half-close. smux streams and QUIC streams (through an adapter)
+// both satisfy it.
+type rawStream interface {
+	net.Conn
+	CloseWrite() error
+}
+
+// AbortCode says why a stream was aborted. It travels on the wire.
+type AbortCode = wire.AbortCode
+
+// Abort codes carried by a [StreamError].
+const (
+	AbortUnknown  = wire.AbortUnknown
+	AbortLocal    = wire.AbortLocal
+	AbortRefused  = wire.AbortRefused
+	AbortTimeout  = wire.AbortTimeout
+	AbortUpstream = wire.AbortUpstream
+	AbortPolicy   = wire.AbortPolicy
+	AbortProtocol = wire.AbortProtocol
+	AbortClosed   = wire.AbortClosed
+)
+
+// StreamError reports a stream that ended without a clean close: the peer
+// aborted it, the link under it failed, or a local timeout reset it. A read
+// that returns io.EOF always means the far end closed cleanly; every other
+// ending is a *StreamError.
+type StreamError struct {
+	Code   AbortCode
+	Reason string
+	Remote bool // the abort came from the peer
+}
+
+func (e *StreamError) Error() string {
+	who := "locally"
+	if e.Remote {
+		who = "by peer"
+	}
+	if e.Reason == "" {
+		return fmt.Sprintf("session: stream aborted %s: %s", who, e.Code)
+	}
+	return fmt.Sprintf("session: stream aborted %s: %s: %s", who, e.Code, e.Reason)
+}
+
+// Is reports whether target is ErrStreamAborted.
+func (e *StreamError) Is(target error) bool { return target == ErrStreamAborted }
+
+// Timeout reports whether the abort was caused by a timeout.
+func (e *StreamError) Timeout() bool { return e.Code == AbortTimeout }
+
+// Temporary is false: an aborted stream stays aborted.
+func (e *StreamError) Temporary() bool { return false }
+
+// errWriteClosed is returned by writes after CloseWrite or Close.
+var errWriteClosed = fmt.Errorf("session: write on closed stream: %w", net.ErrClosed)
+
+// Stream is one multiplexed stream of a [Link]: a net.Conn with half-close
+// ([Stream.CloseWrite]) and abort ([Stream.Abort]).
+//
+// Every stream is framed in records (see PROTOCOL.md), so that the reader
+// can tell a clean close from a failure: Read returns io.EOF only after the
+// writer's Close or CloseWrite arrived; a stream that ends any other way (the
+// peer aborted, a relay's upstream failed, the link died, a deadline fired
+// mid-write) returns a *StreamError.
+//
+// One goroutine may read while another writes; concurrent writes are
+// serialised and each Write is contiguous on the wire. The opener or the
+// acceptor owns the stream and must Close it; the link aborts streams left
+// idle longer than LinkConfig.IdleTimeout.
+type Stream struct {
+	raw  rawStream
+	link *Link
+	kind StreamKind
+	hdr  []byte
+
+	lastActive atomic.Int64 // unix nanoseconds of the last read or write
+	halfAt     atomic.Int64 // when one direction ended cleanly
+	noIdle     bool         // exempt from the idle timeout (the rpc stream)
+	incoming   bool         // opened by the peer; counts against MaxStreams
+
+	rmu   sync.Mutex
+	rhdr  [wire.RecordHeaderLen]byte
+	rhdrN int   // bytes of rhdr read so far (a deadline may interrupt a header)
+	rem   int   // bytes left in the current data record
+	rerr  error // sticky read error
+
+	wmu  sync.Mutex
+	wbuf []byte
+	werr error // sticky write error
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+	aborted   atomic.Pointer[StreamError]
+}
+
+func newStream(raw rawStream, l *Link, kind StreamKind, hdr []byte) *Stream {
+	s := &Stream{raw: raw, link: l, kind: kind, hdr: hdr}
+	s.touch()
+	return s
+}
+
+// Kind returns the kind the opener gave the stream.
+func (s *Stream) Kind() StreamKind { return s.kind }
+
+// Header returns the header bytes the opener attached to the stream.
+func (s *Stream) Header() []byte { return s.hdr }
+
+func (s *Stream) touch() { s.lastActive.Store(time.Now().UnixNano()) }
+
+// Read reads data. It returns io.EOF only when the peer closed its side
+// cleanly; see [Stream].
+func (s *Stream) Read(p []byte) (int, error) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	if s.rerr != nil {
+		return 0, s.rerr
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for s.rem == 0 {
+		if err := s.readRecord(); err != nil {
+			return 0, err
+		}
+	}
+	if len(p) > s.rem {
+		p = p[:s.rem]
+	}
+	n, err := s.rawRead(p)
+	s.rem -= n
+	if n > 0 {
+		s.touch()
+	}
+	if err != nil {
+		if isTimeout(err) && !s.closed.Load() {
+			return n, err
+		}
+		return n, s.failRead(err, "in the middle of a record")
+	}
+	return n, nil
+}
+
+// rawRead reads from the raw stream. When the link under it broke, smux
+// may report the error while data that arrived before the break is still
+// buffered; a second read returns that data first.
+func (s *Stream) rawRead(p []byte) (int, error) {
+	n, err := s.raw.Read(p)
+	if n == 0 && err != nil && !isTimeout(err) && !s.closed.Load() {
+		if n2, err2 := s.raw.Read(p); n2 > 0 {
+			return n2, nil
+		} else if err == io.EOF {
+			err = err2
+			if err == nil {
+				err = io.EOF
+			}
+		}
+	}
+	return n, err
+}
+
+// readRecord reads one record header (and a control record's payload).
+// It must be called with rmu held and s.rem == 0.
+func (s *Stream) readRecord() error {
+	for s.rhdrN < len(s.rhdr) {
+		n, err := s.rawRead(s.rhdr[s.rhdrN:])
+		s.rhdrN += n
+		if err != nil {
+			if isTimeout(err) && !s.closed.Load() {
+				return err
+			}
+			if s.rhdrN == 0 && err == io.EOF {
+				return s.failRead(err, "closed without an end record")
+			}
+			return s.failRead(err, "in a record header")
+		}
+	}
+	s.rhdrN = 0
+	typ, n, err := wire.ParseRecordHeader(s.rhdr[:])
+	if err != nil {
+		s.rerr = &StreamError{Code: AbortProtocol, Reason: err.Error(), Remote: true}
+		s.abort(AbortProtocol, err.Error())
+		return s.rerr
+	}
+	switch typ {
+	case wire.RecordData:
+		s.rem = n
+		return nil
+	case wire.RecordEnd:
+		s.rerr = io.EOF
+		s.markHalf()
+		return io.EOF
+	case wire.RecordAbort:
+		var buf [wire.MaxControlPayload]byte
+		if _, err := io.ReadFull(s.raw, buf[:n]); err != nil {
+			return s.failRead(err, "in an abort record")
+		}
+		code, reason, err := wire.ParseAbort(buf[:n])
+		if err != nil {
+			code, reason = AbortProtocol, err.Error()
+		}
+		se := &StreamError{Code: code, Reason: reason, Remote: true}
+		s.rerr = se
+		s.aborted.CompareAndSwap(nil, se)
+		s.shut()
+		return se
+	default: // an Open record after the first one
+		s.rerr = &StreamError{Code: AbortProtocol, Reason: "unexpected " + typ.String() + " record", Remote: true}
+		s.abort(AbortProtocol, "unexpected "+typ.String()+" record")
+		return s.rerr
+	}
+}
+
+// failRead turns an error of the raw stream into the sticky read error.
+func (s *Stream) failRead(err error, where string) error {
+	if se := s.aborted.Load(); se != nil {
+		s.rerr = se
+		return se
+	}
+	if s.closed.Load() {
+		s.rerr = net.ErrClosed
+		return s.rerr
+	}
+	reason := where
+	code := AbortUnknown
+	if err != io.EOF {
+		code = AbortClosed
+		reason = where + ": " + err.Error()
+	}
+	s.rerr = &StreamError{Code: code, Reason: reason, Remote: err == io.EOF}
+	return s.rerr
+}
+
+// Write writes p as one or more data records.
+func (s *Stream) Write(p []byte) (int, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.werr != nil {
+		return 0, s.werr
+	}
+	max := s.link.chunk
+	written := 0
+	for len(p) > 0 {
+		c := min(len(p), max)
+		s.wbuf = append(s.wbuf[:0], 0, 0, 0, 0)
+		wire.PutRecordHeader(s.wbuf, wire.RecordData, c)
+		s.wbuf = append(s.wbuf, p[:c]...)
+		if _, err := s.raw.Write(s.wbuf); err != nil {
+			return written, s.failWrite(err)
+		}
+		s.touch()
+		written += c
+		p = p[c:]
+	}
+	return written, nil
+}
+
+// failWrite makes a write error sticky. A write that failed part way may
+// have queued part of a record, so the stream is reset: the peer will see an
+// error, never a clean end (xtaci/smux#51).
+func (s *Stream) failWrite(err error) error {
+	if se := s.aborted.Load(); se != nil {
+		s.werr = se
+		return se
+	}
+	if s.closed.Load() {
+		s.werr = net.ErrClosed
+		return s.werr
+	}
+	if isTimeout(err) {
+		s.werr = &StreamError{Code: AbortTimeout, Reason: "write deadline exceeded; stream reset"}
+		s.aborted.CompareAndSwap(nil, s.werr.(*StreamError))
+		s.shut()
+		return timeoutError{s.werr}
+	}
+	s.werr = &StreamError{Code: AbortClosed, Reason: err.Error()}
+	s.aborted.CompareAndSwap(nil, s.werr.(*StreamError))
+	s.shut()
+	return s.werr
+}
+
+// CloseWrite ends the write direction cleanly: the peer reads io.EOF after
+// the data written so far. Reading goes on.
+func (s *Stream) CloseWrite() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.werr != nil {
+		if s.werr == errWriteClosed {
+			return nil
+		}
+		return s.werr
+	}
+	return s.writeEnd()
+}
+
+func (s *Stream) writeEnd() error {
+	var end [wire.RecordHeaderLen]byte
+	wire.PutRecordHeader(end[:], wire.RecordEnd, 0)
+	if _, err := s.raw.Write(end[:]); err != nil {
+		return s.failWrite(err)
+	}
+	s.werr = errWriteClosed
+	s.markHalf()
+	return s.raw.CloseWrite()
+}
+
+func (s *Stream) markHalf() { s.halfAt.CompareAndSwap(0, time.Now().UnixNano()) }
+
+// Close closes the stream. When no write is in progress and the write side
+// is still open, the peer first gets a clean end (it reads io.EOF after the
+// data). Close never blocks longer than LinkConfig.CloseTimeout waiting for
+// the peer's window; a close that cannot send the end is an abort.
+func (s *Stream) Close() error {
+	if s.wmu.TryLock() {
+		if s.werr == nil {
+			_ = s.raw.SetWriteDeadline(time.Now().Add(s.link.cfg.CloseTimeout))
+			_ = s.writeEnd()
+		}
+		s.wmu.Unlock()
+	}
+	s.shut()
+	return nil
+}
+
+// Abort ends the stream with an error the peer sees (a *StreamError with the
+// code and reason) rather than a clean end. Data not yet read is discarded.
+func (s *Stream) Abort(code AbortCode, reason string) {
+	s.abort(code, reason)
+}
+
+func (s *Stream) abort(code AbortCode, reason string) {
+	se := &StreamError{Code: code, Reason: reason}
+	if !s.aborted.CompareAndSwap(nil, se) {
+		return
+	}
+	if s.wmu.TryLock() {
+		if s.werr == nil {
+			p := wire.AppendAbort(make([]byte, wire.RecordHeaderLen, 64), code, reason)
+			wire.PutRecordHeader(p, wire.RecordAbort, len(p)-wire.RecordHeaderLen)
+			_ = s.raw.SetWriteDeadline(time.Now().Add(abortWriteTimeout))
+			_, _ = s.raw.Write(p)
+			s.werr = se
+		}
+		s.wmu.Unlock()
+	}
+	s.shut()
+}
+
+const abortWriteTimeout = 200 * time.Millisecond
+
+// shut releases the raw stream and the link's accounting, once.
+func (s *Stream) shut() {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		_ = s.raw.Close()
+		s.link.forget(s)
+	})
+}
+
+// LocalAddr returns the link's local address.
+func (s *Stream) LocalAddr() net.Addr { return s.raw.LocalAddr() }
+
+// RemoteAddr returns the link's remote address.
+func (s *Stream) RemoteAddr() net.Addr { return s.raw.RemoteAddr() }
+
+// SetDeadline sets both deadlines, as net.Conn does.
+func (s *Stream) SetDeadline(t time.Time) error { return s.raw.SetDeadline(t) }
+
+// SetReadDeadline sets the read deadline. An expired read deadline is not
+// fatal: the read returns a timeout and may be retried.
+func (s *Stream) SetReadDeadline(t time.Time) error { return s.raw.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the write deadline. A write that times out resets
+// the stream, because part of it may already be on the wire.
+func (s *Stream) SetWriteDeadline(t time.Time) error { return s.raw.SetWriteDeadline(t) }
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// timeoutError wraps an error so that it satisfies net.Error with Timeout.
+type timeoutError struct{ err error }
+
+func (e timeoutError) Error() string   { return e.err.Error() }
+func (e timeoutError) Unwrap() error   { return e.err }
+func (e timeoutError) Timeout() bool   { return true }
+func (e timeoutError) Temporary() bool { return true }
