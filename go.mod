@@ -5,3 +5,8 @@ go 1.26
 require github.com/xtaci/smux v1.5.58
 
 require go.uber.org/goleak v1.3.0
+
+require (
+	github.com/fxamacker/cbor/v2 v2.10.0 // indirect
+	github.com/x448/float16 v0.8.4 // indirect
+)

@@ -155,6 +155,15 @@ func (s *Stream) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// readDone reports whether the reader has seen the clean end.
+func (s *Stream) readDone() bool {
+	if !s.rmu.TryLock() {
+		return false // a read is still in progress
+	}
+	defer s.rmu.Unlock()
+	return s.rerr == io.EOF
+}
+
 // rawRead reads from the raw stream. When the link under it broke, smux
 // may report the error while data that arrived before the break is still
 // buffered; a second read returns that data first.

@@ -1,0 +1,604 @@
+package session
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/bits"
+	mrand "math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hopwire/hopwire/session/internal/wire"
+)
+
+// Options configures a Conn. nil means defaults; NewConn copies it.
+type Options struct {
+	// Logger receives lifecycle logs and refusals; nil discards them.
+	Logger *slog.Logger
+	// MaxMessageSize is the largest RPC message this side accepts
+	// (default 32 MiB). Bulk data belongs in io.Reader arguments, which
+	// travel on their own streams and have no size limit.
+	MaxMessageSize int
+	// MaxRefs caps the references this side exports to the peer at once
+	// (default 65536).
+	MaxRefs int
+	// MaxCalls caps the peer's calls running here at once (default 4096).
+	// The peer learns it in the hello and queues calls beyond it.
+	MaxCalls int
+	// Errors registers application sentinels by wire code, so that
+	// errors.Is sees through a RemoteError to them. Both sides register
+	// the same codes.
+	Errors map[string]error
+	// Accept receives streams of kinds the Conn does not handle itself
+	// (KindConnect). It owns the stream. nil refuses them.
+	Accept func(*Stream)
+	// StreamWait bounds how long a data stream and the call it belongs to
+	// may wait for each other (default 30s).
+	StreamWait time.Duration
+	// SetupTimeout bounds NewConn's exchange of hellos when ctx has no
+	// deadline (default 10s).
+	SetupTimeout time.Duration
+}
+
+func (o *Options) withDefaults() Options {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxMessageSize <= 0 {
+		opts.MaxMessageSize = 32 << 20
+	}
+	if opts.MaxRefs <= 0 {
+		opts.MaxRefs = 1 << 16
+	}
+	if opts.MaxCalls <= 0 {
+		opts.MaxCalls = 4096
+	}
+	if opts.StreamWait <= 0 {
+		opts.StreamWait = 30 * time.Second
+	}
+	if opts.SetupTimeout <= 0 {
+		opts.SetupTimeout = 10 * time.Second
+	}
+	return opts
+}
+
+// rpcVersion is the version of the RPC message layer, sent in its hello.
+const rpcVersion = 1
+
+// Conn is an RPC session over a Link: RPyC's Connection in Go. Both sides
+// are equal once it is up: each exposes services ([Conn.Expose]) and calls
+// the other's ([Conn.Service]). A Conn is safe for concurrent use.
+//
+// The Conn owns its Link from NewConn on: Close closes both, and a broken
+// link ends the Conn. Every call pending then fails with an error matching
+// ErrLinkClosed.
+type Conn struct {
+	link *Link
+	rpc  *Stream
+	opts Options
+	errs *errorTable
+	log  *slog.Logger
+
+	// The peer's limits, from its hello.
+	peerMaxMsg int
+	callSem    chan struct{}
+
+	wmu  sync.Mutex
+	wbuf []byte
+
+	nextID atomic.Uint64
+
+	mu       sync.Mutex
+	pending  map[uint64]*call
+	exports  map[uint64]*export
+	services map[string]*export
+	running  map[uint64]context.CancelFunc // incoming calls by id
+	data     map[uint64]*dataSlot
+	rng      *mrand.ChaCha8
+
+	inflight atomic.Int64 // incoming calls running
+	refusing atomic.Int64 // refusals being sent
+
+	relMu   sync.Mutex
+	relIDs  []uint64
+	relWake chan struct{}
+
+	ctx    context.Context // cancelled when the Conn ends; parent of handler contexts
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+	err    error
+	wg     sync.WaitGroup
+}
+
+// NewConn starts an RPC session on l. The client side opens the RPC stream
+// and the server side waits for it; then each side sends its limits. ctx
+// governs this setup only. On error l is closed.
+func NewConn(ctx context.Context, l *Link, opts *Options) (*Conn, error) {
+	o := opts.withDefaults()
+	errs, err := newErrorTable(o.Errors)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	var seed [32]byte
+	rand.Read(seed[:])
+	c := &Conn{
+		link:     l,
+		opts:     o,
+		errs:     errs,
+		log:      o.Logger.With("peer", l.Peer().Name),
+		pending:  make(map[uint64]*call),
+		exports:  make(map[uint64]*export),
+		services: make(map[string]*export),
+		running:  make(map[uint64]context.CancelFunc),
+		data:     make(map[uint64]*dataSlot),
+		rng:      mrand.NewChaCha8(seed),
+		relWake:  make(chan struct{}, 1),
+		done:     make(chan struct{}),
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.SetupTimeout)
+		defer cancel()
+	}
+	if err := c.setup(ctx); err != nil {
+		c.cancel()
+		l.Close()
+		return nil, fmt.Errorf("session: rpc setup: %w", err)
+	}
+	c.wg.Add(3)
+	go c.readLoop(bufio.NewReaderSize(c.rpc, 64<<10))
+	go c.releaseLoop()
+	go c.janitor()
+	go func() {
+		// The Conn ends with its link.
+		select {
+		case <-l.Done():
+			c.fail(l.Err())
+		case <-c.done:
+		}
+	}()
+	return c, nil
+}
+
+func (c *Conn) setup(ctx context.Context) error {
+	if c.link.Role() == Client {
+		s, err := c.link.OpenStream(ctx, KindRPC, nil)
+		if err != nil {
+			return err
+		}
+		c.rpc = s
+	}
+	// The accept loop routes streams: the first rpc stream (server side),
+	// data streams to calls, anything else to Options.Accept.
+	rpcCh := make(chan *Stream, 1)
+	c.wg.Add(1)
+	go c.acceptLoop(rpcCh)
+	if c.rpc == nil {
+		select {
+		case s := <-rpcCh:
+			c.rpc = s
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.link.Done():
+			return c.link.Err()
+		}
+	}
+	c.rpc.noIdle = true
+	hello := &wire.Msg{Kind: wire.MsgHello, Version: rpcVersion, MaxMsg: uint64(c.opts.MaxMessageSize),
+		MaxCalls: uint64(c.opts.MaxCalls), MaxRefs: uint64(c.opts.MaxRefs)}
+	if dl, ok := ctx.Deadline(); ok {
+		c.rpc.SetDeadline(dl)
+	}
+	defer c.rpc.SetDeadline(time.Time{})
+	if err := c.send(hello); err != nil {
+		return err
+	}
+	n, err := binary.ReadUvarint(byteReader{c.rpc})
+	if err != nil {
+		return err
+	}
+	if n == 0 || n > 64 {
+		return fmt.Errorf("%w: hello of %d bytes", ErrProtocol, n)
+	}
+	var buf [64]byte
+	if _, err := io.ReadFull(c.rpc, buf[:n]); err != nil {
+		return err
+	}
+	var m wire.Msg
+	if err := wire.ParseMsg(buf[:n], &m); err != nil || m.Kind != wire.MsgHello {
+		return fmt.Errorf("%w: first message is not a hello (%v)", ErrProtocol, err)
+	}
+	if m.Version != rpcVersion {
+		return fmt.Errorf("%w: peer speaks rpc version %d, this side %d", ErrProtocol, m.Version, rpcVersion)
+	}
+	if m.MaxMsg < 1024 || m.MaxCalls < 1 {
+		return fmt.Errorf("%w: peer limits too small (message %d, calls %d)", ErrProtocol, m.MaxMsg, m.MaxCalls)
+	}
+	c.peerMaxMsg = int(min(m.MaxMsg, 1<<40))
+	c.callSem = make(chan struct{}, min(m.MaxCalls, 1<<20))
+	return nil
+}
+
+// byteReader reads one byte at a time, for the unbuffered hello.
+type byteReader struct{ r io.Reader }
+
+func (b byteReader) ReadByte() (byte, error) {
+	var p [1]byte
+	_, err := io.ReadFull(b.r, p[:])
+	return p[0], err
+}
+
+// Link returns the link under the session.
+func (c *Conn) Link() *Link { return c.link }
+
+// Done is closed when the session has ended.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns why the session ended, or nil while it is up.
+func (c *Conn) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// Close ends the session: pending calls fail, running handlers see their
+// contexts cancelled, every exported reference is dropped and the link is
+// closed. It waits for the session's goroutines except handlers still
+// running, whose results are discarded.
+func (c *Conn) Close() error {
+	c.fail(ErrLinkClosed)
+	c.link.Close()
+	c.wg.Wait()
+	return nil
+}
+
+// fail ends the session with cause, once.
+func (c *Conn) fail(cause error) {
+	if cause == nil {
+		cause = ErrLinkClosed
+	}
+	if !errors.Is(cause, ErrLinkClosed) {
+		cause = fmt.Errorf("%w: %w", ErrLinkClosed, cause)
+	}
+	c.once.Do(func() {
+		c.err = cause
+		close(c.done)
+		c.cancel()
+		c.mu.Lock()
+		pending := c.pending
+		c.pending = make(map[uint64]*call)
+		c.exports = make(map[uint64]*export)
+		data := c.data
+		c.data = make(map[uint64]*dataSlot)
+		c.mu.Unlock()
+		for _, cl := range pending {
+			cl.finish(nil, cause)
+		}
+		for _, d := range data {
+			if d.s != nil {
+				d.s.Abort(AbortClosed, "session ended")
+			}
+		}
+		c.link.shutdown(cause)
+		c.log.Debug("session ended", "err", cause)
+	})
+}
+
+// send encodes m and writes it as one message.
+func (c *Conn) send(m *wire.Msg) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	select {
+	case <-c.done:
+		return c.err // nothing leaves a session that ended
+	default:
+	}
+	var pre [binary.MaxVarintLen64]byte
+	c.wbuf = wire.AppendMsg(append(c.wbuf[:0], pre[:]...), m)
+	n := len(c.wbuf) - len(pre)
+	if n > c.peerMaxMsgOr(n) {
+		return fmt.Errorf("%w: %d bytes exceeds the peer's limit of %d", ErrMessageTooLarge, n, c.peerMaxMsg)
+	}
+	// Put the length right before the message.
+	plen := (bits.Len64(uint64(n)) + 6) / 7
+	if plen == 0 {
+		plen = 1
+	}
+	start := len(pre) - plen
+	binary.PutUvarint(c.wbuf[start:], uint64(n))
+	_, err := c.rpc.Write(c.wbuf[start:])
+	if cap(c.wbuf) > 1<<20 {
+		c.wbuf = nil // don't pin a large buffer
+	}
+	return err
+}
+
+func (c *Conn) peerMaxMsgOr(n int) int {
+	if c.peerMaxMsg == 0 { // the hello itself
+		return n
+	}
+	return c.peerMaxMsg
+}
+
+// readLoop reads and dispatches messages until the session ends. It never
+// blocks on a write: replies and refusals are sent by other goroutines.
+func (c *Conn) readLoop(br *bufio.Reader) {
+	defer c.wg.Done()
+	var m wire.Msg
+	for {
+		n, err := binary.ReadUvarint(br)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		if n == 0 || n > uint64(c.opts.MaxMessageSize) {
+			c.violation(fmt.Sprintf("message of %d bytes (limit %d)", n, c.opts.MaxMessageSize))
+			return
+		}
+		var body []byte
+		if n <= 512 {
+			// Small messages are parsed in place; only calls keep a copy.
+			if body, err = br.Peek(int(n)); err != nil {
+				c.fail(err)
+				return
+			}
+		} else {
+			body = make([]byte, n)
+			if _, err := io.ReadFull(br, body); err != nil {
+				c.fail(err)
+				return
+			}
+			n = 0
+		}
+		if err := wire.ParseMsg(body, &m); err != nil {
+			c.violation(err.Error())
+			return
+		}
+		if m.Kind == wire.MsgCall && n > 0 {
+			// The handler outlives the buffer.
+			m.Body = append([]byte(nil), m.Body...)
+		}
+		if !c.dispatch(&m) {
+			return
+		}
+		if n > 0 {
+			br.Discard(int(n))
+		}
+	}
+}
+
+func (c *Conn) violation(why string) {
+	c.log.Warn("protocol violation", "err", why)
+	c.fail(fmt.Errorf("%w: %s", ErrProtocol, why))
+	c.link.Close()
+}
+
+func (c *Conn) dispatch(m *wire.Msg) bool {
+	switch m.Kind {
+	case wire.MsgCall:
+		c.startCall(m)
+	case wire.MsgReply, wire.MsgError, wire.MsgPong:
+		c.mu.Lock()
+		cl := c.pending[m.ID]
+		delete(c.pending, m.ID)
+		c.mu.Unlock()
+		if cl == nil {
+			return true // the caller gave up
+		}
+		switch m.Kind {
+		case wire.MsgError:
+			cl.finish(nil, c.errs.decode(m.Code, m.Type, m.Text))
+		default:
+			cl.finish(append([]byte(nil), m.Body...), nil)
+		}
+	case wire.MsgCancel:
+		c.mu.Lock()
+		cancel := c.running[m.ID]
+		c.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+	case wire.MsgRelease:
+		c.mu.Lock()
+		for _, id := range m.IDs {
+			delete(c.exports, id)
+		}
+		c.mu.Unlock()
+	case wire.MsgPing:
+		id := m.ID
+		c.goSend(&wire.Msg{Kind: wire.MsgPong, ID: id})
+	case wire.MsgHello:
+		c.violation("second hello")
+		return false
+	}
+	return true
+}
+
+// goSend sends m from a fresh goroutine, so the read loop never waits on
+// the peer's window. The number of such sends is bounded by MaxCalls; a
+// peer that floods past it is breaking the protocol.
+func (c *Conn) goSend(m *wire.Msg) {
+	if c.refusing.Add(1) > int64(c.opts.MaxCalls) {
+		c.refusing.Add(-1)
+		c.violation("flood of messages that need an answer")
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer c.refusing.Add(-1)
+		_ = c.send(m)
+	}()
+}
+
+// newID returns a fresh random reference id or data token, never 0.
+func (c *Conn) newID() uint64 {
+	for {
+		if id := c.rng.Uint64(); id != 0 {
+			return id
+		}
+	}
+}
+
+// Ping measures a round trip through the RPC stream.
+func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	cl := newCall()
+	id := c.nextID.Add(1)
+	if err := c.register(id, cl); err != nil {
+		return 0, err
+	}
+	if err := c.send(&wire.Msg{Kind: wire.MsgPing, ID: id}); err != nil {
+		c.unregister(id)
+		return 0, err
+	}
+	select {
+	case <-cl.done:
+		if cl.err != nil {
+			return 0, cl.err
+		}
+		return time.Since(start), nil
+	case <-ctx.Done():
+		c.unregister(id)
+		return 0, ctx.Err()
+	}
+}
+
+func (c *Conn) register(id uint64, cl *call) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.err
+	default:
+	}
+	c.pending[id] = cl
+	return nil
+}
+
+func (c *Conn) unregister(id uint64) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+// acceptLoop routes the streams the peer opens.
+func (c *Conn) acceptLoop(rpcCh chan<- *Stream) {
+	defer c.wg.Done()
+	for {
+		s, err := c.link.AcceptStream(c.ctx)
+		if err != nil {
+			return
+		}
+		switch s.Kind() {
+		case KindRPC:
+			if rpcCh != nil {
+				rpcCh <- s
+				rpcCh = nil
+				continue
+			}
+			s.Abort(AbortRefused, "a second rpc stream")
+		case KindData:
+			if len(s.Header()) != 8 {
+				s.Abort(AbortProtocol, "data stream header must be 8 bytes")
+				continue
+			}
+			c.dataArrived(binary.BigEndian.Uint64(s.Header()), s)
+		default:
+			if c.opts.Accept != nil {
+				c.opts.Accept(s)
+				continue
+			}
+			s.Abort(AbortRefused, "no handler for "+s.Kind().String()+" streams")
+		}
+	}
+}
+
+// releaseLoop sends the ids of remote references this side dropped, in
+// batches.
+func (c *Conn) releaseLoop() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.relWake:
+		}
+		for {
+			c.relMu.Lock()
+			ids := c.relIDs
+			if len(ids) > wire.MaxReleaseIDs {
+				ids = ids[:wire.MaxReleaseIDs]
+				c.relIDs = append([]uint64(nil), c.relIDs[wire.MaxReleaseIDs:]...)
+			} else {
+				c.relIDs = nil
+			}
+			c.relMu.Unlock()
+			if len(ids) == 0 {
+				break
+			}
+			if err := c.send(&wire.Msg{Kind: wire.MsgRelease, IDs: ids}); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// queueRelease is called by a proxy's cleanup when it becomes unreachable.
+func (c *Conn) queueRelease(id uint64) {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	c.relMu.Lock()
+	c.relIDs = append(c.relIDs, id)
+	c.relMu.Unlock()
+	select {
+	case c.relWake <- struct{}{}:
+	default:
+	}
+}
+
+// janitor aborts data streams nobody claimed in time.
+func (c *Conn) janitor() {
+	defer c.wg.Done()
+	t := time.NewTicker(max(c.opts.StreamWait/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case now := <-t.C:
+			var stale []*Stream
+			c.mu.Lock()
+			for tok, d := range c.data {
+				if d.s != nil && now.Sub(d.at) > c.opts.StreamWait {
+					stale = append(stale, d.s)
+					delete(c.data, tok)
+				}
+			}
+			c.mu.Unlock()
+			for _, s := range stale {
+				s.Abort(AbortTimeout, "no call claimed this data stream")
+			}
+		}
+	}
+}

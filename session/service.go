@@ -1,0 +1,439 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime/debug"
+	"time"
+	"unicode"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/hopwire/hopwire/session/internal/wire"
+)
+
+// method is one callable: an exported method of an exposed value, or a
+// function passed by reference.
+type method struct {
+	fn       reflect.Value
+	hasCtx   bool
+	in       []reflect.Type // parameters after the context
+	nout     int            // results before the error
+	hasErr   bool
+	variadic bool
+}
+
+// export is an object in this side's reference table.
+type export struct {
+	methods map[string]*method // for objects; "" for a func
+}
+
+// newExport describes v's callable surface. For a func, the method is
+// named "".
+func newExport(v reflect.Value, isFunc bool) (*export, error) {
+	if !v.IsValid() {
+		return nil, errors.New("nil value")
+	}
+	if isFunc {
+		m, err := newMethod(v)
+		if err != nil {
+			return nil, err
+		}
+		return &export{methods: map[string]*method{"": m}}, nil
+	}
+	ms := make(map[string]*method)
+	t := v.Type()
+	for i := 0; i < t.NumMethod(); i++ {
+		mt := t.Method(i)
+		if !mt.IsExported() {
+			continue
+		}
+		m, err := newMethod(v.Method(i))
+		if err != nil {
+			continue // not eligible: not callable remotely
+		}
+		ms[mt.Name] = m
+	}
+	if len(ms) == 0 {
+		return nil, fmt.Errorf("%v has no exported methods with eligible signatures", t)
+	}
+	return &export{methods: ms}, nil
+}
+
+// newMethod checks a signature: an optional leading context.Context, then
+// any parameters; any results, the last of which may be an error. Channel
+// and unsafe pointer parameters are not eligible.
+func newMethod(fn reflect.Value) (*method, error) {
+	t := fn.Type()
+	m := &method{fn: fn, variadic: t.IsVariadic()}
+	for i := 0; i < t.NumIn(); i++ {
+		pt := t.In(i)
+		if i == 0 && pt == typeContext {
+			m.hasCtx = true
+			continue
+		}
+		if !eligible(pt) {
+			return nil, fmt.Errorf("parameter %d of type %v cannot cross the wire", i, pt)
+		}
+		m.in = append(m.in, pt)
+	}
+	m.nout = t.NumOut()
+	if m.nout > 0 && t.Out(m.nout-1) == typeError {
+		m.hasErr = true
+		m.nout--
+	}
+	for i := 0; i < m.nout; i++ {
+		if !eligible(t.Out(i)) {
+			return nil, fmt.Errorf("result %d of type %v cannot cross the wire", i, t.Out(i))
+		}
+	}
+	return m, nil
+}
+
+func eligible(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Chan, reflect.UnsafePointer:
+		return false
+	}
+	return true
+}
+
+// Expose makes v's exported methods callable by the peer as the service
+// name. Eligible methods take an optional leading context.Context (the
+// caller's deadline and cancellation reach it) and return any results,
+// optionally ending in an error. Other methods are not callable. Exposing
+// a name again replaces the service.
+func (c *Conn) Expose(name string, v any) error {
+	if name == "" {
+		return errors.New("session: empty service name")
+	}
+	ex, err := newExport(reflect.ValueOf(v), false)
+	if err != nil {
+		return fmt.Errorf("session: expose %s: %w", name, err)
+	}
+	c.mu.Lock()
+	c.services[name] = ex
+	c.mu.Unlock()
+	return nil
+}
+
+// addExport puts ex in the reference table under a fresh random id.
+func (c *Conn) addExport(ex *export) (uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.exports) >= c.opts.MaxRefs {
+		return 0, fmt.Errorf("%w (limit %d)", ErrTooManyRefs, c.opts.MaxRefs)
+	}
+	select {
+	case <-c.done:
+		return 0, c.err
+	default:
+	}
+	for {
+		id := c.newID()
+		if _, dup := c.exports[id]; !dup {
+			c.exports[id] = ex
+			return id, nil
+		}
+	}
+}
+
+// NumExports returns how many references this side exports to the peer.
+func (c *Conn) NumExports() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.exports)
+}
+
+// startCall runs an incoming call on its own goroutine, so that handlers
+// may call back into the peer (and be called back) to any depth.
+func (c *Conn) startCall(m *wire.Msg) {
+	if c.inflight.Add(1) > int64(c.opts.MaxCalls) {
+		c.inflight.Add(-1)
+		c.log.Warn("call refused", "reason", "busy", "limit", c.opts.MaxCalls)
+		c.goSend(c.errorMsg(m.ID, fmt.Errorf("%w (limit %d)", ErrBusy, c.opts.MaxCalls)))
+		return
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	if m.Timeout > 0 {
+		ctx, cancel = context.WithTimeout(c.ctx, time.Duration(m.Timeout))
+	}
+	c.mu.Lock()
+	if _, dup := c.running[m.ID]; dup {
+		c.mu.Unlock()
+		cancel()
+		c.inflight.Add(-1)
+		c.violation("duplicate call id")
+		return
+	}
+	c.running[m.ID] = cancel
+	c.mu.Unlock()
+	req := callReq{id: m.ID, obj: m.Obj, service: m.Service, method: m.Method, body: m.Body}
+	go c.serveCall(ctx, cancel, req)
+}
+
+type callReq struct {
+	id      uint64
+	obj     uint64
+	service string
+	method  string
+	body    []byte
+}
+
+func (c *Conn) serveCall(ctx context.Context, cancel context.CancelFunc, req callReq) {
+	reply := c.invoke(ctx, req)
+	// The slot is free before the reply leaves: the caller may reuse it
+	// the moment the reply arrives.
+	c.mu.Lock()
+	delete(c.running, req.id)
+	c.mu.Unlock()
+	cancel()
+	c.inflight.Add(-1)
+	if err := c.send(reply); err != nil && c.Err() == nil {
+		// The reply could not be encoded for the peer (too large):
+		// tell the caller so.
+		c.log.Warn("reply not sent", "method", req.method, "err", err)
+		_ = c.send(c.errorMsg(req.id, err))
+	}
+}
+
+func (c *Conn) errorMsg(id uint64, err error) *wire.Msg {
+	code, typ, text := c.errs.encode(err)
+	return &wire.Msg{Kind: wire.MsgError, ID: id, Code: code, Type: typ, Text: text}
+}
+
+// invoke runs one call and builds its reply.
+func (c *Conn) invoke(ctx context.Context, req callReq) (reply *wire.Msg) {
+	var ex *export
+	c.mu.Lock()
+	if req.obj != 0 {
+		ex = c.exports[req.obj]
+	} else {
+		ex = c.services[req.service]
+	}
+	c.mu.Unlock()
+	if ex == nil {
+		if req.obj != 0 {
+			return c.errorMsg(req.id, localError(ErrUnknownRef, "no object %016x in this session (released, or never exported)", req.obj))
+		}
+		return c.errorMsg(req.id, localError(ErrNoService, "%q", req.service))
+	}
+	m := ex.methods[req.method]
+	if m == nil {
+		return c.errorMsg(req.id, localError(ErrNoMethod, "%q", req.method))
+	}
+	items, err := splitArray(req.body)
+	if err != nil {
+		return c.errorMsg(req.id, localError(ErrBadArgs, "%v", err))
+	}
+	args, err := c.decodeArgs(ctx, m, items)
+	if err != nil {
+		c.releaseUnused(items)
+		return c.errorMsg(req.id, err)
+	}
+	var out []reflect.Value
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				c.log.Error("handler panicked", "method", req.method, "panic", p, "stack", string(debug.Stack()))
+				err = &panicError{p}
+			}
+		}()
+		if m.variadic {
+			out = m.fn.CallSlice(args)
+		} else {
+			out = m.fn.Call(args)
+		}
+	}()
+	closeArgStreams(args)
+	if err != nil {
+		return c.errorMsg(req.id, err)
+	}
+	if m.hasErr {
+		if e, _ := out[m.nout].Interface().(error); e != nil {
+			return c.errorMsg(req.id, e)
+		}
+		out = out[:m.nout]
+	}
+	enc := c.newEncoder(c.ctx)
+	b := appendArrayHeader(make([]byte, 0, 64), len(out))
+	for i, v := range out {
+		b, err = enc.encodeValue(b, v.Interface())
+		if err != nil {
+			enc.abort()
+			return c.errorMsg(req.id, fmt.Errorf("session: result %d: %w", i, err))
+		}
+	}
+	enc.start()
+	return &wire.Msg{Kind: wire.MsgReply, ID: req.id, Body: b}
+}
+
+// panicError is what a handler's panic becomes.
+type panicError struct{ v any }
+
+func (e *panicError) Error() string        { return fmt.Sprintf("panic: %v", e.v) }
+func (e *panicError) Is(target error) bool { return target == ErrPanic }
+
+// decodeArgs decodes a call's arguments into m's parameter types.
+func (c *Conn) decodeArgs(ctx context.Context, m *method, items []cbor.RawMessage) ([]reflect.Value, error) {
+	n := len(m.in)
+	if m.variadic {
+		if len(items) < n-1 {
+			return nil, localError(ErrBadArgs, "%d arguments, want at least %d", len(items), n-1)
+		}
+	} else if len(items) != n {
+		return nil, localError(ErrBadArgs, "%d arguments, want %d", len(items), n)
+	}
+	args := make([]reflect.Value, 0, n+1)
+	if m.hasCtx {
+		args = append(args, reflect.ValueOf(ctx))
+	}
+	for i, raw := range items {
+		var t reflect.Type
+		if m.variadic && i >= n-1 {
+			t = m.in[n-1].Elem()
+		} else {
+			t = m.in[i]
+		}
+		v, err := c.decodeValue(ctx, raw, t)
+		if err != nil {
+			closeArgStreams(args)
+			return nil, localError(ErrBadArgs, "argument %d (%v): %v", i, t, err)
+		}
+		args = append(args, v)
+	}
+	if m.variadic {
+		fixed := len(args) - (len(items) - (n - 1))
+		rest := reflect.MakeSlice(m.in[n-1], 0, len(items)-(n-1))
+		rest = reflect.Append(rest, args[fixed:]...)
+		args = append(args[:fixed], rest)
+	}
+	return args, nil
+}
+
+// closeArgStreams ends the data streams a handler received: a reader the
+// handler did not finish is aborted (the caller stops sending), a writer
+// is closed cleanly (the caller gets what was written).
+func closeArgStreams(args []reflect.Value) {
+	for _, a := range args {
+		if !a.IsValid() || a.Kind() != reflect.Interface || a.IsNil() {
+			continue
+		}
+		switch x := a.Interface().(type) {
+		case *Stream:
+			if x.readDone() {
+				x.Close()
+			} else {
+				x.Abort(AbortLocal, "handler returned before reading all")
+			}
+		case streamWriter:
+			x.Close()
+			x.s.Close()
+		}
+	}
+}
+
+// makeFunc builds a func of type t that calls method on r. If t takes no
+// leading context, calls use bound. If t returns no error, a failed call
+// panics with it (inside a handler, the panic reaches the caller as an
+// error).
+func (r *Ref) makeFunc(bound context.Context, t reflect.Type, method string) (reflect.Value, error) {
+	hasCtx := t.NumIn() > 0 && t.In(0) == typeContext
+	nout := t.NumOut()
+	hasErr := nout > 0 && t.Out(nout-1) == typeError
+	if hasErr {
+		nout--
+	}
+	outTypes := make([]reflect.Type, nout)
+	for i := range outTypes {
+		outTypes[i] = t.Out(i)
+	}
+	return reflect.MakeFunc(t, func(in []reflect.Value) []reflect.Value {
+		ctx := bound
+		if hasCtx {
+			ctx = in[0].Interface().(context.Context)
+			in = in[1:]
+		}
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		if t.IsVariadic() && len(in) > 0 {
+			last := in[len(in)-1]
+			in = in[:len(in)-1]
+			for i := 0; i < last.Len(); i++ {
+				in = append(in, last.Index(i))
+			}
+		}
+		args := make([]any, len(in))
+		for i, v := range in {
+			args[i] = v.Interface()
+		}
+		res, err := r.Call(ctx, method, args...)
+		out := make([]reflect.Value, t.NumOut())
+		if err == nil {
+			ptrs := make([]any, nout)
+			for i, ot := range outTypes {
+				p := reflect.New(ot)
+				ptrs[i] = p.Interface()
+			}
+			err = res.Decode(ptrs...)
+			for i := range ptrs {
+				out[i] = reflect.ValueOf(ptrs[i]).Elem()
+			}
+		}
+		for i, ot := range outTypes {
+			if !out[i].IsValid() || err != nil {
+				out[i] = reflect.Zero(ot)
+			}
+		}
+		if hasErr {
+			ev := reflect.Zero(typeError)
+			if err != nil {
+				ev = reflect.ValueOf(&err).Elem()
+			}
+			out[nout] = ev
+		} else if err != nil {
+			panic(err)
+		}
+		return out
+	}), nil
+}
+
+// Bind fills stub, a pointer to a struct of func fields, with functions
+// that call the remote object's methods: field Add of type
+// func(context.Context, int, int) (int, error) calls method "Add". A
+// `hopwire:"Name"` tag names the method explicitly and `hopwire:"-"` skips
+// the field. Each func field should end with an error result; a field
+// without one panics when its call fails.
+func (r *Ref) Bind(stub any) error {
+	pv := reflect.ValueOf(stub)
+	if pv.Kind() != reflect.Pointer || pv.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("session: Bind wants a pointer to a struct, got %T", stub)
+	}
+	sv := pv.Elem()
+	st := sv.Type()
+	for i := 0; i < st.NumField(); i++ {
+		f := st.Field(i)
+		name := f.Name
+		if tag, ok := f.Tag.Lookup("hopwire"); ok {
+			if tag == "-" {
+				continue
+			}
+			name = tag
+		}
+		if f.Type.Kind() != reflect.Func || !f.IsExported() {
+			continue
+		}
+		if !unicode.IsUpper([]rune(name)[0]) {
+			return fmt.Errorf("session: Bind: field %s names unexported method %q", f.Name, name)
+		}
+		fn, err := r.makeFunc(context.Background(), f.Type, name)
+		if err != nil {
+			return fmt.Errorf("session: Bind: field %s: %w", f.Name, err)
+		}
+		sv.Field(i).Set(fn)
+	}
+	return nil
+}

@@ -1,0 +1,545 @@
+package session
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Values cross the wire as CBOR. A value sent by reference is a CBOR tag
+// (refTag) around [kind, id]: the id of an exported object or function in
+// the sender's table, or the token of a data stream.
+const refTag = 18519 // "HW"
+
+type refKind uint8
+
+const (
+	refObject refKind = 1 // an object exported with ByRef; calls go to the sender
+	refFunc   refKind = 2 // a function; calls go to the sender
+	refReader refKind = 3 // an io.Reader: the sender streams it on a data stream
+	refWriter refKind = 4 // an io.Writer: the receiver writes to a data stream
+	refBoth   refKind = 5 // both: the receiver's parameter type picks the direction
+)
+
+// Direction bytes a receiver sends first on a refBoth stream.
+const (
+	dirRead  = 'R' // the receiver reads: the sender streams its reader
+	dirWrite = 'W' // the receiver writes: the sender copies into its writer
+)
+
+type wireRef struct {
+	_    struct{} `cbor:",toarray"`
+	Kind refKind
+	ID   uint64
+}
+
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	var err error
+	encMode, err = cbor.EncOptions{
+		Time:    cbor.TimeRFC3339Nano,
+		TimeTag: cbor.EncTagRequired,
+	}.EncMode()
+	if err != nil {
+		panic(err)
+	}
+	// Decoding limits: the message size bounds everything, these bound
+	// the work one message can cause.
+	decMode, err = cbor.DecOptions{
+		MaxNestedLevels:  32,
+		MaxArrayElements: 1 << 20,
+		MaxMapPairs:      1 << 20,
+		IndefLength:      cbor.IndefLengthForbidden,
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		UTF8:             cbor.UTF8RejectInvalid,
+		DefaultMapType:   reflect.TypeOf(map[string]any(nil)),
+		TimeTag:          cbor.DecTagOptional,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// Object marks a value to be passed by reference: the peer gets a *Ref
+// whose calls run the value's exported methods here. Make one with ByRef.
+type Object struct{ v any }
+
+// ByRef wraps v so that it crosses the wire by reference instead of by
+// value, like an RPyC netref. Only v's exported methods with eligible
+// signatures can be called (see [Conn.Expose]).
+func ByRef(v any) Object { return Object{v} }
+
+var (
+	typeError   = reflect.TypeFor[error]()
+	typeContext = reflect.TypeFor[context.Context]()
+	typeReader  = reflect.TypeFor[io.Reader]()
+	typeWriter  = reflect.TypeFor[io.Writer]()
+	typeRef     = reflect.TypeFor[*Ref]()
+	typeObject  = reflect.TypeFor[Object]()
+	typeTime    = reflect.TypeFor[time.Time]()
+	typeBytes   = reflect.TypeFor[[]byte]()
+)
+
+// isStreamable reports whether v is an io.Reader or io.Writer to stream
+// rather than a data value that happens to implement one (a string
+// reader's struct is data only when passed by value, so only pointers and
+// interfaces count).
+func isStreamable(v reflect.Value, iface reflect.Type) bool {
+	if !v.Type().Implements(iface) {
+		return false
+	}
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Chan, reflect.Map, reflect.Func:
+		return true
+	}
+	return false
+}
+
+// encoder encodes one message's values, exporting references and
+// preparing data streams. If the message is not sent, abort undoes it.
+type encoder struct {
+	c        *Conn
+	ctx      context.Context
+	exported []uint64
+	readers  []pendingStream
+	writers  []pendingStream
+	wg       sync.WaitGroup
+	werrMu   sync.Mutex
+	werr     error
+}
+
+type pendingStream struct {
+	s *Stream
+	r io.Reader
+	w io.Writer
+}
+
+func (c *Conn) newEncoder(ctx context.Context) *encoder { return &encoder{c: c, ctx: ctx} }
+
+// encodeList encodes vals as a CBOR array.
+func (e *encoder) encodeList(vals []any) ([]byte, error) {
+	b := appendArrayHeader(make([]byte, 0, 64), len(vals))
+	for i, v := range vals {
+		var err error
+		b, err = e.encodeValue(b, v)
+		if err != nil {
+			return nil, fmt.Errorf("value %d: %w", i, err)
+		}
+	}
+	return b, nil
+}
+
+func appendArrayHeader(b []byte, n int) []byte {
+	switch {
+	case n < 24:
+		return append(b, 0x80|byte(n))
+	case n < 1<<8:
+		return append(b, 0x98, byte(n))
+	case n < 1<<16:
+		return append(b, 0x99, byte(n>>8), byte(n))
+	default:
+		return binary.BigEndian.AppendUint32(append(b, 0x9a), uint32(n))
+	}
+}
+
+func (e *encoder) encodeValue(b []byte, v any) ([]byte, error) {
+	if v == nil {
+		return append(b, 0xf6), nil
+	}
+	switch x := v.(type) {
+	case Object:
+		ex, err := newExport(reflect.ValueOf(x.v), false)
+		if err != nil {
+			return nil, err
+		}
+		return e.exportRef(b, refObject, ex)
+	case *Ref:
+		return nil, errors.New("a remote reference cannot be passed on (pass the value it stands for)")
+	case []byte, string, bool, int, int64, uint64, float64, time.Time:
+		enc, err := encMode.Marshal(x)
+		return append(b, enc...), err
+	}
+	rv := reflect.ValueOf(v)
+	switch {
+	case rv.Kind() == reflect.Func:
+		if rv.IsNil() {
+			return append(b, 0xf6), nil
+		}
+		ex, err := newExport(rv, true)
+		if err != nil {
+			return nil, err
+		}
+		return e.exportRef(b, refFunc, ex)
+	case isStreamable(rv, typeReader) && isStreamable(rv, typeWriter):
+		return e.stream(b, refBoth, pendingStream{r: v.(io.Reader), w: v.(io.Writer)})
+	case isStreamable(rv, typeReader):
+		return e.stream(b, refReader, pendingStream{r: v.(io.Reader)})
+	case isStreamable(rv, typeWriter):
+		return e.stream(b, refWriter, pendingStream{w: v.(io.Writer)})
+	}
+	enc, err := encMode.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, enc...), nil
+}
+
+func (e *encoder) exportRef(b []byte, kind refKind, ex *export) ([]byte, error) {
+	id, err := e.c.addExport(ex)
+	if err != nil {
+		return nil, err
+	}
+	e.exported = append(e.exported, id)
+	return appendRef(b, kind, id)
+}
+
+func appendRef(b []byte, kind refKind, id uint64) ([]byte, error) {
+	enc, err := encMode.Marshal(cbor.Tag{Number: refTag, Content: wireRef{Kind: kind, ID: id}})
+	if err != nil {
+		return nil, err
+	}
+	return append(b, enc...), nil
+}
+
+// stream opens the data stream for an io.Reader or io.Writer value. The
+// copy starts once the message is sent (start).
+func (e *encoder) stream(b []byte, kind refKind, ps pendingStream) ([]byte, error) {
+	tok := e.c.newID()
+	var hdr [8]byte
+	binary.BigEndian.PutUint64(hdr[:], tok)
+	s, err := e.c.link.OpenStream(e.ctx, KindData, hdr[:])
+	if err != nil {
+		return nil, err
+	}
+	ps.s = s
+	if kind == refReader {
+		e.readers = append(e.readers, ps)
+	} else {
+		e.writers = append(e.writers, ps)
+	}
+	return appendRef(b, kind, tok)
+}
+
+// start begins copying: readers into their streams, streams into writers.
+func (e *encoder) start() {
+	for _, ps := range e.readers {
+		go sendStream(ps.s, ps.r)
+	}
+	for _, ps := range e.writers {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			if ps.r != nil {
+				// Both directions were possible: the receiver says.
+				var dir [1]byte
+				if _, err := io.ReadFull(ps.s, dir[:]); err != nil || dir[0] != dirWrite {
+					if err == nil && dir[0] == dirRead {
+						go sendStream(ps.s, ps.r)
+						return
+					}
+					ps.s.Abort(AbortProtocol, "bad stream direction")
+					return
+				}
+			}
+			defer ps.s.Close()
+			if _, err := io.Copy(ps.w, ps.s); err != nil {
+				ps.s.Abort(AbortLocal, "writer failed")
+				e.werrMu.Lock()
+				e.werr = errors.Join(e.werr, fmt.Errorf("session: io.Writer argument: %w", err))
+				e.werrMu.Unlock()
+			}
+		}()
+	}
+}
+
+// wait waits for the io.Writer copies of a finished call.
+func (e *encoder) wait(ctx context.Context) error {
+	if len(e.writers) == 0 {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		e.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		for _, ps := range e.writers {
+			ps.s.Abort(AbortLocal, "caller gave up")
+		}
+		<-done
+		return ctx.Err()
+	}
+	e.werrMu.Lock()
+	defer e.werrMu.Unlock()
+	return e.werr
+}
+
+// abort undoes an encoding whose message was not sent (or whose call was
+// abandoned): exports are dropped and streams aborted.
+func (e *encoder) abort() {
+	e.c.mu.Lock()
+	for _, id := range e.exported {
+		delete(e.c.exports, id)
+	}
+	e.c.mu.Unlock()
+	for _, ps := range e.readers {
+		ps.s.Abort(AbortLocal, "call abandoned")
+	}
+	for _, ps := range e.writers {
+		ps.s.Abort(AbortLocal, "call abandoned")
+	}
+}
+
+// sendStream copies r into s and closes s cleanly; an error of r aborts s
+// so that the peer sees it. A concurrent read notices the peer giving up
+// (it aborts or closes the stream) and stops the copy.
+func sendStream(s *Stream, r io.Reader) {
+	go func() {
+		_, err := io.Copy(io.Discard, s)
+		if err != nil {
+			s.shut()
+		}
+	}()
+	buf := make([]byte, 32<<10)
+	_, err := io.CopyBuffer(writerOnly{s}, readerOnly{r}, buf)
+	if err != nil {
+		s.Abort(AbortLocal, "reader failed: "+err.Error())
+	} else {
+		s.CloseWrite()
+	}
+	if c, ok := r.(io.Closer); ok {
+		c.Close()
+	}
+}
+
+type writerOnly struct{ io.Writer }
+type readerOnly struct{ io.Reader }
+
+// splitArray splits a CBOR array into its encoded items.
+func splitArray(body []byte) ([]cbor.RawMessage, error) {
+	var items []cbor.RawMessage
+	if err := decMode.Unmarshal(body, &items); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+// parseRef recognises a value sent by reference.
+func parseRef(raw []byte) (wireRef, bool, error) {
+	if len(raw) < 3 || raw[0] != 0xd9 || binary.BigEndian.Uint16(raw[1:3]) != refTag {
+		return wireRef{}, false, nil
+	}
+	var tag cbor.RawTag
+	if err := decMode.Unmarshal(raw, &tag); err != nil {
+		return wireRef{}, true, err
+	}
+	var wr wireRef
+	if err := decMode.Unmarshal(tag.Content, &wr); err != nil {
+		return wireRef{}, true, err
+	}
+	if wr.ID == 0 || wr.Kind < refObject || wr.Kind > refBoth {
+		return wireRef{}, true, errors.New("malformed reference")
+	}
+	return wr, true, nil
+}
+
+// decodeValue decodes one value into a new value of type t. bound is the
+// context that proxies for remote funcs without a context parameter use.
+func (c *Conn) decodeValue(bound context.Context, raw []byte, t reflect.Type) (reflect.Value, error) {
+	wr, isRef, err := parseRef(raw)
+	if err != nil {
+		return reflect.Value{}, err
+	}
+	if !isRef {
+		p := reflect.New(t)
+		if err := decMode.Unmarshal(raw, p.Interface()); err != nil {
+			return reflect.Value{}, err
+		}
+		return p.Elem(), nil
+	}
+	switch wr.Kind {
+	case refObject, refFunc:
+		ref := c.remoteRef(wr.ID, wr.Kind == refFunc)
+		switch {
+		case t == typeRef || t.Kind() == reflect.Interface && typeRef.Implements(t):
+			return reflect.ValueOf(ref).Convert(t), nil
+		case t.Kind() == reflect.Func && wr.Kind == refFunc:
+			fn, err := ref.makeFunc(bound, t, "")
+			if err != nil {
+				ref.Release()
+				return reflect.Value{}, err
+			}
+			return fn, nil
+		}
+		ref.Release()
+		return reflect.Value{}, fmt.Errorf("a remote %s cannot be decoded into %v", map[bool]string{true: "func", false: "object"}[wr.Kind == refFunc], t)
+	case refBoth:
+		var dir byte
+		switch {
+		case reflect.TypeFor[io.ReadCloser]().AssignableTo(t):
+			dir, wr.Kind = dirRead, refReader
+		case reflect.TypeFor[io.WriteCloser]().AssignableTo(t):
+			dir, wr.Kind = dirWrite, refWriter
+		default:
+			c.dropData(wr.ID)
+			return reflect.Value{}, fmt.Errorf("a remote io.ReadWriter cannot be decoded into %v", t)
+		}
+		s, err := c.claimData(bound, wr.ID)
+		if err != nil {
+			return reflect.Value{}, err
+		}
+		if _, err := s.Write([]byte{dir}); err != nil {
+			s.Abort(AbortLocal, "direction not sent")
+			return reflect.Value{}, err
+		}
+		if dir == dirRead {
+			return reflect.ValueOf(io.ReadCloser(s)).Convert(t), nil
+		}
+		return reflect.ValueOf(io.WriteCloser(streamWriter{s})).Convert(t), nil
+	case refReader:
+		if !reflect.TypeFor[io.ReadCloser]().AssignableTo(t) {
+			c.dropData(wr.ID)
+			return reflect.Value{}, fmt.Errorf("a remote io.Reader cannot be decoded into %v", t)
+		}
+		s, err := c.claimData(bound, wr.ID)
+		if err != nil {
+			return reflect.Value{}, err
+		}
+		return reflect.ValueOf(io.ReadCloser(s)).Convert(t), nil
+	case refWriter:
+		if !reflect.TypeFor[io.WriteCloser]().AssignableTo(t) {
+			c.dropData(wr.ID)
+			return reflect.Value{}, fmt.Errorf("a remote io.Writer cannot be decoded into %v", t)
+		}
+		s, err := c.claimData(bound, wr.ID)
+		if err != nil {
+			return reflect.Value{}, err
+		}
+		return reflect.ValueOf(io.WriteCloser(streamWriter{s})).Convert(t), nil
+	}
+	return reflect.Value{}, errors.New("unknown reference kind")
+}
+
+// streamWriter is the io.WriteCloser a handler gets for a remote
+// io.Writer: Close ends the data cleanly.
+type streamWriter struct{ s *Stream }
+
+func (w streamWriter) Write(p []byte) (int, error) { return w.s.Write(p) }
+func (w streamWriter) Close() error                { return w.s.CloseWrite() }
+
+// remoteRef makes a proxy for a reference the peer exported. When the
+// proxy becomes unreachable the peer is told to release the object.
+func (c *Conn) remoteRef(id uint64, fn bool) *Ref {
+	r := &Ref{c: c, id: id, fn: fn}
+	runtime.AddCleanup(r, func(id uint64) { c.queueRelease(id) }, id)
+	return r
+}
+
+// releaseUnused releases the references among values nobody decoded.
+func (c *Conn) releaseUnused(items []cbor.RawMessage) {
+	for _, raw := range items {
+		wr, ok, err := parseRef(raw)
+		if !ok || err != nil {
+			continue
+		}
+		switch wr.Kind {
+		case refObject, refFunc:
+			c.queueRelease(wr.ID)
+		default:
+			c.dropData(wr.ID)
+		}
+	}
+}
+
+// dataSlot pairs a data stream with the call that names its token, in
+// whichever order they arrive.
+type dataSlot struct {
+	s    *Stream
+	at   time.Time
+	wait chan *Stream
+}
+
+func (c *Conn) dataArrived(tok uint64, s *Stream) {
+	c.mu.Lock()
+	d := c.data[tok]
+	switch {
+	case d == nil:
+		if len(c.data) >= c.opts.MaxCalls {
+			c.mu.Unlock()
+			s.Abort(AbortRefused, "too many unclaimed data streams")
+			return
+		}
+		c.data[tok] = &dataSlot{s: s, at: time.Now()}
+		c.mu.Unlock()
+	case d.wait != nil:
+		delete(c.data, tok)
+		c.mu.Unlock()
+		d.wait <- s
+	default:
+		c.mu.Unlock()
+		s.Abort(AbortProtocol, "duplicate data stream token")
+	}
+}
+
+func (c *Conn) claimData(ctx context.Context, tok uint64) (*Stream, error) {
+	c.mu.Lock()
+	d := c.data[tok]
+	if d != nil && d.s != nil {
+		delete(c.data, tok)
+		c.mu.Unlock()
+		return d.s, nil
+	}
+	if d != nil {
+		c.mu.Unlock()
+		return nil, errors.New("data stream claimed twice")
+	}
+	d = &dataSlot{wait: make(chan *Stream, 1), at: time.Now()}
+	c.data[tok] = d
+	c.mu.Unlock()
+	t := time.NewTimer(c.opts.StreamWait)
+	defer t.Stop()
+	select {
+	case s := <-d.wait:
+		return s, nil
+	case <-ctx.Done():
+	case <-t.C:
+	case <-c.done:
+	}
+	c.mu.Lock()
+	if c.data[tok] == d {
+		delete(c.data, tok)
+	}
+	c.mu.Unlock()
+	select {
+	case s := <-d.wait:
+		return s, nil
+	default:
+	}
+	return nil, errors.New("data stream did not arrive")
+}
+
+func (c *Conn) dropData(tok uint64) {
+	c.mu.Lock()
+	d := c.data[tok]
+	if d != nil && d.s != nil {
+		delete(c.data, tok)
+	}
+	c.mu.Unlock()
+	if d != nil && d.s != nil {
+		d.s.Abort(AbortRefused, "value not decoded")
+	}
+}
