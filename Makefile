@@ -1,0 +1,36 @@
+# hopwire — see README.md. Every target works on a fresh machine after .ci/run's installs.
+GO ?= go
+FUZZTIME ?= 20s
+PKGS := ./...
+
+.PHONY: all build test bench fuzz fuzz-long lint demo ci
+
+all: lint test
+
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/hopwire ./cmd/hopwire
+
+test:
+	$(GO) test -race -count=1 $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime=1s ./session/
+
+# Each fuzz target runs FUZZTIME (go test allows one -fuzz target per run).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$t"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg; \
+	  done; \
+	done
+
+fuzz-long:
+	$(MAKE) fuzz FUZZTIME=10m
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+demo:
+	$(GO) run ./cmd/hopwire demo

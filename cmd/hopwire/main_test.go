@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func runCmd(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, strings.NewReader(""), &out, &errb)
+	return out.String(), errb.String(), exitCode(err, &errb)
+}
+
+func TestDemo(t *testing.T) {
+	out, errOut, code := runCmd(t, "demo", "--bytes", "4194304")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"hop 1  relay", "hop 2  target", "hello.txt",
+		"errors.Is(err, fs.ErrNotExist) = true",
+		"3 lines called back",
+		"4194304 bytes", "match=true",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{}, {"nope"}, {"certs"}, {"certs", "init"}, {"id", "--bogus"}} {
+		t.Run(strings.Join(args, "_"), func(t *testing.T) {
+			if _, _, code := runCmd(t, args...); code != 2 {
+				t.Fatalf("exit %d, want 2", code)
+			}
+		})
+	}
+}
+
+func TestIDAndCerts(t *testing.T) {
+	home := t.TempDir()
+	out1, _, code := runCmd(t, "id", "--home", home, "--name", "n1")
+	out2, _, _ := runCmd(t, "id", "--home", home)
+	if code != 0 || out1 != out2 || !strings.HasPrefix(out1, "SHA256:") || !strings.Contains(out1, "n1") {
+		t.Fatalf("id: %q then %q", out1, out2)
+	}
+	dir := filepath.Join(t.TempDir(), "ca")
+	if _, e, code := runCmd(t, "certs", "init", "--dir", dir); code != 0 {
+		t.Fatalf("certs init: %s", e)
+	}
+	if _, e, code := runCmd(t, "certs", "issue", "--dir", dir, "--name", "relay1", "--host", "127.0.0.1"); code != 0 {
+		t.Fatalf("certs issue: %s", e)
+	}
+	for _, f := range []string{"ca.crt", "ca.key", "relay1.crt", "relay1.key"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	// A second init must not overwrite the CA.
+	if _, _, code := runCmd(t, "certs", "init", "--dir", dir); code != 1 {
+		t.Fatalf("re-init exit %d, want 1", code)
+	}
+}

@@ -1,0 +1,15 @@
+// Package hopwire is the facade of hopwire: Remote Go Call over a relay
+// network. It will offer Dial (reach a node through a chain of hops and get
+// its RPC session and a DialContext exiting there) and Serve (run a node).
+//
+// The layers below it, from the bottom:
+//
+//	certs      identities, CA, fingerprints, trust, *tls.Config builders
+//	transport  one package per scheme (tcp, tls, quic, dtls, ssh, stdio)
+//	session    Link (authenticated, multiplexed) and Conn (the RPC session)
+//	hop        hop addresses, chains, the chain dialer
+//	relay      a node: listeners, CONNECT streams under policy, services
+//
+// Today the session layer is complete; see package session for the RPC
+// API, and `hopwire demo` for a two-hop chain built by hand from it.
+package hopwire

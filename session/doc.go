@@ -1,0 +1,74 @@
+// Package session is hopwire's session layer: an authenticated,
+// multiplexed [Link] to one neighbour, and the RPC session ([Conn]) that
+// rides on it — RPyC's transparent, symmetric RPC re-imagined in Go.
+//
+// # Where it sits
+//
+// session is one of the three leaves of the stack (with transport and
+// certs): it never dials and knows no transport. It takes a net.Conn that
+// something above it (hop, relay, the hopwire facade) dialed and
+// authenticated, runs the hopwire hello over it, then multiplexes it with
+// xtaci/smux v2.
+//
+// # Links and streams
+//
+// [NewLink] exchanges hellos (protocol version, multiplexer version, node
+// name, capabilities) before anything is multiplexed; nothing is allocated
+// for the peer before the hello succeeds. Each [Stream] carries records, so
+// that a reader tells a clean close (io.EOF) from every other ending (a
+// *[StreamError]): a peer's [Stream.Abort], a relay whose other side
+// failed, a dead link, a write deadline that fired mid-write. The link caps
+// concurrent incoming streams (refusing the excess at once), reaps idle and
+// long half-closed streams, and holds every smux stream for its whole life
+// (no reliance on smux's finalizers, xtaci/smux#116).
+//
+// # RPC
+//
+// Both ends of a [Conn] are equal. Each exposes services:
+//
+//	conn.Expose("calc", &Calc{})
+//
+// and calls the other's through a dynamic proxy or a typed stub:
+//
+//	sum, err := session.Call[int](ctx, conn.Service("calc"), "Add", 1, 2)
+//
+//	var calc struct{ Add func(context.Context, int, int) (int, error) }
+//	conn.Service("calc").Bind(&calc)
+//	sum, err = calc.Add(ctx, 1, 2)
+//
+// Values travel by value as CBOR: numbers, strings, []byte, bool,
+// time.Time, slices, maps and structs of these. Func values travel by
+// reference (the receiver gets a func that calls back; callbacks nest to
+// any depth in both directions), as do values wrapped with [ByRef] (the
+// receiver gets a *[Ref]). io.Reader and io.Writer values are streamed on
+// data streams of their own, not chopped into messages.
+//
+// [Ref.Go] starts a call and returns an [Async] handle (RPyC's
+// AsyncResult). The caller's context deadline and cancellation reach the
+// remote handler's context. A remote failure is a *[RemoteError]; a
+// handler's panic becomes one and the server keeps serving; errors.Is sees
+// through it to well-known sentinels (io.EOF, fs.ErrNotExist,
+// fs.ErrPermission, context.Canceled, …) and to the application's own
+// (Options.Errors). When the link breaks every pending call fails with an
+// error matching [ErrLinkClosed].
+//
+// References are random per-session ids. A reference is released
+// explicitly ([Ref.Release]), when its proxy becomes unreachable, or when
+// the session ends; a call naming a released, forged or foreign id is
+// refused with [ErrUnknownRef] and reaches no object.
+//
+// # Ownership
+//
+// The creator of a Link closes it; a Conn owns its Link from NewConn on.
+// A Stream belongs to whoever opened or accepted it. All types are safe for
+// concurrent use. Every goroutine a Link or Conn starts is stopped by its
+// Close.
+//
+// The wire format is specified in PROTOCOL.md beside this file.
+//
+// # References
+//
+//   - RPyC: https://rpyc.readthedocs.io (services, netrefs, async results)
+//   - xtaci/smux v2 (per-stream flow control)
+//   - RFC 8949 (CBOR), via github.com/fxamacker/cbor/v2
+package session
