@@ -204,45 +204,53 @@ func TestServiceCalls(t *testing.T) {
 }
 
 func TestValues(t *testing.T) {
-	cc, sc := rpcPair(t, "tcp", nil, nil)
-	sc.Expose("calc", &calc{})
-	ctx := t.Context()
-	svc := cc.Service("calc")
-	when := time.Date(2026, 11, 25, 10, 0, 0, 123, time.UTC)
-	in := record{Name: "a", Size: 21, When: when, Tags: []string{"x", "y"}, Attrs: map[string]int{"k": 1}, Raw: []byte{0, 1, 2}, OK: true, Ratio: 0.5}
-	out, err := Call[record](ctx, svc, "Record", in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out.Size != 42 || !out.When.Equal(when) || out.Name != "a" || len(out.Tags) != 2 || out.Attrs["k"] != 1 || !bytes.Equal(out.Raw, in.Raw) || !out.OK || out.Ratio != 0.5 {
-		t.Fatalf("record round trip: %+v", out)
-	}
-	big := make([]byte, 1<<20)
-	rand.Read(big)
-	got, err := Call[[]byte](ctx, svc, "EchoBytes", big)
-	if err != nil || !bytes.Equal(got, big) {
-		t.Fatalf("1 MiB echo: %v", err)
-	}
-	v, err := Call[any](ctx, svc, "Echo", map[string]any{"a": "b", "n": 3})
-	if m, ok := v.(map[string]any); err != nil || !ok || m["a"] != "b" {
-		t.Fatalf("Echo any = %#v, %v", v, err)
-	}
-	res, err := svc.Call(ctx, "Div", 1, 2)
-	if err != nil || res.Len() != 1 {
-		t.Fatalf("Len: %v %v", res.Len(), err)
+	for _, kind := range connKinds {
+		t.Run(kind, func(t *testing.T) {
+			cc, sc := rpcPair(t, kind, nil, nil)
+			sc.Expose("calc", &calc{})
+			ctx := t.Context()
+			svc := cc.Service("calc")
+			when := time.Date(2026, 11, 25, 10, 0, 0, 123, time.UTC)
+			in := record{Name: "a", Size: 21, When: when, Tags: []string{"x", "y"}, Attrs: map[string]int{"k": 1}, Raw: []byte{0, 1, 2}, OK: true, Ratio: 0.5}
+			out, err := Call[record](ctx, svc, "Record", in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Size != 42 || !out.When.Equal(when) || out.Name != "a" || len(out.Tags) != 2 || out.Attrs["k"] != 1 || !bytes.Equal(out.Raw, in.Raw) || !out.OK || out.Ratio != 0.5 {
+				t.Fatalf("record round trip: %+v", out)
+			}
+			big := make([]byte, 1<<20)
+			rand.Read(big)
+			got, err := Call[[]byte](ctx, svc, "EchoBytes", big)
+			if err != nil || !bytes.Equal(got, big) {
+				t.Fatalf("1 MiB echo: %v", err)
+			}
+			v, err := Call[any](ctx, svc, "Echo", map[string]any{"a": "b", "n": 3})
+			if m, ok := v.(map[string]any); err != nil || !ok || m["a"] != "b" {
+				t.Fatalf("Echo any = %#v, %v", v, err)
+			}
+			res, err := svc.Call(ctx, "Div", 1, 2)
+			if err != nil || res.Len() != 1 {
+				t.Fatalf("Len: %v %v", res.Len(), err)
+			}
+		})
 	}
 }
 
 func TestMessageSizeLimit(t *testing.T) {
-	cc, sc := rpcPair(t, "pipe", nil, &Options{MaxMessageSize: 64 << 10})
-	sc.Expose("calc", &calc{})
-	_, err := cc.Service("calc").Call(t.Context(), "EchoBytes", make([]byte, 100<<10))
-	if !errors.Is(err, ErrMessageTooLarge) {
-		t.Fatalf("err = %v, want ErrMessageTooLarge", err)
-	}
-	// The session survives.
-	if sum, err := Call[int](t.Context(), cc.Service("calc"), "Add", 1, 1); err != nil || sum != 2 {
-		t.Fatalf("after refusal: %d %v", sum, err)
+	for _, kind := range connKinds {
+		t.Run(kind, func(t *testing.T) {
+			cc, sc := rpcPair(t, kind, nil, &Options{MaxMessageSize: 64 << 10})
+			sc.Expose("calc", &calc{})
+			_, err := cc.Service("calc").Call(t.Context(), "EchoBytes", make([]byte, 100<<10))
+			if !errors.Is(err, ErrMessageTooLarge) {
+				t.Fatalf("err = %v, want ErrMessageTooLarge", err)
+			}
+			// The session survives.
+			if sum, err := Call[int](t.Context(), cc.Service("calc"), "Add", 1, 1); err != nil || sum != 2 {
+				t.Fatalf("after refusal: %d %v", sum, err)
+			}
+		})
 	}
 }
 
@@ -360,53 +368,57 @@ func TestNestedCallbacks(t *testing.T) {
 }
 
 func TestAsync(t *testing.T) {
-	cc, sc := rpcPair(t, "tcp", nil, nil)
-	sc.Expose("calc", &calc{})
-	ctx := t.Context()
-	a := cc.Service("calc").Go(ctx, "Sleep", 50*time.Millisecond)
-	if a.Ready() {
-		t.Fatal("ready before the call could finish")
-	}
-	fired := make(chan struct{})
-	a.OnReady(func(a *Async) { close(fired) })
-	if _, err := a.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-fired:
-	case <-time.After(5 * time.Second):
-		t.Fatal("OnReady callback did not fire")
-	}
-	if !a.Ready() {
-		t.Fatal("not ready after Wait")
-	}
-	late := make(chan struct{})
-	a.OnReady(func(*Async) { close(late) })
-	<-late
-	// Many calls in flight at once.
-	var asyncs []*Async
-	for i := range 200 {
-		asyncs = append(asyncs, cc.Service("calc").Go(ctx, "Add", i, i))
-	}
-	for i, a := range asyncs {
-		res, err := a.Wait(ctx)
-		var v int
-		if err == nil {
-			err = res.Decode(&v)
-		}
-		if err != nil || v != 2*i {
-			t.Fatalf("call %d: %d %v", i, v, err)
-		}
-	}
-	// Wait's own context only stops the wait.
-	slow := cc.Service("calc").Go(ctx, "Sleep", 200*time.Millisecond)
-	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
-	defer cancel()
-	if _, err := slow.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Wait with short ctx: %v", err)
-	}
-	if _, err := slow.Result(); err != nil {
-		t.Fatalf("the call itself: %v", err)
+	for _, kind := range connKinds {
+		t.Run(kind, func(t *testing.T) {
+			cc, sc := rpcPair(t, kind, nil, nil)
+			sc.Expose("calc", &calc{})
+			ctx := t.Context()
+			a := cc.Service("calc").Go(ctx, "Sleep", 50*time.Millisecond)
+			if a.Ready() {
+				t.Fatal("ready before the call could finish")
+			}
+			fired := make(chan struct{})
+			a.OnReady(func(a *Async) { close(fired) })
+			if _, err := a.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-fired:
+			case <-time.After(5 * time.Second):
+				t.Fatal("OnReady callback did not fire")
+			}
+			if !a.Ready() {
+				t.Fatal("not ready after Wait")
+			}
+			late := make(chan struct{})
+			a.OnReady(func(*Async) { close(late) })
+			<-late
+			// Many calls in flight at once.
+			var asyncs []*Async
+			for i := range 200 {
+				asyncs = append(asyncs, cc.Service("calc").Go(ctx, "Add", i, i))
+			}
+			for i, a := range asyncs {
+				res, err := a.Wait(ctx)
+				var v int
+				if err == nil {
+					err = res.Decode(&v)
+				}
+				if err != nil || v != 2*i {
+					t.Fatalf("call %d: %d %v", i, v, err)
+				}
+			}
+			// Wait's own context only stops the wait.
+			slow := cc.Service("calc").Go(ctx, "Sleep", 200*time.Millisecond)
+			short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+			defer cancel()
+			if _, err := slow.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Wait with short ctx: %v", err)
+			}
+			if _, err := slow.Result(); err != nil {
+				t.Fatalf("the call itself: %v", err)
+			}
+		})
 	}
 }
 
@@ -501,51 +513,55 @@ func TestStreamsAsValues(t *testing.T) {
 }
 
 func TestReferences(t *testing.T) {
-	cc, sc := rpcPair(t, "tcp", nil, nil)
-	sc.Expose("calc", &calc{})
-	ctx := t.Context()
-	var ctr *Ref
-	res, err := cc.Service("calc").Call(ctx, "NewCounter")
-	if err == nil {
-		err = res.Decode(&ctr)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= 3; i++ {
-		n, err := Call[int](ctx, ctr, "Inc", 2)
-		if err != nil || n != 2*i {
-			t.Fatalf("Inc = %d, %v", n, err)
-		}
-	}
-	if sc.NumExports() != 1 {
-		t.Fatalf("server exports %d refs, want 1", sc.NumExports())
-	}
-	// A remote func as a result.
-	var add5 func(int) int
-	res, err = cc.Service("calc").Call(ctx, "MakeAdder", 5)
-	if err == nil {
-		err = res.Decode(&add5)
-	}
-	if err != nil || add5(10) != 15 {
-		t.Fatalf("adder: %v", err)
-	}
-	// Released explicitly: later calls are refused and reach nothing.
-	ctr.Release()
-	waitFor(t, func() bool { return sc.NumExports() == 1 })
-	if _, err := ctr.Call(ctx, "Inc", 1); !errors.Is(err, ErrUnknownRef) {
-		t.Fatalf("call on released ref: %v", err)
-	}
-	// Released when unreachable.
-	add5 = nil
-	waitFor(t, func() bool {
-		runtime.GC()
-		return sc.NumExports() == 0
-	})
-	// Forged ids reach no object.
-	forged := &Ref{c: cc, id: 0x1234}
-	if _, err := forged.Call(ctx, "Inc", 1); !errors.Is(err, ErrUnknownRef) {
-		t.Fatalf("forged ref: %v", err)
+	for _, kind := range connKinds {
+		t.Run(kind, func(t *testing.T) {
+			cc, sc := rpcPair(t, kind, nil, nil)
+			sc.Expose("calc", &calc{})
+			ctx := t.Context()
+			var ctr *Ref
+			res, err := cc.Service("calc").Call(ctx, "NewCounter")
+			if err == nil {
+				err = res.Decode(&ctr)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 1; i <= 3; i++ {
+				n, err := Call[int](ctx, ctr, "Inc", 2)
+				if err != nil || n != 2*i {
+					t.Fatalf("Inc = %d, %v", n, err)
+				}
+			}
+			if sc.NumExports() != 1 {
+				t.Fatalf("server exports %d refs, want 1", sc.NumExports())
+			}
+			// A remote func as a result.
+			var add5 func(int) int
+			res, err = cc.Service("calc").Call(ctx, "MakeAdder", 5)
+			if err == nil {
+				err = res.Decode(&add5)
+			}
+			if err != nil || add5(10) != 15 {
+				t.Fatalf("adder: %v", err)
+			}
+			// Released explicitly: later calls are refused and reach nothing.
+			ctr.Release()
+			waitFor(t, func() bool { return sc.NumExports() == 1 })
+			if _, err := ctr.Call(ctx, "Inc", 1); !errors.Is(err, ErrUnknownRef) {
+				t.Fatalf("call on released ref: %v", err)
+			}
+			// Released when unreachable.
+			add5 = nil
+			waitFor(t, func() bool {
+				runtime.GC()
+				return sc.NumExports() == 0
+			})
+			// Forged ids reach no object.
+			forged := &Ref{c: cc, id: 0x1234}
+			if _, err := forged.Call(ctx, "Inc", 1); !errors.Is(err, ErrUnknownRef) {
+				t.Fatalf("forged ref: %v", err)
+			}
+		})
 	}
 }
 
@@ -569,27 +585,31 @@ type calcStub struct {
 }
 
 func TestTypedStub(t *testing.T) {
-	cc, sc := rpcPair(t, "pipe", nil, nil)
-	sc.Expose("calc", &calc{})
-	var c calcStub
-	if err := cc.Service("calc").Bind(&c); err != nil {
-		t.Fatal(err)
-	}
-	ctx := t.Context()
-	if n, err := c.Add(ctx, 1, 2); err != nil || n != 3 {
-		t.Fatalf("Add = %d %v", n, err)
-	}
-	if q, err := c.Divide(ctx, 3, 2); err != nil || q != 1.5 {
-		t.Fatalf("Divide = %v %v", q, err)
-	}
-	if err := c.Open(ctx, "x"); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("Open: %v", err)
-	}
-	if c.Skipped != nil {
-		t.Fatal("skipped field bound")
-	}
-	if err := cc.Service("calc").Bind(c); err == nil {
-		t.Fatal("Bind accepted a non-pointer")
+	for _, kind := range connKinds {
+		t.Run(kind, func(t *testing.T) {
+			cc, sc := rpcPair(t, kind, nil, nil)
+			sc.Expose("calc", &calc{})
+			var c calcStub
+			if err := cc.Service("calc").Bind(&c); err != nil {
+				t.Fatal(err)
+			}
+			ctx := t.Context()
+			if n, err := c.Add(ctx, 1, 2); err != nil || n != 3 {
+				t.Fatalf("Add = %d %v", n, err)
+			}
+			if q, err := c.Divide(ctx, 3, 2); err != nil || q != 1.5 {
+				t.Fatalf("Divide = %v %v", q, err)
+			}
+			if err := c.Open(ctx, "x"); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("Open: %v", err)
+			}
+			if c.Skipped != nil {
+				t.Fatal("skipped field bound")
+			}
+			if err := cc.Service("calc").Bind(c); err == nil {
+				t.Fatal("Bind accepted a non-pointer")
+			}
+		})
 	}
 }
 
@@ -618,46 +638,54 @@ func TestConcurrentCallers(t *testing.T) {
 }
 
 func TestCallLimit(t *testing.T) {
-	cc, sc := rpcPair(t, "tcp", nil, &Options{MaxCalls: 4})
-	sc.Expose("calc", &calc{})
-	// The client learns the limit and queues: 20 slow calls all succeed.
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := cc.Service("calc").Call2(t.Context(), "Sleep", 10*time.Millisecond); err != nil {
-				failed.Add(1)
+	for _, kind := range connKinds {
+		t.Run(kind, func(t *testing.T) {
+			cc, sc := rpcPair(t, kind, nil, &Options{MaxCalls: 4})
+			sc.Expose("calc", &calc{})
+			// The client learns the limit and queues: 20 slow calls all succeed.
+			var wg sync.WaitGroup
+			var failed atomic.Int64
+			for range 20 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := cc.Service("calc").Call2(t.Context(), "Sleep", 10*time.Millisecond); err != nil {
+						failed.Add(1)
+					}
+				}()
 			}
-		}()
-	}
-	wg.Wait()
-	if failed.Load() != 0 {
-		t.Fatalf("%d calls failed", failed.Load())
+			wg.Wait()
+			if failed.Load() != 0 {
+				t.Fatalf("%d calls failed", failed.Load())
+			}
+		})
 	}
 }
 
 func TestRefLimit(t *testing.T) {
-	cc, sc := rpcPair(t, "pipe", nil, &Options{MaxRefs: 2})
-	sc.Expose("calc", &calc{})
-	var refs []*Ref
-	for range 2 {
-		var r *Ref
-		res, err := cc.Service("calc").Call(t.Context(), "NewCounter")
-		if err == nil {
-			err = res.Decode(&r)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		refs = append(refs, r)
+	for _, kind := range connKinds {
+		t.Run(kind, func(t *testing.T) {
+			cc, sc := rpcPair(t, kind, nil, &Options{MaxRefs: 2})
+			sc.Expose("calc", &calc{})
+			var refs []*Ref
+			for range 2 {
+				var r *Ref
+				res, err := cc.Service("calc").Call(t.Context(), "NewCounter")
+				if err == nil {
+					err = res.Decode(&r)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				refs = append(refs, r)
+			}
+			_, err := cc.Service("calc").Call(t.Context(), "NewCounter")
+			if !errors.Is(err, ErrTooManyRefs) {
+				t.Fatalf("third ref: %v", err)
+			}
+			runtime.KeepAlive(refs)
+		})
 	}
-	_, err := cc.Service("calc").Call(t.Context(), "NewCounter")
-	if !errors.Is(err, ErrTooManyRefs) {
-		t.Fatalf("third ref: %v", err)
-	}
-	runtime.KeepAlive(refs)
 }
 
 func TestCloseWithCallsInFlight(t *testing.T) {
@@ -688,13 +716,20 @@ func TestCloseWithCallsInFlight(t *testing.T) {
 			if _, err := cc.Service("calc").Call(t.Context(), "Add", 1, 2); !errors.Is(err, ErrLinkClosed) {
 				t.Fatalf("call after close: %v", err)
 			}
+			if n := sc.NumExports(); n != 0 {
+				t.Fatalf("%d references survive the session", n)
+			}
 		})
 	}
 }
 
 func TestPing(t *testing.T) {
-	cc, _ := rpcPair(t, "tcp", nil, nil)
-	if d, err := cc.Ping(t.Context()); err != nil || d <= 0 {
-		t.Fatalf("Ping = %v, %v", d, err)
+	for _, kind := range connKinds {
+		t.Run(kind, func(t *testing.T) {
+			cc, _ := rpcPair(t, kind, nil, nil)
+			if d, err := cc.Ping(t.Context()); err != nil || d <= 0 {
+				t.Fatalf("Ping = %v, %v", d, err)
+			}
+		})
 	}
 }
