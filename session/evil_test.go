@@ -82,7 +82,6 @@ func TestProtocolViolations(t *testing.T) {
 	})
 }
 
-
 // Bad arguments and forged references are not violations: the caller gets
 // an error and the session goes on.
 func TestBadCallsKeepSession(t *testing.T) {

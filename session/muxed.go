@@ -64,7 +64,6 @@ type nativeMuxer struct {
 	cancel context.CancelFunc
 }
 
-
 func asRaw(c net.Conn) (rawStream, error) {
 	if r, ok := c.(rawStream); ok {
 		return r, nil
@@ -97,4 +96,3 @@ func (n *nativeMuxer) close() error {
 // abort closes the connection; native streams keep what they buffered
 // only as far as the transport allows.
 func (n *nativeMuxer) abort() { n.close() }
-
