@@ -101,7 +101,11 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		return fmt.Errorf("hop 1 (tls://%s): %w", relayLn.Addr(), err)
 	}
 	defer hop1.Close()
-	through, err := hop1.Link().OpenStream(ctx, session.KindConnect, []byte("tcp "+allowed))
+	req, err := (&session.ConnectRequest{Network: session.ConnectTCP, Address: allowed}).Encode()
+	if err != nil {
+		return err
+	}
+	through, err := hop1.Link().OpenStream(ctx, session.KindConnect, req)
 	if err != nil {
 		return err
 	}
@@ -257,14 +261,19 @@ func demoDial(ctx context.Context, under net.Conn, addr string, id *certs.Identi
 	return session.NewConn(ctx, l, nil)
 }
 
-// demoForward serves one CONNECT stream: "tcp HOST:PORT", allowed only to
-// the one address. Failures on either side reach the other as errors.
+// demoForward serves one CONNECT stream, allowed only to the one TCP
+// address. Failures on either side reach the other as errors.
 func demoForward(ctx context.Context, s *session.Stream, allowed string) {
-	dest, ok := strings.CutPrefix(string(s.Header()), "tcp ")
-	if !ok || dest != allowed {
-		s.Abort(session.AbortPolicy, "destination not allowed: "+string(s.Header()))
+	req, err := session.ParseConnectRequest(s.Header())
+	if err != nil {
+		s.Abort(session.AbortProtocol, err.Error())
 		return
 	}
+	if req.Network != session.ConnectTCP || req.Address != allowed {
+		s.Abort(session.AbortPolicy, "destination not allowed: "+req.Network.String()+" "+req.Address)
+		return
+	}
+	dest := req.Address
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", dest)
 	if err != nil {

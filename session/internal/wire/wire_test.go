@@ -237,3 +237,59 @@ func FuzzMsg(f *testing.F) {
 		}
 	})
 }
+
+func TestConnect(t *testing.T) {
+	for _, c := range []*Connect{
+		{Network: ConnectTCP, Address: "10.1.0.2:22"},
+		{Network: ConnectUDP, Address: "[::1]:7443"},
+		{Network: ConnectExec, Address: "hopwire", Args: []string{"serve", "--stdio"}},
+		{Network: ConnectAgent, Address: "db-agent"},
+	} {
+		b, err := AppendConnect(nil, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseConnect(b)
+		if err != nil || !reflect.DeepEqual(got, c) {
+			t.Fatalf("round trip %+v: %+v %v", c, got, err)
+		}
+	}
+	for name, b := range map[string][]byte{
+		"empty":         {},
+		"bad-version":   {9, 1, 1, 'x', 0},
+		"bad-network":   {1, 9, 1, 'x', 0},
+		"empty-address": {1, 1, 0, 0},
+		"huge-args":     {1, 3, 1, 'x', 0xff, 0xff, 0x03},
+		"trailing":      {1, 1, 1, 'x', 0, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := ParseConnect(b); !errors.Is(err, ErrBadConnect) {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+	if _, err := AppendConnect(nil, &Connect{Network: ConnectTCP, Address: string(make([]byte, MaxControlPayload))}); err == nil {
+		t.Fatal("oversized header accepted")
+	}
+}
+
+func FuzzConnect(f *testing.F) {
+	b, _ := AppendConnect(nil, &Connect{Network: ConnectExec, Address: "sh", Args: []string{"-c", "echo hi"}})
+	f.Add(b)
+	b, _ = AppendConnect(nil, &Connect{Network: ConnectTCP, Address: "127.0.0.1:80"})
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := ParseConnect(b)
+		if err != nil {
+			return
+		}
+		out, err := AppendConnect(nil, c)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		again, err := ParseConnect(out)
+		if err != nil || !reflect.DeepEqual(again, c) {
+			t.Fatalf("round trip: %+v %+v %v", c, again, err)
+		}
+	})
+}
