@@ -1,0 +1,291 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hopwire/hopwire/certs"
+)
+
+// Capability is something a node may grant a principal.
+type Capability string
+
+// Capabilities. Everything is denied unless a grant allows it.
+const (
+	CapConnect       Capability = "connect"        // CONNECT tcp/udp; scope HOST_OR_CIDR[:PORT|:LOW-HIGH]
+	CapExec          Capability = "exec"           // CONNECT exec; scope: the command (a path.Match pattern)
+	CapRegister      Capability = "register"       // register as an agent; scope: a name pattern (default any)
+	CapClassic       Capability = "classic"        // classic administration; scope "eval" also allows execute
+	CapForwardRemote Capability = "forward-remote" // -R forwards; scope HOST_OR_CIDR[:PORT|:LOW-HIGH] of the bind address
+)
+
+var capabilities = []Capability{CapConnect, CapExec, CapRegister, CapClassic, CapForwardRemote}
+
+// Grant is one --grant PRINCIPAL:CAPABILITY[=SCOPE] rule.
+type Grant struct {
+	Principal  string // a certificate name, "fp:SHA256:…", or "*"
+	Capability Capability
+	Scope      string
+
+	addr *addrScope // connect and forward-remote
+}
+
+// String returns the rule as written on the command line.
+func (g *Grant) String() string {
+	s := g.Principal + ":" + string(g.Capability)
+	if g.Scope != "" {
+		s += "=" + g.Scope
+	}
+	return s
+}
+
+// ParseGrant parses PRINCIPAL:CAPABILITY[=SCOPE]. The principal may itself
+// contain colons (fp:SHA256:…); the capability is the last colon-separated
+// word before the first '='.
+func ParseGrant(s string) (*Grant, error) {
+	left, scope, hasScope := strings.Cut(s, "=")
+	i := strings.LastIndexByte(left, ':')
+	if i <= 0 {
+		return nil, fmt.Errorf("relay: grant %q: want PRINCIPAL:CAPABILITY[=SCOPE]", s)
+	}
+	g := &Grant{Principal: left[:i], Capability: Capability(left[i+1:]), Scope: scope}
+	if g.Principal != "*" && strings.HasPrefix(g.Principal, "fp:") {
+		fp, err := certs.ParseFingerprint(g.Principal[3:])
+		if err != nil {
+			return nil, fmt.Errorf("relay: grant %q: %w", s, err)
+		}
+		g.Principal = "fp:" + fp
+	}
+	if strings.ContainsAny(g.Principal, " \t,") {
+		return nil, fmt.Errorf("relay: grant %q: bad principal", s)
+	}
+	known := false
+	for _, c := range capabilities {
+		known = known || c == g.Capability
+	}
+	if !known {
+		return nil, fmt.Errorf("relay: grant %q: unknown capability %q (want one of %v)", s, g.Capability, capabilities)
+	}
+	if hasScope && scope == "" {
+		return nil, fmt.Errorf("relay: grant %q: empty scope", s)
+	}
+	switch g.Capability {
+	case CapConnect, CapForwardRemote:
+		if !hasScope {
+			return nil, fmt.Errorf("relay: grant %q: %s needs a scope, e.g. %s=10.1.0.0/16:22", s, g.Capability, g.Capability)
+		}
+		a, err := parseAddrScope(scope)
+		if err != nil {
+			return nil, fmt.Errorf("relay: grant %q: %w", s, err)
+		}
+		g.addr = a
+	case CapExec:
+		if !hasScope {
+			return nil, fmt.Errorf("relay: grant %q: exec needs a scope: the command allowed", s)
+		}
+		if _, err := path.Match(scope, ""); err != nil {
+			return nil, fmt.Errorf("relay: grant %q: %w", s, err)
+		}
+	case CapClassic:
+		if hasScope && scope != "eval" {
+			return nil, fmt.Errorf("relay: grant %q: classic's only scope is eval", s)
+		}
+	case CapRegister:
+		if hasScope {
+			if _, err := path.Match(scope, ""); err != nil {
+				return nil, fmt.Errorf("relay: grant %q: %w", s, err)
+			}
+		}
+	}
+	return g, nil
+}
+
+// addrScope is HOST_OR_CIDR[:PORT|:LOW-HIGH]; "*" is any address.
+type addrScope struct {
+	any    bool
+	prefix netip.Prefix
+	host   string // a name, resolved when checked
+	lo, hi uint16 // 0, 65535 when no port was given
+}
+
+func parseAddrScope(s string) (*addrScope, error) {
+	a := &addrScope{lo: 0, hi: 65535}
+	host, port := s, ""
+	if strings.HasPrefix(s, "[") {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return nil, fmt.Errorf("scope %q: missing ]", s)
+		}
+		host, port = s[1:end], strings.TrimPrefix(s[end+1:], ":")
+		if s[end+1:] != "" && !strings.HasPrefix(s[end+1:], ":") {
+			return nil, fmt.Errorf("scope %q: junk after ]", s)
+		}
+	} else if strings.Count(s, ":") == 1 {
+		host, port, _ = strings.Cut(s, ":")
+	} else if strings.Count(s, ":") > 1 {
+		// A bare IPv6 address or prefix, no port.
+		host = s
+	}
+	if port != "" {
+		lo, hi, isRange := strings.Cut(port, "-")
+		l, err := strconv.ParseUint(lo, 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("scope %q: bad port %q", s, lo)
+		}
+		h := l
+		if isRange {
+			if h, err = strconv.ParseUint(hi, 10, 16); err != nil || h < l {
+				return nil, fmt.Errorf("scope %q: bad port range %q", s, port)
+			}
+		}
+		a.lo, a.hi = uint16(l), uint16(h)
+	}
+	switch {
+	case host == "*":
+		a.any = true
+	case strings.Contains(host, "/"):
+		p, err := netip.ParsePrefix(host)
+		if err != nil {
+			return nil, fmt.Errorf("scope %q: %w", s, err)
+		}
+		a.prefix = p.Masked()
+	default:
+		if ip, err := netip.ParseAddr(host); err == nil {
+			a.prefix = netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen())
+		} else if host != "" && !strings.ContainsAny(host, " /") {
+			a.host = strings.ToLower(host)
+		} else {
+			return nil, fmt.Errorf("scope %q: bad host", s)
+		}
+	}
+	return a, nil
+}
+
+// matches reports whether ip:port is inside the scope. A host-name scope is
+// resolved now, so a grant names what the name means at dial time.
+func (a *addrScope) matches(ip netip.Addr, port uint16, resolve func(string) []netip.Addr) bool {
+	if port < a.lo || port > a.hi {
+		return false
+	}
+	ip = ip.Unmap()
+	switch {
+	case a.any:
+		return true
+	case a.host != "":
+		for _, x := range resolve(a.host) {
+			if x.Unmap() == ip {
+				return true
+			}
+		}
+		return false
+	default:
+		return a.prefix.Contains(ip)
+	}
+}
+
+// Policy is a node's set of grants: default deny. It is immutable and safe
+// for concurrent use.
+type Policy struct {
+	grants  []*Grant
+	resolve func(string) []netip.Addr
+}
+
+// NewPolicy builds a policy from grants.
+func NewPolicy(grants []*Grant) *Policy {
+	return &Policy{grants: grants, resolve: lookupHost}
+}
+
+func lookupHost(h string) []netip.Addr {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", h)
+	if err != nil {
+		return nil
+	}
+	return ips
+}
+
+// ErrDenied matches every refusal of the policy.
+var ErrDenied = errors.New("relay: denied by policy")
+
+// DeniedError reports a refusal: who asked for what, and that no grant
+// allowed it.
+type DeniedError struct {
+	Principal   string
+	Fingerprint string
+	Capability  Capability
+	Target      string
+}
+
+func (e *DeniedError) Error() string {
+	return fmt.Sprintf("relay: %s %s denied for %s (%s): no grant allows it", e.Capability, e.Target, e.Principal, e.Fingerprint)
+}
+
+// Is matches ErrDenied.
+func (e *DeniedError) Is(target error) bool { return target == ErrDenied }
+
+// Peer is an authenticated principal as the policy sees it.
+type Peer struct {
+	Name        string
+	Fingerprint string
+}
+
+// AllowAddr checks a connect or forward-remote to the resolved ip:port and
+// returns the grant that allows it.
+func (p *Policy) AllowAddr(peer Peer, c Capability, ip netip.Addr, port uint16) (*Grant, error) {
+	for _, g := range p.grants {
+		if g.Capability == c && certs.Matches(g.Principal, peer.Name, peer.Fingerprint) && g.addr.matches(ip, port, p.resolve) {
+			return g, nil
+		}
+	}
+	return nil, &DeniedError{Principal: peer.Name, Fingerprint: peer.Fingerprint, Capability: c,
+		Target: netip.AddrPortFrom(ip.Unmap(), port).String()}
+}
+
+// AllowExec checks a command (argv[0] as given).
+func (p *Policy) AllowExec(peer Peer, command string) (*Grant, error) {
+	for _, g := range p.grants {
+		if g.Capability == CapExec && certs.Matches(g.Principal, peer.Name, peer.Fingerprint) {
+			if ok, _ := path.Match(g.Scope, command); ok {
+				return g, nil
+			}
+		}
+	}
+	return nil, &DeniedError{Principal: peer.Name, Fingerprint: peer.Fingerprint, Capability: CapExec, Target: command}
+}
+
+// AllowRegister checks an agent registration under name.
+func (p *Policy) AllowRegister(peer Peer, name string) (*Grant, error) {
+	for _, g := range p.grants {
+		if g.Capability == CapRegister && certs.Matches(g.Principal, peer.Name, peer.Fingerprint) {
+			if g.Scope == "" {
+				return g, nil
+			}
+			if ok, _ := path.Match(g.Scope, name); ok {
+				return g, nil
+			}
+		}
+	}
+	return nil, &DeniedError{Principal: peer.Name, Fingerprint: peer.Fingerprint, Capability: CapRegister, Target: name}
+}
+
+// AllowClassic checks classic administration; eval asks for execute too.
+func (p *Policy) AllowClassic(peer Peer, eval bool) (*Grant, error) {
+	for _, g := range p.grants {
+		if g.Capability == CapClassic && certs.Matches(g.Principal, peer.Name, peer.Fingerprint) && (!eval || g.Scope == "eval") {
+			return g, nil
+		}
+	}
+	what := "classic"
+	if eval {
+		what = "classic=eval"
+	}
+	return nil, &DeniedError{Principal: peer.Name, Fingerprint: peer.Fingerprint, Capability: CapClassic, Target: what}
+}

@@ -1,0 +1,136 @@
+package relay
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+)
+
+const fpA = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"
+
+func TestParseGrant(t *testing.T) {
+	good := []struct{ in, principal, cap, scope string }{
+		{"alice:connect=10.1.0.0/16:22", "alice", "connect", "10.1.0.0/16:22"},
+		{"*:connect=127.0.0.1:7000-7100", "*", "connect", "127.0.0.1:7000-7100"},
+		{"fp:" + fpA + ":register", "fp:" + fpA, "register", ""},
+		{"ops:exec=/usr/bin/uptime", "ops", "exec", "/usr/bin/uptime"},
+		{"ops:classic=eval", "ops", "classic", "eval"},
+		{"ops:classic", "ops", "classic", ""},
+		{"bob:connect=[fd00::/8]:443", "bob", "connect", "[fd00::/8]:443"},
+		{"bob:connect=db.internal:5432", "bob", "connect", "db.internal:5432"},
+		{"bob:forward-remote=127.0.0.1:8000-9000", "bob", "forward-remote", "127.0.0.1:8000-9000"},
+	}
+	for _, tc := range good {
+		t.Run(tc.in, func(t *testing.T) {
+			g, err := ParseGrant(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.Principal != tc.principal || string(g.Capability) != tc.cap || g.Scope != tc.scope || g.String() != tc.in {
+				t.Fatalf("got %+v (%s)", g, g)
+			}
+		})
+	}
+	for _, bad := range []string{"", "alice", ":connect=1.2.3.4", "alice:fly", "alice:connect", "alice:connect=", "alice:connect=10.0.0.0/33",
+		"alice:connect=1.2.3.4:99999", "alice:connect=1.2.3.4:9-1", "fp:nope:connect=*", "alice:classic=everything", "alice:exec"} {
+		t.Run("bad/"+bad, func(t *testing.T) {
+			if _, err := ParseGrant(bad); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}
+
+func mustPolicy(t *testing.T, rules ...string) *Policy {
+	t.Helper()
+	var gs []*Grant
+	for _, r := range rules {
+		g, err := ParseGrant(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gs = append(gs, g)
+	}
+	p := NewPolicy(gs)
+	p.resolve = func(h string) []netip.Addr {
+		if h == "db.internal" {
+			return []netip.Addr{netip.MustParseAddr("10.9.9.9")}
+		}
+		return nil
+	}
+	return p
+}
+
+func TestPolicyAddr(t *testing.T) {
+	p := mustPolicy(t, "alice:connect=10.1.0.0/16:22", "*:connect=127.0.0.1:7000-7100", "bob:connect=db.internal:5432", "bob:connect=[::1]:80")
+	alice := Peer{Name: "alice", Fingerprint: fpA}
+	bob := Peer{Name: "bob", Fingerprint: "SHA256:x"}
+	for _, tc := range []struct {
+		name string
+		peer Peer
+		ip   string
+		port uint16
+		ok   bool
+	}{
+		{"in-subnet", alice, "10.1.2.3", 22, true},
+		{"wrong-port", alice, "10.1.2.3", 23, false},
+		{"out-of-subnet", alice, "10.2.0.1", 22, false},
+		{"mapped-v4", alice, "::ffff:10.1.2.3", 22, true},
+		{"any-peer-range", bob, "127.0.0.1", 7050, true},
+		{"other-loopback", bob, "127.0.0.2", 7050, false},
+		{"range-end", bob, "127.0.0.1", 7101, false},
+		{"name-resolved", bob, "10.9.9.9", 5432, true},
+		{"name-other-ip", bob, "10.9.9.8", 5432, false},
+		{"v6", bob, "::1", 80, true},
+		{"not-alice-rule", bob, "10.1.2.3", 22, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, err := p.AllowAddr(tc.peer, CapConnect, netip.MustParseAddr(tc.ip), tc.port)
+			if tc.ok != (err == nil) {
+				t.Fatalf("allowed=%v (%v), want %v", err == nil, err, tc.ok)
+			}
+			if err != nil && !errors.Is(err, ErrDenied) {
+				t.Fatalf("refusal %v is not ErrDenied", err)
+			}
+			if err == nil && g == nil {
+				t.Fatal("no grant returned")
+			}
+		})
+	}
+	// forward-remote is a separate capability.
+	if _, err := p.AllowAddr(alice, CapForwardRemote, netip.MustParseAddr("10.1.2.3"), 22); err == nil {
+		t.Fatal("connect grant allowed forward-remote")
+	}
+}
+
+func TestPolicyOther(t *testing.T) {
+	p := mustPolicy(t, "ops:exec=/usr/bin/*", "agent1:register=db-*", "fp:"+fpA+":register", "ops:classic", "root:classic=eval")
+	ops := Peer{Name: "ops", Fingerprint: "SHA256:o"}
+	if _, err := p.AllowExec(ops, "/usr/bin/uptime"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AllowExec(ops, "/bin/sh"); err == nil {
+		t.Fatal("exec outside the pattern allowed")
+	}
+	if _, err := p.AllowRegister(Peer{Name: "agent1", Fingerprint: "SHA256:a"}, "db-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AllowRegister(Peer{Name: "agent1", Fingerprint: "SHA256:a"}, "web-1"); err == nil {
+		t.Fatal("register outside the pattern allowed")
+	}
+	if _, err := p.AllowRegister(Peer{Name: "whatever", Fingerprint: fpA}, "anything"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AllowClassic(ops, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AllowClassic(ops, true); err == nil {
+		t.Fatal("classic without eval allowed eval")
+	}
+	if _, err := p.AllowClassic(Peer{Name: "root", Fingerprint: "SHA256:r"}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AllowClassic(Peer{Name: "nobody", Fingerprint: "SHA256:n"}, false); !errors.Is(err, ErrDenied) {
+		t.Fatal("default is not deny")
+	}
+}
