@@ -1,0 +1,326 @@
+package hop
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/session"
+	"github.com/hopwire/hopwire/transport/quic"
+	"github.com/hopwire/hopwire/transport/stdio"
+	"github.com/hopwire/hopwire/transport/tcp"
+	htls "github.com/hopwire/hopwire/transport/tls"
+)
+
+// Dialer dials chains of hops. Its fields are set once (by cmd or the
+// hopwire facade) and not changed after; a Dialer is then safe for
+// concurrent use.
+type Dialer struct {
+	// Identity is presented to every hop.
+	Identity *certs.Identity
+	// Trust says how to verify hop a; a fingerprint pinned in the address
+	// is added to it by the dialer. Required for tls, quic, dtls and agent
+	// hops.
+	Trust func(a Addr) certs.Trust
+	// InsecureTCP allows tcp:// hops that are not on loopback.
+	InsecureTCP bool
+	// Link and Session are the base configurations of every hop's link
+	// and RPC session (nil: defaults).
+	Link    *session.LinkConfig
+	Session *session.Options
+	// Logger receives per-hop logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// HopError reports which hop of a chain failed.
+type HopError struct {
+	Index int // 1-based
+	Addr  Addr
+	Err   error
+}
+
+func (e *HopError) Error() string {
+	return fmt.Sprintf("hop %d (%s): %v", e.Index, e.Addr, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *HopError) Unwrap() error { return e.Err }
+
+// Hop is one established hop of a route.
+type Hop struct {
+	Addr      Addr
+	Transport string        // the scheme used
+	Peer      session.Peer  // who answered, as authenticated
+	Conn      *session.Conn // the RPC session with the hop
+	Setup     time.Duration // from the start of its dial to its session
+}
+
+// Route is a chain of established hops; the last is the target. It is safe
+// for concurrent use; Close tears the hops down, last first.
+type Route struct {
+	Hops []*Hop
+	once sync.Once
+}
+
+// Target returns the RPC session with the target (the last hop).
+func (r *Route) Target() *session.Conn { return r.Hops[len(r.Hops)-1].Conn }
+
+// Close closes every hop, the target first.
+func (r *Route) Close() error {
+	r.once.Do(func() {
+		for i := len(r.Hops) - 1; i >= 0; i-- {
+			r.Hops[i].Conn.Close()
+		}
+	})
+	return nil
+}
+
+// Done is closed when any hop of the route is gone.
+func (r *Route) Done() <-chan struct{} { return r.Target().Done() }
+
+// DialContext opens a connection from the target to addr ("tcp" or
+// "udp"), like a net.Dialer whose packets leave from the target. The
+// target's policy decides whether it may.
+func (r *Route) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return connect(ctx, r.Target().Link(), network, addr)
+}
+
+// connect opens a connect stream on l.
+func connect(ctx context.Context, l *session.Link, network, addr string) (net.Conn, error) {
+	var n session.ConnectNetwork
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		n = session.ConnectTCP
+	case "udp", "udp4", "udp6":
+		n = session.ConnectUDP
+	default:
+		return nil, fmt.Errorf("hop: network %q: want tcp or udp", network)
+	}
+	return openConnect(ctx, l, &session.ConnectRequest{Network: n, Address: addr})
+}
+
+func openConnect(ctx context.Context, l *session.Link, req *session.ConnectRequest) (net.Conn, error) {
+	hdr, err := req.Encode()
+	if err != nil {
+		return nil, err
+	}
+	s, err := l.OpenStream(ctx, session.KindConnect, hdr)
+	if err != nil {
+		return nil, err
+	}
+	if req.Network == session.ConnectUDP {
+		raddr, err := net.ResolveUDPAddr("udp", req.Address)
+		if err != nil {
+			raddr = &net.UDPAddr{}
+		}
+		return &udpStream{Stream: s, pc: session.NewPacketConn(s, raddr)}, nil
+	}
+	return s, nil
+}
+
+// udpStream is a connect udp stream: a net.Conn whose Read and Write are
+// whole datagrams.
+type udpStream struct {
+	*session.Stream
+	pc *session.PacketConn
+}
+
+func (u *udpStream) Read(p []byte) (int, error) {
+	n, _, err := u.pc.ReadFrom(p)
+	return n, err
+}
+
+func (u *udpStream) Write(p []byte) (int, error) { return u.pc.WriteTo(p, nil) }
+
+// Dial reaches target through via, hop by hop: each hop after the first is
+// dialed through the previous one, and each is authenticated by this side.
+// ctx governs the setup; the returned Route lives until closed. A failure
+// is a *HopError naming the hop.
+func (d *Dialer) Dial(ctx context.Context, via []Addr, target Addr) (*Route, error) {
+	all := append(append([]Addr(nil), via...), target)
+	r := &Route{}
+	for i, a := range all {
+		start := time.Now()
+		var prev *Hop
+		if i > 0 {
+			prev = r.Hops[i-1]
+		}
+		h, err := d.dialHop(ctx, prev, a)
+		if err != nil {
+			r.Close()
+			return nil, &HopError{Index: i + 1, Addr: a, Err: err}
+		}
+		h.Setup = time.Since(start)
+		r.Hops = append(r.Hops, h)
+		d.logger().Debug("hop up", "hop", i+1, "addr", a.String(), "peer", h.Peer.Name, "setup", h.Setup)
+	}
+	return r, nil
+}
+
+func (d *Dialer) logger() *slog.Logger {
+	if d.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Logger
+}
+
+func (d *Dialer) dialHop(ctx context.Context, prev *Hop, a Addr) (*Hop, error) {
+	h := &Hop{Addr: a, Transport: a.Scheme}
+	var l *session.Link
+	var err error
+	switch a.Scheme {
+	case "tcp":
+		var c net.Conn
+		if prev == nil {
+			c, err = tcp.Dial(ctx, a.HostPort(), &tcp.Options{Insecure: d.InsecureTCP})
+		} else {
+			c, err = connect(ctx, prev.Conn.Link(), "tcp", a.HostPort())
+		}
+		if err != nil {
+			return nil, err
+		}
+		l, err = session.NewLink(c, session.Client, d.linkConfig(session.Peer{}))
+	case "tls":
+		cfg, err2 := d.tlsConfig(a)
+		if err2 != nil {
+			return nil, err2
+		}
+		var tc *tls.Conn
+		if prev == nil {
+			tc, err = htls.Dial(ctx, a.HostPort(), cfg)
+		} else {
+			var c net.Conn
+			if c, err = connect(ctx, prev.Conn.Link(), "tcp", a.HostPort()); err == nil {
+				tc, err = htls.Client(ctx, c, cfg)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("handshake: %w", err)
+		}
+		l, err = session.NewLink(tc, session.Client, d.linkConfig(peerOf(tc.ConnectionState())))
+	case "quic":
+		cfg, err2 := d.tlsConfig(a)
+		if err2 != nil {
+			return nil, err2
+		}
+		var qc *quic.Conn
+		if prev == nil {
+			qc, err = quic.Dial(ctx, a.HostPort(), cfg, nil)
+		} else {
+			var pc net.PacketConn
+			var raddr net.Addr
+			if pc, raddr, err = packetThrough(ctx, prev, a); err == nil {
+				qc, err = quic.DialPacket(ctx, pc, raddr, cfg, nil)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("handshake: %w", err)
+		}
+		l, err = session.NewMuxedLink(qc, session.Client, d.linkConfig(peerOf(qc.ConnectionState())))
+	case "stdio":
+		var c net.Conn
+		if prev == nil {
+			c, err = stdio.Spawn(ctx, a.Command, nil)
+		} else {
+			c, err = openConnect(ctx, prev.Conn.Link(), &session.ConnectRequest{Network: session.ConnectExec, Address: a.Command[0], Args: a.Command[1:]})
+		}
+		if err != nil {
+			return nil, err
+		}
+		// A spawned process is as trusted as whoever spawned it.
+		l, err = session.NewLink(c, session.Client, d.linkConfig(session.Peer{Principal: "stdio:" + a.Command[0]}))
+	case "":
+		if prev == nil {
+			return nil, errors.New("an agent name needs a relay before it in the chain")
+		}
+		cfg, err2 := d.tlsConfig(a)
+		if err2 != nil {
+			return nil, err2
+		}
+		var tc *tls.Conn
+		var c net.Conn
+		if c, err = openConnect(ctx, prev.Conn.Link(), &session.ConnectRequest{Network: session.ConnectAgent, Address: a.Name}); err == nil {
+			tc, err = htls.Client(ctx, c, cfg)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("handshake: %w", err)
+		}
+		h.Transport = "agent"
+		l, err = session.NewLink(tc, session.Client, d.linkConfig(peerOf(tc.ConnectionState())))
+	default:
+		return nil, fmt.Errorf("scheme %q is not supported by this build", a.Scheme)
+	}
+	if err != nil {
+		return nil, err
+	}
+	conn, err := session.NewConn(ctx, l, d.Session)
+	if err != nil {
+		return nil, err
+	}
+	h.Conn = conn
+	h.Peer = l.Peer()
+	return h, nil
+}
+
+// packetThrough opens a connect udp stream through prev to a's address
+// and presents it as a PacketConn.
+func packetThrough(ctx context.Context, prev *Hop, a Addr) (net.PacketConn, net.Addr, error) {
+	req := &session.ConnectRequest{Network: session.ConnectUDP, Address: a.HostPort()}
+	hdr, err := req.Encode()
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := prev.Conn.Link().OpenStream(ctx, session.KindConnect, hdr)
+	if err != nil {
+		return nil, nil, err
+	}
+	raddr, err := net.ResolveUDPAddr("udp", a.HostPort())
+	if err != nil {
+		// The name is resolved by the relay; locally it only labels
+		// packets.
+		raddr = &net.UDPAddr{IP: net.IPv4zero}
+	}
+	return session.NewPacketConn(s, raddr), raddr, nil
+}
+
+func (d *Dialer) tlsConfig(a Addr) (*tls.Config, error) {
+	if d.Identity == nil {
+		return nil, errors.New("no identity to present")
+	}
+	var trust certs.Trust
+	if d.Trust != nil {
+		trust = d.Trust(a)
+	}
+	if a.Fingerprint != "" {
+		trust.Pinned = append(append([]string(nil), trust.Pinned...), a.Fingerprint)
+	}
+	host := a.Host
+	if host == "" {
+		host = a.Name
+	}
+	return certs.ClientConfig(d.Identity, trust, strings.Trim(host, "[]"))
+}
+
+func (d *Dialer) linkConfig(p session.Peer) *session.LinkConfig {
+	var cfg session.LinkConfig
+	if d.Link != nil {
+		cfg = *d.Link
+	}
+	cfg.Peer = p
+	if cfg.Logger == nil {
+		cfg.Logger = d.Logger
+	}
+	return &cfg
+}
+
+func peerOf(cs tls.ConnectionState) session.Peer {
+	name, fp := certs.PeerFromState(cs)
+	return session.Peer{Principal: name, Fingerprint: fp}
+}

@@ -1,0 +1,247 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/hop"
+	"github.com/hopwire/hopwire/session"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+type testNode struct {
+	id  *certs.Identity
+	srv *Server
+	url string
+}
+
+func newIdentity(t *testing.T, name string) *certs.Identity {
+	t.Helper()
+	id, err := certs.LoadOrCreate(t.TempDir(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// startNode runs a node listening on listen (e.g. "tls://127.0.0.1:0")
+// that accepts the given client identities and applies grants.
+func startNode(t *testing.T, name, listen string, clients []*certs.Identity, grants ...string) *testNode {
+	t.Helper()
+	id := newIdentity(t, name)
+	var pinned []string
+	for _, c := range clients {
+		pinned = append(pinned, c.Fingerprint())
+	}
+	var gs []*Grant
+	for _, g := range grants {
+		pg, err := ParseGrant(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gs = append(gs, pg)
+	}
+	srv, err := New(&Options{Name: name, Identity: id, Trust: certs.Trust{Pinned: pinned}, Policy: NewPolicy(gs), Listen: []string{listen}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return &testNode{id: id, srv: srv, url: srv.Addrs()[0]}
+}
+
+func hostPort(t *testing.T, url string) string {
+	a, err := hop.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.HostPort()
+}
+
+func dialer(client *certs.Identity, nodes ...*testNode) *hop.Dialer {
+	fps := map[string]string{}
+	for _, n := range nodes {
+		a, _ := hop.Parse(n.url)
+		fps[a.HostPort()] = n.id.Fingerprint()
+	}
+	return &hop.Dialer{
+		Identity: client,
+		Trust: func(a hop.Addr) certs.Trust {
+			if fp, ok := fps[a.HostPort()]; ok {
+				return certs.Trust{Pinned: []string{fp}}
+			}
+			return certs.Trust{Pinned: []string{"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}
+		},
+	}
+}
+
+type echoSvc struct{}
+
+func (echoSvc) Hello(name string) string { return "hello " + name }
+
+func (echoSvc) Twice(ctx context.Context, f func(context.Context, int) (int, error), x int) (int, error) {
+	y, err := f(ctx, x)
+	if err != nil {
+		return 0, err
+	}
+	return f(ctx, y)
+}
+
+func (echoSvc) Sum(r io.Reader) (int64, []byte, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	return n, h.Sum(nil), err
+}
+
+func echoServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestChainTLSQUICTLS(t *testing.T) {
+	client := newIdentity(t, "client")
+	target := startNode(t, "target", "tls://127.0.0.1:0", []*certs.Identity{client})
+	target.srv.opts.Services = func(_ session.Peer, c *session.Conn) { c.Expose("echo", echoSvc{}) }
+	echoAddr := echoServer(t)
+	r2 := startNode(t, "r2", "quic://127.0.0.1:0", []*certs.Identity{client}, "client:connect="+hostPort(t, target.url))
+	r1 := startNode(t, "r1", "tls://127.0.0.1:0", []*certs.Identity{client}, "client:connect="+hostPort(t, r2.url))
+	// The target may reach the echo server, nothing else.
+	target.srv.policy = NewPolicy([]*Grant{mustGrant(t, "client:connect="+echoAddr)})
+
+	d := dialer(client, r1, r2, target)
+	via := []hop.Addr{mustAddr(t, r1.url), mustAddr(t, r2.url)}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	route, err := d.Dial(ctx, via, mustAddr(t, target.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer route.Close()
+	for i, want := range []string{"r1", "r2", "target"} {
+		if got := route.Hops[i].Peer.Name; got != want {
+			t.Errorf("hop %d is %q, want %q", i+1, got, want)
+		}
+	}
+	svc := route.Target().Service("echo")
+	if s, err := session.Call[string](ctx, svc, "Hello", "chain"); err != nil || s != "hello chain" {
+		t.Fatalf("Hello = %q %v", s, err)
+	}
+	if n, err := session.Call[int](ctx, svc, "Twice", func(ctx context.Context, x int) (int, error) { return x * 3, nil }, 2); err != nil || n != 18 {
+		t.Fatalf("Twice = %d %v", n, err)
+	}
+	data := make([]byte, 32<<20)
+	rand.Read(data)
+	want := sha256.Sum256(data)
+	var n int64
+	var sum []byte
+	res, err := svc.Call(ctx, "Sum", bytes.NewReader(data))
+	if err == nil {
+		err = res.Decode(&n, &sum)
+	}
+	if err != nil || n != int64(len(data)) || !bytes.Equal(sum, want[:]) {
+		t.Fatalf("Sum through the chain: n=%d err=%v", n, err)
+	}
+	// A direct connection exiting at the target.
+	c, err := route.DialContext(ctx, "tcp", echoAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("ping"))
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("forwarded echo: %q %v", buf, err)
+	}
+	c.Close()
+	// A forbidden destination is refused with a policy error.
+	c, err = route.DialContext(ctx, "tcp", "127.0.0.2:"+mustAddr(t, r1.url).Port)
+	if err == nil {
+		_, err = c.Read(buf)
+		c.Close()
+	}
+	var se *session.StreamError
+	if !errors.As(err, &se) || se.Code != session.AbortPolicy {
+		t.Fatalf("forbidden destination: %v", err)
+	}
+}
+
+func TestHopErrorNamesHop(t *testing.T) {
+	client := newIdentity(t, "client")
+	r1 := startNode(t, "r1", "tls://127.0.0.1:0", []*certs.Identity{client})
+	d := dialer(client, r1)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	// r1 grants nothing: hop 2 is refused by policy.
+	_, err := d.Dial(ctx, []hop.Addr{mustAddr(t, r1.url)}, mustAddr(t, "tls://127.0.0.1:9"))
+	var he *hop.HopError
+	if !errors.As(err, &he) || he.Index != 2 {
+		t.Fatalf("err = %v, want a HopError for hop 2", err)
+	}
+	t.Log(err)
+	// An untrusted first hop.
+	_, err = dialer(client).Dial(ctx, nil, mustAddr(t, r1.url))
+	if !errors.As(err, &he) || he.Index != 1 {
+		t.Fatalf("err = %v, want a HopError for hop 1", err)
+	}
+	var mm *certs.MismatchError
+	if !errors.As(err, &mm) {
+		t.Fatalf("err = %v, want a fingerprint mismatch", err)
+	}
+}
+
+func mustGrant(t *testing.T, s string) *Grant {
+	g, err := ParseGrant(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func mustAddr(t *testing.T, s string) hop.Addr {
+	a, err := hop.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+

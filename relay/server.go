@@ -1,0 +1,502 @@
+package relay
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/hop"
+	"github.com/hopwire/hopwire/session"
+	"github.com/hopwire/hopwire/transport/quic"
+	"github.com/hopwire/hopwire/transport/stdio"
+	"github.com/hopwire/hopwire/transport/tcp"
+	htls "github.com/hopwire/hopwire/transport/tls"
+)
+
+// Options configures a node. Serve copies it.
+type Options struct {
+	// Name is the node's name, announced to peers (default: the identity's).
+	Name string
+	// Identity is presented to peers; required for tls and quic listeners.
+	Identity *certs.Identity
+	// Trust says which peers may connect (the authorized file, a CA).
+	Trust certs.Trust
+	// Policy decides what connected peers may do; nil denies everything.
+	Policy *Policy
+	// Listen lists listener addresses: tls://HOST:PORT, quic://HOST:PORT,
+	// tcp://HOST:PORT (unauthenticated: loopback only unless InsecureTCP).
+	Listen []string
+	// InsecureTCP allows tcp:// listeners off loopback.
+	InsecureTCP bool
+	// Link and Session are the base configurations of links and RPC
+	// sessions (nil: defaults).
+	Link    *session.LinkConfig
+	Session *session.Options
+	// Services, when set, is called for every new session to expose
+	// services beyond the node service.
+	Services func(peer session.Peer, c *session.Conn)
+	// Logger receives lifecycle, refusal and per-link logs; nil discards.
+	Logger *slog.Logger
+	// Version is reported by the node service.
+	Version string
+}
+
+// Server is a running node. It is safe for concurrent use.
+type Server struct {
+	opts   Options
+	policy *Policy
+	log    *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	listeners []listener
+	conns     map[*session.Conn]struct{}
+	agents    map[string]*session.Conn
+}
+
+type listener struct {
+	url   string
+	close func() error
+	addr  net.Addr
+}
+
+// New checks opts and returns a node that is not listening yet.
+func New(opts *Options) (*Server, error) {
+	o := *opts
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Name == "" && o.Identity != nil {
+		o.Name = o.Identity.Name()
+	}
+	p := o.Policy
+	if p == nil {
+		p = NewPolicy(nil)
+	}
+	s := &Server{opts: o, policy: p, log: o.Logger.With("node", o.Name),
+		conns: make(map[*session.Conn]struct{}), agents: make(map[string]*session.Conn)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Start opens every listener and serves them in the background. On error
+// nothing is left open.
+func (s *Server) Start(ctx context.Context) error {
+	for _, u := range s.opts.Listen {
+		if err := s.listen(ctx, u); err != nil {
+			s.Close()
+			return err
+		}
+	}
+	return nil
+}
+
+// Addrs returns the listeners' addresses as URLs, in the order given.
+func (s *Server) Addrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, l := range s.listeners {
+		a, _ := parseListen(l.url)
+		a.Host, a.Port, _ = net.SplitHostPort(l.addr.String())
+		out = append(out, a.String())
+	}
+	return out
+}
+
+// Close stops the listeners, ends every session and waits for the node's
+// goroutines.
+func (s *Server) Close() error {
+	s.cancel()
+	s.mu.Lock()
+	ls := s.listeners
+	s.listeners = nil
+	conns := make([]*session.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, l := range ls {
+		l.close()
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// parseListen parses a listen URL SCHEME://HOST:PORT, where PORT may be 0
+// (any free port).
+func parseListen(u string) (hop.Addr, error) {
+	scheme, hp, ok := strings.Cut(u, "://")
+	if !ok {
+		return hop.Addr{}, fmt.Errorf("relay: listen %q: want SCHEME://HOST:PORT", u)
+	}
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		return hop.Addr{}, fmt.Errorf("relay: listen %q: %w", u, err)
+	}
+	if port == "0" {
+		port = "1" // only to validate the rest
+	}
+	a, err := hop.Parse(scheme + "://" + net.JoinHostPort(host, port))
+	if err != nil {
+		return hop.Addr{}, fmt.Errorf("relay: listen: %w", err)
+	}
+	_, a.Port, _ = net.SplitHostPort(hp)
+	return a, nil
+}
+
+func (s *Server) listen(ctx context.Context, u string) error {
+	a, err := parseListen(u)
+	if err != nil {
+		return err
+	}
+	switch a.Scheme {
+	case "tls":
+		cfg, err := s.serverTLS()
+		if err != nil {
+			return err
+		}
+		ln, err := htls.Listen(ctx, a.HostPort(), cfg)
+		if err != nil {
+			return err
+		}
+		s.addListener(u, ln.Close, ln.Addr())
+		s.goAccept(func() (net.Conn, session.Peer, error) {
+			c, err := ln.AcceptContext(s.ctx)
+			if err != nil {
+				return nil, session.Peer{}, err
+			}
+			return c, peerOf(c.ConnectionState()), nil
+		})
+	case "tcp":
+		ln, err := tcp.Listen(ctx, a.HostPort(), &tcp.Options{Insecure: s.opts.InsecureTCP})
+		if err != nil {
+			return err
+		}
+		s.addListener(u, ln.Close, ln.Addr())
+		s.goAccept(func() (net.Conn, session.Peer, error) {
+			c, err := ln.Accept()
+			return c, session.Peer{}, err
+		})
+	case "quic":
+		cfg, err := s.serverTLS()
+		if err != nil {
+			return err
+		}
+		ln, err := quic.Listen(a.HostPort(), cfg, nil)
+		if err != nil {
+			return err
+		}
+		s.addListener(u, ln.Close, ln.Addr())
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for {
+				qc, err := ln.Accept(s.ctx)
+				if err != nil {
+					return
+				}
+				s.wg.Add(1)
+				go func() {
+					defer s.wg.Done()
+					l, err := session.NewMuxedLink(qc, session.Server, s.linkConfig(peerOf(qc.ConnectionState())))
+					if err != nil {
+						s.log.Warn("link refused", "transport", "quic", "addr", qc.RemoteAddr().String(), "err", err)
+						return
+					}
+					s.serveLink(l)
+				}()
+			}
+		}()
+	default:
+		return fmt.Errorf("relay: cannot listen on %q: scheme %q is not supported by this build", u, a.Scheme)
+	}
+	s.log.Info("listening", "addr", u)
+	return nil
+}
+
+func (s *Server) addListener(u string, closeFn func() error, addr net.Addr) {
+	s.mu.Lock()
+	s.listeners = append(s.listeners, listener{url: u, close: closeFn, addr: addr})
+	s.mu.Unlock()
+}
+
+func (s *Server) goAccept(accept func() (net.Conn, session.Peer, error)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, peer, err := accept()
+			if err != nil {
+				return
+			}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.ServeConn(c, peer)
+			}()
+		}
+	}()
+}
+
+func (s *Server) serverTLS() (*tls.Config, error) {
+	if s.opts.Identity == nil {
+		return nil, errors.New("relay: a tls or quic listener needs an identity")
+	}
+	return certs.ServerConfig(s.opts.Identity, s.opts.Trust)
+}
+
+func (s *Server) linkConfig(p session.Peer) *session.LinkConfig {
+	var cfg session.LinkConfig
+	if s.opts.Link != nil {
+		cfg = *s.opts.Link
+	}
+	cfg.Name = s.opts.Name
+	cfg.Peer = p
+	if cfg.Logger == nil {
+		cfg.Logger = s.opts.Logger
+	}
+	return &cfg
+}
+
+func peerOf(cs tls.ConnectionState) session.Peer {
+	name, fp := certs.PeerFromState(cs)
+	return session.Peer{Principal: name, Fingerprint: fp}
+}
+
+// ServeConn runs a link over c, already authenticated as peer (by the
+// transport, or by construction for a stdio link), until it ends. It owns
+// c.
+func (s *Server) ServeConn(c net.Conn, peer session.Peer) {
+	l, err := session.NewLink(c, session.Server, s.linkConfig(peer))
+	if err != nil {
+		s.log.Warn("link refused", "addr", c.RemoteAddr().String(), "err", err)
+		return
+	}
+	s.serveLink(l)
+}
+
+func (s *Server) serveLink(l *session.Link) {
+	peer := l.Peer()
+	log := s.log.With("peer", peer.Principal, "fp", peer.Fingerprint)
+	var conn *session.Conn
+	opts := session.Options{}
+	if s.opts.Session != nil {
+		opts = *s.opts.Session
+	}
+	opts.Logger = log
+	opts.Accept = func(st *session.Stream) {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handleConnect(log, peer, st)
+		}()
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	conn, err := session.NewConn(ctx, l, &opts)
+	cancel()
+	if err != nil {
+		log.Warn("session refused", "err", err)
+		return
+	}
+	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.mu.Unlock()
+		conn.Close()
+		return
+	}
+	s.conns[conn] = struct{}{}
+	s.mu.Unlock()
+	log.Info("link up", "name", peer.Name)
+	conn.Expose("node", &nodeService{s: s, peer: peer, conn: conn})
+	if s.opts.Services != nil {
+		s.opts.Services(peer, conn)
+	}
+	select {
+	case <-conn.Done():
+	case <-s.ctx.Done():
+	}
+	conn.Close()
+	s.mu.Lock()
+	delete(s.conns, conn)
+	for name, a := range s.agents {
+		if a == conn {
+			delete(s.agents, name)
+			log.Info("agent gone", "agent", name)
+		}
+	}
+	s.mu.Unlock()
+	log.Info("link down", "err", conn.Err())
+}
+
+// handleConnect serves one connect stream under the policy.
+func (s *Server) handleConnect(log *slog.Logger, peer session.Peer, st *session.Stream) {
+	req, err := session.ParseConnectRequest(st.Header())
+	if err != nil {
+		st.Abort(session.AbortProtocol, err.Error())
+		return
+	}
+	pp := Peer{Name: peer.Principal, Fingerprint: peer.Fingerprint}
+	ctx, cancel := context.WithTimeout(s.ctx, 15*time.Second)
+	defer cancel()
+	var out net.Conn
+	switch req.Network {
+	case session.ConnectTCP, session.ConnectUDP:
+		out, err = s.dialChecked(ctx, log, pp, req)
+	case session.ConnectExec:
+		if _, err = s.policy.AllowExec(pp, req.Address); err == nil {
+			out, err = stdio.Spawn(s.ctx, append([]string{req.Address}, req.Args...), nil)
+		}
+	case session.ConnectAgent:
+		out, err = s.reachAgent(ctx, req.Address)
+	}
+	if err != nil {
+		code := session.AbortUpstream
+		if errors.Is(err, ErrDenied) {
+			code = session.AbortPolicy
+			log.Warn("connect denied", "network", req.Network.String(), "dest", req.Address, "err", err)
+		} else {
+			log.Info("connect failed", "network", req.Network.String(), "dest", req.Address, "err", err)
+		}
+		st.Abort(code, err.Error())
+		return
+	}
+	log.Debug("connect", "network", req.Network.String(), "dest", req.Address)
+	if req.Network == session.ConnectUDP {
+		relayUDP(st, out)
+		return
+	}
+	Splice(st, out)
+}
+
+// dialChecked dials tcp or udp; the policy is checked in the dialer's
+// Control hook, on the IP actually dialled, so no spelling of an address
+// and no DNS answer can slip past it.
+func (s *Server) dialChecked(ctx context.Context, log *slog.Logger, peer Peer, req *session.ConnectRequest) (net.Conn, error) {
+	var denied error
+	d := net.Dialer{
+		Control: func(network, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return err
+			}
+			g, err := s.policy.AllowAddr(peer, CapConnect, ap.Addr(), ap.Port())
+			if err != nil {
+				denied = err
+				return err
+			}
+			log.Debug("connect allowed", "dest", address, "rule", g.String())
+			return nil
+		},
+	}
+	network := "tcp"
+	if req.Network == session.ConnectUDP {
+		network = "udp"
+	}
+	c, err := d.DialContext(ctx, network, req.Address)
+	if denied != nil {
+		return nil, denied
+	}
+	return c, err
+}
+
+// nodeService is the node's RPC service, always exposed.
+type nodeService struct {
+	s    *Server
+	peer session.Peer
+	conn *session.Conn
+}
+
+// NodeInfo describes a node.
+type NodeInfo struct {
+	Name        string
+	Version     string
+	Fingerprint string
+	Peer        string // the caller, as this node authenticated it
+	Agents      []string
+}
+
+// Info describes the node.
+func (n *nodeService) Info() NodeInfo {
+	info := NodeInfo{Name: n.s.opts.Name, Version: n.s.opts.Version, Peer: n.peer.Principal}
+	if n.s.opts.Identity != nil {
+		info.Fingerprint = n.s.opts.Identity.Fingerprint()
+	}
+	info.Agents = n.s.Agents()
+	return info
+}
+
+// Register makes the caller reachable as an agent called name.
+func (n *nodeService) Register(name string) error {
+	if _, err := hop.Parse(name); err != nil || len(name) == 0 {
+		return fmt.Errorf("relay: bad agent name %q", name)
+	}
+	if _, err := n.s.policy.AllowRegister(Peer{Name: n.peer.Principal, Fingerprint: n.peer.Fingerprint}, name); err != nil {
+		n.s.log.Warn("register denied", "agent", name, "peer", n.peer.Principal, "err", err)
+		return err
+	}
+	n.s.mu.Lock()
+	defer n.s.mu.Unlock()
+	if old, ok := n.s.agents[name]; ok && old != n.conn {
+		select {
+		case <-old.Done():
+		default:
+			return fmt.Errorf("relay: agent name %q is taken", name)
+		}
+	}
+	n.s.agents[name] = n.conn
+	n.s.log.Info("agent registered", "agent", name, "peer", n.peer.Principal)
+	return nil
+}
+
+// Agents lists the registered agents.
+func (s *Server) Agents() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.agents))
+	for name := range s.agents {
+		out = append(out, name)
+	}
+	sortStrings(out)
+	return out
+}
+
+// reachAgent opens an inbound stream on the agent's link; the client's
+// next hop handshake runs over it, end to end with the agent.
+func (s *Server) reachAgent(ctx context.Context, name string) (net.Conn, error) {
+	s.mu.Lock()
+	a := s.agents[name]
+	s.mu.Unlock()
+	if a == nil {
+		return nil, fmt.Errorf("relay: no agent %q registered here", name)
+	}
+	hdr, err := (&session.ConnectRequest{Network: session.ConnectAgent, Address: name}).Encode()
+	if err != nil {
+		return nil, err
+	}
+	return a.Link().OpenStream(ctx, session.KindConnect, hdr)
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+

@@ -1,0 +1,112 @@
+package relay
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+
+	"github.com/hopwire/hopwire/session"
+)
+
+// copyBuf is the fixed buffer of one direction of a splice: no queue
+// between hops beyond it; back-pressure comes from the streams' windows.
+const copyBuf = 32 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
+
+// Splice joins a connect stream and the connection it was connected to,
+// until both directions end, then closes both. A clean end in one
+// direction is passed on as a half-close; a failure is passed on as an
+// abort (a reset for TCP), so the far end sees an error and never a clean
+// EOF. Splice holds both for its whole run (no stream is left to a
+// finalizer while copying, xtaci/smux#116).
+func Splice(st *session.Stream, c net.Conn) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		pipe(c, st)
+	}()
+	pipe(st, c)
+	wg.Wait()
+	st.Close()
+	c.Close()
+}
+
+// pipe copies src into dst with a pooled buffer and passes the ending on.
+func pipe(dst, src net.Conn) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	_, err := io.CopyBuffer(writerOnly{dst}, readerOnly{src}, *bp)
+	if err == nil {
+		closeWrite(dst)
+		return
+	}
+	abort(dst, err)
+}
+
+type writerOnly struct{ io.Writer }
+type readerOnly struct{ io.Reader }
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+		return
+	}
+	c.Close()
+}
+
+// abort ends c with an error the far side sees.
+func abort(c net.Conn, cause error) {
+	switch x := c.(type) {
+	case *session.Stream:
+		reason := "upstream failed"
+		if cause != nil {
+			reason = cause.Error()
+		}
+		code := session.AbortUpstream
+		var se *session.StreamError
+		if errors.As(cause, &se) && se.Code == session.AbortTimeout {
+			code = session.AbortTimeout
+		}
+		x.Abort(code, reason)
+	case *net.TCPConn:
+		x.SetLinger(0) // RST
+		x.Close()
+	default:
+		c.Close()
+	}
+}
+
+// relayUDP carries framed datagrams between a connect udp stream and a
+// connected UDP socket.
+func relayUDP(st *session.Stream, c net.Conn) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 65535)
+		for {
+			n, err := session.ReadDatagram(st, buf)
+			if err != nil {
+				c.Close()
+				return
+			}
+			c.Write(buf[:n]) // UDP: a failed send is a lost packet
+		}
+	}()
+	buf := make([]byte, 65535)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			break
+		}
+		if err := session.WriteDatagram(st, buf[:n]); err != nil {
+			break
+		}
+	}
+	st.Close()
+	c.Close()
+	wg.Wait()
+}
