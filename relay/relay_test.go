@@ -244,4 +244,3 @@ func mustAddr(t *testing.T, s string) hop.Addr {
 	}
 	return a
 }
-

@@ -499,4 +499,3 @@ func sortStrings(s []string) {
 		}
 	}
 }
-
