@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/session"
 )
 
 // Capability is something a node may grant a principal.
@@ -212,8 +212,9 @@ func lookupHost(h string) []netip.Addr {
 	return ips
 }
 
-// ErrDenied matches every refusal of the policy.
-var ErrDenied = errors.New("relay: denied by policy")
+// ErrDenied matches every refusal of the policy. It is session.ErrDenied,
+// so errors.Is sees it across the wire too.
+var ErrDenied = session.ErrDenied
 
 // DeniedError reports a refusal: who asked for what, and that no grant
 // allowed it.

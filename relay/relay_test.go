@@ -244,3 +244,66 @@ func mustAddr(t *testing.T, s string) hop.Addr {
 	}
 	return a
 }
+
+func TestReverseAgent(t *testing.T) {
+	client := newIdentity(t, "client")
+	agentID := newIdentity(t, "agent1")
+	relayNode := startNode(t, "relay", "tls://127.0.0.1:0", []*certs.Identity{client, agentID}, "agent1:register=db-*")
+	// The agent listens nowhere: it dials out.
+	agent, err := New(&Options{Name: "agent1", Identity: agentID, Trust: certs.Trust{Pinned: []string{client.Fingerprint()}},
+		Services: func(_ session.Peer, c *session.Conn) { c.Expose("echo", echoSvc{}) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	ready := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- agent.RunAgent(ctx, dialer(agentID, relayNode), nil, mustAddr(t, relayNode.url), "db-1", func() { ready <- struct{}{} })
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent did not register")
+	}
+	d := dialer(client, relayNode)
+	agentFP := agentID.Fingerprint()
+	base := d.Trust
+	d.Trust = func(a hop.Addr) certs.Trust {
+		if a.Name == "db-1" {
+			return certs.Trust{Pinned: []string{agentFP}}
+		}
+		return base(a)
+	}
+	dctx, dcancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer dcancel()
+	route, err := d.Dial(dctx, []hop.Addr{mustAddr(t, relayNode.url)}, mustAddr(t, "db-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer route.Close()
+	if s, err := session.Call[string](dctx, route.Target().Service("echo"), "Hello", "agent"); err != nil || s != "hello agent" {
+		t.Fatalf("Hello via agent = %q %v", s, err)
+	}
+	if route.Hops[1].Peer.Principal != "agent1" {
+		t.Fatalf("agent hop authenticated as %q", route.Hops[1].Peer.Principal)
+	}
+	var info NodeInfo
+	res, err := route.Hops[0].Conn.Service("node").Call(dctx, "Info")
+	if err == nil {
+		err = res.Decode(&info)
+	}
+	if err != nil || len(info.Agents) != 1 || info.Agents[0] != "db-1" {
+		t.Fatalf("relay info %+v %v", info, err)
+	}
+	// A name outside the grant is refused.
+	_, err = route.Hops[0].Conn.Service("node").Call(dctx, "Register", "web-1")
+	if !errors.Is(err, ErrDenied) {
+		t.Fatalf("register without a grant: %v", err)
+	}
+}

@@ -30,6 +30,10 @@ var (
 	ErrPanic = errors.New("session: remote handler panicked")
 	// ErrProtocol: the peer broke the protocol; the session is closed.
 	ErrProtocol = errors.New("session: protocol violation")
+	// ErrDenied: a node's policy refused the request. Nodes return errors
+	// matching it for every refusal, so that callers can tell "not
+	// allowed" from "failed" across the wire.
+	ErrDenied = errors.New("denied by policy")
 )
 
 // RemoteError is a failure reported by the peer: the error a remote
@@ -74,6 +78,7 @@ var builtinErrors = []errorCode{
 	{"too-many-refs", ErrTooManyRefs},
 	{"too-large", ErrMessageTooLarge},
 	{"panic", ErrPanic},
+	{"denied", ErrDenied},
 	{"canceled", context.Canceled},
 	{"deadline-exceeded", context.DeadlineExceeded},
 	{"unexpected-eof", io.ErrUnexpectedEOF},

@@ -1,0 +1,98 @@
+package relay
+
+import (
+	"context"
+	"time"
+
+	"github.com/hopwire/hopwire/hop"
+	"github.com/hopwire/hopwire/session"
+	htls "github.com/hopwire/hopwire/transport/tls"
+)
+
+// RunAgent makes this node a reverse agent: it dials relay (through via),
+// registers as name, and serves the clients the relay sends its way, each
+// authenticated end to end by TLS inside the relay's stream. When the link
+// breaks it re-dials with exponential backoff (1s up to 30s) until ctx
+// ends. ready, if not nil, is called after each successful registration.
+func (s *Server) RunAgent(ctx context.Context, d *hop.Dialer, via []hop.Addr, relay hop.Addr, name string, ready func()) error {
+	dd := *d
+	var opts session.Options
+	if d.Session != nil {
+		opts = *d.Session
+	}
+	opts.Accept = func(st *session.Stream) {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveInbound(st)
+		}()
+	}
+	dd.Session = &opts
+	backoff := time.Second
+	for {
+		err := s.agentOnce(ctx, &dd, via, relay, name, ready)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.log.Warn("agent link down; re-dialing", "relay", relay.String(), "in", backoff, "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.ctx.Done():
+			return s.ctx.Err()
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func (s *Server) agentOnce(ctx context.Context, d *hop.Dialer, via []hop.Addr, relay hop.Addr, name string, ready func()) error {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	route, err := d.Dial(dctx, via, relay)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer route.Close()
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_, err = route.Target().Service("node").Call(rctx, "Register", name)
+	cancel()
+	if err != nil {
+		return err
+	}
+	s.log.Info("registered as agent", "relay", relay.String(), "agent", name)
+	if ready != nil {
+		ready()
+	}
+	select {
+	case <-route.Done():
+		return route.Target().Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.ctx.Done():
+		return s.ctx.Err()
+	}
+}
+
+// serveInbound serves a client that a relay sent over st: TLS server side
+// end to end with the client, then a link as from any listener.
+func (s *Server) serveInbound(st *session.Stream) {
+	req, err := session.ParseConnectRequest(st.Header())
+	if err != nil || req.Network != session.ConnectAgent {
+		st.Abort(session.AbortRefused, "an agent accepts only inbound agent streams")
+		return
+	}
+	cfg, err := s.serverTLS()
+	if err != nil {
+		st.Abort(session.AbortRefused, err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	tc, err := htls.Server(ctx, st, cfg)
+	cancel()
+	if err != nil {
+		s.log.Warn("inbound client refused", "err", err)
+		return
+	}
+	s.ServeConn(tc, peerOf(tc.ConnectionState()))
+}
