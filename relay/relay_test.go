@@ -142,7 +142,7 @@ func echoServer(t *testing.T) string {
 func TestChainTLSQUICTLS(t *testing.T) {
 	client := newIdentity(t, "client")
 	target := startNode(t, "target", "tls://127.0.0.1:0", []*certs.Identity{client})
-	target.srv.opts.Services = func(_ session.Peer, c *session.Conn) { c.Expose("echo", echoSvc{}) }
+	target.srv.opts.Services = func(session.Peer) map[string]any { return map[string]any{"echo": echoSvc{}} }
 	echoAddr := echoServer(t)
 	r2 := startNode(t, "r2", "quic://127.0.0.1:0", []*certs.Identity{client}, "client:connect="+hostPort(t, target.url))
 	r1 := startNode(t, "r1", "tls://127.0.0.1:0", []*certs.Identity{client}, "client:connect="+hostPort(t, r2.url))
@@ -251,7 +251,7 @@ func TestReverseAgent(t *testing.T) {
 	relayNode := startNode(t, "relay", "tls://127.0.0.1:0", []*certs.Identity{client, agentID}, "agent1:register=db-*")
 	// The agent listens nowhere: it dials out.
 	agent, err := New(&Options{Name: "agent1", Identity: agentID, Trust: certs.Trust{Pinned: []string{client.Fingerprint()}},
-		Services: func(_ session.Peer, c *session.Conn) { c.Expose("echo", echoSvc{}) }})
+		Services: func(session.Peer) map[string]any { return map[string]any{"echo": echoSvc{}} }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,9 +41,9 @@ type Options struct {
 	// sessions (nil: defaults).
 	Link    *session.LinkConfig
 	Session *session.Options
-	// Services, when set, is called for every new session to expose
-	// services beyond the node service.
-	Services func(peer session.Peer, c *session.Conn)
+	// Services, when set, is called for every new session and returns
+	// services to expose beyond the node service.
+	Services func(peer session.Peer) map[string]any
 	// Logger receives lifecycle, refusal and per-link logs; nil discards.
 	Logger *slog.Logger
 	// Version is reported by the node service.
@@ -307,6 +307,13 @@ func (s *Server) serveLink(l *session.Link) {
 			s.handleConnect(log, peer, st)
 		}()
 	}
+	node := &nodeService{s: s, peer: peer, ready: make(chan struct{})}
+	opts.Services = map[string]any{"node": node}
+	if s.opts.Services != nil {
+		for name, v := range s.opts.Services(peer) {
+			opts.Services[name] = v
+		}
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	conn, err := session.NewConn(ctx, l, &opts)
 	cancel()
@@ -314,6 +321,8 @@ func (s *Server) serveLink(l *session.Link) {
 		log.Warn("session refused", "err", err)
 		return
 	}
+	node.conn = conn
+	close(node.ready)
 	s.mu.Lock()
 	if s.ctx.Err() != nil {
 		s.mu.Unlock()
@@ -323,10 +332,6 @@ func (s *Server) serveLink(l *session.Link) {
 	s.conns[conn] = struct{}{}
 	s.mu.Unlock()
 	log.Info("link up", "name", peer.Name)
-	conn.Expose("node", &nodeService{s: s, peer: peer, conn: conn})
-	if s.opts.Services != nil {
-		s.opts.Services(peer, conn)
-	}
 	select {
 	case <-conn.Done():
 	case <-s.ctx.Done():
@@ -417,9 +422,10 @@ func (s *Server) dialChecked(ctx context.Context, log *slog.Logger, peer Peer, r
 
 // nodeService is the node's RPC service, always exposed.
 type nodeService struct {
-	s    *Server
-	peer session.Peer
-	conn *session.Conn
+	s     *Server
+	peer  session.Peer
+	conn  *session.Conn // set once ready is closed
+	ready chan struct{}
 }
 
 // NodeInfo describes a node.
@@ -442,7 +448,12 @@ func (n *nodeService) Info() NodeInfo {
 }
 
 // Register makes the caller reachable as an agent called name.
-func (n *nodeService) Register(name string) error {
+func (n *nodeService) Register(ctx context.Context, name string) error {
+	select {
+	case <-n.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	if _, err := hop.Parse(name); err != nil || len(name) == 0 {
 		return fmt.Errorf("relay: bad agent name %q", name)
 	}

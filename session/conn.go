@@ -36,6 +36,9 @@ type Options struct {
 	// errors.Is sees through a RemoteError to them. Both sides register
 	// the same codes.
 	Errors map[string]error
+	// Services are exposed before the session starts, so that no call can
+	// arrive before them (see Conn.Expose).
+	Services map[string]any
 	// Accept receives streams of kinds the Conn does not handle itself
 	// (KindConnect). It owns the stream. nil refuses them.
 	Accept func(*Stream)
@@ -149,6 +152,13 @@ func NewConn(ctx context.Context, l *Link, opts *Options) (*Conn, error) {
 		done:     make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	for name, v := range o.Services {
+		if err := c.Expose(name, v); err != nil {
+			c.cancel()
+			l.Close()
+			return nil, err
+		}
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.SetupTimeout)
