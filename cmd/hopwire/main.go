@@ -2,7 +2,11 @@
 //
 // Usage:
 //
-//	hopwire demo                      run a local demo session (no configuration)
+//	hopwire demo                      run a local two-hop demo (no configuration)
+//	hopwire serve --listen URL... [--grant RULE...] [--stdio] [--connect RELAY --name N]
+//	hopwire ping|trace [-J hop1,hop2] TARGET
+//	hopwire peers [-J ...] RELAY
+//	hopwire trust --known|--authorized FINGERPRINT [NAME]
 //	hopwire id                        print this identity's name and fingerprint
 //	hopwire certs init --dir D        create a fleet CA in D
 //	hopwire certs issue --dir D --name N [--host H]...
@@ -27,6 +31,9 @@ import (
 var errUsage = errors.New("usage error")
 
 func main() {
+	// quic-go warns through the standard logger when a QUIC hop runs over
+	// a relayed PacketConn, whose buffers are not a socket's to size.
+	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// A second signal exits at once.
@@ -62,6 +69,11 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "run a local demo: two nodes, services, callbacks, streams", runDemo},
+		{"serve", "run a node: --listen URL..., --grant RULE..., --stdio, --connect RELAY", runServe},
+		{"ping", "reach TARGET through -J hops and print the round trip", runPing},
+		{"trace", "print every hop to TARGET: transport, identity, round trip", runTrace},
+		{"peers", "list the agents registered at a relay", runPeers},
+		{"trust", "trust a fingerprint: --known (a node) or --authorized (a client)", runTrust},
 		{"id", "print this node's identity (name and fingerprint)", runID},
 		{"certs", "manage a fleet CA: certs init | certs issue", runCerts},
 		{"version", "print the version", func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) error {

@@ -1,0 +1,359 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/hop"
+	"github.com/hopwire/hopwire/relay"
+	"github.com/hopwire/hopwire/session"
+	"github.com/hopwire/hopwire/transport/stdio"
+)
+
+// identityFlags are the flags every command that authenticates takes.
+type identityFlags struct {
+	home, ca, cert, key, name string
+	verbose                   bool
+}
+
+func (f *identityFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.home, "home", certs.Home(), "hopwire's directory ($HOPWIRE_HOME): identity, known_nodes, authorized")
+	fs.StringVar(&f.ca, "ca", os.Getenv("HOPWIRE_CA"), "CA certificate: trust peers it issued ($HOPWIRE_CA)")
+	fs.StringVar(&f.cert, "cert", os.Getenv("HOPWIRE_CERT"), "certificate to present ($HOPWIRE_CERT; default: the identity in --home)")
+	fs.StringVar(&f.key, "key", os.Getenv("HOPWIRE_KEY"), "key of --cert ($HOPWIRE_KEY)")
+	fs.BoolVar(&f.verbose, "v", false, "log to stderr")
+}
+
+func (f *identityFlags) identity() (*certs.Identity, error) {
+	if f.cert != "" || f.key != "" {
+		if f.cert == "" || f.key == "" {
+			return nil, fmt.Errorf("%w: --cert and --key go together", errUsage)
+		}
+		return certs.Load(f.cert, f.key)
+	}
+	return certs.LoadOrCreate(f.home, f.name)
+}
+
+// trust returns how peers are verified: the CA (if any) and the given
+// trust file under --home.
+func (f *identityFlags) trust(file string) (certs.Trust, error) {
+	var t certs.Trust
+	if f.ca != "" {
+		pool, err := certs.LoadPool(f.ca)
+		if err != nil {
+			return t, err
+		}
+		t.Pool = pool
+	}
+	store, err := certs.LoadFingerprints(filepath.Join(f.home, file))
+	if err != nil {
+		return t, err
+	}
+	t.Store = store
+	return t, nil
+}
+
+func (f *identityFlags) logger(stderr io.Writer) *slog.Logger {
+	if !f.verbose {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// chainFlags adds -J.
+type chainFlags struct {
+	jump string
+}
+
+func (c *chainFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.jump, "J", "", "jump hops, comma-separated (like ssh -J): tls://r1:7443,quic://r2:7443")
+}
+
+func (c *chainFlags) via() ([]hop.Addr, error) {
+	if c.jump == "" {
+		return nil, nil
+	}
+	v, err := hop.ParseChain(c.jump)
+	if err != nil {
+		return nil, fmt.Errorf("%w: -J: %v", errUsage, err)
+	}
+	return v, nil
+}
+
+// dialer builds the chain dialer from the identity flags.
+func (f *identityFlags) dialer(stderr io.Writer) (*hop.Dialer, error) {
+	id, err := f.identity()
+	if err != nil {
+		return nil, err
+	}
+	trust, err := f.trust(certs.KnownNodesFile)
+	if err != nil {
+		return nil, err
+	}
+	return &hop.Dialer{
+		Identity: id,
+		Trust:    func(hop.Addr) certs.Trust { return trust },
+		Link:     &session.LinkConfig{Name: id.Name()},
+		Logger:   f.logger(stderr),
+	}, nil
+}
+
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	var idf identityFlags
+	idf.register(fs)
+	var cf chainFlags
+	cf.register(fs)
+	var listens, grants multi
+	fs.Var(&listens, "listen", "listen URL (repeatable): tls://HOST:PORT, quic://HOST:PORT, tcp://127.0.0.1:PORT")
+	fs.Var(&grants, "grant", "PRINCIPAL:CAPABILITY[=SCOPE] (repeatable); capabilities: connect, exec, register, classic, forward-remote")
+	fs.StringVar(&idf.name, "name", "", "node name (and agent name with --connect); default: the identity's")
+	useStdio := fs.Bool("stdio", false, "serve one link over stdin/stdout (as spawned by a stdio: hop)")
+	connect := fs.String("connect", "", "run as a reverse agent: dial this relay URL and register --name")
+	insecureTCP := fs.Bool("insecure-tcp", false, "allow tcp:// listeners off loopback (no authentication!)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if len(listens) == 0 && !*useStdio && *connect == "" {
+		return fmt.Errorf("%w: serve needs --listen, --stdio or --connect", errUsage)
+	}
+	var gs []*relay.Grant
+	for _, g := range grants {
+		pg, err := relay.ParseGrant(g)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		gs = append(gs, pg)
+	}
+	id, err := idf.identity()
+	if err != nil {
+		return err
+	}
+	trust, err := idf.trust(certs.AuthorizedFile)
+	if err != nil {
+		return err
+	}
+	log := idf.logger(stderr)
+	srv, err := relay.New(&relay.Options{
+		Name: idf.name, Identity: id, Trust: trust, Policy: relay.NewPolicy(gs),
+		Listen: listens, InsecureTCP: *insecureTCP, Logger: log, Version: version,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if *useStdio {
+		conn, restore, err := stdio.TakeStdio()
+		if err != nil {
+			return err
+		}
+		defer restore()
+		// A stdio link is as trusted as whoever spawned this process.
+		srv.ServeConn(conn, session.Peer{Principal: "stdio"})
+		return nil
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	for _, a := range srv.Addrs() {
+		fmt.Fprintf(stdout, "listening %s\n", a)
+	}
+	fmt.Fprintf(stdout, "node %s %s\n", id.Name(), id.Fingerprint())
+	if *connect != "" {
+		if idf.name == "" {
+			return fmt.Errorf("%w: --connect needs --name", errUsage)
+		}
+		relayAddr, err := hop.Parse(*connect)
+		if err != nil {
+			return fmt.Errorf("%w: --connect: %v", errUsage, err)
+		}
+		via, err := cf.via()
+		if err != nil {
+			return err
+		}
+		d, err := idf.dialer(stderr)
+		if err != nil {
+			return err
+		}
+		err = srv.RunAgent(ctx, d, via, relayAddr, idf.name, func() {
+			fmt.Fprintf(stdout, "registered as %s at %s\n", idf.name, relayAddr)
+		})
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// dialTarget parses [-J chain] TARGET and dials the route.
+func dialTarget(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, cf *chainFlags, stderr io.Writer) (*hop.Route, error) {
+	if fs.NArg() < 1 {
+		return nil, fmt.Errorf("%w: missing TARGET", errUsage)
+	}
+	target, err := hop.Parse(fs.Arg(0))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	via, err := cf.via()
+	if err != nil {
+		return nil, err
+	}
+	d, err := idf.dialer(stderr)
+	if err != nil {
+		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return d.Dial(dctx, via, target)
+}
+
+func runPing(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("ping", stderr)
+	var idf identityFlags
+	idf.register(fs)
+	var cf chainFlags
+	cf.register(fs)
+	count := fs.Int("c", 1, "number of round trips")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	route, err := dialTarget(ctx, fs, &idf, &cf, stderr)
+	if err != nil {
+		return err
+	}
+	defer route.Close()
+	t := route.Hops[len(route.Hops)-1]
+	for i := 0; i < *count; i++ {
+		rtt, err := route.Target().Ping(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			json.NewEncoder(stdout).Encode(map[string]any{"target": t.Addr.String(), "peer": t.Peer.Principal, "rtt_us": rtt.Microseconds()})
+		} else {
+			fmt.Fprintf(stdout, "%s (%s): rtt=%v\n", t.Addr, t.Peer.Principal, rtt.Round(time.Microsecond))
+		}
+	}
+	return nil
+}
+
+type traceHop struct {
+	Hop         int    `json:"hop"`
+	Addr        string `json:"addr"`
+	Transport   string `json:"transport"`
+	Name        string `json:"name"`
+	Principal   string `json:"principal"`
+	Fingerprint string `json:"fingerprint"`
+	RTTMicros   int64  `json:"rtt_us"`
+	SetupMicros int64  `json:"setup_us"`
+}
+
+func runTrace(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("trace", stderr)
+	var idf identityFlags
+	idf.register(fs)
+	var cf chainFlags
+	cf.register(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	route, err := dialTarget(ctx, fs, &idf, &cf, stderr)
+	if err != nil {
+		return err
+	}
+	defer route.Close()
+	var out []traceHop
+	for i, h := range route.Hops {
+		rtt, err := h.Conn.Ping(ctx)
+		if err != nil {
+			return &hop.HopError{Index: i + 1, Addr: h.Addr, Err: err}
+		}
+		out = append(out, traceHop{Hop: i + 1, Addr: h.Addr.String(), Transport: h.Transport, Name: h.Peer.Name,
+			Principal: h.Peer.Principal, Fingerprint: h.Peer.Fingerprint, RTTMicros: rtt.Microseconds(), SetupMicros: h.Setup.Microseconds()})
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(out)
+	}
+	for _, h := range out {
+		fmt.Fprintf(stdout, "%2d  %-28s %-6s %-12s %s  rtt=%v setup=%v\n", h.Hop, h.Addr, h.Transport, h.Principal, h.Fingerprint,
+			time.Duration(h.RTTMicros)*time.Microsecond, time.Duration(h.SetupMicros)*time.Microsecond)
+	}
+	return nil
+}
+
+func runPeers(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("peers", stderr)
+	var idf identityFlags
+	idf.register(fs)
+	var cf chainFlags
+	cf.register(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	route, err := dialTarget(ctx, fs, &idf, &cf, stderr)
+	if err != nil {
+		return err
+	}
+	defer route.Close()
+	info, err := session.Call[relay.NodeInfo](ctx, route.Target().Service("node"), "Info")
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(info.Agents)
+	}
+	for _, a := range info.Agents {
+		fmt.Fprintln(stdout, a)
+	}
+	return nil
+}
+
+func runTrust(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("trust", stderr)
+	home := fs.String("home", certs.Home(), "hopwire's directory ($HOPWIRE_HOME)")
+	known := fs.Bool("known", false, "trust a node this client dials (known_nodes)")
+	authorized := fs.Bool("authorized", false, "accept a client at this node (authorized)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *known == *authorized {
+		return fmt.Errorf("%w: trust needs exactly one of --known or --authorized", errUsage)
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		return fmt.Errorf("%w: trust FINGERPRINT [NAME]", errUsage)
+	}
+	fp, err := certs.ParseFingerprint(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	file := certs.KnownNodesFile
+	if *authorized {
+		file = certs.AuthorizedFile
+	}
+	path := filepath.Join(*home, file)
+	if err := certs.AddFingerprint(path, fp, fs.Arg(1)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "added %s to %s\n", fp, path)
+	return nil
+}
