@@ -3,15 +3,21 @@ GO ?= go
 FUZZTIME ?= 20s
 PKGS := ./...
 
-.PHONY: all build test bench fuzz fuzz-long lint demo ci
+.PHONY: all build test integration bench fuzz fuzz-long lint demo ci
 
 all: lint test
 
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/hopwire ./cmd/hopwire
 
+# The README's test command: unit tests with -race, then the end-to-end
+# tests (real binary, network namespaces; they skip without root).
 test:
 	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -tags integration -count=1 -v ./integration/
+
+integration:
+	$(GO) test -tags integration -count=1 -v ./integration/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime=1s ./session/

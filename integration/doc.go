@@ -1,0 +1,8 @@
+// Package integration holds hopwire's end-to-end tests: the real binary,
+// real processes in network namespaces, and (in later issues) a real
+// OpenSSH sshd and a userspace fault proxy. The tests are behind the
+// "integration" build tag and need root and `ip netns`; they skip
+// otherwise:
+//
+//	go test -tags integration ./integration/
+package integration
