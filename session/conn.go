@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/bits"
 	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -97,8 +96,13 @@ type Conn struct {
 	peerMaxMsg int
 	callSem    chan struct{}
 
-	wmu  sync.Mutex
-	wbuf []byte
+	wmu     sync.Mutex
+	wcond   sync.Cond // on wmu: the queue drained or the writer failed
+	writing bool      // a sender is writing the queue
+	queue   []byte    // encoded messages waiting for the writer
+	spare   []byte
+	scratch []byte
+	werr    error
 
 	nextID atomic.Uint64
 
@@ -111,6 +115,8 @@ type Conn struct {
 	rng      *mrand.ChaCha8
 
 	inflight atomic.Int64 // incoming calls running
+	idle     atomic.Int64 // workers waiting for a hand-off
+	handoff  chan *bufio.Reader
 	refusing atomic.Int64 // refusals being sent
 
 	relMu   sync.Mutex
@@ -149,8 +155,10 @@ func NewConn(ctx context.Context, l *Link, opts *Options) (*Conn, error) {
 		data:     make(map[uint64]*dataSlot),
 		rng:      mrand.NewChaCha8(seed),
 		relWake:  make(chan struct{}, 1),
+		handoff:  make(chan *bufio.Reader),
 		done:     make(chan struct{}),
 	}
+	c.wcond.L = &c.wmu
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	for name, v := range o.Services {
 		if err := c.Expose(name, v); err != nil {
@@ -170,7 +178,7 @@ func NewConn(ctx context.Context, l *Link, opts *Options) (*Conn, error) {
 		return nil, fmt.Errorf("session: rpc setup: %w", err)
 	}
 	c.wg.Add(3)
-	go c.readLoop(bufio.NewReaderSize(c.rpc, 64<<10))
+	go c.readLoop(bufio.NewReaderSize(c.rpc, 4<<10))
 	go c.releaseLoop()
 	go c.janitor()
 	go func() {
@@ -311,7 +319,12 @@ func (c *Conn) fail(cause error) {
 	})
 }
 
-// send encodes m and writes it as one message.
+// send encodes m and queues it for the RPC stream. Writes are combined:
+// the first sender to find no write in progress writes, and keeps writing
+// what others queued meanwhile in one go, so that under load many messages
+// share one stream write, while a lone call pays no hand-off to a writer
+// goroutine. Senders wait only when more than maxPending bytes are queued
+// behind a blocked write.
 func (c *Conn) send(m *wire.Msg) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -320,25 +333,46 @@ func (c *Conn) send(m *wire.Msg) error {
 		return c.err // nothing leaves a session that ended
 	default:
 	}
-	var pre [binary.MaxVarintLen64]byte
-	c.wbuf = wire.AppendMsg(append(c.wbuf[:0], pre[:]...), m)
-	n := len(c.wbuf) - len(pre)
+	c.scratch = wire.AppendMsg(c.scratch[:0], m)
+	n := len(c.scratch)
 	if n > c.peerMaxMsgOr(n) {
 		return fmt.Errorf("%w: %d bytes exceeds the peer's limit of %d", ErrMessageTooLarge, n, c.peerMaxMsg)
 	}
-	// Put the length right before the message.
-	plen := (bits.Len64(uint64(n)) + 6) / 7
-	if plen == 0 {
-		plen = 1
+	for c.writing && c.werr == nil && len(c.queue) > maxPending {
+		c.wcond.Wait()
 	}
-	start := len(pre) - plen
-	binary.PutUvarint(c.wbuf[start:], uint64(n))
-	_, err := c.rpc.Write(c.wbuf[start:])
-	if cap(c.wbuf) > 1<<20 {
-		c.wbuf = nil // don't pin a large buffer
+	if c.werr != nil {
+		return c.werr
 	}
-	return err
+	c.queue = binary.AppendUvarint(c.queue, uint64(n))
+	c.queue = append(c.queue, c.scratch...)
+	if cap(c.scratch) > 1<<20 {
+		c.scratch = nil // don't pin a large buffer
+	}
+	if c.writing {
+		return nil // the writer in progress takes it
+	}
+	c.writing = true
+	for len(c.queue) > 0 && c.werr == nil {
+		buf := c.queue
+		c.queue = c.spare[:0]
+		c.wmu.Unlock()
+		_, err := c.rpc.Write(buf)
+		c.wmu.Lock()
+		if cap(buf) <= 1<<20 {
+			c.spare = buf[:0]
+		}
+		if err != nil {
+			c.werr = err
+		}
+		c.wcond.Broadcast()
+	}
+	c.writing = false
+	return c.werr
 }
+
+// maxPending bounds the bytes queued behind a write in progress.
+const maxPending = 1 << 20
 
 func (c *Conn) peerMaxMsgOr(n int) int {
 	if c.peerMaxMsg == 0 { // the hello itself
@@ -349,47 +383,94 @@ func (c *Conn) peerMaxMsgOr(n int) int {
 
 // readLoop reads and dispatches messages until the session ends. It never
 // blocks on a write: replies and refusals are sent by other goroutines.
+//
+// An incoming call is run by the goroutine that read it, after it has
+// handed the reading over to another goroutine (an idle worker if there
+// is one, else a new one): the handler starts at once, without waiting for
+// a goroutine to be scheduled, the reader never waits for a handler (which
+// may call back into the peer), and workers keep their grown stacks from
+// call to call.
 func (c *Conn) readLoop(br *bufio.Reader) {
 	defer c.wg.Done()
+	for {
+		req := c.readUntilCall(br)
+		if req == nil {
+			return
+		}
+		c.serveCall(req)
+		// Wait, idle, for the next hand-off.
+		if c.idle.Add(1) > maxIdleWorkers {
+			c.idle.Add(-1)
+			return
+		}
+		select {
+		case br = <-c.handoff:
+			c.idle.Add(-1)
+		case <-c.done:
+			c.idle.Add(-1)
+			return
+		}
+	}
+}
+
+// maxIdleWorkers bounds the goroutines kept waiting to read.
+const maxIdleWorkers = 16
+
+// readUntilCall reads and dispatches messages until a call arrives, then
+// hands the reader over and returns the call; it returns nil when the
+// session ends.
+func (c *Conn) readUntilCall(br *bufio.Reader) *callReq {
 	var m wire.Msg
 	for {
 		n, err := binary.ReadUvarint(br)
 		if err != nil {
 			c.fail(err)
-			return
+			return nil
 		}
 		if n == 0 || n > uint64(c.opts.MaxMessageSize) {
 			c.violation(fmt.Sprintf("message of %d bytes (limit %d)", n, c.opts.MaxMessageSize))
-			return
+			return nil
 		}
 		var body []byte
-		if n <= 512 {
-			// Small messages are parsed in place; only calls keep a copy.
+		peeked := n <= 512
+		if peeked {
+			// Small messages are parsed in place.
 			if body, err = br.Peek(int(n)); err != nil {
 				c.fail(err)
-				return
+				return nil
 			}
 		} else {
 			body = make([]byte, n)
 			if _, err := io.ReadFull(br, body); err != nil {
 				c.fail(err)
-				return
+				return nil
 			}
-			n = 0
 		}
 		if err := wire.ParseMsg(body, &m); err != nil {
 			c.violation(err.Error())
-			return
+			return nil
 		}
-		if m.Kind == wire.MsgCall && n > 0 {
-			// The handler outlives the buffer.
-			m.Body = append([]byte(nil), m.Body...)
+		if peeked {
+			// What outlives the buffer is copied before it is reused.
+			if len(m.Body) > 0 {
+				m.Body = append([]byte(nil), m.Body...)
+			}
+			br.Discard(int(n))
+		}
+		if m.Kind == wire.MsgCall {
+			if req, ok := c.admitCall(&m); ok {
+				select {
+				case c.handoff <- br:
+				default:
+					c.wg.Add(1)
+					go c.readLoop(br)
+				}
+				return req
+			}
+			continue
 		}
 		if !c.dispatch(&m) {
-			return
-		}
-		if n > 0 {
-			br.Discard(int(n))
+			return nil
 		}
 	}
 }
@@ -402,8 +483,6 @@ func (c *Conn) violation(why string) {
 
 func (c *Conn) dispatch(m *wire.Msg) bool {
 	switch m.Kind {
-	case wire.MsgCall:
-		c.startCall(m)
 	case wire.MsgReply, wire.MsgError, wire.MsgPong:
 		c.mu.Lock()
 		cl := c.pending[m.ID]
@@ -416,7 +495,7 @@ func (c *Conn) dispatch(m *wire.Msg) bool {
 		case wire.MsgError:
 			cl.finish(nil, c.errs.decode(m.Code, m.Type, m.Text))
 		default:
-			cl.finish(append([]byte(nil), m.Body...), nil)
+			cl.finish(m.Body, nil) // the body is the message's own copy
 		}
 	case wire.MsgCancel:
 		c.mu.Lock()

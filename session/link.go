@@ -109,13 +109,14 @@ type LinkConfig struct {
 	// CloseTimeout bounds how long Close waits to send a clean end
 	// (default 5s).
 	CloseTimeout time.Duration
-	// StreamWindow is the per-stream receive window (default 256 KiB) and
+	// StreamWindow is the per-stream receive window (default 1 MiB) and
 	// LinkBuffer the receive buffer shared by all streams of the link
-	// (default 4 MiB). Buffers are allocated only as data arrives.
+	// (default 8 MiB). Buffers are allocated only as data arrives, so an
+	// idle link costs neither.
 	StreamWindow int
 	LinkBuffer   int
-	// FrameSize is the multiplexer's largest frame (default 32 KiB, at most
-	// 65535).
+	// FrameSize is the multiplexer's largest frame (default and maximum
+	// 65535: fewer frames per byte is what bulk throughput needs).
 	FrameSize int
 }
 
@@ -144,13 +145,13 @@ func (c *LinkConfig) withDefaults() LinkConfig {
 		cfg.AcceptBacklog = 256
 	}
 	if cfg.StreamWindow == 0 {
-		cfg.StreamWindow = 256 << 10
+		cfg.StreamWindow = 1 << 20
 	}
 	if cfg.LinkBuffer == 0 {
-		cfg.LinkBuffer = 4 << 20
+		cfg.LinkBuffer = 8 << 20
 	}
 	if cfg.FrameSize == 0 {
-		cfg.FrameSize = 32 << 10
+		cfg.FrameSize = 65535
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

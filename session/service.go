@@ -147,18 +147,23 @@ func (c *Conn) NumExports() int {
 	return len(c.exports)
 }
 
-// startCall runs an incoming call on its own goroutine, so that handlers
-// may call back into the peer (and be called back) to any depth.
-func (c *Conn) startCall(m *wire.Msg) {
+// admitCall registers an incoming call: it checks the limit on calls in
+// flight and gives the call its context. A call over the limit is refused
+// with ErrBusy (the caller learnt the limit from the hello, so only a peer
+// that ignores it gets there).
+func (c *Conn) admitCall(m *wire.Msg) (*callReq, bool) {
 	if c.inflight.Add(1) > int64(c.opts.MaxCalls) {
 		c.inflight.Add(-1)
 		c.log.Warn("call refused", "reason", "busy", "limit", c.opts.MaxCalls)
 		c.goSend(c.errorMsg(m.ID, fmt.Errorf("%w (limit %d)", ErrBusy, c.opts.MaxCalls)))
-		return
+		return nil, false
 	}
-	ctx, cancel := context.WithCancel(c.ctx)
+	var ctx context.Context
+	var cancel context.CancelFunc
 	if m.Timeout > 0 {
 		ctx, cancel = context.WithTimeout(c.ctx, time.Duration(m.Timeout))
+	} else {
+		ctx, cancel = context.WithCancel(c.ctx)
 	}
 	c.mu.Lock()
 	if _, dup := c.running[m.ID]; dup {
@@ -166,15 +171,16 @@ func (c *Conn) startCall(m *wire.Msg) {
 		cancel()
 		c.inflight.Add(-1)
 		c.violation("duplicate call id")
-		return
+		return nil, false
 	}
 	c.running[m.ID] = cancel
 	c.mu.Unlock()
-	req := callReq{id: m.ID, obj: m.Obj, service: m.Service, method: m.Method, body: m.Body}
-	go c.serveCall(ctx, cancel, req)
+	return &callReq{ctx: ctx, cancel: cancel, id: m.ID, obj: m.Obj, service: m.Service, method: m.Method, body: m.Body}, true
 }
 
 type callReq struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
 	id      uint64
 	obj     uint64
 	service string
@@ -182,14 +188,14 @@ type callReq struct {
 	body    []byte
 }
 
-func (c *Conn) serveCall(ctx context.Context, cancel context.CancelFunc, req callReq) {
-	reply := c.invoke(ctx, req)
+func (c *Conn) serveCall(req *callReq) {
+	reply := c.invoke(req.ctx, req)
 	// The slot is free before the reply leaves: the caller may reuse it
 	// the moment the reply arrives.
 	c.mu.Lock()
 	delete(c.running, req.id)
 	c.mu.Unlock()
-	cancel()
+	req.cancel()
 	c.inflight.Add(-1)
 	if err := c.send(reply); err != nil && c.Err() == nil {
 		// The reply could not be encoded for the peer (too large):
@@ -205,7 +211,7 @@ func (c *Conn) errorMsg(id uint64, err error) *wire.Msg {
 }
 
 // invoke runs one call and builds its reply.
-func (c *Conn) invoke(ctx context.Context, req callReq) (reply *wire.Msg) {
+func (c *Conn) invoke(ctx context.Context, req *callReq) (reply *wire.Msg) {
 	var ex *export
 	c.mu.Lock()
 	if req.obj != 0 {

@@ -314,7 +314,8 @@ func sendStream(s *Stream, r io.Reader) {
 			s.shut()
 		}
 	}()
-	buf := make([]byte, 32<<10)
+	// One read fills one record, which fills one multiplexer frame.
+	buf := make([]byte, s.link.chunk)
 	_, err := io.CopyBuffer(writerOnly{s}, readerOnly{r}, buf)
 	if err != nil {
 		s.Abort(AbortLocal, "reader failed: "+err.Error())
