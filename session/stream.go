@@ -148,7 +148,7 @@ func (s *Stream) Read(p []byte) (int, error) {
 	}
 	if err != nil {
 		if isTimeout(err) && !s.closed.Load() {
-			return n, err
+			return n, timeoutError{err}
 		}
 		return n, s.failRead(err, "in the middle of a record")
 	}
@@ -167,8 +167,14 @@ func (s *Stream) readDone() bool {
 // rawRead reads from the raw stream. When the link under it broke, smux
 // may report the error while data that arrived before the break is still
 // buffered; a second read returns that data first.
+//
+// Data that comes with an error (quic-go returns the last bytes together
+// with io.EOF) is returned first; the error shows on the next read.
 func (s *Stream) rawRead(p []byte) (int, error) {
 	n, err := s.raw.Read(p)
+	if n > 0 && err != nil && !isTimeout(err) {
+		return n, nil
+	}
 	if n == 0 && err != nil && !isTimeout(err) && !s.closed.Load() {
 		if n2, err2 := s.raw.Read(p); n2 > 0 {
 			return n2, nil
@@ -190,7 +196,7 @@ func (s *Stream) readRecord() error {
 		s.rhdrN += n
 		if err != nil {
 			if isTimeout(err) && !s.closed.Load() {
-				return err
+				return timeoutError{err}
 			}
 			if s.rhdrN == 0 && err == io.EOF {
 				return s.failRead(err, "closed without an end record")
@@ -293,12 +299,12 @@ func (s *Stream) failWrite(err error) error {
 	if isTimeout(err) {
 		s.werr = &StreamError{Code: AbortTimeout, Reason: "write deadline exceeded; stream reset"}
 		s.aborted.CompareAndSwap(nil, s.werr.(*StreamError))
-		s.shut()
+		s.reset()
 		return timeoutError{s.werr}
 	}
 	s.werr = &StreamError{Code: AbortClosed, Reason: err.Error()}
 	s.aborted.CompareAndSwap(nil, s.werr.(*StreamError))
-	s.shut()
+	s.reset()
 	return s.werr
 }
 
@@ -340,8 +346,11 @@ func (s *Stream) Close() error {
 			_ = s.writeEnd()
 		}
 		s.wmu.Unlock()
+		s.shut()
+		return nil
 	}
-	s.shut()
+	// A write is in progress: it cannot end cleanly.
+	s.reset()
 	return nil
 }
 
@@ -356,25 +365,43 @@ func (s *Stream) abort(code AbortCode, reason string) {
 	if !s.aborted.CompareAndSwap(nil, se) {
 		return
 	}
+	sent := false
 	if s.wmu.TryLock() {
 		if s.werr == nil {
 			p := wire.AppendAbort(make([]byte, wire.RecordHeaderLen, 64), code, reason)
 			wire.PutRecordHeader(p, wire.RecordAbort, len(p)-wire.RecordHeaderLen)
 			_ = s.raw.SetWriteDeadline(time.Now().Add(abortWriteTimeout))
-			_, _ = s.raw.Write(p)
+			_, err := s.raw.Write(p)
+			sent = err == nil
 			s.werr = se
 		}
 		s.wmu.Unlock()
 	}
-	s.shut()
+	if sent {
+		s.shut() // the abort record goes out before the end of the stream
+	} else {
+		s.reset()
+	}
 }
 
 const abortWriteTimeout = 200 * time.Millisecond
 
 // shut releases the raw stream and the link's accounting, once.
-func (s *Stream) shut() {
+func (s *Stream) shut() { s.release(false) }
+
+// reset is shut for a stream that cannot end cleanly: where the transport
+// can reset a stream (QUIC), pending writes are cancelled at once.
+func (s *Stream) reset() { s.release(true) }
+
+// resetter is a raw stream that can end both directions abruptly.
+type resetter interface{ Reset() }
+
+func (s *Stream) release(reset bool) {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		if r, ok := s.raw.(resetter); ok && reset {
+			r.Reset()
+		}
 		_ = s.raw.Close()
 		s.link.forget(s)
 	})
@@ -402,10 +429,11 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)
 }
 
-// timeoutError wraps an error so that it satisfies net.Error with Timeout.
+// timeoutError wraps an error so that it satisfies net.Error with Timeout
+// and matches os.ErrDeadlineExceeded, as net.Conn deadlines do.
 type timeoutError struct{ err error }
 
 func (e timeoutError) Error() string   { return e.err.Error() }
-func (e timeoutError) Unwrap() error   { return e.err }
+func (e timeoutError) Unwrap() []error { return []error{e.err, os.ErrDeadlineExceeded} }
 func (e timeoutError) Timeout() bool   { return true }
 func (e timeoutError) Temporary() bool { return true }

@@ -176,6 +176,14 @@ func (s *Stream) Close() error {
 	return s.s.Close()
 }
 
+// Reset ends both directions abruptly (RESET_STREAM and STOP_SENDING):
+// a Write blocked on flow control returns at once, and data not yet
+// delivered is discarded.
+func (s *Stream) Reset() {
+	s.s.CancelWrite(0)
+	s.s.CancelRead(0)
+}
+
 // LocalAddr returns the connection's local address.
 func (s *Stream) LocalAddr() net.Addr { return s.c.LocalAddr() }
 

@@ -1,0 +1,5 @@
+package hop
+
+import "os"
+
+func osPipe() (*os.File, *os.File, error) { return os.Pipe() }
