@@ -13,6 +13,7 @@ import (
 
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/session"
+	"github.com/hopwire/hopwire/transport/dtls"
 	"github.com/hopwire/hopwire/transport/quic"
 	"github.com/hopwire/hopwire/transport/stdio"
 	"github.com/hopwire/hopwire/transport/tcp"
@@ -224,6 +225,25 @@ func (d *Dialer) dialHop(ctx context.Context, prev *Hop, a Addr) (*Hop, error) {
 			return nil, fmt.Errorf("handshake: %w", err)
 		}
 		l, err = session.NewMuxedLink(qc, session.Client, d.linkConfig(peerOf(qc.ConnectionState())))
+	case "dtls":
+		cfg, err2 := d.tlsConfig(a)
+		if err2 != nil {
+			return nil, err2
+		}
+		var dc *dtls.Conn
+		if prev == nil {
+			dc, err = dtls.Dial(ctx, a.HostPort(), cfg, nil)
+		} else {
+			var pc net.PacketConn
+			var raddr net.Addr
+			if pc, raddr, err = packetThrough(ctx, prev, a); err == nil {
+				dc, err = dtls.DialPacket(ctx, pc, raddr, cfg, nil)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("handshake: %w", err)
+		}
+		l, err = session.NewLink(dc, session.Client, d.linkConfig(peerOf(dc.ConnectionState())))
 	case "stdio":
 		var c net.Conn
 		if prev == nil {

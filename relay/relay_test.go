@@ -307,3 +307,37 @@ func TestReverseAgent(t *testing.T) {
 		t.Fatalf("register without a grant: %v", err)
 	}
 }
+
+// A DTLS hop behind a TLS hop: CONNECT udp carries the datagrams.
+func TestChainTLSDTLS(t *testing.T) {
+	client := newIdentity(t, "client")
+	target := startNode(t, "target", "dtls://127.0.0.1:0", []*certs.Identity{client})
+	target.srv.opts.Services = func(session.Peer) map[string]any { return map[string]any{"echo": echoSvc{}} }
+	r1 := startNode(t, "r1", "tls://127.0.0.1:0", []*certs.Identity{client}, "client:connect="+hostPort(t, target.url))
+	d := dialer(client, r1, target)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	route, err := d.Dial(ctx, []hop.Addr{mustAddr(t, r1.url)}, mustAddr(t, target.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer route.Close()
+	if route.Hops[1].Transport != "dtls" || route.Hops[1].Peer.Principal != "target" {
+		t.Fatalf("hop 2: %+v", route.Hops[1])
+	}
+	if s, err := session.Call[string](ctx, route.Target().Service("echo"), "Hello", "dtls"); err != nil || s != "hello dtls" {
+		t.Fatalf("Hello = %q %v", s, err)
+	}
+	data := make([]byte, 4<<20)
+	rand.Read(data)
+	want := sha256.Sum256(data)
+	var n int64
+	var sum []byte
+	res, err := route.Target().Service("echo").Call(ctx, "Sum", bytes.NewReader(data))
+	if err == nil {
+		err = res.Decode(&n, &sum)
+	}
+	if err != nil || !bytes.Equal(sum, want[:]) {
+		t.Fatalf("Sum over dtls behind tls: %d %v", n, err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/hop"
 	"github.com/hopwire/hopwire/session"
+	"github.com/hopwire/hopwire/transport/dtls"
 	"github.com/hopwire/hopwire/transport/quic"
 	"github.com/hopwire/hopwire/transport/stdio"
 	"github.com/hopwire/hopwire/transport/tcp"
@@ -223,6 +224,23 @@ func (s *Server) listen(ctx context.Context, u string) error {
 				}()
 			}
 		}()
+	case "dtls":
+		cfg, err := s.serverTLS()
+		if err != nil {
+			return err
+		}
+		ln, err := dtls.Listen(a.HostPort(), cfg, nil)
+		if err != nil {
+			return err
+		}
+		s.addListener(u, ln.Close, ln.Addr())
+		s.goAccept(func() (net.Conn, session.Peer, error) {
+			c, err := ln.AcceptContext(s.ctx)
+			if err != nil {
+				return nil, session.Peer{}, err
+			}
+			return c, peerOf(c.ConnectionState()), nil
+		})
 	default:
 		return fmt.Errorf("relay: cannot listen on %q: scheme %q is not supported by this build", u, a.Scheme)
 	}

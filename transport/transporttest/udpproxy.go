@@ -1,0 +1,236 @@
+package transporttest
+
+import (
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Faults says what a [UDPProxy] does to the datagrams it forwards. Each
+// direction draws from its own generator seeded from Seed, so the n-th
+// datagram of a direction meets the same fate on every run with the same
+// seed (timing still varies).
+type Faults struct {
+	// Seed seeds the generators; log it so a failure can be replayed.
+	Seed uint64
+	// Drop is the probability that a datagram is dropped.
+	Drop float64
+	// Reorder is the probability that a datagram is held back and sent
+	// after the next one in the same direction (or after holdMax if none
+	// comes).
+	Reorder float64
+	// Delay is added to every datagram, plus a uniform random Jitter; a
+	// jitter larger than the gap between datagrams reorders them too.
+	Delay, Jitter time.Duration
+}
+
+// holdMax is how long a held-back datagram waits for the next one.
+const holdMax = 20 * time.Millisecond
+
+// UDPStats counts what a [UDPProxy] did, both directions together.
+type UDPStats struct {
+	Forwarded, Dropped, Reordered int64
+}
+
+// UDPProxy forwards UDP datagrams between clients and one server on
+// loopback, applying [Faults]. Clients send to [UDPProxy.Addr]; each
+// client gets its own upstream socket, so the server sees one address per
+// client. It is safe for concurrent use; Close (also run by t.Cleanup)
+// stops it and waits for its goroutines.
+type UDPProxy struct {
+	front  *net.UDPConn
+	target *net.UDPAddr
+	f      Faults
+
+	mu      sync.Mutex
+	clients map[string]*udpClient
+	closed  bool
+	wg      sync.WaitGroup
+	timers  sync.WaitGroup // delayed sends in progress
+
+	forwarded, dropped, reordered atomic.Int64
+	closeOnce                     sync.Once
+}
+
+type udpClient struct {
+	addr     *net.UDPAddr
+	upstream *net.UDPConn
+	up, down *udpDir
+}
+
+// udpDir is one direction's fault state.
+type udpDir struct {
+	mu     sync.Mutex
+	rng    *rand.Rand
+	held   []byte
+	holdID int
+	send   func([]byte)
+}
+
+// NewUDPProxy starts a proxy on 127.0.0.1 to target ("host:port").
+// t.Cleanup closes it.
+func NewUDPProxy(t testing.TB, target string, f Faults) *UDPProxy {
+	t.Helper()
+	taddr, err := net.ResolveUDPAddr("udp", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	front, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &UDPProxy{front: front, target: taddr, f: f, clients: make(map[string]*udpClient)}
+	p.wg.Add(1)
+	go p.frontLoop()
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// Addr returns the address clients send to.
+func (p *UDPProxy) Addr() net.Addr { return p.front.LocalAddr() }
+
+// Stats returns the counts so far.
+func (p *UDPProxy) Stats() UDPStats {
+	return UDPStats{p.forwarded.Load(), p.dropped.Load(), p.reordered.Load()}
+}
+
+// Close stops forwarding and waits for the proxy's goroutines.
+func (p *UDPProxy) Close() error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closed = true
+		p.front.Close()
+		for _, c := range p.clients {
+			c.upstream.Close()
+		}
+		p.mu.Unlock()
+		p.wg.Wait()
+		p.timers.Wait()
+	})
+	return nil
+}
+
+func (p *UDPProxy) frontLoop() {
+	defer p.wg.Done()
+	buf := make([]byte, 64<<10)
+	for {
+		n, addr, err := p.front.ReadFromUDP(buf)
+		if err != nil {
+			if p.isClosed() {
+				return
+			}
+			continue
+		}
+		c := p.client(addr)
+		if c == nil {
+			return
+		}
+		p.forward(c.up, buf[:n])
+	}
+}
+
+func (p *UDPProxy) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+// client returns addr's client state, creating it on first sight.
+func (p *UDPProxy) client(addr *net.UDPAddr) *udpClient {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	if c := p.clients[addr.String()]; c != nil {
+		return c
+	}
+	up, err := net.DialUDP("udp", nil, p.target)
+	if err != nil {
+		return nil
+	}
+	n := uint64(len(p.clients))
+	c := &udpClient{addr: addr, upstream: up}
+	c.up = &udpDir{rng: rand.New(rand.NewPCG(p.f.Seed, 2*n)), send: func(b []byte) { up.Write(b) }}
+	c.down = &udpDir{rng: rand.New(rand.NewPCG(p.f.Seed, 2*n+1)), send: func(b []byte) { p.front.WriteToUDP(b, addr) }}
+	p.clients[addr.String()] = c
+	p.wg.Add(1)
+	go p.upstreamLoop(c)
+	return c
+}
+
+func (p *UDPProxy) upstreamLoop(c *udpClient) {
+	defer p.wg.Done()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.upstream.Read(buf)
+		if err != nil {
+			if p.isClosed() {
+				return
+			}
+			continue // e.g. ECONNREFUSED while the server is not there
+		}
+		p.forward(c.down, buf[:n])
+	}
+}
+
+// forward applies the faults to one datagram of direction d.
+func (p *UDPProxy) forward(d *udpDir, b []byte) {
+	pkt := append([]byte(nil), b...)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.rng.Float64() < p.f.Drop {
+		p.dropped.Add(1)
+		return
+	}
+	if d.held != nil {
+		held := d.held
+		d.held = nil
+		d.holdID++
+		p.later(d, pkt)
+		p.later(d, held)
+		return
+	}
+	if d.rng.Float64() < p.f.Reorder {
+		p.reordered.Add(1)
+		d.held = pkt
+		d.holdID++
+		id := d.holdID
+		p.timers.Add(1)
+		time.AfterFunc(holdMax, func() {
+			defer p.timers.Done()
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			if d.held != nil && d.holdID == id {
+				held := d.held
+				d.held = nil
+				p.later(d, held)
+			}
+		})
+		return
+	}
+	p.later(d, pkt)
+}
+
+// later sends pkt after the delay; d.mu is held.
+func (p *UDPProxy) later(d *udpDir, pkt []byte) {
+	p.forwarded.Add(1)
+	delay := p.f.Delay
+	if p.f.Jitter > 0 {
+		delay += time.Duration(d.rng.Int64N(int64(p.f.Jitter)))
+	}
+	if delay <= 0 {
+		d.send(pkt)
+		return
+	}
+	p.timers.Add(1)
+	time.AfterFunc(delay, func() {
+		defer p.timers.Done()
+		if !p.isClosed() {
+			d.send(pkt)
+		}
+	})
+}
