@@ -200,7 +200,7 @@ func (c *ChildConn) watch() {
 
 // waitNoReap blocks until process pid has exited, leaving it waitable.
 func waitNoReap(pid int) error {
-	const pPID = 1 // P_PID
+	const pPID = 1     // P_PID
 	var info [128]byte // siginfo_t
 	for {
 		_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid),

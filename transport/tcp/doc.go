@@ -13,7 +13,7 @@
 //
 // tcp is a leaf at the bottom of the stack (STYLE.md §1): it imports only
 // the standard library and knows nothing of sessions, hops or certificates.
-// hop and relay call it through the scheme table that cmd builds.
+// hop (dialing a tcp:// hop) and relay (listening) call it.
 //
 // # Who closes what
 //

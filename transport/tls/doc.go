@@ -39,8 +39,8 @@
 //
 // tls is a leaf at the bottom of the stack (STYLE.md §1): it imports only
 // the standard library, takes its *tls.Config from its caller, and knows
-// nothing of certs, sessions or hops. hop and relay call it through the
-// scheme table that cmd builds.
+// nothing of certs, sessions or hops. hop (dialing tls:// hops and agents)
+// and relay (listening, and serving agents) call it.
 //
 // # Who closes what
 //
