@@ -34,11 +34,17 @@ func Splice(st *session.Stream, c net.Conn) {
 	c.Close()
 }
 
-// pipe copies src into dst with a pooled buffer and passes the ending on.
+// pipe copies src into dst with one fixed buffer and passes the ending
+// on. Into a stream, the stream's own record buffer is the buffer.
 func pipe(dst, src net.Conn) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	_, err := io.CopyBuffer(writerOnly{dst}, readerOnly{src}, *bp)
+	var err error
+	if st, ok := dst.(*session.Stream); ok {
+		_, err = st.ReadFrom(readerOnly{src})
+	} else {
+		bp := bufPool.Get().(*[]byte)
+		_, err = io.CopyBuffer(writerOnly{dst}, readerOnly{src}, *bp)
+		bufPool.Put(bp)
+	}
 	if err == nil {
 		closeWrite(dst)
 		return

@@ -3,10 +3,13 @@ package session
 import (
 	"bytes"
 	"context"
+	"flag"
 	"io"
 	"net/rpc"
+	"os"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +20,30 @@ import (
 // runs over loopback TCP without TLS, both sides in this process. Paired
 // sub-benchmarks (hopwire/netrpc, hopwire/tcp, hopwire/null) sit in one
 // function so that a script can divide their ns/op.
+
+// benchHeapProfile, when set, names a prefix for heap profiles written at
+// the measuring points of BenchmarkIdleSession (PREFIX.idle) and
+// BenchmarkInflight10k (PREFIX.inflight), while the sessions or calls are
+// alive. Use it with -test.memprofilerate=1 for exact small objects:
+//
+//	go test -run '^$' -bench 'IdleSession|Inflight10k' -benchtime=1x \
+//	    -memprofilerate=1 -args -benchheapprofile=/tmp/heap
+//	go tool pprof -sample_index=inuse_space -top session.test /tmp/heap.idle
+var benchHeapProfile = flag.String("benchheapprofile", "", "write heap profiles at the measuring points of the memory benchmarks to `prefix`.idle and .inflight")
+
+func writeBenchHeapProfile(tb testing.TB, suffix string) {
+	if *benchHeapProfile == "" {
+		return
+	}
+	f, err := os.Create(*benchHeapProfile + "." + suffix)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		tb.Fatal(err)
+	}
+}
 
 // benchSvc is the hopwire service of the benchmarks.
 type benchSvc struct {
@@ -381,6 +408,7 @@ func BenchmarkIdleSession(b *testing.B) {
 		b.StopTimer()
 		after := heapAfterGC()
 		g1 := runtime.NumGoroutine()
+		writeBenchHeapProfile(b, "idle")
 		sides := float64(2 * idleSessions)
 		heap += (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / sides
 		stack += (float64(after.StackInuse) - float64(before.StackInuse)) / sides
@@ -482,6 +510,7 @@ func BenchmarkInflight10k(b *testing.B) {
 		}
 		b.StopTimer()
 		live0 := heapAfterGC().HeapAlloc
+		writeBenchHeapProfile(b, "inflight")
 		b.StartTimer()
 		close(round.release)
 		wg.Wait()

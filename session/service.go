@@ -9,8 +9,6 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/fxamacker/cbor/v2"
-
 	"github.com/hopwire/hopwire/session/internal/wire"
 )
 
@@ -283,7 +281,7 @@ func (e *panicError) Error() string        { return fmt.Sprintf("panic: %v", e.v
 func (e *panicError) Is(target error) bool { return target == ErrPanic }
 
 // decodeArgs decodes a call's arguments into m's parameter types.
-func (c *Conn) decodeArgs(ctx context.Context, m *method, items []cbor.RawMessage) ([]reflect.Value, error) {
+func (c *Conn) decodeArgs(ctx context.Context, m *method, items [][]byte) ([]reflect.Value, error) {
 	n := len(m.in)
 	if m.variadic {
 		if len(items) < n-1 {

@@ -284,6 +284,62 @@ func (s *Stream) Write(p []byte) (int, error) {
 	return written, nil
 }
 
+// ReadFrom copies r into the stream until r's EOF, reading straight into
+// the record buffer (one read, one record, one multiplexer frame). The
+// stream is not closed at the end. io.Copy uses it.
+func (s *Stream) ReadFrom(r io.Reader) (int64, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.werr != nil {
+		return 0, s.werr
+	}
+	if cap(s.wbuf) < wire.RecordHeaderLen+s.link.chunk {
+		s.wbuf = make([]byte, 0, wire.RecordHeaderLen+s.link.chunk)
+	}
+	buf := s.wbuf[:wire.RecordHeaderLen+s.link.chunk]
+	var total int64
+	for {
+		n, rerr := r.Read(buf[wire.RecordHeaderLen:])
+		if n > 0 {
+			wire.PutRecordHeader(buf, wire.RecordData, n)
+			if _, err := s.raw.Write(buf[:wire.RecordHeaderLen+n]); err != nil {
+				return total, s.failWrite(err)
+			}
+			s.touch()
+			total += int64(n)
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+// WriteTo copies the stream into w until its clean end (returning nil) or
+// an error, in frame-sized reads. io.Copy uses it.
+func (s *Stream) WriteTo(w io.Writer) (int64, error) {
+	buf := make([]byte, s.link.chunk)
+	var total int64
+	for {
+		n, err := s.Read(buf)
+		if n > 0 {
+			m, werr := w.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 // failWrite makes a write error sticky. A write that failed part way may
 // have queued part of a record, so the stream is reset: the peer will see an
 // error, never a clean end (xtaci/smux#51).

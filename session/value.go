@@ -141,6 +141,29 @@ func (e *encoder) encodeList(vals []any) ([]byte, error) {
 	return b, nil
 }
 
+// appendHead appends a CBOR head: major type and argument, shortest form.
+func appendHead(b []byte, major byte, arg uint64) []byte {
+	m := major << 5
+	switch {
+	case arg < 24:
+		return append(b, m|byte(arg))
+	case arg < 1<<8:
+		return append(b, m|24, byte(arg))
+	case arg < 1<<16:
+		return binary.BigEndian.AppendUint16(append(b, m|25), uint16(arg))
+	case arg < 1<<32:
+		return binary.BigEndian.AppendUint32(append(b, m|26), uint32(arg))
+	}
+	return binary.BigEndian.AppendUint64(append(b, m|27), arg)
+}
+
+func appendInt(b []byte, v int64) []byte {
+	if v >= 0 {
+		return appendHead(b, 0, uint64(v))
+	}
+	return appendHead(b, 1, uint64(-(v + 1)))
+}
+
 func appendArrayHeader(b []byte, n int) []byte {
 	switch {
 	case n < 24:
@@ -167,7 +190,25 @@ func (e *encoder) encodeValue(b []byte, v any) ([]byte, error) {
 		return e.exportRef(b, refObject, ex)
 	case *Ref:
 		return nil, errors.New("a remote reference cannot be passed on (pass the value it stands for)")
-	case []byte, string, bool, int, int64, uint64, float64, time.Time:
+	case []byte:
+		if x == nil {
+			return append(b, 0xf6), nil // as the encoder writes a nil slice
+		}
+		return append(appendHead(b, 2, uint64(len(x))), x...), nil
+	case string:
+		return append(appendHead(b, 3, uint64(len(x))), x...), nil
+	case bool:
+		if x {
+			return append(b, 0xf5), nil
+		}
+		return append(b, 0xf4), nil
+	case int:
+		return appendInt(b, int64(x)), nil
+	case int64:
+		return appendInt(b, x), nil
+	case uint64:
+		return appendHead(b, 0, x), nil
+	case float64, time.Time:
 		enc, err := encMode.Marshal(x)
 		return append(b, enc...), err
 	}
@@ -315,8 +356,7 @@ func sendStream(s *Stream, r io.Reader) {
 		}
 	}()
 	// One read fills one record, which fills one multiplexer frame.
-	buf := make([]byte, s.link.chunk)
-	_, err := io.CopyBuffer(writerOnly{s}, readerOnly{r}, buf)
+	_, err := s.ReadFrom(r)
 	if err != nil {
 		s.Abort(AbortLocal, "reader failed: "+err.Error())
 	} else {
@@ -325,18 +365,6 @@ func sendStream(s *Stream, r io.Reader) {
 	if c, ok := r.(io.Closer); ok {
 		c.Close()
 	}
-}
-
-type writerOnly struct{ io.Writer }
-type readerOnly struct{ io.Reader }
-
-// splitArray splits a CBOR array into its encoded items.
-func splitArray(body []byte) ([]cbor.RawMessage, error) {
-	var items []cbor.RawMessage
-	if err := decMode.Unmarshal(body, &items); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 // parseRef recognises a value sent by reference.
@@ -451,7 +479,7 @@ func (c *Conn) remoteRef(id uint64, fn bool) *Ref {
 }
 
 // releaseUnused releases the references among values nobody decoded.
-func (c *Conn) releaseUnused(items []cbor.RawMessage) {
+func (c *Conn) releaseUnused(items [][]byte) {
 	for _, raw := range items {
 		wr, ok, err := parseRef(raw)
 		if !ok || err != nil {

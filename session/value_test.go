@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"reflect"
 	"testing"
@@ -78,5 +79,52 @@ func TestDecodeLimits(t *testing.T) {
 				t.Fatal("accepted")
 			}
 		})
+	}
+}
+
+func TestSplitArray(t *testing.T) {
+	enc := &encoder{}
+	vals := []any{1, -1, 1 << 40, "s", []byte{1, 2}, true, false, nil, 2.5, time.Unix(5, 0).UTC(),
+		map[string]any{"a": []any{1, map[string]any{"b": "c"}}}, []int{1, 2, 3}, uint64(1 << 63), -1 << 40}
+	b, err := enc.encodeList(vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := splitArray(b)
+	if err != nil || len(items) != len(vals) {
+		t.Fatalf("%d items, %v", len(items), err)
+	}
+	// Each item decodes alone, and the fast encodings match the library's.
+	for i, it := range items {
+		var v any
+		if err := decMode.Unmarshal(it, &v); err != nil {
+			t.Fatalf("item %d: %v", i, err)
+		}
+		want, _ := encMode.Marshal(vals[i])
+		if vals[i] != nil && !bytes.Equal(it, want) {
+			t.Errorf("item %d (%v): % x, library writes % x", i, vals[i], it, want)
+		}
+	}
+	for name, bad := range map[string][]byte{
+		"not-array":  {0x01},
+		"short":      {0x82, 0x01},
+		"trailing":   {0x81, 0x01, 0x01},
+		"indefinite": {0x81, 0x5f, 0xff},
+		"huge-count": {0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+		"huge-str":   {0x81, 0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+		"huge-map":   {0x81, 0xbb, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+		"break":      {0x81, 0xff},
+	} {
+		if _, err := splitArray(bad); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+	deep := []byte{0x81}
+	for range 100 {
+		deep = append(deep, 0x81)
+	}
+	deep = append(deep, 0)
+	if _, err := splitArray(deep); err == nil {
+		t.Error("100-deep nesting accepted")
 	}
 }
