@@ -97,7 +97,17 @@ type errorTable struct {
 	byCode map[string]error
 }
 
+// builtinTable is shared by every Conn without application sentinels.
+var builtinTable, _ = buildErrorTable(nil)
+
 func newErrorTable(app map[string]error) (*errorTable, error) {
+	if len(app) == 0 {
+		return builtinTable, nil
+	}
+	return buildErrorTable(app)
+}
+
+func buildErrorTable(app map[string]error) (*errorTable, error) {
 	t := &errorTable{byCode: make(map[string]error, len(builtinErrors)+len(app))}
 	for _, ec := range builtinErrors {
 		t.byCode[ec.code] = ec.err
