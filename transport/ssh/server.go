@@ -1,0 +1,539 @@
+package ssh
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Defaults for [ServerConfig].
+const (
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultMaxPreAuth       = 64
+)
+
+// serverVersion is the identification string the embedded server sends.
+const serverVersion = "SSH-2.0-hopwire"
+
+// Permissions extensions through which the public key callback passes
+// the key it approved to the code that runs after authentication. They
+// are read only from the Permissions of the authentication that
+// succeeded (CVE-2024-45337).
+const (
+	extFingerprint = "fingerprint@hopwire"
+	extKey         = "key@hopwire"
+)
+
+// Limits on how often the accept loop retries and logs.
+const (
+	minAcceptBackoff = 5 * time.Millisecond
+	maxAcceptBackoff = time.Second
+	dropLogInterval  = time.Second
+)
+
+// authorizedOptions are the authorized_keys options that grant or deny
+// only things this server never offers (terminals, forwarding, agent, X11,
+// rc files, environment): an entry with them is used as if they were not
+// there. An entry with any other option (from=, command=, principals=,
+// expiry-time=, cert-authority, verify-required, …) restricts the key in
+// ways this server does not enforce, so the entry is ignored: a key is
+// never granted more than its line says.
+var authorizedOptions = map[string]bool{
+	"restrict": true, "no-agent-forwarding": true, "no-port-forwarding": true, "no-pty": true,
+	"no-user-rc": true, "no-x11-forwarding": true, "agent-forwarding": true, "port-forwarding": true,
+	"pty": true, "user-rc": true, "x11-forwarding": true, "no-touch-required": true,
+}
+
+// ServerConfig configures the embedded SSH server of a hopwire node
+// ([Listen]). Listen copies what it needs and never modifies it.
+type ServerConfig struct {
+	// HostKeys are the server's host keys; at least one is required. Use
+	// ssh.NewSignerFromSigner for a crypto.Signer (a hopwire identity's
+	// Ed25519 key, for instance).
+	HostKeys []ssh.Signer
+
+	// AuthorizedKeysFile is an OpenSSH authorized_keys file listing the
+	// client keys allowed in. It is read again at every authentication
+	// attempt, so edits apply to the next connection; if it cannot be
+	// read then, every key is refused (and a warning logged). Entries
+	// with options other than those restricting terminals, forwarding,
+	// agent, X11, user rc or environment are ignored (see the package
+	// documentation).
+	AuthorizedKeysFile string
+
+	// AuthorizedKeys are further allowed client keys, held in memory.
+	AuthorizedKeys []ssh.PublicKey
+
+	// HandshakeTimeout bounds each connection from the TCP accept until
+	// the authenticated client has opened its hopwire channel. Zero means
+	// DefaultHandshakeTimeout (10s).
+	HandshakeTimeout time.Duration
+
+	// MaxPreAuth caps the connections held between the TCP accept and
+	// Accept: handshakes in progress, and authenticated conns waiting to
+	// be accepted. A connection arriving beyond it is closed at once,
+	// before any SSH state exists for it. Zero means DefaultMaxPreAuth
+	// (64).
+	MaxPreAuth int
+
+	// Logger receives refused and failed handshakes (Warn, or Debug for
+	// peers that left or stalled) and connections dropped at the cap
+	// (Warn, at most once a second). Nil discards them.
+	Logger *slog.Logger
+
+	// offered, if set (tests), is called with every key a client offers.
+	offered func(user string, key ssh.PublicKey)
+}
+
+// Listener is the embedded SSH server of a hopwire node. It
+// authenticates clients by public key against the authorized keys, and
+// hands each authenticated client's single hopwire channel to Accept as a
+// *[Conn]. Other channel types (session, direct-tcpip, …) and global
+// requests are refused: the node offers no shell and no forwarding over
+// SSH itself.
+//
+// A background goroutine accepts TCP connections and runs each handshake
+// on its own goroutine, under a deadline and a cap on how many are in
+// progress. A Listener is safe for concurrent use. The caller closes it;
+// Close stops the accept loop and every handshake in progress, closes
+// conns authenticated but not yet accepted, and waits for its goroutines.
+// Conns returned by Accept belong to the caller.
+type Listener struct {
+	inner   net.Listener
+	scfg    *ssh.ServerConfig
+	auth    *authorizer
+	timeout time.Duration
+	log     *slog.Logger
+	slots   chan struct{}
+	ready   chan *Conn
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	loopDone chan struct{}
+	loopErr  error
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Listen listens for TCP connections on addr ("host:port") and serves
+// SSH on them with cfg. cfg is checked first: it needs a host key and
+// authorized keys (a file, which must be readable now, or keys in
+// memory); hopwire never runs an SSH server without client
+// authentication.
+//
+// ctx governs the bind only. The caller closes the Listener.
+func Listen(ctx context.Context, addr string, cfg *ServerConfig) (*Listener, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	var lc net.ListenConfig
+	inner, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("ssh: %w", err)
+	}
+	return NewListener(inner, cfg)
+}
+
+// NewListener serves SSH with cfg on the conns inner accepts, as
+// [Listen] does. It takes ownership of inner: the Listener closes it, and
+// NewListener closes it itself if it returns an error.
+func NewListener(inner net.Listener, cfg *ServerConfig) (*Listener, error) {
+	if err := cfg.check(); err != nil {
+		inner.Close()
+		return nil, err
+	}
+	o := *cfg
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if o.MaxPreAuth <= 0 {
+		o.MaxPreAuth = DefaultMaxPreAuth
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	log := o.Logger.With("transport", Scheme, "listen", inner.Addr().String())
+	auth := &authorizer{file: o.AuthorizedKeysFile, log: log}
+	for _, k := range o.AuthorizedKeys {
+		auth.static = append(auth.static, k.Marshal())
+	}
+	scfg := &ssh.ServerConfig{
+		PublicKeyCallback:         auth.publicKeyCallback(o.offered),
+		VerifiedPublicKeyCallback: verifiedPublicKey,
+		ServerVersion:             serverVersion,
+	}
+	for _, k := range o.HostKeys {
+		scfg.AddHostKey(k)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &Listener{
+		inner:    inner,
+		scfg:     scfg,
+		auth:     auth,
+		timeout:  o.HandshakeTimeout,
+		log:      log,
+		slots:    make(chan struct{}, o.MaxPreAuth),
+		ready:    make(chan *Conn),
+		ctx:      ctx,
+		cancel:   cancel,
+		loopDone: make(chan struct{}),
+	}
+	l.wg.Go(l.acceptLoop)
+	return l, nil
+}
+
+// check validates a ServerConfig.
+func (c *ServerConfig) check() error {
+	switch {
+	case c == nil:
+		return errors.New("ssh: nil ServerConfig")
+	case len(c.HostKeys) == 0:
+		return errors.New("ssh: ServerConfig has no host key")
+	case c.AuthorizedKeysFile == "" && len(c.AuthorizedKeys) == 0:
+		return errors.New("ssh: ServerConfig authorizes no client key (set AuthorizedKeysFile or AuthorizedKeys)")
+	}
+	for _, k := range c.HostKeys {
+		if k == nil {
+			return errors.New("ssh: ServerConfig has a nil host key")
+		}
+	}
+	if c.AuthorizedKeysFile != "" {
+		if _, err := os.ReadFile(c.AuthorizedKeysFile); err != nil {
+			return fmt.Errorf("ssh: authorized keys: %w", err)
+		}
+	}
+	return nil
+}
+
+// Accept waits for and returns the next authenticated client's hopwire
+// channel, a *[Conn]. It implements [net.Listener]; see
+// [Listener.AcceptContext].
+func (l *Listener) Accept() (net.Conn, error) {
+	c, err := l.AcceptContext(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// AcceptContext waits for the next authenticated client's hopwire
+// channel, until ctx is done or the Listener is closed. The conn's
+// PeerKey is the key the client authenticated with. The caller closes
+// it; closing it ends that client's SSH connection. After Close it
+// returns an error wrapping [net.ErrClosed]; if the underlying listener
+// failed for good, that error.
+func (l *Listener) AcceptContext(ctx context.Context) (*Conn, error) {
+	if l.ctx.Err() != nil {
+		return nil, l.closedErr()
+	}
+	select {
+	case c := <-l.ready:
+		return c, nil
+	case <-l.ctx.Done():
+		return nil, l.closedErr()
+	case <-l.loopDone:
+		return nil, l.loopErr
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Addr returns the listener's network address.
+func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
+
+// Close stops the Listener: it closes the underlying listener,
+// interrupts the handshakes in progress, closes authenticated conns not
+// yet accepted and waits for its goroutines. It is idempotent; every call
+// returns the result of closing the underlying listener.
+func (l *Listener) Close() error {
+	l.closeOnce.Do(func() {
+		l.cancel()
+		l.closeErr = l.inner.Close()
+		l.wg.Wait()
+	})
+	return l.closeErr
+}
+
+func (l *Listener) closedErr() error {
+	return &net.OpError{Op: "accept", Net: Scheme, Addr: l.inner.Addr(), Err: net.ErrClosed}
+}
+
+// acceptLoop accepts TCP connections and starts a handshake for each
+// while a slot is free; beyond the cap it closes them at once.
+func (l *Listener) acceptLoop() {
+	defer close(l.loopDone)
+	var (
+		backoff  time.Duration
+		dropped  int
+		lastDrop time.Time
+	)
+	for {
+		raw, err := l.inner.Accept()
+		if err != nil {
+			if l.ctx.Err() != nil {
+				l.loopErr = l.closedErr()
+				return
+			}
+			if !transient(err) {
+				l.loopErr = fmt.Errorf("ssh: %w", err)
+				l.log.Error("ssh: accept failed; listener stopped", "err", err)
+				return
+			}
+			backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
+			l.log.Warn("ssh: accept failed; retrying", "err", err, "retry", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-l.ctx.Done():
+			}
+			continue
+		}
+		backoff = 0
+		select {
+		case l.slots <- struct{}{}:
+		default:
+			raw.Close()
+			dropped++
+			if now := time.Now(); now.Sub(lastDrop) >= dropLogInterval {
+				l.log.Warn("ssh: too many connections waiting to authenticate; closed new ones",
+					"max", cap(l.slots), "dropped", dropped)
+				dropped, lastDrop = 0, now
+			}
+			continue
+		}
+		l.wg.Go(func() { l.serve(raw) })
+	}
+}
+
+// serve runs the handshake on raw and hands the conn to Accept. It holds
+// a slot until then.
+func (l *Listener) serve(raw net.Conn) {
+	defer func() { <-l.slots }()
+	ctx, cancel := context.WithTimeout(l.ctx, l.timeout)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	raw.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	addr := raw.RemoteAddr().String()
+	c, err := l.handshake(ctx, raw)
+	if !stop() {
+		if c != nil {
+			c.Close()
+		}
+		if err == nil {
+			err = context.Cause(ctx)
+		}
+	}
+	if err != nil {
+		if l.ctx.Err() == nil {
+			level := slog.LevelWarn
+			if quiet(err) {
+				level = slog.LevelDebug
+			}
+			l.log.Log(context.Background(), level, "ssh: handshake failed", "addr", addr, "err", err)
+		}
+		return
+	}
+	if err := raw.SetDeadline(time.Time{}); err != nil {
+		c.Close()
+		return
+	}
+	l.log.Debug("ssh: client authenticated", "addr", addr, "user", c.User(), "peer", c.PeerFingerprint())
+	select {
+	case l.ready <- c:
+	case <-l.ctx.Done():
+		c.Close()
+	}
+}
+
+// handshake runs the SSH server handshake on raw and waits for the
+// client's hopwire channel, until ctx is done.
+func (l *Listener) handshake(ctx context.Context, raw net.Conn) (*Conn, error) {
+	sconn, chans, reqs, err := ssh.NewServerConn(raw, l.scfg)
+	if err != nil {
+		return nil, err
+	}
+	var wg sync.WaitGroup // the connection's goroutines; its Conn waits for them
+	wg.Go(func() { ssh.DiscardRequests(reqs) })
+	fail := func(err error) (*Conn, error) {
+		sconn.Close()
+		wg.Wait()
+		return nil, err
+	}
+
+	// Authorization comes from the Permissions of the authentication
+	// that succeeded, never from keys seen along the way.
+	var key ssh.PublicKey
+	if p := sconn.Permissions; p != nil && p.Extensions != nil {
+		key, _ = ssh.ParsePublicKey([]byte(p.Extensions[extKey]))
+		if key != nil && ssh.FingerprintSHA256(key) != p.Extensions[extFingerprint] {
+			key = nil
+		}
+	}
+	if key == nil {
+		return fail(errors.New("ssh: authenticated without a recorded key"))
+	}
+
+	var nc ssh.NewChannel
+	for nc == nil {
+		select {
+		case n, ok := <-chans:
+			if !ok {
+				return fail(fmt.Errorf("ssh: %s closed the connection before opening a %s channel", ssh.FingerprintSHA256(key), ChannelType))
+			}
+			if n.ChannelType() != ChannelType {
+				n.Reject(ssh.Prohibited, "hopwire nodes accept only \""+ChannelType+"\" channels")
+				continue
+			}
+			nc = n
+		case <-ctx.Done():
+			return fail(fmt.Errorf("ssh: %s opened no %s channel in time: %w", ssh.FingerprintSHA256(key), ChannelType, context.Cause(ctx)))
+		}
+	}
+	ch, creqs, err := nc.Accept()
+	if err != nil {
+		return fail(err)
+	}
+	wg.Go(func() {
+		for n := range chans {
+			n.Reject(ssh.Prohibited, "one \""+ChannelType+"\" channel per connection")
+		}
+	})
+	c := newConn(ch, creqs, wg.Go, nil, raw.LocalAddr(), raw.RemoteAddr())
+	c.peerKey = key
+	c.user = sconn.User()
+	c.onClose = func() error {
+		err := sconn.Close()
+		wg.Wait()
+		if errors.Is(err, net.ErrClosed) {
+			err = nil
+		}
+		return err
+	}
+	return c, nil
+}
+
+// verifiedPublicKey runs after x/crypto has verified the client's
+// signature, with the key that signed and the Permissions that the public
+// key callback returned for that same key. It checks that they agree
+// (belt and braces for CVE-2024-45337).
+func verifiedPublicKey(_ ssh.ConnMetadata, key ssh.PublicKey, perms *ssh.Permissions, _ string) (*ssh.Permissions, error) {
+	if perms == nil || perms.Extensions[extFingerprint] != ssh.FingerprintSHA256(key) ||
+		perms.Extensions[extKey] != string(key.Marshal()) {
+		return nil, errors.New("ssh: permissions do not belong to the verified key")
+	}
+	return perms, nil
+}
+
+// authorizer decides which client keys may authenticate.
+type authorizer struct {
+	file   string
+	static [][]byte // marshalled keys
+	log    *slog.Logger
+}
+
+// publicKeyCallback returns the ssh.ServerConfig callback. It records the
+// approved key in the Permissions it returns; only the Permissions of the
+// key that then signs reach the connection.
+func (a *authorizer) publicKeyCallback(offered func(string, ssh.PublicKey)) func(ssh.ConnMetadata, ssh.PublicKey) (*ssh.Permissions, error) {
+	return func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+		if offered != nil {
+			offered(meta.User(), key)
+		}
+		fp := ssh.FingerprintSHA256(key)
+		ok, noTouch := a.authorized(key)
+		if !ok {
+			a.log.Debug("ssh: key not authorized", "addr", meta.RemoteAddr().String(), "user", meta.User(), "peer", fp)
+			return nil, fmt.Errorf("ssh: key %s is not authorized", fp)
+		}
+		perms := &ssh.Permissions{Extensions: map[string]string{
+			extFingerprint: fp,
+			extKey:         string(key.Marshal()),
+		}}
+		if noTouch {
+			perms.Extensions["no-touch-required"] = ""
+		}
+		return perms, nil
+	}
+}
+
+// authorized reports whether key is allowed, reading the authorized keys
+// file afresh, and whether its entry waives the security-key touch.
+func (a *authorizer) authorized(key ssh.PublicKey) (ok, noTouch bool) {
+	want := key.Marshal()
+	for _, k := range a.static {
+		if bytes.Equal(k, want) {
+			return true, false
+		}
+	}
+	if a.file == "" {
+		return false, false
+	}
+	data, err := os.ReadFile(a.file)
+	if err != nil {
+		a.log.Warn("ssh: cannot read the authorized keys; refusing every key", "file", a.file, "err", err)
+		return false, false
+	}
+	rest := data
+	for len(rest) > 0 {
+		k, comment, options, next, err := ssh.ParseAuthorizedKey(rest)
+		if err != nil {
+			break // no further valid line
+		}
+		rest = next
+		if !bytes.Equal(k.Marshal(), want) {
+			continue
+		}
+		usable, nt := true, false
+		for _, opt := range options {
+			name, _, _ := strings.Cut(opt, "=")
+			name = strings.ToLower(name)
+			switch {
+			case name == "environment":
+			case authorizedOptions[name]:
+				nt = nt || name == "no-touch-required"
+			default:
+				usable = false
+				a.log.Warn("ssh: authorized key ignored: option not supported", "file", a.file,
+					"option", name, "peer", ssh.FingerprintSHA256(k), "comment", comment)
+			}
+		}
+		if usable {
+			return true, nt
+		}
+	}
+	return false, false
+}
+
+// quiet reports whether a handshake error is the ordinary noise of a peer
+// that went away or said nothing, rather than one that tried and was
+// refused.
+func quiet(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed)
+}
+
+// transient reports whether an Accept error is worth retrying.
+func transient(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EINTR} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
