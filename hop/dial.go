@@ -15,6 +15,7 @@ import (
 	"github.com/hopwire/hopwire/session"
 	"github.com/hopwire/hopwire/transport/dtls"
 	"github.com/hopwire/hopwire/transport/quic"
+	hssh "github.com/hopwire/hopwire/transport/ssh"
 	"github.com/hopwire/hopwire/transport/stdio"
 	"github.com/hopwire/hopwire/transport/tcp"
 	htls "github.com/hopwire/hopwire/transport/tls"
@@ -38,6 +39,12 @@ type Dialer struct {
 	Session *session.Options
 	// Logger receives per-hop logs; nil discards them.
 	Logger *slog.Logger
+	// SSH are the base options of ssh:// hops (keys, known_hosts, the ssh
+	// configuration file); nil: the user's ~/.ssh setup.
+	SSH *hssh.ClientOptions
+	// NoUpload forbids uploading this binary to an ssh:// target that
+	// lacks hopwire.
+	NoUpload bool
 }
 
 // HopError reports which hop of a chain failed.
@@ -57,10 +64,39 @@ func (e *HopError) Unwrap() error { return e.Err }
 // Hop is one established hop of a route.
 type Hop struct {
 	Addr      Addr
-	Transport string        // the scheme used
+	Transport string        // how the hop was reached: tls, quic, ssh, ssh+stdio, agent, …
 	Peer      session.Peer  // who answered, as authenticated
-	Conn      *session.Conn // the RPC session with the hop
+	Conn      *session.Conn // the RPC session with the hop; nil for a plain SSH bastion
+	SSH       *hssh.Client  // the SSH connection of an ssh:// hop
 	Setup     time.Duration // from the start of its dial to its session
+}
+
+// close closes the hop's session and SSH connection.
+func (h *Hop) close() {
+	if h.Conn != nil {
+		h.Conn.Close()
+	}
+	if h.SSH != nil {
+		h.SSH.Close()
+	}
+}
+
+// dialTCP reaches addr from this hop: a connect stream on a hopwire hop,
+// direct-tcpip through an SSH bastion.
+func (h *Hop) dialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	if h.Conn == nil {
+		return h.SSH.DialContext(ctx, "tcp", addr)
+	}
+	return connect(ctx, h.Conn.Link(), "tcp", addr)
+}
+
+// link returns the hop's link, or an error for a plain SSH bastion, which
+// can only forward TCP.
+func (h *Hop) link(what string) (*session.Link, error) {
+	if h.Conn == nil {
+		return nil, fmt.Errorf("an OpenSSH bastion cannot carry %s: put a hopwire node after it", what)
+	}
+	return h.Conn.Link(), nil
 }
 
 // Route is a chain of established hops; the last is the target. It is safe
@@ -77,7 +113,7 @@ func (r *Route) Target() *session.Conn { return r.Hops[len(r.Hops)-1].Conn }
 func (r *Route) Close() error {
 	r.once.Do(func() {
 		for i := len(r.Hops) - 1; i >= 0; i-- {
-			r.Hops[i].Conn.Close()
+			r.Hops[i].close()
 		}
 	})
 	return nil
@@ -145,7 +181,10 @@ func (u *udpStream) Write(p []byte) (int, error) { return u.pc.WriteTo(p, nil) }
 // ctx governs the setup; the returned Route lives until closed. A failure
 // is a *HopError naming the hop.
 func (d *Dialer) Dial(ctx context.Context, via []Addr, target Addr) (*Route, error) {
-	all := append(append([]Addr(nil), via...), target)
+	all, err := d.expandProxyJumps(append(append([]Addr(nil), via...), target))
+	if err != nil {
+		return nil, err
+	}
 	r := &Route{}
 	for i, a := range all {
 		start := time.Now()
@@ -153,7 +192,7 @@ func (d *Dialer) Dial(ctx context.Context, via []Addr, target Addr) (*Route, err
 		if i > 0 {
 			prev = r.Hops[i-1]
 		}
-		h, err := d.dialHop(ctx, prev, a)
+		h, err := d.dialHop(ctx, prev, a, i == len(all)-1)
 		if err != nil {
 			r.Close()
 			return nil, &HopError{Index: i + 1, Addr: a, Err: err}
@@ -172,7 +211,10 @@ func (d *Dialer) logger() *slog.Logger {
 	return d.Logger
 }
 
-func (d *Dialer) dialHop(ctx context.Context, prev *Hop, a Addr) (*Hop, error) {
+func (d *Dialer) dialHop(ctx context.Context, prev *Hop, a Addr, last bool) (*Hop, error) {
+	if a.Scheme == "ssh" {
+		return d.dialSSH(ctx, prev, a, last)
+	}
 	h := &Hop{Addr: a, Transport: a.Scheme}
 	var l *session.Link
 	var err error
@@ -182,7 +224,7 @@ func (d *Dialer) dialHop(ctx context.Context, prev *Hop, a Addr) (*Hop, error) {
 		if prev == nil {
 			c, err = tcp.Dial(ctx, a.HostPort(), &tcp.Options{Insecure: d.InsecureTCP})
 		} else {
-			c, err = connect(ctx, prev.Conn.Link(), "tcp", a.HostPort())
+			c, err = prev.dialTCP(ctx, a.HostPort())
 		}
 		if err != nil {
 			return nil, err
@@ -198,7 +240,7 @@ func (d *Dialer) dialHop(ctx context.Context, prev *Hop, a Addr) (*Hop, error) {
 			tc, err = htls.Dial(ctx, a.HostPort(), cfg)
 		} else {
 			var c net.Conn
-			if c, err = connect(ctx, prev.Conn.Link(), "tcp", a.HostPort()); err == nil {
+			if c, err = prev.dialTCP(ctx, a.HostPort()); err == nil {
 				tc, err = htls.Client(ctx, c, cfg)
 			}
 		}
@@ -246,9 +288,12 @@ func (d *Dialer) dialHop(ctx context.Context, prev *Hop, a Addr) (*Hop, error) {
 		l, err = session.NewLink(dc, session.Client, d.linkConfig(peerOf(dc.ConnectionState())))
 	case "stdio":
 		var c net.Conn
-		if prev == nil {
+		switch {
+		case prev == nil:
 			c, err = stdio.Spawn(ctx, a.Command, nil)
-		} else {
+		case prev.Conn == nil:
+			c, err = prev.SSH.Exec(ctx, shellJoin(a.Command))
+		default:
 			c, err = openConnect(ctx, prev.Conn.Link(), &session.ConnectRequest{Network: session.ConnectExec, Address: a.Command[0], Args: a.Command[1:]})
 		}
 		if err != nil {
@@ -266,7 +311,11 @@ func (d *Dialer) dialHop(ctx context.Context, prev *Hop, a Addr) (*Hop, error) {
 		}
 		var tc *tls.Conn
 		var c net.Conn
-		if c, err = openConnect(ctx, prev.Conn.Link(), &session.ConnectRequest{Network: session.ConnectAgent, Address: a.Name}); err == nil {
+		pl, err := prev.link("an agent connection")
+		if err != nil {
+			return nil, err
+		}
+		if c, err = openConnect(ctx, pl, &session.ConnectRequest{Network: session.ConnectAgent, Address: a.Name}); err == nil {
 			tc, err = htls.Client(ctx, c, cfg)
 		}
 		if err != nil {
@@ -280,8 +329,16 @@ func (d *Dialer) dialHop(ctx context.Context, prev *Hop, a Addr) (*Hop, error) {
 	if err != nil {
 		return nil, err
 	}
+	return d.finishHop(ctx, h, l)
+}
+
+// finishHop starts the RPC session on a hop's link.
+func (d *Dialer) finishHop(ctx context.Context, h *Hop, l *session.Link) (*Hop, error) {
 	conn, err := session.NewConn(ctx, l, d.Session)
 	if err != nil {
+		if h.SSH != nil {
+			h.SSH.Close()
+		}
 		return nil, err
 	}
 	h.Conn = conn
@@ -289,15 +346,33 @@ func (d *Dialer) dialHop(ctx context.Context, prev *Hop, a Addr) (*Hop, error) {
 	return h, nil
 }
 
+// shellJoin quotes argv for a POSIX shell (an exec channel runs a command
+// line through the remote user's shell).
+func shellJoin(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:@%+,") == "" {
+			q[i] = a
+			continue
+		}
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'"'"'`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
 // packetThrough opens a connect udp stream through prev to a's address
 // and presents it as a PacketConn.
 func packetThrough(ctx context.Context, prev *Hop, a Addr) (net.PacketConn, net.Addr, error) {
+	pl, err := prev.link("UDP (a " + a.Scheme + " hop)")
+	if err != nil {
+		return nil, nil, err
+	}
 	req := &session.ConnectRequest{Network: session.ConnectUDP, Address: a.HostPort()}
 	hdr, err := req.Encode()
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := prev.Conn.Link().OpenStream(ctx, session.KindConnect, hdr)
+	s, err := pl.OpenStream(ctx, session.KindConnect, hdr)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -120,6 +120,9 @@ func inNS(ctx context.Context, ns string, args ...string) (string, error) {
 func startNS(t *testing.T, ns, ready string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	if ns == "" { // the host's own namespace
+		cmd = exec.Command(args[0], args[1:]...)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -283,9 +283,15 @@ func runTrace(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	defer route.Close()
 	var out []traceHop
 	for i, h := range route.Hops {
-		rtt, err := h.Conn.Ping(ctx)
-		if err != nil {
-			return &hop.HopError{Index: i + 1, Addr: h.Addr, Err: err}
+		var rtt time.Duration
+		if h.Conn != nil {
+			if rtt, err = h.Conn.Ping(ctx); err != nil {
+				return &hop.HopError{Index: i + 1, Addr: h.Addr, Err: err}
+			}
+		} else {
+			// A plain OpenSSH bastion: no session to ping; its identity is
+			// its host key.
+			h.Peer = session.Peer{Principal: "ssh:" + h.Addr.Host, Fingerprint: h.SSHFingerprint()}
 		}
 		out = append(out, traceHop{Hop: i + 1, Addr: h.Addr.String(), Transport: h.Transport, Name: h.Peer.Name,
 			Principal: h.Peer.Principal, Fingerprint: h.Peer.Fingerprint, RTTMicros: rtt.Microseconds(), SetupMicros: h.Setup.Microseconds()})

@@ -61,6 +61,10 @@ func run(home, jump, target, forward string, n int64) error {
 	}
 	defer route.Close()
 	for i, h := range route.Hops {
+		if h.Conn == nil {
+			fmt.Printf("hop %d %s bastion %s\n", i+1, h.Transport, h.SSHFingerprint())
+			continue
+		}
 		info, err := session.Call[relay.NodeInfo](ctx, h.Conn.Service("node"), "Info")
 		if err != nil {
 			return fmt.Errorf("hop %d info: %w", i+1, err)

@@ -1,0 +1,184 @@
+//go:build integration && linux
+
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const sshdPath = "/usr/sbin/sshd"
+
+type sshd struct {
+	addr       string
+	port       string
+	hostPub    string // the host key line, "ssh-ed25519 AAAA…"
+	clientHome string // a HOME with .ssh/id_ed25519 and .ssh/known_hosts
+}
+
+// startSSHD runs a private OpenSSH server on 127.0.0.1 with its own host
+// key; the client's key (in clientHome) is authorized and the host key is
+// in the client's known_hosts. Sessions get HOPWIRE_HOME=remoteHome.
+func startSSHD(t *testing.T, remoteHome string) *sshd {
+	t.Helper()
+	if _, err := os.Stat(sshdPath); err != nil {
+		t.Skip("needs openssh-server (" + sshdPath + ")")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run sshd")
+	}
+	os.MkdirAll("/run/sshd", 0o755)
+	dir := t.TempDir()
+	keygen := func(path string) string {
+		sh(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", path)
+		b, err := os.ReadFile(path + ".pub")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	s := &sshd{clientHome: filepath.Join(dir, "client")}
+	os.MkdirAll(filepath.Join(s.clientHome, ".ssh"), 0o700)
+	s.hostPub = keygen(filepath.Join(dir, "host_key"))
+	clientPub := keygen(filepath.Join(s.clientHome, ".ssh", "id_ed25519"))
+	os.WriteFile(filepath.Join(dir, "authorized_keys"), []byte(clientPub+"\n"), 0o600)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = ln.Addr().String()
+	_, s.port, _ = net.SplitHostPort(s.addr)
+	ln.Close()
+	cfg := strings.Join([]string{
+		"HostKey " + filepath.Join(dir, "host_key"),
+		"Port " + s.port, "ListenAddress 127.0.0.1",
+		"PidFile " + filepath.Join(dir, "sshd.pid"),
+		"AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"),
+		"StrictModes no", "UsePAM no", "PermitRootLogin yes",
+		"PasswordAuthentication no", "KbdInteractiveAuthentication no",
+		"AllowTcpForwarding yes", "PermitTTY no",
+		"SetEnv HOPWIRE_HOME=" + remoteHome,
+	}, "\n") + "\n"
+	os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o600)
+	s.trustHost(t, s.hostPub)
+	cmd := exec.Command(sshdPath, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+	var log strings.Builder
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("sshd log:\n%s", log.String())
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", s.addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sshd did not start:\n%s", log.String())
+		}
+	}
+	return s
+}
+
+// trustHost writes the client's known_hosts with one host key.
+func (s *sshd) trustHost(t *testing.T, pub string) {
+	line := fmt.Sprintf("[127.0.0.1]:%s %s\n", s.port, pub)
+	if err := os.WriteFile(filepath.Join(s.clientHome, ".ssh", "known_hosts"), []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// asClient runs hopwire with the client's HOME (its ~/.ssh) and no agent.
+func (s *sshd) asClient(ctx context.Context, hw string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, hw, args...)
+	cmd.Env = append(os.Environ(), "HOME="+s.clientHome, "SSH_AUTH_SOCK=")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestOpenSSH(t *testing.T) {
+	hw, _ := binaries(t)
+	dir := t.TempDir()
+	home := func(n string) string { return filepath.Join(dir, n) }
+	remoteHome := home("remote")
+	s := startSSHD(t, remoteHome)
+	fp := map[string]string{}
+	for _, n := range []string{"client", "target", "remote"} {
+		fp[n] = identity(t, hw, home(n), n)
+	}
+	trust(t, hw, home("target"), "--authorized", fp["client"], "client")
+	trust(t, hw, home("client"), "--known", fp["target"], "target")
+	target := "tls://127.0.0.1:" + freePort(t)
+	startNS(t, "", "listening", hw, "serve", "--home", home("target"), "--listen", target)
+	bastion := "ssh://root@127.0.0.1:" + s.port
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+
+	t.Run("bastion", func(t *testing.T) {
+		// OpenSSH has no hopwire: it forwards with direct-tcpip.
+		out, err := s.asClient(ctx, hw, "trace", "--home", home("client"), "-J", bastion, target)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if !strings.Contains(out, "ssh") || !strings.Contains(out, "target") || !strings.Contains(out, fp["target"]) {
+			t.Fatalf("trace:\n%s", out)
+		}
+		t.Log("\n" + out)
+	})
+	t.Run("zero-install-target", func(t *testing.T) {
+		// The host has no hopwire: the binary is uploaded, checked and run.
+		out, err := s.asClient(ctx, hw, "trace", "--home", home("client"), bastion)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if !strings.Contains(out, "ssh+stdio") {
+			t.Fatalf("trace:\n%s", out)
+		}
+		t.Log("\n" + out)
+		// A second time the cached binary is reused.
+		if out, err := s.asClient(ctx, hw, "ping", "--home", home("client"), bastion); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	})
+	t.Run("wrong-host-key", func(t *testing.T) {
+		other := t.TempDir()
+		sh(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", filepath.Join(other, "k"))
+		b, _ := os.ReadFile(filepath.Join(other, "k.pub"))
+		s.trustHost(t, strings.TrimSpace(string(b)))
+		defer s.trustHost(t, s.hostPub)
+		out, err := s.asClient(ctx, hw, "ping", "--home", home("client"), "-J", bastion, target)
+		if err == nil || !strings.Contains(out, "known_hosts") {
+			t.Fatalf("a changed host key was not refused: %v\n%s", err, out)
+		}
+	})
+	t.Cleanup(func() {
+		// The upload lands in the ssh user's cache; remove what this test put there.
+		if sum, err := exec.Command("sha256sum", hw).Output(); err == nil {
+			h, _ := os.UserHomeDir()
+			os.Remove(filepath.Join(h, ".cache", "hopwire", "hopwire-"+string(sum[:16])))
+		}
+	})
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	return p
+}
