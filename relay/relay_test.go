@@ -3,11 +3,16 @@ package relay
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +22,8 @@ import (
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/hop"
 	"github.com/hopwire/hopwire/session"
+	hssh "github.com/hopwire/hopwire/transport/ssh"
+	gossh "golang.org/x/crypto/ssh"
 )
 
 func TestMain(m *testing.M) {
@@ -340,4 +347,59 @@ func TestChainTLSDTLS(t *testing.T) {
 	if err != nil || !bytes.Equal(sum, want[:]) {
 		t.Fatalf("Sum over dtls behind tls: %d %v", n, err)
 	}
+}
+
+// An ssh:// hop to a node's embedded SSH listener: the link runs over a
+// hopwire channel, the client is its SSH key.
+func TestEmbeddedSSH(t *testing.T) {
+	dir := t.TempDir()
+	_, clientKey, _ := ed25519.GenerateKey(rand.Reader)
+	clientSigner, err := gossh.NewSignerFromSigner(clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authorized := filepath.Join(dir, "authorized_keys")
+	os.WriteFile(authorized, gossh.MarshalAuthorizedKey(clientSigner.PublicKey()), 0o600)
+	id := newIdentity(t, "sshnode")
+	fp := gossh.FingerprintSHA256(mustSigner(t, id).PublicKey())
+	srv, err := New(&Options{Name: "sshnode", Identity: id, Listen: []string{"ssh://127.0.0.1:0"}, SSHAuthorizedKeys: authorized,
+		Policy:   NewPolicy([]*Grant{mustGrant(t, "fp:"+fp+":classic")}),
+		Services: func(p session.Peer) map[string]any { return map[string]any{"echo": echoSvc{}} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	a := mustAddr(t, srv.Addrs()[0])
+	known := filepath.Join(dir, "known_hosts")
+	os.WriteFile(known, []byte(fmt.Sprintf("[%s]:%s %s", a.Host, a.Port, gossh.MarshalAuthorizedKey(mustSigner(t, id).PublicKey()))), 0o600)
+	d := &hop.Dialer{SSH: &hssh.ClientOptions{ConfigFile: "none", AgentSocket: "none", User: "alice",
+		Signers: []gossh.Signer{clientSigner}, KnownHostsFiles: []string{known}, Home: dir}}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	route, err := d.Dial(ctx, nil, mustAddr(t, "ssh://alice@"+a.Host+":"+a.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer route.Close()
+	if s, err := session.Call[string](ctx, route.Target().Service("echo"), "Hello", "ssh"); err != nil || s != "hello ssh" {
+		t.Fatalf("Hello = %q %v", s, err)
+	}
+	info, err := session.Call[NodeInfo](ctx, route.Target().Service("node"), "Info")
+	if err != nil || info.Peer != "ssh:alice" {
+		t.Fatalf("node saw %+v %v", info, err)
+	}
+	if route.Hops[0].Peer.Fingerprint != fp {
+		t.Fatalf("host key %s, want %s", route.Hops[0].Peer.Fingerprint, fp)
+	}
+}
+
+func mustSigner(t *testing.T, id *certs.Identity) gossh.Signer {
+	s, err := gossh.NewSignerFromSigner(id.TLSCertificate().PrivateKey.(crypto.Signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

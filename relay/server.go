@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -18,9 +19,11 @@ import (
 	"github.com/hopwire/hopwire/session"
 	"github.com/hopwire/hopwire/transport/dtls"
 	"github.com/hopwire/hopwire/transport/quic"
+	hssh "github.com/hopwire/hopwire/transport/ssh"
 	"github.com/hopwire/hopwire/transport/stdio"
 	"github.com/hopwire/hopwire/transport/tcp"
 	htls "github.com/hopwire/hopwire/transport/tls"
+	gossh "golang.org/x/crypto/ssh"
 )
 
 // Options configures a node. Serve copies it.
@@ -38,6 +41,9 @@ type Options struct {
 	Listen []string
 	// InsecureTCP allows tcp:// listeners off loopback.
 	InsecureTCP bool
+	// SSHAuthorizedKeys is the authorized_keys file of ssh:// listeners
+	// (their host key is the node's identity key).
+	SSHAuthorizedKeys string
 	// Link and Session are the base configurations of links and RPC
 	// sessions (nil: defaults).
 	Link    *session.LinkConfig
@@ -224,6 +230,31 @@ func (s *Server) listen(ctx context.Context, u string) error {
 				}()
 			}
 		}()
+	case "ssh":
+		if s.opts.Identity == nil {
+			return errors.New("relay: an ssh listener needs an identity (its host key)")
+		}
+		signer, err := gossh.NewSignerFromSigner(s.opts.Identity.TLSCertificate().PrivateKey.(crypto.Signer))
+		if err != nil {
+			return fmt.Errorf("relay: ssh host key: %w", err)
+		}
+		if s.opts.SSHAuthorizedKeys == "" {
+			return errors.New("relay: an ssh listener needs an authorized_keys file")
+		}
+		ln, err := hssh.Listen(ctx, a.HostPort(), &hssh.ServerConfig{HostKeys: []gossh.Signer{signer},
+			AuthorizedKeysFile: s.opts.SSHAuthorizedKeys, Logger: s.opts.Logger})
+		if err != nil {
+			return err
+		}
+		s.addListener(u, ln.Close, ln.Addr())
+		s.goAccept(func() (net.Conn, session.Peer, error) {
+			c, err := ln.AcceptContext(s.ctx)
+			if err != nil {
+				return nil, session.Peer{}, err
+			}
+			// An SSH client is its key: policy rules name it fp:SHA256:….
+			return c, session.Peer{Principal: "ssh:" + c.User(), Fingerprint: c.PeerFingerprint()}, nil
+		})
 	case "dtls":
 		cfg, err := s.serverTLS()
 		if err != nil {

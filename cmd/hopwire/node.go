@@ -17,6 +17,7 @@ import (
 	"github.com/hopwire/hopwire/hop"
 	"github.com/hopwire/hopwire/relay"
 	"github.com/hopwire/hopwire/session"
+	hssh "github.com/hopwire/hopwire/transport/ssh"
 	"github.com/hopwire/hopwire/transport/stdio"
 )
 
@@ -70,13 +71,17 @@ func (f *identityFlags) logger(stderr io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// chainFlags adds -J.
+// chainFlags adds -J and the ssh options of ssh:// hops.
 type chainFlags struct {
-	jump string
+	jump     string
+	sshKeys  multi
+	noUpload bool
 }
 
 func (c *chainFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.jump, "J", "", "jump hops, comma-separated (like ssh -J): tls://r1:7443,quic://r2:7443")
+	fs.Var(&c.sshKeys, "i", "ssh identity file for ssh:// hops (repeatable; default: ~/.ssh config, agent, id_*)")
+	fs.BoolVar(&c.noUpload, "no-upload", false, "never upload hopwire to an ssh:// target that lacks it")
 }
 
 func (c *chainFlags) via() ([]hop.Addr, error) {
@@ -120,12 +125,13 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	var cf chainFlags
 	cf.register(fs)
 	var listens, grants multi
-	fs.Var(&listens, "listen", "listen URL (repeatable): tls://HOST:PORT, quic://HOST:PORT, tcp://127.0.0.1:PORT")
+	fs.Var(&listens, "listen", "listen URL (repeatable): tls://, quic://, dtls://, ssh://HOST:PORT, tcp://127.0.0.1:PORT")
 	fs.Var(&grants, "grant", "PRINCIPAL:CAPABILITY[=SCOPE] (repeatable); capabilities: connect, exec, register, classic, forward-remote")
 	fs.StringVar(&idf.name, "name", "", "node name (and agent name with --connect); default: the identity's")
 	useStdio := fs.Bool("stdio", false, "serve one link over stdin/stdout (as spawned by a stdio: hop)")
 	connect := fs.String("connect", "", "run as a reverse agent: dial this relay URL and register --name")
 	insecureTCP := fs.Bool("insecure-tcp", false, "allow tcp:// listeners off loopback (no authentication!)")
+	sshAuth := fs.String("ssh-authorized-keys", "", "authorized_keys of ssh:// listeners (default: authorized_keys in --home)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -152,6 +158,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	srv, err := relay.New(&relay.Options{
 		Name: idf.name, Identity: id, Trust: trust, Policy: relay.NewPolicy(gs),
 		Listen: listens, InsecureTCP: *insecureTCP, Logger: log, Version: version,
+		SSHAuthorizedKeys: orDefault(*sshAuth, filepath.Join(idf.home, "authorized_keys")),
 	})
 	if err != nil {
 		return err
@@ -219,6 +226,8 @@ func dialTarget(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, cf *c
 	if err != nil {
 		return nil, err
 	}
+	d.SSH = &hssh.ClientOptions{IdentityFiles: cf.sshKeys, Logger: d.Logger}
+	d.NoUpload = cf.noUpload
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return d.Dial(dctx, via, target)
@@ -362,4 +371,11 @@ func runTrust(_ context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	}
 	fmt.Fprintf(stdout, "added %s to %s\n", fp, path)
 	return nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }
