@@ -10,6 +10,8 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -24,31 +26,49 @@ import (
 )
 
 // linkPair builds a client and a server Link over one transport.
-type linkPair func(t *testing.T) (client, server *session.Link)
+type linkPair func(t testing.TB) (client, server *session.Link)
 
-func identities(t *testing.T) (clientTLS, serverTLS *tls.Config) {
+// identities returns client and server configs that pin each other; the
+// identities are made once per test binary.
+func identities(t testing.TB) (clientTLS, serverTLS *tls.Config) {
 	t.Helper()
-	cid, err := certs.LoadOrCreate(t.TempDir(), "client")
-	if err != nil {
-		t.Fatal(err)
+	idOnce.Do(func() { idClient, idServer, idErr = makeIdentities() })
+	if idErr != nil {
+		t.Fatal(idErr)
 	}
-	sid, err := certs.LoadOrCreate(t.TempDir(), "server")
+	return idClient, idServer
+}
+
+var (
+	idOnce             sync.Once
+	idClient, idServer *tls.Config
+	idErr              error
+)
+
+func makeIdentities() (*tls.Config, *tls.Config, error) {
+	dir, err := os.MkdirTemp("", "hop-test-")
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
+	}
+	defer os.RemoveAll(dir)
+	cid, err := certs.LoadOrCreate(filepath.Join(dir, "c"), "client")
+	if err != nil {
+		return nil, nil, err
+	}
+	sid, err := certs.LoadOrCreate(filepath.Join(dir, "s"), "server")
+	if err != nil {
+		return nil, nil, err
 	}
 	c, err := certs.ClientConfig(cid, certs.Trust{Pinned: []string{sid.Fingerprint()}}, "")
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	s, err := certs.ServerConfig(sid, certs.Trust{Pinned: []string{cid.Fingerprint()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, s
+	return c, s, err
 }
 
 // overConns builds links over a pair of net.Conns.
-func overConns(t *testing.T, a, b net.Conn) (*session.Link, *session.Link) {
+func overConns(t testing.TB, a, b net.Conn) (*session.Link, *session.Link) {
 	t.Helper()
 	ch := make(chan *session.Link, 1)
 	go func() {
@@ -74,15 +94,15 @@ func overConns(t *testing.T, a, b net.Conn) (*session.Link, *session.Link) {
 }
 
 var transports = map[string]linkPair{
-	"pipe": func(t *testing.T) (*session.Link, *session.Link) {
+	"pipe": func(t testing.TB) (*session.Link, *session.Link) {
 		a, b := net.Pipe()
 		return overConns(t, a, b)
 	},
-	"tcp": func(t *testing.T) (*session.Link, *session.Link) {
+	"tcp": func(t testing.TB) (*session.Link, *session.Link) {
 		a, b := transporttest.TCPPair(t)
 		return overConns(t, a, b)
 	},
-	"tls": func(t *testing.T) (*session.Link, *session.Link) {
+	"tls": func(t testing.TB) (*session.Link, *session.Link) {
 		ccfg, scfg := identities(t)
 		ln, err := htls.Listen(t.Context(), "127.0.0.1:0", scfg)
 		if err != nil {
@@ -103,7 +123,7 @@ var transports = map[string]linkPair{
 		}
 		return overConns(t, a, <-ch)
 	},
-	"quic": func(t *testing.T) (*session.Link, *session.Link) {
+	"quic": func(t testing.TB) (*session.Link, *session.Link) {
 		ccfg, scfg := identities(t)
 		ln, err := quic.Listen("127.0.0.1:0", scfg, nil)
 		if err != nil {
@@ -142,7 +162,7 @@ var transports = map[string]linkPair{
 		})
 		return cl, sl
 	},
-	"dtls": func(t *testing.T) (*session.Link, *session.Link) {
+	"dtls": func(t testing.TB) (*session.Link, *session.Link) {
 		ccfg, scfg := identities(t)
 		ln, err := dtls.Listen("127.0.0.1:0", scfg, nil)
 		if err != nil {
@@ -171,7 +191,7 @@ var transports = map[string]linkPair{
 	// the simplest relay of bytes) — here a pair of os.Pipes through a
 	// spawned `cat` each way would need two children; a single Stdio
 	// pair over os.Pipe is what a spawned child's end looks like.
-	"stdio": func(t *testing.T) (*session.Link, *session.Link) {
+	"stdio": func(t testing.TB) (*session.Link, *session.Link) {
 		r1, w1, err := osPipe()
 		if err != nil {
 			t.Fatal(err)

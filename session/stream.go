@@ -267,7 +267,15 @@ func (s *Stream) Write(p []byte) (int, error) {
 	if s.werr != nil {
 		return 0, s.werr
 	}
+	// A write larger than a record is cut into equal records: 64 KiB
+	// becomes two records of 32 KiB, not one of 65531 bytes and a runt of
+	// 5 (each record is one multiplexer frame, one TLS record, one
+	// syscall).
+	pieces := (len(p) + s.link.chunk - 1) / s.link.chunk
 	max := s.link.chunk
+	if pieces > 1 {
+		max = (len(p) + pieces - 1) / pieces
+	}
 	written := 0
 	for len(p) > 0 {
 		c := min(len(p), max)

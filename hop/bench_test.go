@@ -1,0 +1,230 @@
+package hop
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/hopwire/hopwire/session"
+	"github.com/hopwire/hopwire/transport/quic"
+	hssh "github.com/hopwire/hopwire/transport/ssh"
+	htls "github.com/hopwire/hopwire/transport/tls"
+	"github.com/hopwire/hopwire/transport/transporttest"
+)
+
+// benchBytes is what one op of BenchmarkLinkThroughput moves.
+const benchBytes = 64 << 20
+
+// connPairFunc returns two connected net.Conns (a bare transport, or a
+// stream of a link).
+type connPairFunc func(b *testing.B) (net.Conn, net.Conn)
+
+// throughput moves benchBytes from one end to the other per op.
+func throughput(b *testing.B, pair connPairFunc) {
+	c1, c2 := pair(b)
+	defer c1.Close()
+	defer c2.Close()
+	buf := make([]byte, 64<<10)
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.CopyBuffer(io.Discard, readerOnly{c2}, make([]byte, 64<<10))
+		done <- err
+	}()
+	b.SetBytes(benchBytes)
+	b.ResetTimer()
+	for range b.N {
+		for sent := 0; sent < benchBytes; sent += len(buf) {
+			if _, err := c1.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.StopTimer()
+	c1.Close()
+	<-done
+}
+
+type readerOnly struct{ io.Reader }
+
+// streamOfB opens one stream on a fresh link pair.
+func streamOfB(lp linkPair) connPairFunc {
+	return func(b *testing.B) (net.Conn, net.Conn) {
+		cl, sl := lp(b)
+		s, err := cl.OpenStream(context.Background(), session.KindData, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := sl.AcceptStream(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s, r
+	}
+}
+
+func bareTLS(b *testing.B) (net.Conn, net.Conn) {
+	ccfg, scfg := identities(b)
+	ln, err := htls.Listen(context.Background(), "127.0.0.1:0", scfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	ch := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		ch <- c
+	}()
+	c, err := htls.Dial(context.Background(), ln.Addr().String(), ccfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c, <-ch
+}
+
+func bareQUIC(b *testing.B) (net.Conn, net.Conn) {
+	ccfg, scfg := identities(b)
+	ln, err := quic.Listen("127.0.0.1:0", scfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	ch := make(chan net.Conn, 1)
+	go func() {
+		qc, err := ln.Accept(context.Background())
+		if err != nil {
+			ch <- nil
+			return
+		}
+		s, _ := qc.AcceptStream(context.Background())
+		ch <- s
+	}()
+	qc, err := quic.Dial(context.Background(), ln.Addr().String(), ccfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { qc.Close() })
+	s, err := qc.OpenStream(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Write([]byte{0}) // QUIC announces a stream with its first byte
+	r := <-ch
+	if r == nil {
+		b.Fatal("accept failed")
+	}
+	r.Read(make([]byte, 1))
+	return s, r
+}
+
+// sshPair dials the embedded SSH listener and returns both ends of the
+// hopwire channel.
+func sshPair(b testing.TB) (net.Conn, net.Conn) {
+	dir := b.TempDir()
+	_, hostKey, _ := ed25519.GenerateKey(rand.Reader)
+	_, clientKey, _ := ed25519.GenerateKey(rand.Reader)
+	host, _ := gossh.NewSignerFromSigner(hostKey)
+	client, _ := gossh.NewSignerFromSigner(clientKey)
+	auth := filepath.Join(dir, "authorized_keys")
+	os.WriteFile(auth, gossh.MarshalAuthorizedKey(client.PublicKey()), 0o600)
+	ln, err := hssh.Listen(context.Background(), "127.0.0.1:0", &hssh.ServerConfig{HostKeys: []gossh.Signer{host}, AuthorizedKeysFile: auth})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	ch := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			ch <- nil
+			return
+		}
+		ch <- c
+	}()
+	hostport := ln.Addr().(*net.TCPAddr)
+	known := filepath.Join(dir, "known_hosts")
+	os.WriteFile(known, []byte("[127.0.0.1]:"+itoa(hostport.Port)+" "+string(gossh.MarshalAuthorizedKey(host.PublicKey()))), 0o600)
+	cfg, err := hssh.LoadClientConfig("127.0.0.1", &hssh.ClientOptions{ConfigFile: "none", AgentSocket: "none", Home: dir,
+		User: "bench", Port: hostport.Port, Signers: []gossh.Signer{client}, KnownHostsFiles: []string{known}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := hssh.Dial(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	ch1, err := c.OpenHopwire(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ch2 := <-ch
+	if ch2 == nil {
+		b.Fatal("accept failed")
+	}
+	return ch1, ch2
+}
+
+func bareSSH(b *testing.B) (net.Conn, net.Conn) { return sshPair(b) }
+
+func sshLinkStream(b *testing.B) (net.Conn, net.Conn) {
+	a, c := sshPair(b)
+	return streamOfB(func(t testing.TB) (*session.Link, *session.Link) { return overConns(t, a, c) })(b)
+}
+
+func itoa(n int) string {
+	var buf [20]byte
+	i := len(buf)
+	for {
+		i--
+		buf[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			return string(buf[i:])
+		}
+	}
+}
+
+func BenchmarkLinkThroughput(b *testing.B) {
+	b.Run("tcp", func(b *testing.B) {
+		throughput(b, func(b *testing.B) (net.Conn, net.Conn) { return transporttest.TCPPair(b) })
+	})
+	b.Run("tls", func(b *testing.B) { throughput(b, streamOfB(transports["tls"])) })
+	b.Run("bare-tls", func(b *testing.B) { throughput(b, bareTLS) })
+	b.Run("quic", func(b *testing.B) { throughput(b, streamOfB(transports["quic"])) })
+	b.Run("bare-quic", func(b *testing.B) { throughput(b, bareQUIC) })
+	b.Run("ssh", func(b *testing.B) { throughput(b, sshLinkStream) })
+	b.Run("bare-ssh", func(b *testing.B) { throughput(b, bareSSH) })
+	b.Run("dtls", func(b *testing.B) { throughput(b, streamOfB(transports["dtls"])) })
+	b.Run("stdio", func(b *testing.B) { throughput(b, streamOfB(transports["stdio"])) })
+}
+
+// BenchmarkLinkSetup measures a link's setup: transport handshake, hello,
+// and the first stream's round trip.
+func BenchmarkLinkSetup(b *testing.B) {
+	for _, name := range []string{"tls", "quic", "dtls"} {
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				cl, sl := transports[name](b)
+				if _, err := cl.Ping(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				cl.Close()
+				sl.Close()
+			}
+		})
+	}
+	b.Run("ssh", func(b *testing.B) {
+		for range b.N {
+			c1, c2 := sshLinkStream(b)
+			c1.Close()
+			c2.Close()
+		}
+	})
+}
