@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bufio"
+	"flag"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -46,7 +47,12 @@ func binaries(t *testing.T) (hopwire, chainclient string) {
 	return filepath.Join(binDir, "hopwire"), filepath.Join(binDir, "chainclient")
 }
 
+// forwardBytes is the size of the checked transfer through the chain; the
+// last hop is DTLS (tens of MB/s), so the default keeps the run short.
+var forwardBytes = flag.Int("forward-bytes", 64<<20, "bytes sent through the forward in TestSegmentedChain")
+
 func TestMain(m *testing.M) {
+	flag.Parse()
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
@@ -224,7 +230,7 @@ func TestSegmentedChain(t *testing.T) {
 	}
 	r1 := "tls://" + net.JoinHostPort(addr(1, 0), "7443")
 	r2 := "quic://" + net.JoinHostPort(addr(2, 1), "7443")
-	target := "tls://" + net.JoinHostPort(addr(3, 2), "7443")
+	target := "dtls://" + net.JoinHostPort(addr(3, 2), "7443")
 	echo := net.JoinHostPort(addr(3, 2), "9000")
 	echoIn(t, ns[3], echo)
 	startNS(t, ns[3], "listening", hw, "serve", "--home", home("target"), "--listen", target,
@@ -247,7 +253,7 @@ func TestSegmentedChain(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
-		for _, want := range []string{"tls", "r1", "quic", "r2", "target", fp["target"]} {
+		for _, want := range []string{"tls", "r1", "quic", "r2", "dtls", "target", fp["target"]} {
 			if !strings.Contains(out, want) {
 				t.Errorf("trace lacks %q:\n%s", want, out)
 			}
@@ -255,11 +261,11 @@ func TestSegmentedChain(t *testing.T) {
 	})
 	t.Run("rpc-and-forward", func(t *testing.T) {
 		out, err := inNS(ctx, ns[0], client, "-home", home("client"), "-J", r1+","+r2, "-target", target,
-			"-forward", echo, "-bytes", fmt.Sprint(256<<20))
+			"-forward", echo, "-bytes", fmt.Sprint(*forwardBytes))
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
-		if !strings.Contains(out, "hop 3 tls target client") || !strings.Contains(out, "forward 268435456 bytes ok") {
+		if !strings.Contains(out, "hop 3 dtls target client") || !strings.Contains(out, fmt.Sprintf("forward %d bytes ok", *forwardBytes)) {
 			t.Fatalf("unexpected output:\n%s", out)
 		}
 		t.Log(strings.TrimSpace(out))
@@ -275,4 +281,44 @@ func TestSegmentedChain(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestReverseAgent: the agent's namespace has no listener; it dials out to
+// the relay, registers, and the client reaches it by name.
+func TestReverseAgent(t *testing.T) {
+	hw, _ := binaries(t)
+	ns, addr := segmented(t, 3) // client, relay, agent
+	dir := t.TempDir()
+	home := func(n string) string { return filepath.Join(dir, n) }
+	fp := map[string]string{}
+	for _, n := range []string{"client", "relay", "db1"} {
+		fp[n] = identity(t, hw, home(n), n)
+	}
+	trust(t, hw, home("relay"), "--authorized", fp["client"], "client")
+	trust(t, hw, home("relay"), "--authorized", fp["db1"], "db1")
+	trust(t, hw, home("db1"), "--known", fp["relay"], "relay")
+	trust(t, hw, home("db1"), "--authorized", fp["client"], "client")
+	trust(t, hw, home("client"), "--known", fp["relay"], "relay")
+	trust(t, hw, home("client"), "--known", fp["db1"], "db1")
+	relay := "tls://" + net.JoinHostPort(addr(1, 0), "7443")
+	relayForAgent := "tls://" + net.JoinHostPort(addr(1, 2), "7443")
+	startNS(t, ns[1], "listening", hw, "serve", "--home", home("relay"), "--listen", "tls://0.0.0.0:7443",
+		"--grant", "db1:register=db*")
+	startNS(t, ns[2], "registered", hw, "serve", "--home", home("db1"), "--name", "db1", "--connect", relayForAgent)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	out, err := inNS(ctx, ns[0], hw, "peers", "--home", home("client"), relay)
+	if err != nil || strings.TrimSpace(out) != "db1" {
+		t.Fatalf("peers: %v\n%s", err, out)
+	}
+	out, err = inNS(ctx, ns[0], hw, "trace", "--home", home("client"), "-J", relay, "db1")
+	if err != nil || !strings.Contains(out, "agent") || !strings.Contains(out, fp["db1"]) {
+		t.Fatalf("trace to the agent: %v\n%s", err, out)
+	}
+	t.Log("\n" + out)
+	// The client may not register (no grant).
+	out, err = inNS(ctx, ns[0], hw, "serve", "--home", home("client"), "--name", "dbX", "--connect", relay)
+	if err == nil || !strings.Contains(out, "denied by policy") {
+		t.Fatalf("an ungranted client registering: %v\n%s", err, out)
+	}
 }

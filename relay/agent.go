@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/hopwire/hopwire/hop"
@@ -33,6 +34,9 @@ func (s *Server) RunAgent(ctx context.Context, d *hop.Dialer, via []hop.Addr, re
 		err := s.agentOnce(ctx, &dd, via, relay, name, ready)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if errors.Is(err, ErrDenied) {
+			return err // the relay will not change its mind by itself
 		}
 		s.log.Warn("agent link down; re-dialing", "relay", relay.String(), "in", backoff, "err", err)
 		select {

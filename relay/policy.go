@@ -226,7 +226,7 @@ type DeniedError struct {
 }
 
 func (e *DeniedError) Error() string {
-	return fmt.Sprintf("relay: %s %s denied for %s (%s): no grant allows it", e.Capability, e.Target, e.Principal, e.Fingerprint)
+	return fmt.Sprintf("relay: %s %s denied by policy for %s (%s): no grant allows it", e.Capability, e.Target, e.Principal, e.Fingerprint)
 }
 
 // Is matches ErrDenied.
