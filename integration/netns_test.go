@@ -4,8 +4,8 @@ package integration
 
 import (
 	"bufio"
-	"flag"
 	"context"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net"
