@@ -322,3 +322,67 @@ func TestReverseAgent(t *testing.T) {
 		t.Fatalf("an ungranted client registering: %v\n%s", err, out)
 	}
 }
+
+// TestKillMiddleRelay kills r2 in the middle of a transfer through
+// client → r1 → r2 → target: the client fails (never a clean end) soon
+// after, what it received is an exact prefix, and once r2 is back a new
+// chain works.
+func TestKillMiddleRelay(t *testing.T) {
+	hw, client := binaries(t)
+	ns, addr := segmented(t, 4)
+	dir := t.TempDir()
+	home := func(n string) string { return filepath.Join(dir, n) }
+	fp := map[string]string{}
+	for _, n := range []string{"client", "r1", "r2", "target"} {
+		fp[n] = identity(t, hw, home(n), n)
+	}
+	for _, n := range []string{"r1", "r2", "target"} {
+		trust(t, hw, home(n), "--authorized", fp["client"], "client")
+		trust(t, hw, home("client"), "--known", fp[n], n)
+	}
+	r1 := "tls://" + net.JoinHostPort(addr(1, 0), "7443")
+	r2 := "tls://" + net.JoinHostPort(addr(2, 1), "7443")
+	target := "tls://" + net.JoinHostPort(addr(3, 2), "7443")
+	echo := net.JoinHostPort(addr(3, 2), "9000")
+	echoIn(t, ns[3], echo)
+	startNS(t, ns[3], "listening", hw, "serve", "--home", home("target"), "--listen", target, "--grant", "client:connect="+echo)
+	r2args := []string{"serve", "--home", home("r2"), "--listen", r2, "--grant", "client:connect=" + net.JoinHostPort(addr(3, 2), "7443")}
+	r2cmd := startNS(t, ns[2], "listening", append([]string{hw}, r2args...)...)
+	startNS(t, ns[1], "listening", hw, "serve", "--home", home("r1"), "--listen", r1, "--grant", "client:connect="+net.JoinHostPort(addr(2, 1), "7443"))
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns[0], client, "-home", home("client"), "-J", r1+","+r2,
+		"-target", target, "-forward", echo, "-bytes", fmt.Sprint(int64(64)<<30))
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	time.Sleep(2 * time.Second) // mid-transfer
+	killed := time.Now()
+	r2cmd.Process.Kill()
+	select {
+	case err := <-exited:
+		took := time.Since(killed)
+		if err == nil {
+			t.Fatalf("the transfer ended cleanly after its relay died:\n%s", out.String())
+		}
+		if !strings.Contains(out.String(), "prefix intact: true") {
+			t.Fatalf("not an intact prefix:\n%s", out.String())
+		}
+		if took > 5*time.Second {
+			t.Fatalf("the client noticed after %v", took)
+		}
+		t.Logf("client failed %v after the kill: %s", took.Round(time.Millisecond), strings.TrimSpace(out.String()))
+	case <-time.After(40 * time.Second):
+		t.Fatalf("the client did not notice the dead relay:\n%s", out.String())
+	}
+	// r2 comes back: a new chain works.
+	startNS(t, ns[2], "listening", append([]string{hw}, r2args...)...)
+	if out, err := inNS(ctx, ns[0], hw, "ping", "--home", home("client"), "-J", r1+","+r2, target); err != nil {
+		t.Fatalf("after r2's return: %v\n%s", err, out)
+	}
+}

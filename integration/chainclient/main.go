@@ -81,14 +81,16 @@ func run(home, jump, target, forward string, n int64) error {
 	defer c.Close()
 	sent := sha256.New()
 	go func() {
-		io.Copy(io.MultiWriter(c, sent), io.LimitReader(pattern{}, n))
+		io.Copy(io.MultiWriter(c, sent), io.LimitReader(&pattern{}, n))
 		c.(interface{ CloseWrite() error }).CloseWrite()
 	}()
 	got := sha256.New()
+	check := &prefixChecker{}
 	start := time.Now()
-	m, err := io.Copy(got, c)
+	m, err := io.Copy(io.MultiWriter(got, check), c)
 	if err != nil {
-		return fmt.Errorf("forward: after %d bytes: %w", m, err)
+		// Whatever arrived must be exactly what was sent, in order.
+		return fmt.Errorf("forward: after %d bytes (prefix intact: %v): %w", m, check.ok(), err)
 	}
 	if m != n || hex.EncodeToString(got.Sum(nil)) != hex.EncodeToString(sent.Sum(nil)) {
 		return fmt.Errorf("forward: %d of %d bytes, digests differ", m, n)
@@ -97,11 +99,34 @@ func run(home, jump, target, forward string, n int64) error {
 	return nil
 }
 
-type pattern struct{}
+// pattern yields byte(off*31 + off>>9) at offset off: any prefix of the
+// stream can be checked without keeping it.
+type pattern struct{ off int64 }
 
-func (pattern) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = byte(i*31 + i>>9)
+func patternAt(off int64) byte { return byte(off*31 + off>>9) }
+
+func (p *pattern) Read(b []byte) (int, error) {
+	for i := range b {
+		b[i] = patternAt(p.off + int64(i))
 	}
-	return len(p), nil
+	p.off += int64(len(b))
+	return len(b), nil
 }
+
+// prefixChecker checks that what it is written is the pattern from 0.
+type prefixChecker struct {
+	off int64
+	bad bool
+}
+
+func (c *prefixChecker) Write(b []byte) (int, error) {
+	for i := range b {
+		if b[i] != patternAt(c.off+int64(i)) {
+			c.bad = true
+		}
+	}
+	c.off += int64(len(b))
+	return len(b), nil
+}
+
+func (c *prefixChecker) ok() bool { return !c.bad }
