@@ -187,6 +187,11 @@ var transports = map[string]linkPair{
 		}
 		return overConns(t, a, b)
 	},
+	// ssh: the embedded SSH listener's hopwire channel.
+	"ssh": func(t testing.TB) (*session.Link, *session.Link) {
+		a, b := sshPair(t)
+		return overConns(t, a, b)
+	},
 	// stdio: the link runs over the pipes of a child process (cat, as
 	// the simplest relay of bytes) — here a pair of os.Pipes through a
 	// spawned `cat` each way would need two children; a single Stdio
@@ -225,7 +230,7 @@ func streamPipe(lp linkPair) transporttest.MakePipe {
 }
 
 func TestConformance(t *testing.T) {
-	for _, name := range []string{"pipe", "tcp", "tls", "quic", "dtls", "stdio"} {
+	for _, name := range []string{"pipe", "tcp", "tls", "quic", "dtls", "ssh", "stdio"} {
 		lp := transports[name]
 		t.Run(name, func(t *testing.T) {
 			t.Run("stream", func(t *testing.T) { transporttest.TestConn(t, streamPipe(lp)) })
