@@ -13,7 +13,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -402,4 +404,64 @@ func mustSigner(t *testing.T, id *certs.Identity) gossh.Signer {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// A relay granted only a subnet elsewhere refuses every spelling of
+// loopback and its own address, and nothing reaches a sentinel listener
+// there: the check runs on the IP actually dialled, before connecting.
+func TestPolicySentinel(t *testing.T) {
+	client := newIdentity(t, "client")
+	r1 := startNode(t, "r1", "tls://127.0.0.1:0", []*certs.Identity{client}, "client:connect=10.99.0.0/16:1-65535")
+	sentinel, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hits atomic.Int64
+	go func() {
+		for {
+			c, err := sentinel.Accept()
+			if err != nil {
+				return
+			}
+			hits.Add(1)
+			c.Close()
+		}
+	}()
+	defer sentinel.Close()
+	_, port, _ := net.SplitHostPort(sentinel.Addr().String())
+	_, relayPort, _ := net.SplitHostPort(hostPort(t, r1.url))
+	d := dialer(client, r1)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	route, err := d.Dial(ctx, nil, mustAddr(t, r1.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer route.Close()
+	for _, dest := range []string{
+		"127.0.0.1:" + port, "localhost:" + port, "[::ffff:127.0.0.1]:" + port, "[::1]:" + port,
+		"127.0.0.1:" + relayPort, // the relay itself
+		"0.0.0.0:" + port,
+	} {
+		c, err := route.DialContext(ctx, "tcp", dest)
+		if err == nil {
+			_, err = c.Read(make([]byte, 1))
+			c.Close()
+		}
+		if !errors.Is(err, session.ErrStreamAborted) || !strings.Contains(err.Error(), "denied by policy") {
+			t.Errorf("%s: %v", dest, err)
+		}
+	}
+	// udp too.
+	c, err := route.DialContext(ctx, "udp", "127.0.0.1:"+port)
+	if err == nil {
+		_, err = c.Read(make([]byte, 1))
+		c.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "denied by policy") {
+		t.Errorf("udp to loopback: %v", err)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("the sentinel saw %d connections", n)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 
 	"github.com/hopwire/hopwire/session"
 )
@@ -105,6 +106,9 @@ func relayUDP(st *session.Stream, c net.Conn) {
 	buf := make([]byte, 65535)
 	for {
 		n, err := c.Read(buf)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			continue // an ICMP port unreachable for an earlier datagram: UDP goes on
+		}
 		if err != nil {
 			break
 		}
