@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/hopwire/hopwire/session"
 	hssh "github.com/hopwire/hopwire/transport/ssh"
 	"github.com/hopwire/hopwire/transport/stdio"
+	htls "github.com/hopwire/hopwire/transport/tls"
 )
 
 // identityFlags are the flags every command that authenticates takes.
@@ -165,12 +167,18 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	defer srv.Close()
 	if *useStdio {
+		if isSocket(os.Stdin) {
+			// inetd or systemd socket activation: stdin is a network
+			// connection, so the peer authenticates as at a listener.
+			return serveSocketStdin(ctx, srv, id, trust)
+		}
 		conn, restore, err := stdio.TakeStdio()
 		if err != nil {
 			return err
 		}
 		defer restore()
-		// A stdio link is as trusted as whoever spawned this process.
+		// A stdio link over pipes is as trusted as whoever spawned this
+		// process.
 		srv.ServeConn(conn, session.Peer{Principal: "stdio"})
 		return nil
 	}
@@ -378,4 +386,34 @@ func orDefault(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// isSocket reports whether f is a socket (not a pipe or a terminal).
+func isSocket(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeSocket != 0
+}
+
+// serveSocketStdin serves one link over a network socket handed in as
+// stdin, after a TLS server handshake: exactly what a tls:// listener
+// would demand of the peer.
+func serveSocketStdin(ctx context.Context, srv *relay.Server, id *certs.Identity, trust certs.Trust) error {
+	c, err := net.FileConn(os.Stdin)
+	if err != nil {
+		return err
+	}
+	cfg, err := certs.ServerConfig(id, trust)
+	if err != nil {
+		c.Close()
+		return err
+	}
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	tc, err := htls.Server(hctx, c, cfg)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("stdin socket: %w", err)
+	}
+	name, fp := certs.PeerFromState(tc.ConnectionState())
+	srv.ServeConn(tc, session.Peer{Principal: name, Fingerprint: fp})
+	return nil
 }
