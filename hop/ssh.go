@@ -46,8 +46,11 @@ func (d *Dialer) dialSSH(ctx context.Context, prev *Hop, a Addr, last bool) (*Ho
 		return nil, err
 	}
 	var c *hssh.Client
+	cfg.ProxyJump = nil // expanded into the chain by Dial
 	if prev == nil {
-		cfg.ProxyJump, cfg.ProxyCommand = nil, "" // expanded into the chain by Dial
+		if cfg.ProxyCommand != "" {
+			return nil, fmt.Errorf("ProxyCommand is not supported (%q); use ProxyJump or a stdio: hop", cfg.ProxyCommand)
+		}
 		c, err = hssh.Dial(ctx, cfg)
 	} else {
 		var under net.Conn
