@@ -38,7 +38,7 @@ type testNode struct {
 	url string
 }
 
-func newIdentity(t *testing.T, name string) *certs.Identity {
+func newIdentity(t testing.TB, name string) *certs.Identity {
 	t.Helper()
 	id, err := certs.LoadOrCreate(t.TempDir(), name)
 	if err != nil {
@@ -49,7 +49,7 @@ func newIdentity(t *testing.T, name string) *certs.Identity {
 
 // startNode runs a node listening on listen (e.g. "tls://127.0.0.1:0")
 // that accepts the given client identities and applies grants.
-func startNode(t *testing.T, name, listen string, clients []*certs.Identity, grants ...string) *testNode {
+func startNode(t testing.TB, name, listen string, clients []*certs.Identity, grants ...string) *testNode {
 	t.Helper()
 	id := newIdentity(t, name)
 	var pinned []string
@@ -75,7 +75,7 @@ func startNode(t *testing.T, name, listen string, clients []*certs.Identity, gra
 	return &testNode{id: id, srv: srv, url: srv.Addrs()[0]}
 }
 
-func hostPort(t *testing.T, url string) string {
+func hostPort(t testing.TB, url string) string {
 	a, err := hop.Parse(url)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +118,7 @@ func (echoSvc) Sum(r io.Reader) (int64, []byte, error) {
 	return n, h.Sum(nil), err
 }
 
-func echoServer(t *testing.T) string {
+func echoServer(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -238,7 +238,7 @@ func TestHopErrorNamesHop(t *testing.T) {
 	}
 }
 
-func mustGrant(t *testing.T, s string) *Grant {
+func mustGrant(t testing.TB, s string) *Grant {
 	g, err := ParseGrant(s)
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +246,7 @@ func mustGrant(t *testing.T, s string) *Grant {
 	return g
 }
 
-func mustAddr(t *testing.T, s string) hop.Addr {
+func mustAddr(t testing.TB, s string) hop.Addr {
 	a, err := hop.Parse(s)
 	if err != nil {
 		t.Fatal(err)
