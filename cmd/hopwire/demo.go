@@ -4,32 +4,33 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/hop"
+	"github.com/hopwire/hopwire/relay"
 	"github.com/hopwire/hopwire/session"
 )
 
 // runDemo runs hopwire's main job on an embedded default: a throwaway CA,
-// a relay and a target node on loopback, and a client that reaches the
-// target through the relay (two authenticated hops, TLS inside TLS) and
-// drives it: remote ls, a callback, an async call, a remote error, and a
-// streamed transfer checked by SHA-256. Everything is torn down at the end.
+// two relays and a target node on loopback over three transports (TLS,
+// QUIC, DTLS), and a client that reaches the target through both relays,
+// authenticating every hop, and drives it: a refused destination, remote
+// ls, a remote error caught with errors.Is, a callback, an async call, and
+// a streamed transfer checked by SHA-256. Everything is torn down at the
+// end.
 func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	flags := newFlags("demo", stderr)
-	size := flags.Int("bytes", 64<<20, "bytes to stream through the chain")
+	size := flags.Int("bytes", 16<<20, "bytes to stream through the chain")
 	if err := parse(flags, args); err != nil {
 		return err
 	}
@@ -48,7 +49,7 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		return err
 	}
 	ids := map[string]*certs.Identity{}
-	for _, name := range []string{"client", "relay", "target"} {
+	for _, name := range []string{"client", "r1", "r2", "target"} {
 		certPEM, keyPEM, err := ca.Issue(name, []string{"127.0.0.1"}, time.Hour)
 		if err != nil {
 			return err
@@ -57,71 +58,73 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 			return err
 		}
 	}
-	trustAs := func(name string) certs.Trust { return certs.Trust{Pool: ca.Pool(), Name: name} }
 
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-
-	// The target node: a service over a directory of sample files.
+	// Three nodes on loopback: r1 (TLS), r2 (QUIC) and the target (DTLS),
+	// each trusting the CA, each allowed to forward only to the next.
 	share := filepath.Join(dir, "share")
 	if err := writeSamples(share); err != nil {
 		return err
 	}
-	targetLn, err := demoListener(ids["target"], trustAs("client"))
+	node := func(name, listen string, grants []string, services map[string]any) (*relay.Server, error) {
+		var gs []*relay.Grant
+		for _, g := range grants {
+			pg, err := relay.ParseGrant(g)
+			if err != nil {
+				return nil, err
+			}
+			gs = append(gs, pg)
+		}
+		srv, err := relay.New(&relay.Options{Name: name, Identity: ids[name], Trust: certs.Trust{Pool: ca.Pool()},
+			Policy: relay.NewPolicy(gs), Listen: []string{listen}, Version: version,
+			Services: func(session.Peer) map[string]any { return services }})
+		if err != nil {
+			return nil, err
+		}
+		return srv, srv.Start(ctx)
+	}
+	target, err := node("target", "dtls://127.0.0.1:0", nil, map[string]any{"files": &demoFiles{root: share}})
 	if err != nil {
 		return err
 	}
-	defer targetLn.Close()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		demoServe(ctx, targetLn, "target", func(c *session.Conn) { c.Expose("files", &demoFiles{root: share}) }, nil)
-	}()
-	step("target node listening on tls://%s (principal %q)", targetLn.Addr(), "target")
+	defer target.Close()
+	targetAddr, _ := hop.Parse(target.Addrs()[0])
+	r2, err := node("r2", "quic://127.0.0.1:0", []string{"client:connect=" + targetAddr.HostPort()}, nil)
+	if err != nil {
+		return err
+	}
+	defer r2.Close()
+	r2Addr, _ := hop.Parse(r2.Addrs()[0])
+	r1, err := node("r1", "tls://127.0.0.1:0", []string{"client:connect=" + r2Addr.HostPort()}, nil)
+	if err != nil {
+		return err
+	}
+	defer r1.Close()
+	r1Addr, _ := hop.Parse(r1.Addrs()[0])
+	step("nodes up: r1 %s, r2 %s (grants: connect to the next hop only)", r1.Addrs()[0], r2.Addrs()[0])
+	step("target %s", target.Addrs()[0])
 
-	// The relay: accepts the client and forwards one CONNECT stream to the
-	// target's address, and nowhere else.
-	relayLn, err := demoListener(ids["relay"], trustAs("client"))
+	d := &hop.Dialer{Identity: ids["client"], Trust: func(a hop.Addr) certs.Trust { return certs.Trust{Pool: ca.Pool()} },
+		Link: &session.LinkConfig{Name: "client"}}
+	route, err := d.Dial(ctx, []hop.Addr{r1Addr, r2Addr}, targetAddr)
 	if err != nil {
 		return err
 	}
-	defer relayLn.Close()
-	allowed := targetLn.Addr().String()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		demoServe(ctx, relayLn, "relay", nil, func(s *session.Stream) { demoForward(ctx, s, allowed) })
-	}()
-	step("relay node listening on tls://%s, forwarding only to %s", relayLn.Addr(), allowed)
-
-	// The client: hop 1 to the relay, hop 2 to the target through it.
-	hop1, err := demoDial(ctx, nil, relayLn.Addr().String(), ids["client"], trustAs("relay"))
-	if err != nil {
-		return fmt.Errorf("hop 1 (tls://%s): %w", relayLn.Addr(), err)
-	}
-	defer hop1.Close()
-	req, err := (&session.ConnectRequest{Network: session.ConnectTCP, Address: allowed}).Encode()
-	if err != nil {
-		return err
-	}
-	through, err := hop1.Link().OpenStream(ctx, session.KindConnect, req)
-	if err != nil {
-		return err
-	}
-	hop2, err := demoDial(ctx, through, allowed, ids["client"], trustAs("target"))
-	if err != nil {
-		return fmt.Errorf("hop 2 (tls://%s): %w", allowed, err)
-	}
-	defer hop2.Close()
-	step("chain up: client -> relay -> target, each hop authenticated by the client")
-	for i, c := range []*session.Conn{hop1, hop2} {
-		rtt, err := c.Link().Ping(ctx)
+	defer route.Close()
+	step("chain up: client -> r1 (tls) -> r2 (quic over CONNECT udp) -> target (dtls over CONNECT udp), each hop authenticated by the client")
+	for i, h := range route.Hops {
+		rtt, err := h.Conn.Ping(ctx)
 		if err != nil {
 			return err
 		}
-		p := c.Link().Peer()
-		fmt.Fprintf(stdout, "    hop %d  %-7s tls  principal=%s  fingerprint=%s  rtt=%v\n", i+1, p.Name, p.Principal, p.Fingerprint, rtt.Round(time.Microsecond))
+		fmt.Fprintf(stdout, "    hop %d  %-7s %-5s principal=%s  fingerprint=%s  rtt=%v\n", i+1, h.Peer.Name, h.Transport, h.Peer.Principal, h.Peer.Fingerprint, rtt.Round(time.Microsecond))
+	}
+	hop2 := route.Target()
+
+	step("policy: r1 refuses a destination it was not granted")
+	if _, err := d.Dial(ctx, []hop.Addr{r1Addr}, targetAddr); err != nil {
+		fmt.Fprintf(stdout, "    %v\n", err)
+	} else {
+		return errors.New("demo: r1 forwarded where it was not allowed")
 	}
 
 	files := hop2.Service("files")
@@ -183,123 +186,6 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	}
 	step("tearing down")
 	return nil
-}
-
-func demoListener(id *certs.Identity, trust certs.Trust) (net.Listener, error) {
-	cfg, err := certs.ServerConfig(id, trust)
-	if err != nil {
-		return nil, err
-	}
-	return tls.Listen("tcp", "127.0.0.1:0", cfg)
-}
-
-// demoServe accepts links until ctx ends; each gets an RPC session.
-func demoServe(ctx context.Context, ln net.Listener, name string, expose func(*session.Conn), accept func(*session.Stream)) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	go func() {
-		<-ctx.Done()
-		ln.Close()
-	}()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tc := c.(*tls.Conn)
-			if err := tc.HandshakeContext(ctx); err != nil {
-				tc.Close()
-				return
-			}
-			principal, fp := certs.PeerFromState(tc.ConnectionState())
-			l, err := session.NewLink(tc, session.Server, &session.LinkConfig{Name: name, Peer: session.Peer{Principal: principal, Fingerprint: fp}})
-			if err != nil {
-				return
-			}
-			conn, err := session.NewConn(ctx, l, &session.Options{Accept: accept})
-			if err != nil {
-				return
-			}
-			if expose != nil {
-				expose(conn)
-			}
-			select {
-			case <-ctx.Done():
-			case <-conn.Done():
-			}
-			conn.Close()
-		}()
-	}
-}
-
-// demoDial runs a TLS client handshake over under (or a fresh TCP
-// connection to addr) and starts a session on it.
-func demoDial(ctx context.Context, under net.Conn, addr string, id *certs.Identity, trust certs.Trust) (*session.Conn, error) {
-	cfg, err := certs.ClientConfig(id, trust, "")
-	if err != nil {
-		return nil, err
-	}
-	if under == nil {
-		var d net.Dialer
-		if under, err = d.DialContext(ctx, "tcp", addr); err != nil {
-			return nil, err
-		}
-	}
-	tc := tls.Client(under, cfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		under.Close()
-		return nil, err
-	}
-	principal, fp := certs.PeerFromState(tc.ConnectionState())
-	l, err := session.NewLink(tc, session.Client, &session.LinkConfig{Name: "client", Peer: session.Peer{Principal: principal, Fingerprint: fp}})
-	if err != nil {
-		return nil, err
-	}
-	return session.NewConn(ctx, l, nil)
-}
-
-// demoForward serves one CONNECT stream, allowed only to the one TCP
-// address. Failures on either side reach the other as errors.
-func demoForward(ctx context.Context, s *session.Stream, allowed string) {
-	req, err := session.ParseConnectRequest(s.Header())
-	if err != nil {
-		s.Abort(session.AbortProtocol, err.Error())
-		return
-	}
-	if req.Network != session.ConnectTCP || req.Address != allowed {
-		s.Abort(session.AbortPolicy, "destination not allowed: "+req.Network.String()+" "+req.Address)
-		return
-	}
-	dest := req.Address
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", dest)
-	if err != nil {
-		s.Abort(session.AbortUpstream, err.Error())
-		return
-	}
-	go func() {
-		defer c.Close()
-		defer s.Close()
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			if _, err := io.Copy(c, s); err != nil {
-				c.(*net.TCPConn).SetLinger(0)
-				c.Close()
-				return
-			}
-			c.(*net.TCPConn).CloseWrite()
-		}()
-		if _, err := io.Copy(s, c); err != nil {
-			s.Abort(session.AbortUpstream, err.Error())
-		} else {
-			s.CloseWrite()
-		}
-		<-done
-	}()
 }
 
 // demoEntry is one directory entry, as RPyC's remote_ls prints them.
@@ -389,7 +275,7 @@ func writeSamples(dir string) error {
 		return err
 	}
 	files := map[string][]byte{
-		"hello.txt":    []byte("hello from the target\nthrough one relay\nand back\n"),
+		"hello.txt":    []byte("hello from the target\nthrough two relays\nand back\n"),
 		"data.bin":     bytes.Repeat([]byte{0xAB}, 4096),
 		"logs/app.log": []byte("started\n"),
 		"notes.md":     []byte("# notes\n"),

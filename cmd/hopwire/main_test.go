@@ -23,15 +23,15 @@ func runCmd(t *testing.T, args ...string) (string, string, int) {
 }
 
 func TestDemo(t *testing.T) {
-	out, errOut, code := runCmd(t, "demo", "--bytes", "4194304")
+	out, errOut, code := runCmd(t, "demo", "--bytes", "2097152")
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	for _, want := range []string{
-		"hop 1  relay", "hop 2  target", "hello.txt",
+		"hop 1  r1", "hop 2  r2      quic", "hop 3  target  dtls", "hello.txt", "denied by policy",
 		"errors.Is(err, fs.ErrNotExist) = true",
 		"3 lines called back",
-		"4194304 bytes", "match=true",
+		"2097152 bytes", "match=true",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
