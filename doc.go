@@ -10,6 +10,8 @@
 //	hop        hop addresses, chains, the chain dialer
 //	relay      a node: listeners, CONNECT streams under policy, services
 //
-// Today the session layer is complete; see package session for the RPC
-// API, and `hopwire demo` for a two-hop chain built by hand from it.
+// Until the facade lands, programs use the packages directly: hop.Dialer
+// dials a chain and returns a hop.Route (its Target() session and a
+// DialContext exiting there), relay.Server runs a node, and package session
+// holds the RPC API. `hopwire demo` shows all three together.
 package hopwire

@@ -2,7 +2,7 @@
 //
 // Usage:
 //
-//	hopwire demo                      run a local two-hop demo (no configuration)
+//	hopwire demo                      run a local three-node chain demo (no configuration)
 //	hopwire serve --listen URL... [--grant RULE...] [--stdio] [--connect RELAY --name N]
 //	hopwire ping|trace [-J hop1,hop2] TARGET
 //	hopwire peers [-J ...] RELAY
