@@ -1,0 +1,85 @@
+package hopwire_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/hopwire/hopwire"
+	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/relay"
+	"github.com/hopwire/hopwire/session"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// An HTTP server reachable only from the node is fetched through the
+// route with net/http, using the Client's DialContext.
+func TestDialHTTPThroughRoute(t *testing.T) {
+	home := t.TempDir()
+	client, err := certs.LoadOrCreate(home, "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeID, err := certs.LoadOrCreate(t.TempDir(), "node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := certs.AddFingerprint(filepath.Join(home, certs.KnownNodesFile), nodeID.Fingerprint(), "node"); err != nil {
+		t.Fatal(err)
+	}
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "hello from behind the node")
+	}))
+	defer web.Close()
+	grant, err := relay.ParseGrant("client:connect=" + web.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := relay.New(&hopwire.ServeOptions{Name: "node", Identity: nodeID, Trust: certs.Trust{Pinned: []string{client.Fingerprint()}},
+		Policy: relay.NewPolicy([]*relay.Grant{grant}), Listen: []string{"tls://127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, err := hopwire.Dial(ctx, srv.Addrs()[0], &hopwire.Options{Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tr := &http.Transport{DialContext: c.DialContext}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get(web.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "hello from behind the node" {
+		t.Fatalf("got %q", body)
+	}
+	// Anything else is refused by the node's policy.
+	conn, err := c.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", "9"))
+	if err == nil {
+		_, err = conn.Read(make([]byte, 1))
+		conn.Close()
+	}
+	if !errors.Is(err, session.ErrStreamAborted) || !strings.Contains(err.Error(), "denied by policy") {
+		t.Fatalf("ungranted destination: %v", err)
+	}
+}
