@@ -217,7 +217,32 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	return nil
 }
 
-// dialTarget parses [-J chain] TARGET and dials the route.
+// routeCmd is the common shape of the commands that reach a TARGET
+// through -J hops: identity and chain flags, --json, then the route.
+type routeCmd struct {
+	fs     *flag.FlagSet
+	idf    identityFlags
+	cf     chainFlags
+	asJSON *bool
+}
+
+func newRouteCmd(name string, stderr io.Writer) *routeCmd {
+	rc := &routeCmd{fs: newFlags(name, stderr)}
+	rc.idf.register(rc.fs)
+	rc.cf.register(rc.fs)
+	rc.asJSON = rc.fs.Bool("json", false, "print JSON")
+	return rc
+}
+
+// dial parses args and dials the route to TARGET.
+func (rc *routeCmd) dial(ctx context.Context, args []string, stderr io.Writer) (*hop.Route, error) {
+	if err := parse(rc.fs, args); err != nil {
+		return nil, err
+	}
+	return dialTarget(ctx, rc.fs, &rc.idf, &rc.cf, stderr)
+}
+
+// dialTarget dials the route to the TARGET argument through -J.
 func dialTarget(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, cf *chainFlags, stderr io.Writer) (*hop.Route, error) {
 	if fs.NArg() < 1 {
 		return nil, fmt.Errorf("%w: missing TARGET", errUsage)
@@ -242,17 +267,9 @@ func dialTarget(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, cf *c
 }
 
 func runPing(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("ping", stderr)
-	var idf identityFlags
-	idf.register(fs)
-	var cf chainFlags
-	cf.register(fs)
-	count := fs.Int("c", 1, "number of round trips")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	route, err := dialTarget(ctx, fs, &idf, &cf, stderr)
+	rc := newRouteCmd("ping", stderr)
+	count := rc.fs.Int("c", 1, "number of round trips")
+	route, err := rc.dial(ctx, args, stderr)
 	if err != nil {
 		return err
 	}
@@ -263,7 +280,7 @@ func runPing(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		if err != nil {
 			return err
 		}
-		if *asJSON {
+		if *rc.asJSON {
 			json.NewEncoder(stdout).Encode(map[string]any{"target": t.Addr.String(), "peer": t.Peer.Principal, "rtt_us": rtt.Microseconds()})
 		} else {
 			fmt.Fprintf(stdout, "%s (%s): rtt=%v\n", t.Addr, t.Peer.Principal, rtt.Round(time.Microsecond))
@@ -284,16 +301,8 @@ type traceHop struct {
 }
 
 func runTrace(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("trace", stderr)
-	var idf identityFlags
-	idf.register(fs)
-	var cf chainFlags
-	cf.register(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	route, err := dialTarget(ctx, fs, &idf, &cf, stderr)
+	rc := newRouteCmd("trace", stderr)
+	route, err := rc.dial(ctx, args, stderr)
 	if err != nil {
 		return err
 	}
@@ -313,7 +322,7 @@ func runTrace(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		out = append(out, traceHop{Hop: i + 1, Addr: h.Addr.String(), Transport: h.Transport, Name: h.Peer.Name,
 			Principal: h.Peer.Principal, Fingerprint: h.Peer.Fingerprint, RTTMicros: rtt.Microseconds(), SetupMicros: h.Setup.Microseconds()})
 	}
-	if *asJSON {
+	if *rc.asJSON {
 		return json.NewEncoder(stdout).Encode(out)
 	}
 	for _, h := range out {
@@ -324,16 +333,8 @@ func runTrace(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 }
 
 func runPeers(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("peers", stderr)
-	var idf identityFlags
-	idf.register(fs)
-	var cf chainFlags
-	cf.register(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	route, err := dialTarget(ctx, fs, &idf, &cf, stderr)
+	rc := newRouteCmd("peers", stderr)
+	route, err := rc.dial(ctx, args, stderr)
 	if err != nil {
 		return err
 	}
@@ -342,7 +343,7 @@ func runPeers(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if *rc.asJSON {
 		return json.NewEncoder(stdout).Encode(info.Agents)
 	}
 	for _, a := range info.Agents {
