@@ -62,3 +62,32 @@ func TestStdioSocket(t *testing.T) {
 		t.Fatalf("an unauthorized client got through a socket-activated node:\n%s", out)
 	}
 }
+
+// TestExecHop: a stdio: hop after a relay — the relay spawns the command
+// (if granted exec) and the link runs over its pipes.
+func TestExecHop(t *testing.T) {
+	hw, _ := binaries(t)
+	dir := t.TempDir()
+	home := func(n string) string { return filepath.Join(dir, n) }
+	fp := map[string]string{}
+	for _, n := range []string{"client", "relay", "inner"} {
+		fp[n] = identity(t, hw, home(n), n)
+	}
+	trust(t, hw, home("relay"), "--authorized", fp["client"], "client")
+	trust(t, hw, home("client"), "--known", fp["relay"], "relay")
+	relay := "tls://127.0.0.1:" + freePort(t)
+	startNS(t, "", "listening", hw, "serve", "--home", home("relay"), "--listen", relay, "--grant", "client:exec="+hw)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	stdioHop := "stdio:" + hw + " serve --stdio --home " + home("inner")
+	out, err := exec.CommandContext(ctx, hw, "trace", "--home", home("client"), "-J", relay, stdioHop).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "stdio") || !strings.Contains(string(out), "inner") {
+		t.Fatalf("exec hop: %v\n%s", err, out)
+	}
+	t.Log("\n" + string(out))
+	// Another command is not granted.
+	out, err = exec.CommandContext(ctx, hw, "ping", "--home", home("client"), "-J", relay, "stdio:/bin/cat").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "denied by policy") {
+		t.Fatalf("ungranted exec: %v\n%s", err, out)
+	}
+}
