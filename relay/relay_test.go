@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/classic"
 	"github.com/hopwire/hopwire/hop"
 	"github.com/hopwire/hopwire/session"
 	hssh "github.com/hopwire/hopwire/transport/ssh"
@@ -463,5 +465,37 @@ func TestPolicySentinel(t *testing.T) {
 	}
 	if n := hits.Load(); n != 0 {
 		t.Fatalf("the sentinel saw %d connections", n)
+	}
+}
+
+// Classic administration exists only for peers granted it.
+func TestClassicGrant(t *testing.T) {
+	client := newIdentity(t, "client")
+	other := newIdentity(t, "other")
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "f"), []byte("data"), 0o600)
+	n := startNode(t, "n", "tls://127.0.0.1:0", []*certs.Identity{client, other}, "client:classic")
+	n.srv.opts.ClassicRoot = root
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	route, err := dialer(client, n).Dial(ctx, nil, mustAddr(t, n.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer route.Close()
+	c := classic.New(route.Target())
+	if fi, err := c.Stat(ctx, "/f"); err != nil || fi.Size != 4 {
+		t.Fatalf("granted Stat: %+v %v", fi, err)
+	}
+	if _, err := c.Stat(ctx, "/../../etc/passwd"); err == nil || !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("outside the classic root: %v", err)
+	}
+	route2, err := dialer(other, n).Dial(ctx, nil, mustAddr(t, n.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer route2.Close()
+	if _, err := classic.New(route2.Target()).Stat(ctx, "/f"); !errors.Is(err, session.ErrNoService) {
+		t.Fatalf("ungranted peer: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/classic"
 	"github.com/hopwire/hopwire/hop"
 	"github.com/hopwire/hopwire/session"
 	"github.com/hopwire/hopwire/transport/dtls"
@@ -48,6 +49,8 @@ type Options struct {
 	// sessions (nil: defaults).
 	Link    *session.LinkConfig
 	Session *session.Options
+	// ClassicRoot, if set, confines the classic service to a directory.
+	ClassicRoot string
 	// Services, when set, is called for every new session and returns
 	// services to expose beyond the node service.
 	Services func(peer session.Peer) map[string]any
@@ -358,6 +361,12 @@ func (s *Server) serveLink(l *session.Link) {
 	}
 	node := &nodeService{s: s, peer: peer, ready: make(chan struct{})}
 	opts.Services = map[string]any{"node": node}
+	// Classic administration only for peers granted it; for everyone
+	// else the service does not exist (ErrNoService).
+	if g, err := s.policy.AllowClassic(Peer{Name: peer.Principal, Fingerprint: peer.Fingerprint}, false); err == nil {
+		opts.Services[classic.ServiceName] = &classic.Service{Root: s.opts.ClassicRoot}
+		log.Info("classic granted", "rule", g.String())
+	}
 	if s.opts.Services != nil {
 		for name, v := range s.opts.Services(peer) {
 			opts.Services[name] = v

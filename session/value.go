@@ -93,15 +93,15 @@ var (
 )
 
 // isStreamable reports whether v is an io.Reader or io.Writer to stream
-// rather than a data value that happens to implement one (a string
-// reader's struct is data only when passed by value, so only pointers and
-// interfaces count).
+// rather than data that happens to implement one: pointers, interfaces,
+// funcs and structs (io.Discard is a struct) are streamed; strings,
+// slices, maps and numbers travel by value.
 func isStreamable(v reflect.Value, iface reflect.Type) bool {
 	if !v.Type().Implements(iface) {
 		return false
 	}
 	switch v.Kind() {
-	case reflect.Pointer, reflect.Interface, reflect.Chan, reflect.Map, reflect.Func:
+	case reflect.Pointer, reflect.Interface, reflect.Chan, reflect.Func, reflect.Struct:
 		return true
 	}
 	return false

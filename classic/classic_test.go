@@ -1,0 +1,190 @@
+package classic_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/hopwire/hopwire/classic"
+	"github.com/hopwire/hopwire/session"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// pair serves svc over an in-memory link and returns a client for it.
+func pair(t *testing.T, svc *classic.Service) *classic.Client {
+	t.Helper()
+	a, b := net.Pipe()
+	ch := make(chan *session.Conn, 1)
+	go func() {
+		l, err := session.NewLink(b, session.Server, nil)
+		if err != nil {
+			t.Error(err)
+			ch <- nil
+			return
+		}
+		c, err := session.NewConn(context.Background(), l, &session.Options{Services: map[string]any{classic.ServiceName: svc}})
+		if err != nil {
+			t.Error(err)
+		}
+		ch <- c
+	}()
+	l, err := session.NewLink(a, session.Client, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := session.NewConn(t.Context(), l, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := <-ch
+	t.Cleanup(func() {
+		cc.Close()
+		if sc != nil {
+			sc.Close()
+		}
+	})
+	return classic.New(cc)
+}
+
+func TestFiles(t *testing.T) {
+	dir := t.TempDir()
+	c := pair(t, &classic.Service{})
+	ctx := t.Context()
+	p := filepath.Join(dir, "a", "b")
+	if err := c.MkdirAll(ctx, p, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("hopwire "), 100000)
+	f := filepath.Join(p, "f.txt")
+	if n, err := c.WriteFile(ctx, f, bytes.NewReader(data), 0o640); err != nil || n != int64(len(data)) {
+		t.Fatalf("WriteFile: %d %v", n, err)
+	}
+	fi, err := c.Stat(ctx, f)
+	if err != nil || fi.Size != int64(len(data)) || fi.FileMode().Perm() != 0o640 || fi.UID != os.Getuid() {
+		t.Fatalf("Stat: %+v %v", fi, err)
+	}
+	r, err := c.ReadFile(ctx, f, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || !bytes.Equal(got, data[8:]) {
+		t.Fatalf("ReadFile from 8: %d bytes, %v", len(got), err)
+	}
+	sum, err := c.Checksum(ctx, f, -1)
+	if err != nil || len(sum) != 64 {
+		t.Fatalf("Checksum: %q %v", sum, err)
+	}
+	if _, err := c.AppendFile(ctx, f, strings.NewReader("!"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Symlink(ctx, "f.txt", filepath.Join(p, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if target, err := c.Readlink(ctx, filepath.Join(p, "link")); err != nil || target != "f.txt" {
+		t.Fatalf("Readlink: %q %v", target, err)
+	}
+	entries, err := c.ReadDir(ctx, p)
+	if err != nil || len(entries) != 2 || entries[0].Name != "f.txt" || entries[1].Link != "f.txt" {
+		t.Fatalf("ReadDir: %+v %v", entries, err)
+	}
+	if err := c.Chmod(ctx, f, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rename(ctx, f, f+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := c.Glob(ctx, filepath.Join(p, "*.old")); err != nil || len(m) != 1 {
+		t.Fatalf("Glob: %v %v", m, err)
+	}
+	if du, err := c.DiskUsage(ctx, dir); err != nil || du != int64(len(data))+1+int64(len("f.txt")) { // the file and the symlink
+		t.Fatalf("DiskUsage: %d %v", du, err)
+	}
+	// Errors keep errors.Is across the wire.
+	if _, err := c.Stat(ctx, filepath.Join(dir, "nope")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Stat of a missing file: %v", err)
+	}
+	if err := c.Remove(ctx, filepath.Join(dir, "a")); err == nil {
+		t.Fatal("removed a non-empty directory")
+	}
+	if err := c.RemoveAll(ctx, filepath.Join(dir, "a")); err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.Host(ctx)
+	if err != nil || h.PID != os.Getpid() || h.OS == "" {
+		t.Fatalf("Host: %+v %v", h, err)
+	}
+}
+
+func TestRoot(t *testing.T) {
+	root := t.TempDir()
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "secret"), []byte("s"), 0o600)
+	os.Symlink(outside, filepath.Join(root, "escape"))
+	os.WriteFile(filepath.Join(root, "ok"), []byte("fine"), 0o600)
+	c := pair(t, &classic.Service{Root: root})
+	ctx := t.Context()
+	if fi, err := c.Stat(ctx, "/ok"); err != nil || fi.Size != 4 {
+		t.Fatalf("inside the root: %+v %v", fi, err)
+	}
+	for _, p := range []string{"/escape/secret", "escape/secret", "../../" + outside + "/secret"} {
+		if _, err := c.ReadFile(ctx, p, 0); err == nil {
+			t.Errorf("%s: read outside the root", p)
+		} else if !errors.Is(err, fs.ErrPermission) && !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	if err := c.Symlink(ctx, outside, "/new-escape"); !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("a symlink out of the root: %v", err)
+	}
+	if err := c.RemoveAll(ctx, "/"); !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("RemoveAll of the root: %v", err)
+	}
+}
+
+func TestRun(t *testing.T) {
+	c := pair(t, &classic.Service{})
+	ctx := t.Context()
+	var out, errb bytes.Buffer
+	code, err := c.Run(ctx, classic.RunRequest{Argv: []string{"sh", "-c", "tr a-z A-Z; echo oops >&2; exit 3"}}, strings.NewReader("hello"), &out, &errb)
+	if err != nil || code != 3 || out.String() != "HELLO" || errb.String() != "oops\n" {
+		t.Fatalf("Run: code %d err %v out %q err %q", code, err, out.String(), errb.String())
+	}
+	// Cancelling kills the whole process group.
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	_, err = c.Run(cctx, classic.RunRequest{Argv: []string{"sh", "-c", "sleep 300 & echo $! > " + pidFile + "; wait"}}, nil, io.Discard, io.Discard)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cancelled Run: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(pidFile)
+		pid := strings.TrimSpace(string(b))
+		if pid != "" {
+			if _, err := os.Stat("/proc/" + pid); os.IsNotExist(err) {
+				break
+			}
+			if st, _ := os.ReadFile("/proc/" + pid + "/stat"); strings.Contains(string(st), ") Z ") {
+				break // dead, waiting for its reaper
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the grandchild %s survives its cancelled Run", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
