@@ -5,6 +5,7 @@ package integration
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -234,7 +235,7 @@ func TestSegmentedChain(t *testing.T) {
 	echo := net.JoinHostPort(addr(3, 2), "9000")
 	echoIn(t, ns[3], echo)
 	startNS(t, ns[3], "listening", hw, "serve", "--home", home("target"), "--listen", target,
-		"--grant", "client:connect="+echo)
+		"--grant", "client:connect="+echo, "--grant", "client:classic")
 	startNS(t, ns[2], "listening", hw, "serve", "--home", home("r2"), "--listen", r2,
 		"--grant", "client:connect="+net.JoinHostPort(addr(3, 2), "7443"))
 	startNS(t, ns[1], "listening", hw, "serve", "--home", home("r1"), "--listen", r1,
@@ -269,6 +270,28 @@ func TestSegmentedChain(t *testing.T) {
 			t.Fatalf("unexpected output:\n%s", out)
 		}
 		t.Log(strings.TrimSpace(out))
+	})
+	t.Run("exec-and-files", func(t *testing.T) {
+		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns[0], hw, "exec", "--home", home("client"), "-J", r1+","+r2, target,
+			"--", "sh", "-c", "tr a-z A-Z; echo to-stderr >&2; exit 5")
+		cmd.Stdin = strings.NewReader("through three hops")
+		var out, errOut strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 5 || out.String() != "THROUGH THREE HOPS" || errOut.String() != "to-stderr\n" {
+			t.Fatalf("exec: %v stdout %q stderr %q", err, out.String(), errOut.String())
+		}
+		f := filepath.Join(dir, "remote.txt")
+		os.WriteFile(f, []byte("file on the target"), 0o644)
+		got, err := inNS(ctx, ns[0], hw, "cat", "--home", home("client"), "-J", r1+","+r2, target, f)
+		if err != nil || got != "file on the target" {
+			t.Fatalf("cat: %v %q", err, got)
+		}
+		got, err = inNS(ctx, ns[0], hw, "ls", "-l", "--home", home("client"), "-J", r1+","+r2, target, dir)
+		if err != nil || !strings.Contains(got, "remote.txt") || !strings.Contains(got, "-rw-r--r--") {
+			t.Fatalf("ls -l: %v\n%s", err, got)
+		}
 	})
 	t.Run("policy", func(t *testing.T) {
 		// r1 may only reach r2's QUIC port: the target's address (through r2's

@@ -46,9 +46,12 @@ func main() {
 }
 
 func exitCode(err error, stderr io.Writer) int {
+	var ee exitError
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &ee):
+		return ee.code // the remote command's status, silently
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
@@ -74,6 +77,11 @@ func commands() []command {
 		{"trace", "print every hop to TARGET: transport, identity, round trip", runTrace},
 		{"peers", "list the agents registered at a relay", runPeers},
 		{"trust", "trust a fingerprint: --known (a node) or --authorized (a client)", runTrust},
+		{"exec", "run a command on TARGET with streamed stdio; its exit status is ours", runExec},
+		{"ls", "list remote paths (-l: long format)", runLs},
+		{"cat", "print remote files", runCat},
+		{"rm", "remove remote paths (-r: recursively)", runRm},
+		{"mkdir", "create remote directories (with parents)", runMkdir},
 		{"id", "print this node's identity (name and fingerprint)", runID},
 		{"certs", "manage a fleet CA: certs init | certs issue", runCerts},
 		{"version", "print the version", func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) error {

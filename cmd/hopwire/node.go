@@ -134,6 +134,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	connect := fs.String("connect", "", "run as a reverse agent: dial this relay URL and register --name")
 	insecureTCP := fs.Bool("insecure-tcp", false, "allow tcp:// listeners off loopback (no authentication!)")
 	sshAuth := fs.String("ssh-authorized-keys", "", "authorized_keys of ssh:// listeners (default: authorized_keys in --home)")
+	classicRoot := fs.String("classic-root", "", "confine classic administration (files, exec dirs) to this directory")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -161,6 +162,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		Name: idf.name, Identity: id, Trust: trust, Policy: relay.NewPolicy(gs),
 		Listen: listens, InsecureTCP: *insecureTCP, Logger: log, Version: version,
 		SSHAuthorizedKeys: orDefault(*sshAuth, filepath.Join(idf.home, "authorized_keys")),
+		ClassicRoot:       *classicRoot,
 	})
 	if err != nil {
 		return err
