@@ -262,6 +262,7 @@ func (c *Conn) invoke(ctx context.Context, req *callReq) (reply *wire.Msg) {
 		out = out[:m.nout]
 	}
 	enc := c.newEncoder(c.ctx)
+	enc.results = true
 	b := appendArrayHeader(make([]byte, 0, 64), len(out))
 	for i, v := range out {
 		b, err = enc.encodeValue(b, v.Interface())

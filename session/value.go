@@ -112,6 +112,7 @@ func isStreamable(v reflect.Value, iface reflect.Type) bool {
 type encoder struct {
 	c        *Conn
 	ctx      context.Context
+	results  bool // encoding a handler's results: readers handed over are closed once sent
 	exported []uint64
 	readers  []pendingStream
 	writers  []pendingStream
@@ -276,7 +277,7 @@ func (e *encoder) stream(b []byte, kind refKind, ps pendingStream) ([]byte, erro
 // start begins copying: readers into their streams, streams into writers.
 func (e *encoder) start() {
 	for _, ps := range e.readers {
-		go sendStream(ps.s, ps.r)
+		go sendStream(ps.s, ps.r, e.results)
 	}
 	for _, ps := range e.writers {
 		e.wg.Add(1)
@@ -287,10 +288,13 @@ func (e *encoder) start() {
 				var dir [1]byte
 				if _, err := io.ReadFull(ps.s, dir[:]); err != nil || dir[0] != dirWrite {
 					if err == nil && dir[0] == dirRead {
-						go sendStream(ps.s, ps.r)
+						go sendStream(ps.s, ps.r, e.results)
 						return
 					}
 					ps.s.Abort(AbortProtocol, "bad stream direction")
+					if c, ok := ps.r.(io.Closer); ok && e.results {
+						c.Close() // a handed-over value nobody took
+					}
 					return
 				}
 			}
@@ -347,8 +351,10 @@ func (e *encoder) abort() {
 
 // sendStream copies r into s and closes s cleanly; an error of r aborts s
 // so that the peer sees it. A concurrent read notices the peer giving up
-// (it aborts or closes the stream) and stops the copy.
-func sendStream(s *Stream, r io.Reader) {
+// (it aborts or closes the stream) and stops the copy. A reader that a
+// handler returned is closed afterwards (the handler handed it over); a
+// caller's argument is not (the caller still owns it).
+func sendStream(s *Stream, r io.Reader, closeAfter bool) {
 	go func() {
 		_, err := io.Copy(io.Discard, s)
 		if err != nil {
@@ -362,7 +368,7 @@ func sendStream(s *Stream, r io.Reader) {
 	} else {
 		s.CloseWrite()
 	}
-	if c, ok := r.(io.Closer); ok {
+	if c, ok := r.(io.Closer); ok && closeAfter {
 		c.Close()
 	}
 }

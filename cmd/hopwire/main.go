@@ -78,6 +78,8 @@ func commands() []command {
 		{"peers", "list the agents registered at a relay", runPeers},
 		{"trust", "trust a fingerprint: --known (a node) or --authorized (a client)", runTrust},
 		{"exec", "run a command on TARGET with streamed stdio; its exit status is ours", runExec},
+		{"put", "copy local files to TARGET (-r: directories), verified by SHA-256, resumable", runPut},
+		{"get", "copy files from TARGET (-r: directories), verified by SHA-256, resumable", runGet},
 		{"ls", "list remote paths (-l: long format)", runLs},
 		{"cat", "print remote files", runCat},
 		{"rm", "remove remote paths (-r: recursively)", runRm},

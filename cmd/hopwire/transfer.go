@@ -1,0 +1,333 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+
+	"github.com/hopwire/hopwire/classic"
+)
+
+// partSuffix names an interrupted transfer's partial file; a later put or
+// get of the same file resumes from it after checking its prefix.
+const partSuffix = ".hopwire-part"
+
+// runPut: hopwire put [-J chain] [-r] TARGET LOCAL... REMOTE
+func runPut(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	rc := newRouteCmd("put", stderr)
+	recursive := rc.fs.Bool("r", false, "copy directories recursively")
+	if err := parse(rc.fs, args); err != nil {
+		return err
+	}
+	if rc.fs.NArg() < 3 {
+		return fmt.Errorf("%w: put TARGET LOCAL... REMOTE", errUsage)
+	}
+	route, err := dialTarget(ctx, rc.fs, &rc.idf, &rc.cf, stderr)
+	if err != nil {
+		return err
+	}
+	defer route.Close()
+	c := classic.New(route.Target())
+	srcs, dst := rc.fs.Args()[1:rc.fs.NArg()-1], rc.fs.Arg(rc.fs.NArg()-1)
+	dstIsDir := false
+	if fi, err := c.Stat(ctx, dst); err == nil && fi.IsDir {
+		dstIsDir = true
+	}
+	if len(srcs) > 1 && !dstIsDir {
+		return fmt.Errorf("put: %s is not a remote directory", dst)
+	}
+	p := newProgress(stderr)
+	for _, src := range srcs {
+		target := dst
+		if dstIsDir {
+			target = path.Join(dst, filepath.Base(src))
+		}
+		fi, err := os.Stat(src)
+		if err != nil {
+			return err
+		}
+		if fi.IsDir() {
+			if !*recursive {
+				return fmt.Errorf("put: %s is a directory (use -r)", src)
+			}
+			err = filepath.WalkDir(src, func(local string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				rel, _ := filepath.Rel(src, local)
+				remote := path.Join(target, filepath.ToSlash(rel))
+				info, err := d.Info()
+				if err != nil {
+					return err
+				}
+				if d.IsDir() {
+					if err := c.MkdirAll(ctx, remote, uint32(info.Mode().Perm())); err != nil {
+						return err
+					}
+					return c.Chmod(ctx, remote, uint32(info.Mode().Perm()))
+				}
+				if !info.Mode().IsRegular() {
+					return nil // sockets, devices, symlinks: not copied
+				}
+				return putFile(ctx, c, local, remote, info, p)
+			})
+		} else {
+			err = putFile(ctx, c, src, target, fi, p)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	p.done()
+	return nil
+}
+
+// putFile sends one file, resuming a partial upload whose prefix checks
+// out, and verifies the result by SHA-256 before putting it in place.
+func putFile(ctx context.Context, c *classic.Client, local, remote string, fi fs.FileInfo, p *progress) error {
+	f, err := os.Open(local)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	part := remote + partSuffix
+	var offset int64
+	if pfi, err := c.Stat(ctx, part); err == nil && pfi.Size <= fi.Size() {
+		want, err := fileSum(f, pfi.Size)
+		if err != nil {
+			return err
+		}
+		if got, err := c.Checksum(ctx, part, pfi.Size); err == nil && got == want {
+			offset = pfi.Size
+		}
+	}
+	if offset == 0 {
+		_ = c.Remove(ctx, part)
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return err
+	}
+	p.start(remote, fi.Size(), offset)
+	if _, err := c.AppendFile(ctx, part, p.reader(f), 0o600); err != nil {
+		return fmt.Errorf("put %s: %w (run put again to resume)", local, err)
+	}
+	want, err := fileSum(f, -1)
+	if err != nil {
+		return err
+	}
+	got, err := c.Checksum(ctx, part, -1)
+	if err != nil {
+		return err
+	}
+	if got != want {
+		c.Remove(ctx, part)
+		return fmt.Errorf("put %s: SHA-256 differs after transfer (%s != %s)", local, got, want)
+	}
+	if err := c.Chmod(ctx, part, uint32(fi.Mode().Perm())); err != nil {
+		return err
+	}
+	return c.Rename(ctx, part, remote)
+}
+
+// runGet: hopwire get [-J chain] [-r] TARGET REMOTE... LOCAL
+func runGet(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	rc := newRouteCmd("get", stderr)
+	recursive := rc.fs.Bool("r", false, "copy directories recursively")
+	if err := parse(rc.fs, args); err != nil {
+		return err
+	}
+	if rc.fs.NArg() < 3 {
+		return fmt.Errorf("%w: get TARGET REMOTE... LOCAL", errUsage)
+	}
+	route, err := dialTarget(ctx, rc.fs, &rc.idf, &rc.cf, stderr)
+	if err != nil {
+		return err
+	}
+	defer route.Close()
+	c := classic.New(route.Target())
+	srcs, dst := rc.fs.Args()[1:rc.fs.NArg()-1], rc.fs.Arg(rc.fs.NArg()-1)
+	dstIsDir := false
+	if fi, err := os.Stat(dst); err == nil && fi.IsDir() {
+		dstIsDir = true
+	}
+	if len(srcs) > 1 && !dstIsDir {
+		return fmt.Errorf("get: %s is not a directory", dst)
+	}
+	p := newProgress(stderr)
+	var walk func(remote, local string, fi classic.FileInfo) error
+	walk = func(remote, local string, fi classic.FileInfo) error {
+		if !fi.IsDir {
+			return getFile(ctx, c, remote, local, fi, p)
+		}
+		if !*recursive {
+			return fmt.Errorf("get: %s is a directory (use -r)", remote)
+		}
+		if err := os.MkdirAll(local, fi.FileMode().Perm()|0o700); err != nil {
+			return err
+		}
+		entries, err := c.ReadDir(ctx, remote)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if e.Link != "" || (!e.IsDir && !e.FileMode().IsRegular()) {
+				continue
+			}
+			if err := walk(path.Join(remote, e.Name), filepath.Join(local, e.Name), e); err != nil {
+				return err
+			}
+		}
+		return os.Chmod(local, fi.FileMode().Perm())
+	}
+	for _, src := range srcs {
+		fi, err := c.Stat(ctx, src)
+		if err != nil {
+			return err
+		}
+		local := dst
+		if dstIsDir {
+			local = filepath.Join(dst, path.Base(src))
+		}
+		if err := walk(src, local, fi); err != nil {
+			return err
+		}
+	}
+	p.done()
+	return nil
+}
+
+// getFile fetches one file into a partial file beside local, resuming it
+// when its prefix matches the remote file's, and verifies by SHA-256.
+func getFile(ctx context.Context, c *classic.Client, remote, local string, fi classic.FileInfo, p *progress) error {
+	part := local + partSuffix
+	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var offset int64
+	if st, err := f.Stat(); err == nil && st.Size() > 0 && st.Size() <= fi.Size {
+		have, err := fileSum(f, st.Size())
+		if err != nil {
+			return err
+		}
+		if want, err := c.Checksum(ctx, remote, st.Size()); err == nil && want == have {
+			offset = st.Size()
+		}
+	}
+	if err := f.Truncate(offset); err != nil {
+		return err
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return err
+	}
+	r, err := c.ReadFile(ctx, remote, offset)
+	if err != nil {
+		return err
+	}
+	p.start(local, fi.Size, offset)
+	_, err = io.Copy(f, p.reader(r))
+	r.Close()
+	if err != nil {
+		return fmt.Errorf("get %s: %w (run get again to resume)", remote, err)
+	}
+	have, err := fileSum(f, -1)
+	if err != nil {
+		return err
+	}
+	want, err := c.Checksum(ctx, remote, -1)
+	if err != nil {
+		return err
+	}
+	if have != want {
+		os.Remove(part)
+		return fmt.Errorf("get %s: SHA-256 differs after transfer", remote)
+	}
+	if err := f.Chmod(fi.FileMode().Perm()); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(part, local)
+}
+
+// fileSum hashes the first n bytes of f (all when n < 0) from its start.
+func fileSum(f *os.File, n int64) (string, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	var r io.Reader = f
+	if n >= 0 {
+		r = io.LimitReader(f, n)
+	}
+	if _, err := io.Copy(h, r); err != nil {
+		return "", err
+	}
+	if _, err := f.Seek(0, io.SeekEnd); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// progress draws a one-line progress bar on a terminal, and nothing when
+// stderr is not one.
+type progress struct {
+	w     io.Writer
+	tty   bool
+	name  string
+	total int64
+	done_ int64
+	last  time.Time
+}
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w}
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	return p
+}
+
+func (p *progress) start(name string, total, offset int64) {
+	p.name, p.total, p.done_ = name, total, offset
+}
+
+func (p *progress) reader(r io.Reader) io.Reader {
+	if !p.tty {
+		return r
+	}
+	return readFunc(func(b []byte) (int, error) {
+		n, err := r.Read(b)
+		p.done_ += int64(n)
+		if time.Since(p.last) > 100*time.Millisecond || err != nil {
+			p.last = time.Now()
+			pct := 100.0
+			if p.total > 0 {
+				pct = float64(p.done_) * 100 / float64(p.total)
+			}
+			fmt.Fprintf(p.w, "\r%-40s %6.1f%% %10d bytes", p.name, pct, p.done_)
+		}
+		return n, err
+	})
+}
+
+func (p *progress) done() {
+	if p.tty {
+		fmt.Fprintln(p.w)
+	}
+}
+
+type readFunc func([]byte) (int, error)
+
+func (f readFunc) Read(b []byte) (int, error) { return f(b) }
