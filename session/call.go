@@ -174,7 +174,9 @@ func (c *Conn) call(ctx context.Context, r *Ref, method string, args []any) (Res
 }
 
 func (c *Conn) goSendCancel(id uint64) {
-	c.wg.Add(1)
+	if !c.rejoin() {
+		return // the session is ending: no message leaves it anyway
+	}
 	go func() {
 		defer c.wg.Done()
 		_ = c.send(&wire.Msg{Kind: wire.MsgCancel, ID: id})

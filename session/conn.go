@@ -39,7 +39,8 @@ type Options struct {
 	// arrive before them (see Conn.Expose).
 	Services map[string]any
 	// Accept receives streams of kinds the Conn does not handle itself
-	// (KindConnect). It owns the stream. nil refuses them.
+	// (KindConnect). It owns the stream, and must not block: it runs on
+	// the session's accept loop (start a goroutine). nil refuses them.
 	Accept func(*Stream)
 	// StreamWait bounds how long a data stream and the call it belongs to
 	// may wait for each other (default 30s).
@@ -112,10 +113,13 @@ type Conn struct {
 	services map[string]*export
 	running  map[uint64]context.CancelFunc // incoming calls by id
 	data     map[uint64]*dataSlot
+	rngMu    sync.Mutex
 	rng      *mrand.ChaCha8
 
 	inflight atomic.Int64 // incoming calls running
 	idle     atomic.Int64 // workers waiting for a hand-off
+	workMu   sync.Mutex   // orders rejoin against Close
+	closing  bool
 	handoff  chan *bufio.Reader
 	refusing atomic.Int64 // refusals being sent
 
@@ -215,7 +219,7 @@ func (c *Conn) setup(ctx context.Context) error {
 			return c.link.Err()
 		}
 	}
-	c.rpc.noIdle = true
+	c.rpc.noIdle.Store(true)
 	hello := &wire.Msg{Kind: wire.MsgHello, Version: rpcVersion, MaxMsg: uint64(c.opts.MaxMessageSize),
 		MaxCalls: uint64(c.opts.MaxCalls), MaxRefs: uint64(c.opts.MaxRefs)}
 	if dl, ok := ctx.Deadline(); ok {
@@ -278,13 +282,21 @@ func (c *Conn) Err() error {
 
 // Close ends the session: pending calls fail, running handlers see their
 // contexts cancelled, every exported reference is dropped and the link is
-// closed. It waits for the session's goroutines except handlers still
-// running, whose results are discarded.
+// closed. It waits for the session's own goroutines but not for handlers
+// still running (they may even be the caller of Close); their results are
+// discarded.
 func (c *Conn) Close() error {
 	c.fail(ErrLinkClosed)
 	c.link.Close()
 	c.wg.Wait()
 	return nil
+}
+
+// markClosing stops workers from rejoining the wait group.
+func (c *Conn) markClosing() {
+	c.workMu.Lock()
+	c.closing = true
+	c.workMu.Unlock()
 }
 
 // fail ends the session with cause, once.
@@ -296,6 +308,7 @@ func (c *Conn) fail(cause error) {
 		cause = fmt.Errorf("%w: %w", ErrLinkClosed, cause)
 	}
 	c.once.Do(func() {
+		c.markClosing()
 		c.err = cause
 		close(c.done)
 		c.cancel()
@@ -342,7 +355,7 @@ func (c *Conn) send(m *wire.Msg) error {
 		c.wcond.Wait()
 	}
 	if c.werr != nil {
-		return c.werr
+		return c.err
 	}
 	c.queue = binary.AppendUvarint(c.queue, uint64(n))
 	c.queue = append(c.queue, c.scratch...)
@@ -368,7 +381,13 @@ func (c *Conn) send(m *wire.Msg) error {
 		c.wcond.Broadcast()
 	}
 	c.writing = false
-	return c.werr
+	if c.werr != nil {
+		// The RPC stream is broken: so is the session, and every caller
+		// learns it as ErrLinkClosed.
+		c.fail(c.werr)
+		return c.err
+	}
+	return nil
 }
 
 // maxPending bounds the bytes queued behind a write in progress.
@@ -391,16 +410,20 @@ func (c *Conn) peerMaxMsgOr(n int) int {
 // may call back into the peer), and workers keep their grown stacks from
 // call to call.
 func (c *Conn) readLoop(br *bufio.Reader) {
-	defer c.wg.Done()
 	for {
 		req := c.readUntilCall(br)
+		c.wg.Done() // Close waits for readers, not for handlers
 		if req == nil {
 			return
 		}
 		c.serveCall(req)
+		if !c.rejoin() {
+			return
+		}
 		// Wait, idle, for the next hand-off.
 		if c.idle.Add(1) > maxIdleWorkers {
 			c.idle.Add(-1)
+			c.wg.Done()
 			return
 		}
 		select {
@@ -408,9 +431,22 @@ func (c *Conn) readLoop(br *bufio.Reader) {
 			c.idle.Add(-1)
 		case <-c.done:
 			c.idle.Add(-1)
+			c.wg.Done()
 			return
 		}
 	}
+}
+
+// rejoin counts a worker back into the goroutines Close waits for, unless
+// the session is closing (then the worker leaves).
+func (c *Conn) rejoin() bool {
+	c.workMu.Lock()
+	defer c.workMu.Unlock()
+	if c.closing {
+		return false
+	}
+	c.wg.Add(1)
+	return true
 }
 
 // maxIdleWorkers bounds the goroutines kept waiting to read.
@@ -529,7 +565,10 @@ func (c *Conn) goSend(m *wire.Msg) {
 		c.violation("flood of messages that need an answer")
 		return
 	}
-	c.wg.Add(1)
+	if !c.rejoin() {
+		c.refusing.Add(-1)
+		return
+	}
 	go func() {
 		defer c.wg.Done()
 		defer c.refusing.Add(-1)
@@ -539,6 +578,8 @@ func (c *Conn) goSend(m *wire.Msg) {
 
 // newID returns a fresh random reference id or data token, never 0.
 func (c *Conn) newID() uint64 {
+	c.rngMu.Lock()
+	defer c.rngMu.Unlock()
 	for {
 		if id := c.rng.Uint64(); id != 0 {
 			return id
@@ -630,12 +671,14 @@ func (c *Conn) releaseLoop() {
 			return
 		case <-c.relWake:
 		}
+		// A batch fits the peer's message limit: ids take ≤ 10 bytes.
+		batch := min(wire.MaxReleaseIDs, (c.peerMaxMsg-16)/binary.MaxVarintLen64)
 		for {
 			c.relMu.Lock()
 			ids := c.relIDs
-			if len(ids) > wire.MaxReleaseIDs {
-				ids = ids[:wire.MaxReleaseIDs]
-				c.relIDs = append([]uint64(nil), c.relIDs[wire.MaxReleaseIDs:]...)
+			if len(ids) > batch {
+				ids = ids[:batch]
+				c.relIDs = append([]uint64(nil), c.relIDs[batch:]...)
 			} else {
 				c.relIDs = nil
 			}
@@ -644,7 +687,10 @@ func (c *Conn) releaseLoop() {
 				break
 			}
 			if err := c.send(&wire.Msg{Kind: wire.MsgRelease, IDs: ids}); err != nil {
-				return
+				if c.Err() != nil {
+					return
+				}
+				c.log.Warn("release not sent", "err", err)
 			}
 		}
 	}

@@ -111,8 +111,10 @@ type LinkConfig struct {
 	CloseTimeout time.Duration
 	// StreamWindow is the per-stream receive window (default 1 MiB) and
 	// LinkBuffer the receive buffer shared by all streams of the link
-	// (default 8 MiB). Buffers are allocated only as data arrives, so an
-	// idle link costs neither.
+	// (default 32 MiB, at least 4 windows). Buffers are allocated only as
+	// data arrives, so an idle link costs neither. When LinkBuffer is full
+	// of data nobody reads, smux stops reading the link altogether (RPC
+	// included): read or close the streams you accept.
 	StreamWindow int
 	LinkBuffer   int
 	// FrameSize is the multiplexer's largest frame (default and maximum
@@ -148,7 +150,10 @@ func (c *LinkConfig) withDefaults() LinkConfig {
 		cfg.StreamWindow = 1 << 20
 	}
 	if cfg.LinkBuffer == 0 {
-		cfg.LinkBuffer = 8 << 20
+		// smux stops reading the whole link when this fills, so it is
+		// many windows deep: 32 streams may sit unread before the RPC
+		// stream is held up. It is allocated only as data arrives.
+		cfg.LinkBuffer = 32 << 20
 	}
 	if cfg.FrameSize == 0 {
 		cfg.FrameSize = 65535
@@ -163,8 +168,8 @@ func (c *LinkConfig) verify() error {
 	if c.FrameSize < 64 || c.FrameSize > 65535 {
 		return fmt.Errorf("session: FrameSize %d out of range [64, 65535]", c.FrameSize)
 	}
-	if c.StreamWindow < c.FrameSize || c.StreamWindow > c.LinkBuffer {
-		return fmt.Errorf("session: StreamWindow %d must be within [FrameSize, LinkBuffer]", c.StreamWindow)
+	if c.StreamWindow < c.FrameSize || 4*c.StreamWindow > c.LinkBuffer {
+		return fmt.Errorf("session: StreamWindow %d must be at least FrameSize and at most a quarter of LinkBuffer", c.StreamWindow)
 	}
 	if c.MaxStreams < 1 || c.AcceptBacklog < 1 {
 		return errors.New("session: MaxStreams and AcceptBacklog must be positive")
@@ -641,7 +646,7 @@ func (l *Link) sweep(now time.Time) {
 		switch {
 		case l.cfg.HalfCloseTimeout > 0 && s.halfAt.Load() != 0 && now.Sub(time.Unix(0, s.halfAt.Load())) > l.cfg.HalfCloseTimeout:
 			half = append(half, s)
-		case l.cfg.IdleTimeout > 0 && !s.noIdle && now.Sub(time.Unix(0, s.lastActive.Load())) > l.cfg.IdleTimeout:
+		case l.cfg.IdleTimeout > 0 && !s.noIdle.Load() && now.Sub(time.Unix(0, s.lastActive.Load())) > l.cfg.IdleTimeout:
 			idle = append(idle, s)
 		}
 	}

@@ -90,7 +90,7 @@ type Stream struct {
 
 	lastActive atomic.Int64 // unix nanoseconds of the last read or write
 	halfAt     atomic.Int64 // when one direction ended cleanly
-	noIdle     bool         // exempt from the idle timeout (the rpc stream)
+	noIdle     atomic.Bool  // exempt from the idle timeout (the rpc stream)
 	incoming   bool         // opened by the peer; counts against MaxStreams
 
 	rmu   sync.Mutex
