@@ -13,9 +13,10 @@ import (
 
 // call is one outgoing call waiting for its reply.
 type call struct {
-	done chan struct{}
-	body []byte // CBOR array of results
-	err  error
+	done      chan struct{}
+	body      []byte // CBOR array of results
+	err       error
+	abandoned bool // the caller gave up; the reply frees its slot (under Conn.mu)
 }
 
 func newCall() *call { return &call{done: make(chan struct{})} }
@@ -113,7 +114,12 @@ func (c *Conn) call(ctx context.Context, r *Ref, method string, args []any) (Res
 	case <-c.done:
 		return Result{}, c.err
 	}
-	defer func() { <-c.callSem }()
+	keepSlot := false
+	defer func() {
+		if !keepSlot {
+			<-c.callSem
+		}
+	}()
 
 	enc := c.newEncoder(ctx)
 	body, err := enc.encodeList(args)
@@ -149,7 +155,13 @@ func (c *Conn) call(ctx context.Context, r *Ref, method string, args []any) (Res
 	case <-ctx.Done():
 		c.mu.Lock()
 		_, mine := c.pending[m.ID]
-		delete(c.pending, m.ID)
+		if mine {
+			// The handler still runs on the far side: the slot stays
+			// taken until its reply arrives (and is dropped), so that
+			// this side never exceeds the peer's limit.
+			cl.abandoned = true
+			keepSlot = true
+		}
 		c.mu.Unlock()
 		if mine {
 			// A deadline fires on the far side by itself (the call
@@ -267,7 +279,7 @@ func (res Result) Len() int {
 	if res.c == nil {
 		return 0
 	}
-	items, err := splitArray(res.body)
+	items, err := splitArray(res.body, maxResults)
 	if err != nil {
 		return 0
 	}
@@ -284,7 +296,7 @@ func (res Result) Decode(dst ...any) error {
 		}
 		return errors.New("session: decode of an empty result")
 	}
-	items, err := splitArray(res.body)
+	items, err := splitArray(res.body, maxResults)
 	if err != nil {
 		return fmt.Errorf("session: decode results: %w", err)
 	}

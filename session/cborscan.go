@@ -12,17 +12,26 @@ var errCBOR = errors.New("session: malformed CBOR")
 // maxScanDepth bounds nesting while scanning, as the decoder does.
 const maxScanDepth = 32
 
+// maxResults bounds the values of a result list, and of a variadic call.
+const maxResults = 1 << 12
+
 // splitArray splits a CBOR array (the body of a call or reply) into its
 // encoded items, as slices of body: no copies. It checks the structure
 // only (definite lengths, depth, lengths within the body); each item's
 // content is checked when it is decoded.
-func splitArray(body []byte) ([][]byte, error) {
+//
+// At most max items are accepted, so a peer cannot make this side allocate
+// more than the method (or result list) can take.
+func splitArray(body []byte, max int) ([][]byte, error) {
 	if len(body) == 0 || body[0]>>5 != 4 {
 		return nil, fmt.Errorf("%w: not an array", errCBOR)
 	}
 	n, hl, err := cborArg(body)
 	if err != nil {
 		return nil, err
+	}
+	if n > uint64(max) {
+		return nil, fmt.Errorf("%w: %d items, at most %d expected", errCBOR, n, max)
 	}
 	if n > uint64(len(body)) { // every item takes at least one byte
 		return nil, fmt.Errorf("%w: array of %d items in %d bytes", errCBOR, n, len(body))

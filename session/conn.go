@@ -523,9 +523,21 @@ func (c *Conn) dispatch(m *wire.Msg) bool {
 		c.mu.Lock()
 		cl := c.pending[m.ID]
 		delete(c.pending, m.ID)
+		abandoned := cl != nil && cl.abandoned
 		c.mu.Unlock()
 		if cl == nil {
-			return true // the caller gave up
+			return true // a ping nobody waits for any more
+		}
+		if abandoned {
+			// The late reply of a call whose caller gave up: free its
+			// slot and drop what it carried.
+			<-c.callSem
+			if m.Kind == wire.MsgReply {
+				if items, err := splitArray(m.Body, maxResults); err == nil {
+					c.releaseUnused(items)
+				}
+			}
+			return true
 		}
 		switch m.Kind {
 		case wire.MsgError:
@@ -725,8 +737,11 @@ func (c *Conn) janitor() {
 			var stale []*Stream
 			c.mu.Lock()
 			for tok, d := range c.data {
-				if d.s != nil && now.Sub(d.at) > c.opts.StreamWait {
+				switch {
+				case d.s != nil && now.Sub(d.at) > c.opts.StreamWait:
 					stale = append(stale, d.s)
+					delete(c.data, tok)
+				case d.dropped && now.Sub(d.at) > c.opts.StreamWait:
 					delete(c.data, tok)
 				}
 			}

@@ -187,7 +187,7 @@ type callReq struct {
 }
 
 func (c *Conn) serveCall(req *callReq) {
-	reply := c.invoke(req.ctx, req)
+	reply, enc := c.invoke(req.ctx, req)
 	// The slot is free before the reply leaves: the caller may reuse it
 	// the moment the reply arrives.
 	c.mu.Lock()
@@ -195,11 +195,16 @@ func (c *Conn) serveCall(req *callReq) {
 	c.mu.Unlock()
 	req.cancel()
 	c.inflight.Add(-1)
-	if err := c.send(reply); err != nil && c.Err() == nil {
-		// The reply could not be encoded for the peer (too large):
-		// tell the caller so.
-		c.log.Warn("reply not sent", "method", req.method, "err", err)
-		_ = c.send(c.errorMsg(req.id, err))
+	if err := c.send(reply); err != nil {
+		if enc != nil {
+			enc.abort() // its references and streams go nowhere
+		}
+		if c.Err() == nil {
+			// The reply could not be encoded for the peer (too large):
+			// tell the caller so.
+			c.log.Warn("reply not sent", "method", req.method, "err", err)
+			_ = c.send(c.errorMsg(req.id, err))
+		}
 	}
 }
 
@@ -209,7 +214,7 @@ func (c *Conn) errorMsg(id uint64, err error) *wire.Msg {
 }
 
 // invoke runs one call and builds its reply.
-func (c *Conn) invoke(ctx context.Context, req *callReq) (reply *wire.Msg) {
+func (c *Conn) invoke(ctx context.Context, req *callReq) (*wire.Msg, *encoder) {
 	var ex *export
 	c.mu.Lock()
 	if req.obj != 0 {
@@ -220,22 +225,26 @@ func (c *Conn) invoke(ctx context.Context, req *callReq) (reply *wire.Msg) {
 	c.mu.Unlock()
 	if ex == nil {
 		if req.obj != 0 {
-			return c.errorMsg(req.id, localError(ErrUnknownRef, "no object %016x in this session (released, or never exported)", req.obj))
+			return c.errorMsg(req.id, localError(ErrUnknownRef, "no object %016x in this session (released, or never exported)", req.obj)), nil
 		}
-		return c.errorMsg(req.id, localError(ErrNoService, "%q", req.service))
+		return c.errorMsg(req.id, localError(ErrNoService, "%q", req.service)), nil
 	}
 	m := ex.methods[req.method]
 	if m == nil {
-		return c.errorMsg(req.id, localError(ErrNoMethod, "%q", req.method))
+		return c.errorMsg(req.id, localError(ErrNoMethod, "%q", req.method)), nil
 	}
-	items, err := splitArray(req.body)
+	maxArgs := len(m.in)
+	if m.variadic {
+		maxArgs = maxResults
+	}
+	items, err := splitArray(req.body, maxArgs)
 	if err != nil {
-		return c.errorMsg(req.id, localError(ErrBadArgs, "%v", err))
+		return c.errorMsg(req.id, localError(ErrBadArgs, "%v", err)), nil
 	}
 	args, err := c.decodeArgs(ctx, m, items)
 	if err != nil {
 		c.releaseUnused(items)
-		return c.errorMsg(req.id, err)
+		return c.errorMsg(req.id, err), nil
 	}
 	var out []reflect.Value
 	func() {
@@ -253,11 +262,11 @@ func (c *Conn) invoke(ctx context.Context, req *callReq) (reply *wire.Msg) {
 	}()
 	closeArgStreams(args)
 	if err != nil {
-		return c.errorMsg(req.id, err)
+		return c.errorMsg(req.id, err), nil
 	}
 	if m.hasErr {
 		if e, _ := out[m.nout].Interface().(error); e != nil {
-			return c.errorMsg(req.id, e)
+			return c.errorMsg(req.id, e), nil
 		}
 		out = out[:m.nout]
 	}
@@ -268,11 +277,11 @@ func (c *Conn) invoke(ctx context.Context, req *callReq) (reply *wire.Msg) {
 		b, err = enc.encodeValue(b, v.Interface())
 		if err != nil {
 			enc.abort()
-			return c.errorMsg(req.id, fmt.Errorf("session: result %d: %w", i, err))
+			return c.errorMsg(req.id, fmt.Errorf("session: result %d: %w", i, err)), nil
 		}
 	}
 	enc.start()
-	return &wire.Msg{Kind: wire.MsgReply, ID: req.id, Body: b}
+	return &wire.Msg{Kind: wire.MsgReply, ID: req.id, Body: b}, enc
 }
 
 // panicError is what a handler's panic becomes.
@@ -425,6 +434,9 @@ func (r *Ref) Bind(stub any) error {
 		if tag, ok := f.Tag.Lookup("hopwire"); ok {
 			if tag == "-" {
 				continue
+			}
+			if tag == "" {
+				return fmt.Errorf("session: Bind: field %s has an empty hopwire tag", f.Name)
 			}
 			name = tag
 		}

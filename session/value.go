@@ -356,10 +356,10 @@ func (e *encoder) abort() {
 // caller's argument is not (the caller still owns it).
 func sendStream(s *Stream, r io.Reader, closeAfter bool) {
 	go func() {
-		_, err := io.Copy(io.Discard, s)
-		if err != nil {
-			s.shut()
-		}
+		// The peer only ends its side once it has read ours to the end
+		// (or aborts): either way the stream is done with.
+		io.Copy(io.Discard, s)
+		s.shut()
 	}()
 	// One read fills one record, which fills one multiplexer frame.
 	_, err := s.ReadFrom(r)
@@ -413,7 +413,9 @@ func (c *Conn) decodeValue(bound context.Context, raw []byte, t reflect.Type) (r
 		case t == typeRef || t.Kind() == reflect.Interface && typeRef.Implements(t):
 			return reflect.ValueOf(ref).Convert(t), nil
 		case t.Kind() == reflect.Func && wr.Kind == refFunc:
-			fn, err := ref.makeFunc(bound, t, "")
+			// A func without a context parameter may be kept and called
+			// after the call that brought it: it lives with the session.
+			fn, err := ref.makeFunc(c.ctx, t, "")
 			if err != nil {
 				ref.Release()
 				return reflect.Value{}, err
@@ -503,9 +505,10 @@ func (c *Conn) releaseUnused(items [][]byte) {
 // dataSlot pairs a data stream with the call that names its token, in
 // whichever order they arrive.
 type dataSlot struct {
-	s    *Stream
-	at   time.Time
-	wait chan *Stream
+	s       *Stream
+	at      time.Time
+	wait    chan *Stream
+	dropped bool // the value was not decoded: abort the stream when it comes
 }
 
 func (c *Conn) dataArrived(tok uint64, s *Stream) {
@@ -520,10 +523,14 @@ func (c *Conn) dataArrived(tok uint64, s *Stream) {
 		}
 		c.data[tok] = &dataSlot{s: s, at: time.Now()}
 		c.mu.Unlock()
-	case d.wait != nil:
+	case d.dropped:
 		delete(c.data, tok)
 		c.mu.Unlock()
-		d.wait <- s
+		s.Abort(AbortRefused, "value not decoded")
+	case d.wait != nil:
+		delete(c.data, tok)
+		d.wait <- s // buffered: does not block; under the lock so a timed-out claim cannot miss it
+		c.mu.Unlock()
 	default:
 		c.mu.Unlock()
 		s.Abort(AbortProtocol, "duplicate data stream token")
@@ -540,7 +547,7 @@ func (c *Conn) claimData(ctx context.Context, tok uint64) (*Stream, error) {
 	}
 	if d != nil {
 		c.mu.Unlock()
-		return nil, errors.New("data stream claimed twice")
+		return nil, errors.New("data stream claimed twice, or after it was dropped")
 	}
 	d = &dataSlot{wait: make(chan *Stream, 1), at: time.Now()}
 	c.data[tok] = d
@@ -570,7 +577,14 @@ func (c *Conn) claimData(ctx context.Context, tok uint64) (*Stream, error) {
 func (c *Conn) dropData(tok uint64) {
 	c.mu.Lock()
 	d := c.data[tok]
-	if d != nil && d.s != nil {
+	switch {
+	case d == nil:
+		// Not here yet: abort it when it comes (the janitor forgets the
+		// marker after StreamWait).
+		if len(c.data) < c.opts.MaxCalls {
+			c.data[tok] = &dataSlot{dropped: true, at: time.Now()}
+		}
+	case d.s != nil:
 		delete(c.data, tok)
 	}
 	c.mu.Unlock()

@@ -31,7 +31,7 @@ func FuzzDecodeValues(f *testing.F) {
 	c := &Conn{exports: map[uint64]*export{}, data: map[uint64]*dataSlot{}, relWake: make(chan struct{}, 1), done: make(chan struct{})}
 	c.opts.StreamWait = time.Millisecond
 	f.Fuzz(func(t *testing.T, b []byte) {
-		items, err := splitArray(b)
+		items, err := splitArray(b, 1<<20)
 		if err != nil {
 			return
 		}
@@ -66,7 +66,7 @@ func TestDecodeLimits(t *testing.T) {
 		"indefinite":     {0x9f, 0xff},
 	} {
 		t.Run(name, func(t *testing.T) {
-			items, err := splitArray(b)
+			items, err := splitArray(b, 1<<20)
 			if err == nil {
 				for _, raw := range items {
 					var v any
@@ -90,7 +90,7 @@ func TestSplitArray(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	items, err := splitArray(b)
+	items, err := splitArray(b, 1<<20)
 	if err != nil || len(items) != len(vals) {
 		t.Fatalf("%d items, %v", len(items), err)
 	}
@@ -115,7 +115,7 @@ func TestSplitArray(t *testing.T) {
 		"huge-map":   {0x81, 0xbb, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
 		"break":      {0x81, 0xff},
 	} {
-		if _, err := splitArray(bad); err == nil {
+		if _, err := splitArray(bad, 1<<20); err == nil {
 			t.Errorf("%s accepted", name)
 		}
 	}
@@ -124,7 +124,7 @@ func TestSplitArray(t *testing.T) {
 		deep = append(deep, 0x81)
 	}
 	deep = append(deep, 0)
-	if _, err := splitArray(deep); err == nil {
+	if _, err := splitArray(deep, 1<<20); err == nil {
 		t.Error("100-deep nesting accepted")
 	}
 }
