@@ -80,6 +80,7 @@ func commands() []command {
 		{"exec", "run a command on TARGET with streamed stdio; its exit status is ours", runExec},
 		{"put", "copy local files to TARGET (-r: directories), verified by SHA-256, resumable", runPut},
 		{"get", "copy files from TARGET (-r: directories), verified by SHA-256, resumable", runGet},
+		{"call", "call SERVICE.METHOD on TARGET with JSON arguments; prints JSON results", runCall},
 		{"ls", "list remote paths (-l: long format)", runLs},
 		{"cat", "print remote files", runCat},
 		{"rm", "remove remote paths (-r: recursively)", runRm},
