@@ -217,6 +217,26 @@ while True:
 	startNS(t, ns, "ready", py, "-c", script)
 }
 
+// webIn serves dir over HTTP at addr in a namespace.
+func webIn(t *testing.T, ns, addr, dir string) {
+	t.Helper()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("needs python3")
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	script := fmt.Sprintf(`
+import http.server, functools, sys
+h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=%q)
+class Quiet(h.func):
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer((%q, %s), functools.partial(Quiet, directory=%q))
+print("ready", flush=True)
+s.serve_forever()
+`, dir, host, port, dir)
+	startNS(t, ns, "ready", py, "-c", script)
+}
+
 func TestSegmentedChain(t *testing.T) {
 	hw, client := binaries(t)
 	ns, addr := segmented(t, 4) // client, r1, r2, target
@@ -235,8 +255,10 @@ func TestSegmentedChain(t *testing.T) {
 	target := "dtls://" + net.JoinHostPort(addr(3, 2), "7443")
 	echo := net.JoinHostPort(addr(3, 2), "9000")
 	echoIn(t, ns[3], echo)
+	web := net.JoinHostPort(addr(3, 2), "9001")
+	webIn(t, ns[3], web, dir)
 	startNS(t, ns[3], "listening", hw, "serve", "--home", home("target"), "--listen", target,
-		"--grant", "client:connect="+echo, "--grant", "client:classic")
+		"--grant", "client:connect="+echo, "--grant", "client:connect="+web, "--grant", "client:classic")
 	startNS(t, ns[2], "listening", hw, "serve", "--home", home("r2"), "--listen", r2,
 		"--grant", "client:connect="+net.JoinHostPort(addr(3, 2), "7443"))
 	startNS(t, ns[1], "listening", hw, "serve", "--home", home("r1"), "--listen", r1,
@@ -331,6 +353,28 @@ func TestSegmentedChain(t *testing.T) {
 		}
 		if b, _ := os.ReadFile(local); !bytes.Equal(b, big) {
 			t.Fatal("resumed get differs")
+		}
+	})
+	t.Run("forward", func(t *testing.T) {
+		if _, err := exec.LookPath("curl"); err != nil {
+			t.Skip("needs curl")
+		}
+		os.WriteFile(filepath.Join(dir, "index.txt"), []byte("served behind the chain"), 0o644)
+		startNS(t, ns[0], "SOCKS5", hw, "forward", "--home", home("client"), "-J", r1+","+r2, target,
+			"-L", "127.0.0.1:18001:"+web, "-D", "127.0.0.1:18002")
+		for _, args := range [][]string{
+			{"http://127.0.0.1:18001/index.txt"},
+			{"--socks5", "127.0.0.1:18002", "http://" + web + "/index.txt"},
+		} {
+			out, err := inNS(ctx, ns[0], append([]string{"curl", "-s", "--max-time", "20"}, args...)...)
+			if err != nil || out != "served behind the chain" {
+				t.Fatalf("curl %v: %v %q", args, err, out)
+			}
+		}
+		// A destination the target does not grant is refused.
+		out, err := inNS(ctx, ns[0], "curl", "-s", "--max-time", "10", "--socks5", "127.0.0.1:18002", "http://"+net.JoinHostPort(addr(3, 2), "7443")+"/")
+		if err == nil {
+			t.Fatalf("an ungranted destination answered through SOCKS: %q", out)
 		}
 	})
 	t.Run("policy", func(t *testing.T) {

@@ -81,6 +81,7 @@ func commands() []command {
 		{"put", "copy local files to TARGET (-r: directories), verified by SHA-256, resumable", runPut},
 		{"get", "copy files from TARGET (-r: directories), verified by SHA-256, resumable", runGet},
 		{"call", "call SERVICE.METHOD on TARGET with JSON arguments; prints JSON results", runCall},
+		{"forward", "-L [BIND:]PORT:HOST:PORT and -D PORT (SOCKS5): connections that leave from TARGET", runForward},
 		{"ls", "list remote paths (-l: long format)", runLs},
 		{"cat", "print remote files", runCat},
 		{"rm", "remove remote paths (-r: recursively)", runRm},
@@ -137,4 +138,21 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	return nil
+}
+
+// parseInterleaved parses flags that may come after positional arguments
+// too (hopwire forward TARGET -L … -D …); fs.Args() are the positionals.
+func parseInterleaved(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	return parse(fs, append([]string{"--"}, pos...))
 }

@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hopwire/hopwire/hop"
+)
+
+// runForward: hopwire forward [-J chain] TARGET -L [BIND:]PORT:HOST:PORT... -D [BIND:]PORT...
+// Local forwards (-L) and SOCKS5 proxies (-D, CONNECT) whose connections
+// leave from TARGET, several at once, until interrupted. The chain is
+// dialed again when it breaks, on the next connection.
+func runForward(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	rc := newRouteCmd("forward", stderr)
+	var locals, socks multi
+	rc.fs.Var(&locals, "L", "[BIND:]PORT:HOST:PORT: listen here, connect from TARGET (repeatable)")
+	rc.fs.Var(&socks, "D", "[BIND:]PORT: a SOCKS5 proxy here whose connections leave from TARGET (repeatable)")
+	if err := parseInterleaved(rc.fs, args); err != nil {
+		return err
+	}
+	if len(locals)+len(socks) == 0 {
+		return fmt.Errorf("%w: forward needs -L or -D", errUsage)
+	}
+	r := &reRoute{dial: func(ctx context.Context) (*hop.Route, error) {
+		return dialTarget(ctx, rc.fs, &rc.idf, &rc.cf, stderr)
+	}}
+	defer r.close()
+	if _, err := r.get(ctx); err != nil { // fail early on a bad chain
+		return err
+	}
+	var wg sync.WaitGroup
+	var listeners []net.Listener
+	defer func() {
+		for _, ln := range listeners {
+			ln.Close()
+		}
+		wg.Wait()
+	}()
+	for _, spec := range locals {
+		bind, dest, err := parseLocalForward(spec)
+		if err != nil {
+			return fmt.Errorf("%w: -L %s: %v", errUsage, spec, err)
+		}
+		ln, err := net.Listen("tcp", bind)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, ln)
+		fmt.Fprintf(stdout, "forwarding %s -> %s (from %s)\n", ln.Addr(), dest, rc.fs.Arg(0))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			serveListener(ctx, ln, func(c net.Conn) { forwardConn(ctx, r, c, dest, stderr) })
+		}()
+	}
+	for _, spec := range socks {
+		bind := spec
+		if !strings.Contains(bind, ":") {
+			bind = "127.0.0.1:" + bind
+		}
+		ln, err := net.Listen("tcp", bind)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, ln)
+		fmt.Fprintf(stdout, "SOCKS5 on %s (connections leave from %s)\n", ln.Addr(), rc.fs.Arg(0))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			serveListener(ctx, ln, func(c net.Conn) { serveSOCKS(ctx, r, c, stderr) })
+		}()
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// parseLocalForward parses [BIND:]PORT:HOST:PORT (BIND defaults to
+// 127.0.0.1; HOST may be [IPv6]).
+func parseLocalForward(s string) (bind, dest string, err error) {
+	parts := splitForward(s)
+	switch len(parts) {
+	case 3:
+		return net.JoinHostPort("127.0.0.1", parts[0]), net.JoinHostPort(parts[1], parts[2]), nil
+	case 4:
+		return net.JoinHostPort(parts[0], parts[1]), net.JoinHostPort(parts[2], parts[3]), nil
+	}
+	return "", "", errors.New("want [BIND:]PORT:HOST:PORT")
+}
+
+// splitForward splits at colons outside [brackets].
+func splitForward(s string) []string {
+	var parts []string
+	depth, start := 0, 0
+	for i, r := range s {
+		switch r {
+		case '[':
+			depth++
+		case ']':
+			depth--
+		case ':':
+			if depth == 0 {
+				parts = append(parts, strings.Trim(s[start:i], "[]"))
+				start = i + 1
+			}
+		}
+	}
+	return append(parts, strings.Trim(s[start:], "[]"))
+}
+
+func serveListener(ctx context.Context, ln net.Listener, handle func(net.Conn)) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			handle(c)
+		}()
+	}
+}
+
+// reRoute holds the current route and dials a new one when it broke.
+type reRoute struct {
+	dial func(ctx context.Context) (*hop.Route, error)
+	mu   sync.Mutex
+	r    *hop.Route
+}
+
+func (rr *reRoute) get(ctx context.Context) (*hop.Route, error) {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	if rr.r != nil {
+		select {
+		case <-rr.r.Done():
+			rr.r.Close()
+			rr.r = nil
+		default:
+			return rr.r, nil
+		}
+	}
+	r, err := rr.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rr.r = r
+	return r, nil
+}
+
+func (rr *reRoute) close() {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	if rr.r != nil {
+		rr.r.Close()
+	}
+}
+
+// forwardConn connects c to dest from the target and copies both ways,
+// passing half-closes and failures on.
+func forwardConn(ctx context.Context, rr *reRoute, c net.Conn, dest string, stderr io.Writer) {
+	defer c.Close()
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	r, err := rr.get(dctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "hopwire: forward:", err)
+		return
+	}
+	remote, err := r.DialContext(dctx, "tcp", dest)
+	if err != nil {
+		fmt.Fprintln(stderr, "hopwire: forward:", err)
+		return
+	}
+	splice(c, remote)
+}
+
+// splice copies both ways until both ends are done, passing a clean end
+// on as a half-close.
+func splice(a, b net.Conn) {
+	defer b.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := io.Copy(b, a); err == nil {
+			halfClose(b)
+		} else {
+			b.Close()
+		}
+	}()
+	if _, err := io.Copy(a, b); err == nil {
+		halfClose(a)
+	} else {
+		a.Close()
+	}
+	<-done
+}
+
+func halfClose(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+}
+
+// serveSOCKS serves one SOCKS5 client (no authentication, CONNECT) whose
+// connection leaves from the target.
+func serveSOCKS(ctx context.Context, rr *reRoute, c net.Conn, stderr io.Writer) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	var hdr [2]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil || hdr[0] != 5 {
+		return
+	}
+	methods := make([]byte, hdr[1])
+	if _, err := io.ReadFull(c, methods); err != nil {
+		return
+	}
+	if !containsByte(methods, 0) {
+		c.Write([]byte{5, 0xff}) // no acceptable method
+		return
+	}
+	c.Write([]byte{5, 0})
+	var req [4]byte
+	if _, err := io.ReadFull(c, req[:]); err != nil || req[0] != 5 {
+		return
+	}
+	var host string
+	switch req[3] {
+	case 1:
+		var ip [4]byte
+		if _, err := io.ReadFull(c, ip[:]); err != nil {
+			return
+		}
+		host = net.IP(ip[:]).String()
+	case 4:
+		var ip [16]byte
+		if _, err := io.ReadFull(c, ip[:]); err != nil {
+			return
+		}
+		host = net.IP(ip[:]).String()
+	case 3:
+		var n [1]byte
+		if _, err := io.ReadFull(c, n[:]); err != nil {
+			return
+		}
+		name := make([]byte, n[0])
+		if _, err := io.ReadFull(c, name); err != nil {
+			return
+		}
+		host = string(name)
+	default:
+		socksReply(c, 8) // address type not supported
+		return
+	}
+	var port [2]byte
+	if _, err := io.ReadFull(c, port[:]); err != nil {
+		return
+	}
+	if req[1] != 1 { // only CONNECT
+		socksReply(c, 7)
+		return
+	}
+	dest := net.JoinHostPort(host, strconv.Itoa(int(binary.BigEndian.Uint16(port[:]))))
+	r, err := rr.get(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "hopwire: socks:", err)
+		socksReply(c, 1)
+		return
+	}
+	// A connect stream opens without a round trip, so success is
+	// reported at once; a refusal by the target's policy reaches the
+	// SOCKS client as the connection's abrupt end.
+	remote, err := r.DialContext(ctx, "tcp", dest)
+	if err != nil {
+		fmt.Fprintln(stderr, "hopwire: socks:", dest, err)
+		socksReply(c, 5) // connection refused
+		return
+	}
+	socksReply(c, 0)
+	c.SetDeadline(time.Time{})
+	splice(c, remote)
+}
+
+func socksReply(c net.Conn, code byte) {
+	c.Write([]byte{5, code, 0, 1, 0, 0, 0, 0, 0, 0})
+}
+
+func containsByte(b []byte, x byte) bool {
+	for _, c := range b {
+		if c == x {
+			return true
+		}
+	}
+	return false
+}
