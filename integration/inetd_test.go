@@ -4,7 +4,9 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -89,5 +91,43 @@ func TestExecHop(t *testing.T) {
 	out, err = exec.CommandContext(ctx, hw, "ping", "--home", home("client"), "-J", relay, "stdio:/bin/cat").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "denied by policy") {
 		t.Fatalf("ungranted exec: %v\n%s", err, out)
+	}
+}
+
+// TestFanOut runs one command on 20 targets (four nodes, five times each)
+// in parallel: every line is prefixed with its target and the summary
+// counts them.
+func TestFanOut(t *testing.T) {
+	hw, _ := binaries(t)
+	dir := t.TempDir()
+	home := func(n string) string { return filepath.Join(dir, n) }
+	fpc := identity(t, hw, home("client"), "client")
+	var lines []string
+	for i := range 4 {
+		name := fmt.Sprintf("n%d", i)
+		fp := identity(t, hw, home(name), name)
+		trust(t, hw, home(name), "--authorized", fpc, "client")
+		trust(t, hw, home("client"), "--known", fp, name)
+		addr := "tls://127.0.0.1:" + freePort(t)
+		startNS(t, "", "listening", hw, "serve", "--home", home(name), "--listen", addr, "--grant", "client:classic")
+		for range 5 {
+			lines = append(lines, addr)
+		}
+	}
+	targets := filepath.Join(dir, "targets")
+	os.WriteFile(targets, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, hw, "exec", "--home", home("client"), "--targets", targets, "-P", "6", "--", "echo", "fan")
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s%s", err, out.String(), errOut.String())
+	}
+	if n := strings.Count(out.String(), ": fan\n"); n != 20 {
+		t.Fatalf("%d prefixed lines, want 20:\n%s", n, out.String())
+	}
+	if !strings.Contains(errOut.String(), "20 targets, 20 ok, 0 failed") {
+		t.Fatalf("summary:\n%s", errOut.String())
 	}
 }

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hopwire/hopwire/classic"
+	"github.com/hopwire/hopwire/hop"
 )
 
 // exitError carries a remote command's exit status out of run.
@@ -16,12 +20,15 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("remote command exited with status %d", e.code) }
 
-// runExec: hopwire exec [-J chain] TARGET -- CMD [ARGS...]
+// runExec: hopwire exec [-J chain] TARGET -- CMD [ARGS...], or
+// hopwire exec [-J chain] --targets FILE -- CMD [ARGS...] to fan out.
 func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	rc := newRouteCmd("exec", stderr)
 	dir := rc.fs.String("C", "", "working directory on the far side")
 	var env multi
 	rc.fs.Var(&env, "e", "NAME=VALUE added to the remote environment (repeatable)")
+	targets := rc.fs.String("targets", "", "run on every target listed in FILE (one hop address a line), in parallel")
+	parallel := rc.fs.Int("P", 8, "with --targets: how many at once")
 	// Split at "--": what follows is the command.
 	var cmd []string
 	for i, a := range args {
@@ -33,12 +40,20 @@ func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := parse(rc.fs, args); err != nil {
 		return err
 	}
+	first := 1
+	if *targets != "" {
+		first = 0
+	}
 	if len(cmd) == 0 {
-		if rc.fs.NArg() > 1 {
-			cmd = rc.fs.Args()[1:]
+		if rc.fs.NArg() > first {
+			cmd = rc.fs.Args()[first:]
 		} else {
 			return fmt.Errorf("%w: exec TARGET -- CMD [ARGS...]", errUsage)
 		}
+	}
+	req := classic.RunRequest{Argv: cmd, Env: env, Dir: *dir}
+	if *targets != "" {
+		return fanOut(ctx, rc, *targets, *parallel, req, stdout, stderr)
 	}
 	route, err := dialTarget(ctx, rc.fs, &rc.idf, &rc.cf, stderr)
 	if err != nil {
@@ -49,7 +64,7 @@ func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
-	code, err := c.Run(ctx, classic.RunRequest{Argv: cmd, Env: env, Dir: *dir}, stdin, stdout, stderr)
+	code, err := c.Run(ctx, req, stdin, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -57,6 +72,116 @@ func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return exitError{code}
 	}
 	return nil
+}
+
+// fanOut runs req on every target of a file, at most parallel at once,
+// each output line prefixed with its target, then prints a summary. The
+// exit status is 1 if any target failed.
+func fanOut(ctx context.Context, rc *routeCmd, file string, parallel int, req classic.RunRequest, stdout, stderr io.Writer) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	var targets []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			targets = append(targets, l)
+		}
+	}
+	if parallel < 1 {
+		parallel = 1
+	}
+	var mu sync.Mutex // one line at a time on each output
+	sem := make(chan struct{}, parallel)
+	results := make([]string, len(targets))
+	failed := 0
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out := &prefixWriter{prefix: t + ": ", w: stdout, mu: &mu}
+			errw := &prefixWriter{prefix: t + ": ", w: stderr, mu: &mu}
+			code, err := runOn(ctx, rc, t, req, out, errw)
+			out.flush()
+			errw.flush()
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				results[i] = fmt.Sprintf("%-30s error: %v", t, err)
+				failed++
+			case code != 0:
+				results[i] = fmt.Sprintf("%-30s exit %d", t, code)
+				failed++
+			default:
+				results[i] = fmt.Sprintf("%-30s ok", t)
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Fprintf(stderr, "--- %d targets, %d ok, %d failed\n", len(targets), len(targets)-failed, failed)
+	for _, r := range results {
+		fmt.Fprintln(stderr, r)
+	}
+	if failed > 0 {
+		return exitError{1}
+	}
+	return nil
+}
+
+func runOn(ctx context.Context, rc *routeCmd, target string, req classic.RunRequest, stdout, stderr io.Writer) (int, error) {
+	t, err := hop.Parse(target)
+	if err != nil {
+		return -1, err
+	}
+	via, err := rc.cf.via()
+	if err != nil {
+		return -1, err
+	}
+	d, err := chainDialer(&rc.idf, &rc.cf, io.Discard)
+	if err != nil {
+		return -1, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	route, err := d.Dial(dctx, via, t)
+	cancel()
+	if err != nil {
+		return -1, err
+	}
+	defer route.Close()
+	return classic.New(route.Target()).Run(ctx, req, strings.NewReader(""), stdout, stderr)
+}
+
+// prefixWriter prefixes every line, writing whole lines under a shared
+// lock so that parallel targets do not interleave within a line.
+type prefixWriter struct {
+	prefix string
+	w      io.Writer
+	mu     *sync.Mutex
+	buf    []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.buf = append(p.buf, b...)
+	for {
+		i := bytes.IndexByte(p.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		p.mu.Lock()
+		fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.buf[:i])
+		p.mu.Unlock()
+		p.buf = p.buf[i+1:]
+	}
+}
+
+func (p *prefixWriter) flush() {
+	if len(p.buf) > 0 {
+		p.Write([]byte("\n"))
+	}
 }
 
 // runLs: hopwire ls [-J chain] [-l] TARGET PATH...

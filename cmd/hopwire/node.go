@@ -244,6 +244,18 @@ func (rc *routeCmd) dial(ctx context.Context, args []string, stderr io.Writer) (
 	return dialTarget(ctx, rc.fs, &rc.idf, &rc.cf, stderr)
 }
 
+// chainDialer builds the dialer of a route command: identity, trust and
+// the ssh options of ssh:// hops.
+func chainDialer(idf *identityFlags, cf *chainFlags, stderr io.Writer) (*hop.Dialer, error) {
+	d, err := idf.dialer(stderr)
+	if err != nil {
+		return nil, err
+	}
+	d.SSH = &hssh.ClientOptions{IdentityFiles: cf.sshKeys, Logger: d.Logger}
+	d.NoUpload = cf.noUpload
+	return d, nil
+}
+
 // dialTarget dials the route to the TARGET argument through -J.
 func dialTarget(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, cf *chainFlags, stderr io.Writer) (*hop.Route, error) {
 	if fs.NArg() < 1 {
@@ -257,12 +269,10 @@ func dialTarget(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, cf *c
 	if err != nil {
 		return nil, err
 	}
-	d, err := idf.dialer(stderr)
+	d, err := chainDialer(idf, cf, stderr)
 	if err != nil {
 		return nil, err
 	}
-	d.SSH = &hssh.ClientOptions{IdentityFiles: cf.sshKeys, Logger: d.Logger}
-	d.NoUpload = cf.noUpload
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return d.Dial(dctx, via, target)
