@@ -24,6 +24,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // pair serves svc over an in-memory link and returns a client for it.
 func pair(t *testing.T, svc *classic.Service) *classic.Client {
 	t.Helper()
+	c, _ := pairConn(t, svc)
+	return c
+}
+
+func pairConn(t *testing.T, svc *classic.Service) (*classic.Client, *session.Conn) {
+	t.Helper()
 	a, b := net.Pipe()
 	ch := make(chan *session.Conn, 1)
 	go func() {
@@ -54,7 +60,7 @@ func pair(t *testing.T, svc *classic.Service) *classic.Client {
 			sc.Close()
 		}
 	})
-	return classic.New(cc)
+	return classic.New(cc), cc
 }
 
 func TestFiles(t *testing.T) {
@@ -186,5 +192,34 @@ func TestRun(t *testing.T) {
 			t.Fatalf("the grandchild %s survives its cancelled Run", pid)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRemoteFileHandle(t *testing.T) {
+	dir := t.TempDir()
+	svc := &classic.Service{}
+	c, conn := pairConn(t, svc)
+	_ = c
+	ctx := t.Context()
+	name := filepath.Join(dir, "h.txt")
+	f, err := classic.OpenFile(ctx, conn, name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(f, "hello, remote file"); err != nil {
+		t.Fatal(err)
+	}
+	if off, err := f.Seek(7, io.SeekStart); err != nil || off != 7 {
+		t.Fatalf("Seek: %d %v", off, err)
+	}
+	got, err := io.ReadAll(f)
+	if err != nil || string(got) != "remote file" {
+		t.Fatalf("ReadAll after Seek: %q %v", got, err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := classic.OpenFile(ctx, conn, filepath.Join(dir, "missing"), os.O_RDONLY, 0); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("open of a missing file: %v", err)
 	}
 }
