@@ -223,3 +223,29 @@ func TestRemoteFileHandle(t *testing.T) {
 		t.Fatalf("open of a missing file: %v", err)
 	}
 }
+
+func TestRunTTY(t *testing.T) {
+	c := pair(t, &classic.Service{})
+	ctx := t.Context()
+	resized := make(chan classic.TTYEvent, 1)
+	resized <- classic.TTYEvent{Rows: 40, Cols: 100}
+	events := func(ctx context.Context) (classic.TTYEvent, error) {
+		select {
+		case ev := <-resized:
+			return ev, nil
+		case <-ctx.Done():
+			return classic.TTYEvent{}, ctx.Err()
+		}
+	}
+	var out bytes.Buffer
+	// The first size is 24x80; the resize event arrives while it sleeps.
+	code, err := c.RunTTY(ctx, classic.RunRequest{Argv: []string{"sh", "-c", "stty size; tty; sleep 0.5; stty size; exit 4"}},
+		24, 80, strings.NewReader(""), &out, events)
+	if err != nil || code != 4 {
+		t.Fatalf("RunTTY: %d %v\n%s", code, err, out.String())
+	}
+	got := out.String()
+	if !strings.Contains(got, "24 80") || !strings.Contains(got, "/dev/pts/") || !strings.Contains(got, "40 100") {
+		t.Fatalf("terminal output:\n%s", got)
+	}
+}

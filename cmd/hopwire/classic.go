@@ -29,6 +29,7 @@ func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	rc.fs.Var(&env, "e", "NAME=VALUE added to the remote environment (repeatable)")
 	targets := rc.fs.String("targets", "", "run on every target listed in FILE (one hop address a line), in parallel")
 	parallel := rc.fs.Int("P", 8, "with --targets: how many at once")
+	tty := rc.fs.Bool("t", false, "run under a pseudo-terminal (interactive programs)")
 	// Split at "--": what follows is the command.
 	var cmd []string
 	for i, a := range args {
@@ -64,7 +65,12 @@ func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
-	code, err := c.Run(ctx, req, stdin, stdout, stderr)
+	var code int
+	if *tty {
+		code, err = runTTY(ctx, c, req, stdin, stdout)
+	} else {
+		code, err = c.Run(ctx, req, stdin, stdout, stderr)
+	}
 	if err != nil {
 		return err
 	}

@@ -78,6 +78,7 @@ func commands() []command {
 		{"peers", "list the agents registered at a relay", runPeers},
 		{"trust", "trust a fingerprint: --known (a node) or --authorized (a client)", runTrust},
 		{"exec", "run a command on TARGET with streamed stdio; its exit status is ours", runExec},
+		{"shell", "an interactive shell on TARGET under a PTY", runShell},
 		{"put", "copy local files to TARGET (-r: directories), verified by SHA-256, resumable", runPut},
 		{"get", "copy files from TARGET (-r: directories), verified by SHA-256, resumable", runGet},
 		{"call", "call SERVICE.METHOD on TARGET with JSON arguments; prints JSON results", runCall},

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/hopwire/hopwire/classic"
+)
+
+// runTTY runs req under a remote PTY. When stdin is a terminal it is put
+// in raw mode (keys, Ctrl-C included, go to the remote side) and restored
+// on the way out, and its size follows SIGWINCH.
+func runTTY(ctx context.Context, c *classic.Client, req classic.RunRequest, stdin io.Reader, stdout io.Writer) (int, error) {
+	rows, cols := 24, 80
+	var fd = -1
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fd = int(f.Fd())
+		if w, h, err := term.GetSize(fd); err == nil {
+			cols, rows = w, h
+		}
+		old, err := term.MakeRaw(fd)
+		if err != nil {
+			return -1, err
+		}
+		defer term.Restore(fd, old)
+	}
+	events := make(chan classic.TTYEvent, 4)
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
+	defer signal.Stop(winch)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-winch:
+				if fd >= 0 {
+					if w, h, err := term.GetSize(fd); err == nil {
+						select {
+						case events <- classic.TTYEvent{Rows: h, Cols: w}:
+						default:
+						}
+					}
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	next := func(ctx context.Context) (classic.TTYEvent, error) {
+		select {
+		case ev := <-events:
+			return ev, nil
+		case <-ctx.Done():
+			return classic.TTYEvent{}, ctx.Err()
+		case <-stop:
+			return classic.TTYEvent{}, io.EOF
+		}
+	}
+	return c.RunTTY(ctx, req, rows, cols, stdin, stdout, next)
+}
+
+// runShell: hopwire shell [-J chain] TARGET — an interactive login shell
+// under a PTY, like ssh.
+func runShell(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	rc := newRouteCmd("shell", stderr)
+	route, err := rc.dial(ctx, args, stderr)
+	if err != nil {
+		return err
+	}
+	defer route.Close()
+	c := classic.New(route.Target())
+	code, err := runTTY(ctx, c, classic.RunRequest{Argv: []string{"sh", "-c", "exec ${SHELL:-/bin/sh} -l"}}, stdin, stdout)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return exitError{code}
+	}
+	return nil
+}

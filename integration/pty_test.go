@@ -1,0 +1,80 @@
+//go:build integration && linux
+
+package integration
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestShellPTY drives `hopwire shell` in a real terminal (tmux): a
+// command typed at the remote shell runs, the shell exits, and the local
+// terminal's settings are restored.
+func TestShellPTY(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("needs tmux")
+	}
+	hw, _ := binaries(t)
+	dir := t.TempDir()
+	home := func(n string) string { return filepath.Join(dir, n) }
+	fpc := identity(t, hw, home("client"), "client")
+	fpn := identity(t, hw, home("node"), "node")
+	trust(t, hw, home("node"), "--authorized", fpc, "client")
+	trust(t, hw, home("client"), "--known", fpn, "node")
+	node := "tls://127.0.0.1:" + freePort(t)
+	startNS(t, "", "listening", hw, "serve", "--home", home("node"), "--listen", node, "--grant", "client:classic")
+
+	sock := filepath.Join(dir, "tmux.sock")
+	tmux := func(args ...string) string {
+		out, err := exec.Command("tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	tmux("new-session", "-d", "-x", "120", "-y", "30", "-s", "hw", "sh")
+	t.Cleanup(func() { exec.Command("tmux", "-S", sock, "kill-server").Run() })
+	wait := func(what string) string {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			screen := tmux("capture-pane", "-p", "-t", "hw")
+			if strings.Contains(screen, what) {
+				return screen
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q on the screen:\n%s", what, screen)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	tmux("send-keys", "-t", "hw", "stty -g > "+filepath.Join(dir, "before")+"; echo READY", "Enter")
+	wait("READY")
+	tmux("send-keys", "-t", "hw", hw+" shell --home "+home("client")+" "+node, "Enter")
+	time.Sleep(500 * time.Millisecond)
+	tmux("send-keys", "-t", "hw", "echo remote-$((40+2)) $(stty size)", "Enter")
+	wait("remote-42 30 120") // the remote terminal has the local size
+	tmux("send-keys", "-t", "hw", "exit", "Enter")
+	// Type the next command only once hopwire is gone (keys typed while
+	// it still runs go to the remote side).
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if strings.TrimSpace(tmux("display-message", "-p", "-t", "hw", "#{pane_current_command}")) != "hopwire" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hopwire shell did not exit:\n%s", tmux("capture-pane", "-p", "-t", "hw"))
+		}
+	}
+	tmux("send-keys", "-t", "hw", "stty -g > "+filepath.Join(dir, "after")+"; echo DONE-$?", "Enter")
+	wait("DONE-0")
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	before, _ := exec.CommandContext(ctx, "cat", filepath.Join(dir, "before")).Output()
+	after, _ := exec.CommandContext(ctx, "cat", filepath.Join(dir, "after")).Output()
+	if len(before) == 0 || string(before) != string(after) {
+		t.Fatalf("terminal not restored:\nbefore %s\nafter  %s", before, after)
+	}
+}
