@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -227,25 +228,48 @@ func TestRemoteFileHandle(t *testing.T) {
 func TestRunTTY(t *testing.T) {
 	c := pair(t, &classic.Service{})
 	ctx := t.Context()
-	resized := make(chan classic.TTYEvent, 1)
-	resized <- classic.TTYEvent{Rows: 40, Cols: 100}
+	out := &watchWriter{want: "24 80", seen: make(chan struct{})}
 	events := func(ctx context.Context) (classic.TTYEvent, error) {
+		// Resize once the first size has been printed.
 		select {
-		case ev := <-resized:
-			return ev, nil
+		case <-out.seen:
+			return classic.TTYEvent{Rows: 40, Cols: 100}, nil
 		case <-ctx.Done():
 			return classic.TTYEvent{}, ctx.Err()
 		}
 	}
-	var out bytes.Buffer
-	// The first size is 24x80; the resize event arrives while it sleeps.
-	code, err := c.RunTTY(ctx, classic.RunRequest{Argv: []string{"sh", "-c", "stty size; tty; sleep 0.5; stty size; exit 4"}},
-		24, 80, strings.NewReader(""), &out, events)
-	if err != nil || code != 4 {
-		t.Fatalf("RunTTY: %d %v\n%s", code, err, out.String())
-	}
+	code, err := c.RunTTY(ctx, classic.RunRequest{Argv: []string{"sh", "-c", "stty size; tty; sleep 1; stty size; exit 4"}},
+		24, 80, strings.NewReader(""), out, events)
 	got := out.String()
+	if err != nil || code != 4 {
+		t.Fatalf("RunTTY: %d %v\n%s", code, err, got)
+	}
 	if !strings.Contains(got, "24 80") || !strings.Contains(got, "/dev/pts/") || !strings.Contains(got, "40 100") {
 		t.Fatalf("terminal output:\n%s", got)
 	}
+}
+
+// watchWriter collects output and closes seen once want appears.
+type watchWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
+func (w *watchWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
@@ -53,10 +54,11 @@ func (s *Service) RunTTY(ctx context.Context, req RunRequest, rows, cols int, st
 	if err != nil {
 		return -1, err
 	}
-	defer ptmx.Close()
 	pid := cmd.Process.Pid
 	evctx, stopEvents := context.WithCancel(ctx)
 	defer stopEvents()
+	var ptyMu sync.Mutex // Setsize against the final Close
+	ptyClosed := false
 	go func() {
 		for events != nil {
 			ev, err := events(evctx)
@@ -64,7 +66,11 @@ func (s *Service) RunTTY(ctx context.Context, req RunRequest, rows, cols int, st
 				return
 			}
 			if ev.Rows > 0 && ev.Cols > 0 {
-				pty.Setsize(ptmx, &pty.Winsize{Rows: uint16(ev.Rows), Cols: uint16(ev.Cols)})
+				ptyMu.Lock()
+				if !ptyClosed {
+					pty.Setsize(ptmx, &pty.Winsize{Rows: uint16(ev.Rows), Cols: uint16(ev.Cols)})
+				}
+				ptyMu.Unlock()
 			}
 			if sig, ok := signals[ev.Signal]; ok {
 				syscall.Kill(-pid, sig) // the command's whole session
@@ -95,7 +101,10 @@ func (s *Service) RunTTY(ctx context.Context, req RunRequest, rows, cols int, st
 	case <-copied:
 	case <-time.After(2 * time.Second):
 	}
+	ptyMu.Lock()
+	ptyClosed = true
 	ptmx.Close()
+	ptyMu.Unlock()
 	<-copied
 	if err == nil {
 		return 0, nil
