@@ -273,3 +273,30 @@ func (w *watchWriter) String() string {
 	defer w.mu.Unlock()
 	return w.buf.String()
 }
+
+// A client that vanishes mid-command takes the remote process tree with it.
+func TestDisconnectKillsProcessTree(t *testing.T) {
+	c, conn := pairConn(t, &classic.Service{})
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	go c.Run(context.Background(), classic.RunRequest{Argv: []string{"sh", "-c", "sleep 300 & echo $! > " + pidFile + "; wait"}}, nil, io.Discard, io.Discard)
+	var pid string
+	for deadline := time.Now().Add(5 * time.Second); pid == ""; time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile(pidFile)
+		pid = strings.TrimSpace(string(b))
+		if time.Now().After(deadline) {
+			t.Fatal("the command did not start")
+		}
+	}
+	conn.Close() // abrupt: the link goes down under the running call
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil || strings.Contains(string(st), ") Z ") {
+			return // gone (or a zombie awaiting its reaper)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %s survives its client's disconnect", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
