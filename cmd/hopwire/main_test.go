@@ -73,3 +73,33 @@ func TestIDAndCerts(t *testing.T) {
 		t.Fatalf("re-init exit %d, want 1", code)
 	}
 }
+
+func TestConfigAliases(t *testing.T) {
+	home := t.TempDir()
+	os.WriteFile(filepath.Join(home, "config"), []byte(`# test
+host db1 db-main
+    target tls://10.0.2.5:7443
+    via    tls://r1:7443,quic://10.0.1.2:7443
+host lab-*
+    via tls://bastion:7443
+`), 0o600)
+	aliases, err := loadConfig(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, target, via string }{
+		{"db1", "tls://10.0.2.5:7443", "tls://r1:7443,quic://10.0.1.2:7443"},
+		{"db-main", "tls://10.0.2.5:7443", "tls://r1:7443,quic://10.0.1.2:7443"},
+		{"lab-7", "lab-7", "tls://bastion:7443"},
+		{"tls://other:1", "tls://other:1", ""},
+	} {
+		target, via, _ := resolveAlias(aliases, tc.name)
+		if target != tc.target || via != tc.via {
+			t.Errorf("%s: %q %q, want %q %q", tc.name, target, via, tc.target, tc.via)
+		}
+	}
+	os.WriteFile(filepath.Join(home, "config"), []byte("target x\n"), 0o600)
+	if _, err := loadConfig(home); err == nil {
+		t.Fatal("a target outside a host block was accepted")
+	}
+}

@@ -261,9 +261,17 @@ func dialTarget(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, cf *c
 	if fs.NArg() < 1 {
 		return nil, fmt.Errorf("%w: missing TARGET", errUsage)
 	}
-	target, err := hop.Parse(fs.Arg(0))
+	aliases, err := loadConfig(idf.home)
+	if err != nil {
+		return nil, err
+	}
+	name, aliasVia, _ := resolveAlias(aliases, fs.Arg(0))
+	target, err := hop.Parse(name)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if cf.jump == "" {
+		cf.jump = aliasVia
 	}
 	via, err := cf.via()
 	if err != nil {
