@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -101,5 +102,21 @@ host lab-*
 	os.WriteFile(filepath.Join(home, "config"), []byte("target x\n"), 0o600)
 	if _, err := loadConfig(home); err == nil {
 		t.Fatal("a target outside a host block was accepted")
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	for _, sh := range []string{"bash", "zsh"} {
+		out, errOut, code := runCmd(t, "completion", sh)
+		if code != 0 || !strings.Contains(out, "complete -F _hopwire hopwire") || !strings.Contains(out, "--listen") || !strings.Contains(out, " -J ") && !strings.Contains(out, `"-J `) {
+			t.Fatalf("%s: exit %d\n%s\n%s", sh, code, out, errOut)
+		}
+		if bash, err := exec.LookPath("bash"); err == nil {
+			cmd := exec.Command(bash, "-n")
+			cmd.Stdin = strings.NewReader(out)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%s script does not parse: %v\n%s", sh, err, b)
+			}
+		}
 	}
 }
