@@ -258,7 +258,8 @@ func TestSegmentedChain(t *testing.T) {
 	web := net.JoinHostPort(addr(3, 2), "9001")
 	webIn(t, ns[3], web, dir)
 	startNS(t, ns[3], "listening", hw, "serve", "--home", home("target"), "--listen", target,
-		"--grant", "client:connect="+echo, "--grant", "client:connect="+web, "--grant", "client:classic")
+		"--grant", "client:connect="+echo, "--grant", "client:connect="+web, "--grant", "client:classic",
+		"--grant", "client:forward-remote="+net.JoinHostPort(addr(3, 2), "19000"))
 	startNS(t, ns[2], "listening", hw, "serve", "--home", home("r2"), "--listen", r2,
 		"--grant", "client:connect="+net.JoinHostPort(addr(3, 2), "7443"))
 	startNS(t, ns[1], "listening", hw, "serve", "--home", home("r1"), "--listen", r1,
@@ -375,6 +376,22 @@ func TestSegmentedChain(t *testing.T) {
 		out, err := inNS(ctx, ns[0], "curl", "-s", "--max-time", "10", "--socks5", "127.0.0.1:18002", "http://"+net.JoinHostPort(addr(3, 2), "7443")+"/")
 		if err == nil {
 			t.Fatalf("an ungranted destination answered through SOCKS: %q", out)
+		}
+		// -R: the target listens, the client's side answers.
+		local := t.TempDir()
+		os.WriteFile(filepath.Join(local, "index.txt"), []byte("served by the client"), 0o644)
+		webIn(t, ns[0], "127.0.0.1:18500", local)
+		remote := net.JoinHostPort(addr(3, 2), "19000")
+		startNS(t, ns[0], "remote forwarding", hw, "forward", "--home", home("client"), "-J", r1+","+r2, target,
+			"-R", remote+":127.0.0.1:18500")
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			out, err = inNS(ctx, ns[3], "curl", "-s", "--max-time", "5", "http://"+remote+"/index.txt")
+			if err == nil && out == "served by the client" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("-R: %v %q", err, out)
+			}
 		}
 	})
 	t.Run("policy", func(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hopwire/hopwire/hop"
+	"github.com/hopwire/hopwire/relay"
+	"github.com/hopwire/hopwire/session"
 )
 
 // runForward: hopwire forward [-J chain] TARGET -L [BIND:]PORT:HOST:PORT... -D [BIND:]PORT...
@@ -21,17 +23,54 @@ import (
 // dialed again when it breaks, on the next connection.
 func runForward(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	rc := newRouteCmd("forward", stderr)
-	var locals, socks multi
+	var locals, socks, remotes multi
 	rc.fs.Var(&locals, "L", "[BIND:]PORT:HOST:PORT: listen here, connect from TARGET (repeatable)")
+	rc.fs.Var(&remotes, "R", "[BIND:]PORT:HOST:PORT: listen on TARGET (needs a forward-remote grant), connect from here (repeatable)")
 	rc.fs.Var(&socks, "D", "[BIND:]PORT: a SOCKS5 proxy here whose connections leave from TARGET (repeatable)")
 	if err := parseInterleaved(rc.fs, args); err != nil {
 		return err
 	}
-	if len(locals)+len(socks) == 0 {
-		return fmt.Errorf("%w: forward needs -L or -D", errUsage)
+	if len(locals)+len(socks)+len(remotes) == 0 {
+		return fmt.Errorf("%w: forward needs -L, -R or -D", errUsage)
 	}
+	// Remote forwards: the target opens a stream back for each
+	// connection it accepts, tagged with the forward's index.
+	reverse := map[string]string{}
+	var remoteBinds []string
+	for i, spec := range remotes {
+		bind, dest, err := parseLocalForward(spec)
+		if err != nil {
+			return fmt.Errorf("%w: -R %s: %v", errUsage, spec, err)
+		}
+		tag := strconv.Itoa(i)
+		reverse[tag] = dest
+		remoteBinds = append(remoteBinds, bind)
+	}
+	var streams sync.WaitGroup
+	defer streams.Wait()
+	sess := &session.Options{Accept: func(st *session.Stream) {
+		req, err := session.ParseConnectRequest(st.Header())
+		dest, ok := "", false
+		if err == nil && strings.HasPrefix(req.Address, relay.ReversePrefix) {
+			dest, ok = reverse[strings.TrimPrefix(req.Address, relay.ReversePrefix)]
+		}
+		if !ok {
+			st.Abort(session.AbortRefused, "no such remote forward here")
+			return
+		}
+		streams.Add(1)
+		go func() {
+			defer streams.Done()
+			c, err := net.DialTimeout("tcp", dest, 10*time.Second)
+			if err != nil {
+				st.Abort(session.AbortUpstream, err.Error())
+				return
+			}
+			splice(st, c)
+		}()
+	}}
 	r := &reRoute{dial: func(ctx context.Context) (*hop.Route, error) {
-		return dialTarget(ctx, rc.fs, &rc.idf, &rc.cf, stderr)
+		return dialTargetWith(ctx, rc.fs, &rc.idf, &rc.cf, stderr, sess)
 	}}
 	defer r.close()
 	if _, err := r.get(ctx); err != nil { // fail early on a bad chain
@@ -77,6 +116,32 @@ func runForward(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 		go func() {
 			defer wg.Done()
 			serveListener(ctx, ln, func(c net.Conn) { serveSOCKS(ctx, r, c, stderr) })
+		}()
+	}
+	for i, bind := range remoteBinds {
+		fmt.Fprintf(stdout, "remote forwarding %s (on %s) -> %s\n", bind, rc.fs.Arg(0), reverse[strconv.Itoa(i)])
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// The remote listener lives as long as this call; it is set
+			// up again when the chain breaks and comes back.
+			for ctx.Err() == nil {
+				rt, err := r.get(ctx)
+				if err == nil {
+					_, err = rt.Target().Service("node").Call(ctx, "ListenRemote", bind, strconv.Itoa(i))
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				fmt.Fprintln(stderr, "hopwire: remote forward", bind+":", err)
+				if errors.Is(err, session.ErrDenied) {
+					return
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
 		}()
 	}
 	<-ctx.Done()

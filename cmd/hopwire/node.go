@@ -258,6 +258,12 @@ func chainDialer(idf *identityFlags, cf *chainFlags, stderr io.Writer) (*hop.Dia
 
 // dialTarget dials the route to the TARGET argument through -J.
 func dialTarget(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, cf *chainFlags, stderr io.Writer) (*hop.Route, error) {
+	return dialTargetWith(ctx, fs, idf, cf, stderr, nil)
+}
+
+// dialTargetWith is dialTarget with session options for every hop (for
+// instance an Accept for the streams a target opens back).
+func dialTargetWith(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, cf *chainFlags, stderr io.Writer, sess *session.Options) (*hop.Route, error) {
 	if fs.NArg() < 1 {
 		return nil, fmt.Errorf("%w: missing TARGET", errUsage)
 	}
@@ -281,6 +287,7 @@ func dialTarget(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, cf *c
 	if err != nil {
 		return nil, err
 	}
+	d.Session = sess
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return d.Dial(dctx, via, target)
