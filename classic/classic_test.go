@@ -300,3 +300,47 @@ func TestDisconnectKillsProcessTree(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestEval(t *testing.T) {
+	a, b := net.Pipe()
+	ch := make(chan *session.Conn, 1)
+	go func() {
+		l, _ := session.NewLink(b, session.Server, nil)
+		c, _ := session.NewConn(context.Background(), l, &session.Options{Services: map[string]any{classic.EvalServiceName: &classic.Evaluator{}}})
+		ch <- c
+	}()
+	l, err := session.NewLink(a, session.Client, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := session.NewConn(t.Context(), l, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := <-ch
+	defer sc.Close()
+	defer cc.Close()
+	ctx := t.Context()
+	ev := cc.Service(classic.EvalServiceName)
+	if _, err := ev.Call(ctx, "Eval", `import "strings"`); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := session.Call[int](ctx, ev, "Eval", `len(strings.Repeat("ab", 21))`); err != nil || v != 42 {
+		t.Fatalf("Eval = %v, %v", v, err)
+	}
+	// State persists, and a func comes back by reference.
+	if _, err := ev.Call(ctx, "Eval", `func square(x int) int { return x * x }`); err != nil {
+		t.Fatal(err)
+	}
+	var square func(int) int
+	res, err := ev.Call(ctx, "Eval", `square`)
+	if err == nil {
+		err = res.Decode(&square)
+	}
+	if err != nil || square(9) != 81 {
+		t.Fatalf("remote func: %v", err)
+	}
+	if _, err := ev.Call(ctx, "Eval", `this is not Go`); err == nil {
+		t.Fatal("a syntax error was accepted")
+	}
+}

@@ -498,4 +498,23 @@ func TestClassicGrant(t *testing.T) {
 	if _, err := classic.New(route2.Target()).Stat(ctx, "/f"); !errors.Is(err, session.ErrNoService) {
 		t.Fatalf("ungranted peer: %v", err)
 	}
+	// classic without =eval does not give Go evaluation.
+	if _, err := route.Target().Service(classic.EvalServiceName).Call(ctx, "Eval", "1+1"); !errors.Is(err, session.ErrNoService) {
+		t.Fatalf("eval without classic=eval: %v", err)
+	}
+}
+
+func TestEvalGrant(t *testing.T) {
+	client := newIdentity(t, "client")
+	n := startNode(t, "n", "tls://127.0.0.1:0", []*certs.Identity{client}, "client:classic=eval")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	route, err := dialer(client, n).Dial(ctx, nil, mustAddr(t, n.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer route.Close()
+	if v, err := session.Call[int](ctx, route.Target().Service(classic.EvalServiceName), "Eval", "6*7"); err != nil || v != 42 {
+		t.Fatalf("eval: %v %v", v, err)
+	}
 }

@@ -367,6 +367,10 @@ func (s *Server) serveLink(l *session.Link) {
 		opts.Services[classic.ServiceName] = &classic.Service{Root: s.opts.ClassicRoot}
 		log.Info("classic granted", "rule", g.String())
 	}
+	if g, err := s.policy.AllowClassic(Peer{Name: peer.Principal, Fingerprint: peer.Fingerprint}, true); err == nil {
+		opts.Services[classic.EvalServiceName] = &classic.Evaluator{}
+		log.Info("eval granted", "rule", g.String())
+	}
 	if s.opts.Services != nil {
 		for name, v := range s.opts.Services(peer) {
 			opts.Services[name] = v
