@@ -54,7 +54,10 @@ func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	req := classic.RunRequest{Argv: cmd, Env: env, Dir: *dir}
 	if *targets != "" {
-		return fanOut(ctx, rc, *targets, *parallel, req, stdout, stderr)
+		return fanOut(ctx, rc, *targets, *parallel, stdout, stderr,
+			func(ctx context.Context, c *classic.Client, _ string, out, errw io.Writer) (int, error) {
+				return c.Run(ctx, req, strings.NewReader(""), out, errw)
+			})
 	}
 	route, err := dialTarget(ctx, rc.fs, &rc.idf, &rc.cf, stderr)
 	if err != nil {
@@ -80,10 +83,13 @@ func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	return nil
 }
 
-// fanOut runs req on every target of a file, at most parallel at once,
+// perTarget is the work fanOut does on one target's classic service.
+type perTarget func(ctx context.Context, c *classic.Client, target string, stdout, stderr io.Writer) (int, error)
+
+// fanOut runs fn on every target of a file, at most parallel at once,
 // each output line prefixed with its target, then prints a summary. The
 // exit status is 1 if any target failed.
-func fanOut(ctx context.Context, rc *routeCmd, file string, parallel int, req classic.RunRequest, stdout, stderr io.Writer) error {
+func fanOut(ctx context.Context, rc *routeCmd, file string, parallel int, stdout, stderr io.Writer, fn perTarget) error {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return err
@@ -110,7 +116,7 @@ func fanOut(ctx context.Context, rc *routeCmd, file string, parallel int, req cl
 			defer func() { <-sem }()
 			out := &prefixWriter{prefix: t + ": ", w: stdout, mu: &mu}
 			errw := &prefixWriter{prefix: t + ": ", w: stderr, mu: &mu}
-			code, err := runOn(ctx, rc, t, req, out, errw)
+			code, err := onTarget(ctx, rc, t, out, errw, fn)
 			out.flush()
 			errw.flush()
 			mu.Lock()
@@ -138,7 +144,7 @@ func fanOut(ctx context.Context, rc *routeCmd, file string, parallel int, req cl
 	return nil
 }
 
-func runOn(ctx context.Context, rc *routeCmd, target string, req classic.RunRequest, stdout, stderr io.Writer) (int, error) {
+func onTarget(ctx context.Context, rc *routeCmd, target string, stdout, stderr io.Writer, fn perTarget) (int, error) {
 	t, err := hop.Parse(target)
 	if err != nil {
 		return -1, err
@@ -158,7 +164,7 @@ func runOn(ctx context.Context, rc *routeCmd, target string, req classic.RunRequ
 		return -1, err
 	}
 	defer route.Close()
-	return classic.New(route.Target()).Run(ctx, req, strings.NewReader(""), stdout, stderr)
+	return fn(ctx, classic.New(route.Target()), target, stdout, stderr)
 }
 
 // prefixWriter prefixes every line, writing whole lines under a shared

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hopwire/hopwire/classic"
@@ -23,8 +24,20 @@ const partSuffix = ".hopwire-part"
 func runPut(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	rc := newRouteCmd("put", stderr)
 	recursive := rc.fs.Bool("r", false, "copy directories recursively")
+	targets := rc.fs.String("targets", "", "copy to every target listed in FILE, in parallel")
+	parallel := rc.fs.Int("P", 8, "with --targets: how many at once")
 	if err := parse(rc.fs, args); err != nil {
 		return err
+	}
+	if *targets != "" {
+		if rc.fs.NArg() < 2 {
+			return fmt.Errorf("%w: put --targets FILE LOCAL... REMOTE", errUsage)
+		}
+		srcs, dst := rc.fs.Args()[:rc.fs.NArg()-1], rc.fs.Arg(rc.fs.NArg()-1)
+		return fanOut(ctx, rc, *targets, *parallel, stdout, stderr,
+			func(ctx context.Context, c *classic.Client, _ string, out, errw io.Writer) (int, error) {
+				return 0, putAll(ctx, c, srcs, dst, *recursive, newProgress(io.Discard))
+			})
 	}
 	if rc.fs.NArg() < 3 {
 		return fmt.Errorf("%w: put TARGET LOCAL... REMOTE", errUsage)
@@ -36,6 +49,16 @@ func runPut(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	defer route.Close()
 	c := classic.New(route.Target())
 	srcs, dst := rc.fs.Args()[1:rc.fs.NArg()-1], rc.fs.Arg(rc.fs.NArg()-1)
+	p := newProgress(stderr)
+	if err := putAll(ctx, c, srcs, dst, *recursive, p); err != nil {
+		return err
+	}
+	p.done()
+	return nil
+}
+
+// putAll copies srcs to dst on the far side.
+func putAll(ctx context.Context, c *classic.Client, srcs []string, dst string, recursive bool, p *progress) error {
 	dstIsDir := false
 	if fi, err := c.Stat(ctx, dst); err == nil && fi.IsDir {
 		dstIsDir = true
@@ -43,7 +66,6 @@ func runPut(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	if len(srcs) > 1 && !dstIsDir {
 		return fmt.Errorf("put: %s is not a remote directory", dst)
 	}
-	p := newProgress(stderr)
 	for _, src := range srcs {
 		target := dst
 		if dstIsDir {
@@ -54,7 +76,7 @@ func runPut(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 			return err
 		}
 		if fi.IsDir() {
-			if !*recursive {
+			if !recursive {
 				return fmt.Errorf("put: %s is a directory (use -r)", src)
 			}
 			err = filepath.WalkDir(src, func(local string, d fs.DirEntry, err error) error {
@@ -85,7 +107,6 @@ func runPut(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 			return err
 		}
 	}
-	p.done()
 	return nil
 }
 
@@ -140,8 +161,24 @@ func putFile(ctx context.Context, c *classic.Client, local, remote string, fi fs
 func runGet(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	rc := newRouteCmd("get", stderr)
 	recursive := rc.fs.Bool("r", false, "copy directories recursively")
+	targets := rc.fs.String("targets", "", "copy from every target listed in FILE into LOCAL/TARGET/, in parallel")
+	parallel := rc.fs.Int("P", 8, "with --targets: how many at once")
 	if err := parse(rc.fs, args); err != nil {
 		return err
+	}
+	if *targets != "" {
+		if rc.fs.NArg() < 2 {
+			return fmt.Errorf("%w: get --targets FILE REMOTE... LOCAL", errUsage)
+		}
+		srcs, dst := rc.fs.Args()[:rc.fs.NArg()-1], rc.fs.Arg(rc.fs.NArg()-1)
+		return fanOut(ctx, rc, *targets, *parallel, stdout, stderr,
+			func(ctx context.Context, c *classic.Client, target string, out, errw io.Writer) (int, error) {
+				local := filepath.Join(dst, safeName(target))
+				if err := os.MkdirAll(local, 0o755); err != nil {
+					return -1, err
+				}
+				return 0, getAll(ctx, c, srcs, local, *recursive, newProgress(io.Discard))
+			})
 	}
 	if rc.fs.NArg() < 3 {
 		return fmt.Errorf("%w: get TARGET REMOTE... LOCAL", errUsage)
@@ -153,6 +190,26 @@ func runGet(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	defer route.Close()
 	c := classic.New(route.Target())
 	srcs, dst := rc.fs.Args()[1:rc.fs.NArg()-1], rc.fs.Arg(rc.fs.NArg()-1)
+	p := newProgress(stderr)
+	if err := getAll(ctx, c, srcs, dst, *recursive, p); err != nil {
+		return err
+	}
+	p.done()
+	return nil
+}
+
+// safeName turns a hop address into a directory name.
+func safeName(target string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == ':' || r == ' ' || r == '#' || r == '\\' {
+			return '_'
+		}
+		return r
+	}, target)
+}
+
+// getAll copies srcs from the far side into dst.
+func getAll(ctx context.Context, c *classic.Client, srcs []string, dst string, recursive bool, p *progress) error {
 	dstIsDir := false
 	if fi, err := os.Stat(dst); err == nil && fi.IsDir() {
 		dstIsDir = true
@@ -160,13 +217,12 @@ func runGet(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	if len(srcs) > 1 && !dstIsDir {
 		return fmt.Errorf("get: %s is not a directory", dst)
 	}
-	p := newProgress(stderr)
 	var walk func(remote, local string, fi classic.FileInfo) error
 	walk = func(remote, local string, fi classic.FileInfo) error {
 		if !fi.IsDir {
 			return getFile(ctx, c, remote, local, fi, p)
 		}
-		if !*recursive {
+		if !recursive {
 			return fmt.Errorf("get: %s is a directory (use -r)", remote)
 		}
 		if err := os.MkdirAll(local, fi.FileMode().Perm()|0o700); err != nil {
@@ -199,7 +255,6 @@ func runGet(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 			return err
 		}
 	}
-	p.done()
 	return nil
 }
 
