@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/classic"
 	"github.com/hopwire/hopwire/hop"
 	"github.com/hopwire/hopwire/relay"
 	"github.com/hopwire/hopwire/session"
@@ -82,7 +85,13 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		}
 		return srv, srv.Start(ctx)
 	}
-	target, err := node("target", "dtls://127.0.0.1:0", nil, map[string]any{"files": &demoFiles{root: share}})
+	// A web server only the target may reach, for the forward.
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "hello from a web server behind the target")
+	}))
+	defer web.Close()
+	target, err := node("target", "dtls://127.0.0.1:0", []string{"client:classic", "client:connect=" + web.Listener.Addr().String()},
+		map[string]any{"files": &demoFiles{root: share}})
 	if err != nil {
 		return err
 	}
@@ -184,6 +193,51 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	if local != remoteSum || got != int64(*size) {
 		return errors.New("demo: streamed data does not match")
 	}
+	step("classic administration: exec, put and get")
+	c := classic.New(route.Target())
+	var out strings.Builder
+	code, err := c.Run(ctx, classic.RunRequest{Argv: []string{"sh", "-c", "echo \"$(uname -sm) on the target\"; exit 3"}}, strings.NewReader(""), &out, io.Discard)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "    exec: %s (exit status %d)\n", strings.TrimSpace(out.String()), code)
+	putData := bytes.Repeat([]byte("hopwire put/get "), 4096)
+	remote := filepath.Join(dir, "put.bin")
+	if _, err := c.WriteFile(ctx, remote, bytes.NewReader(putData), 0o640); err != nil {
+		return err
+	}
+	remoteSum2, err := c.Checksum(ctx, remote, -1)
+	if err != nil {
+		return err
+	}
+	r, err := c.ReadFile(ctx, remote, 0)
+	if err != nil {
+		return err
+	}
+	back, err := io.ReadAll(r)
+	r.Close()
+	if err != nil {
+		return err
+	}
+	wantSum := sha256.Sum256(putData)
+	gotSum := sha256.Sum256(back)
+	fmt.Fprintf(stdout, "    put %d bytes, got %d back; sha256 remote=%s… match=%v\n", len(putData), len(back), remoteSum2[:16],
+		hex.EncodeToString(wantSum[:]) == remoteSum2 && gotSum == wantSum)
+	if gotSum != wantSum {
+		return errors.New("demo: put/get round trip differs")
+	}
+
+	step("a forward: an HTTP request through the chain to a server only the target reaches")
+	tr := &http.Transport{DialContext: route.DialContext}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 20 * time.Second}).Get(web.URL)
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Fprintf(stdout, "    GET %s -> %s %q\n", web.URL, resp.Status, body)
+
 	step("tearing down")
 	return nil
 }

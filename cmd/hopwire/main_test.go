@@ -33,6 +33,7 @@ func TestDemo(t *testing.T) {
 		"errors.Is(err, fs.ErrNotExist) = true",
 		"3 lines called back",
 		"2097152 bytes", "match=true",
+		"on the target (exit status 3)", "put 65536 bytes, got 65536 back", "200 OK", "behind the target",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
