@@ -148,9 +148,11 @@ func TestOpenSSH(t *testing.T) {
 			t.Fatalf("trace:\n%s", out)
 		}
 		t.Log("\n" + out)
-		// A second time the cached binary is reused.
-		if out, err := s.asClient(ctx, hw, "ping", "--home", home("client"), bastion); err != nil {
-			t.Fatalf("%v\n%s", err, out)
+		// A second time the cached binary is reused, and the spawned node
+		// offers classic administration to whoever could spawn it.
+		out, err = s.asClient(ctx, hw, "exec", "--home", home("client"), bastion, "--", "sh", "-c", "echo $HOPWIRE_HOME")
+		if err != nil || strings.TrimSpace(out) != remoteHome {
+			t.Fatalf("exec on the zero-install target: %v\n%s", err, out)
 		}
 	})
 	t.Run("wrong-host-key", func(t *testing.T) {

@@ -149,6 +149,17 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		}
 		gs = append(gs, pg)
 	}
+	if *useStdio && !isSocket(os.Stdin) {
+		// Whoever spawned this node over pipes (an ssh exec channel, sudo,
+		// docker exec, a relay under an exec grant) can already run
+		// anything here: its link gets classic administration, eval
+		// included, as a shell would.
+		g, err := relay.ParseGrant("stdio:classic=eval")
+		if err != nil {
+			return err
+		}
+		gs = append(gs, g)
+	}
 	id, err := idf.identity()
 	if err != nil {
 		return err
