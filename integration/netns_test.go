@@ -259,7 +259,8 @@ func TestSegmentedChain(t *testing.T) {
 	webIn(t, ns[3], web, dir)
 	startNS(t, ns[3], "listening", hw, "serve", "--home", home("target"), "--listen", target,
 		"--grant", "client:connect="+echo, "--grant", "client:connect="+web, "--grant", "client:classic",
-		"--grant", "client:forward-remote="+net.JoinHostPort(addr(3, 2), "19000"))
+		"--grant", "client:forward-remote="+net.JoinHostPort(addr(3, 2), "19000"),
+		"--grant", "client:connect="+net.JoinHostPort(addr(3, 2), "9053"))
 	startNS(t, ns[2], "listening", hw, "serve", "--home", home("r2"), "--listen", r2,
 		"--grant", "client:connect="+net.JoinHostPort(addr(3, 2), "7443"))
 	startNS(t, ns[1], "listening", hw, "serve", "--home", home("r1"), "--listen", r1,
@@ -376,6 +377,34 @@ func TestSegmentedChain(t *testing.T) {
 		out, err := inNS(ctx, ns[0], "curl", "-s", "--max-time", "10", "--socks5", "127.0.0.1:18002", "http://"+net.JoinHostPort(addr(3, 2), "7443")+"/")
 		if err == nil {
 			t.Fatalf("an ungranted destination answered through SOCKS: %q", out)
+		}
+		// SOCKS5 UDP ASSOCIATE: a datagram to a UDP echo server behind the
+		// target, and its answer.
+		udpEcho := net.JoinHostPort(addr(3, 2), "9053")
+		startNS(t, ns[3], "ready", "python3", "-c", fmt.Sprintf(`
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((%q, 9053)); print("ready", flush=True)
+while True:
+    d, a = u.recvfrom(65535); u.sendto(d, a)
+`, addr(3, 2)))
+		out, err = inNS(ctx, ns[0], "python3", "-c", fmt.Sprintf(`
+import socket, struct
+s = socket.create_connection(("127.0.0.1", 18002))
+s.sendall(b"\x05\x01\x00"); assert s.recv(2) == b"\x05\x00"
+s.sendall(b"\x05\x03\x00\x01" + socket.inet_aton("0.0.0.0") + struct.pack(">H", 0))
+r = s.recv(10); assert r[1] == 0, r
+bnd = (socket.inet_ntoa(r[4:8]), struct.unpack(">H", r[8:10])[0])
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(2)
+hdr = b"\x00\x00\x00\x01" + socket.inet_aton(%q) + struct.pack(">H", 9053)
+for i in range(5):
+    u.sendto(hdr + b"ping-udp", bnd)
+    try:
+        d, _ = u.recvfrom(65535); print(d[10:].decode()); break
+    except socket.timeout:
+        pass
+`, addr(3, 2)))
+		if err != nil || strings.TrimSpace(out) != "ping-udp" {
+			t.Fatalf("SOCKS UDP: %v %q (echo at %s)", err, out, udpEcho)
 		}
 		// -R: the target listens, the client's side answers.
 		local := t.TempDir()

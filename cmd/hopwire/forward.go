@@ -332,7 +332,12 @@ func serveSOCKS(ctx context.Context, rr *reRoute, c net.Conn, stderr io.Writer) 
 	if _, err := io.ReadFull(c, port[:]); err != nil {
 		return
 	}
-	if req[1] != 1 { // only CONNECT
+	if req[1] == 3 { // UDP ASSOCIATE
+		c.SetDeadline(time.Time{})
+		serveSOCKSUDP(ctx, rr, c, stderr)
+		return
+	}
+	if req[1] != 1 { // CONNECT and UDP ASSOCIATE only
 		socksReply(c, 7)
 		return
 	}
@@ -368,4 +373,131 @@ func containsByte(b []byte, x byte) bool {
 		}
 	}
 	return false
+}
+
+// serveSOCKSUDP serves a UDP ASSOCIATE: a local UDP socket takes the SOCKS
+// client's datagrams (each with its SOCKS header naming the destination)
+// and every destination gets a connect udp stream that leaves from the
+// target; answers come back with the header naming their source. The
+// association lasts as long as the client's TCP connection.
+func serveSOCKSUDP(ctx context.Context, rr *reRoute, ctrl net.Conn, stderr io.Writer) {
+	host, _, _ := net.SplitHostPort(ctrl.LocalAddr().String())
+	pc, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		socksReply(ctrl, 1)
+		return
+	}
+	defer pc.Close()
+	laddr := pc.LocalAddr().(*net.UDPAddr)
+	reply := []byte{5, 0, 0, 1, 0, 0, 0, 0, 0, 0}
+	if ip4 := laddr.IP.To4(); ip4 != nil {
+		copy(reply[4:8], ip4)
+	}
+	binary.BigEndian.PutUint16(reply[8:], uint16(laddr.Port))
+	ctrl.Write(reply)
+	go func() {
+		io.Copy(io.Discard, ctrl) // the association ends with the TCP connection
+		pc.Close()
+	}()
+	var mu sync.Mutex
+	flows := map[string]net.Conn{}
+	defer func() {
+		mu.Lock()
+		for _, f := range flows {
+			f.Close()
+		}
+		mu.Unlock()
+	}()
+	buf := make([]byte, 65535)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		dest, payload, ok := parseSOCKSUDP(buf[:n])
+		if !ok {
+			continue // fragments and malformed datagrams are dropped, as RFC 1928 allows
+		}
+		mu.Lock()
+		flow := flows[dest]
+		mu.Unlock()
+		if flow == nil {
+			r, err := rr.get(ctx)
+			if err != nil {
+				fmt.Fprintln(stderr, "hopwire: socks udp:", err)
+				continue
+			}
+			if flow, err = r.DialContext(ctx, "udp", dest); err != nil {
+				fmt.Fprintln(stderr, "hopwire: socks udp:", dest, err)
+				continue
+			}
+			mu.Lock()
+			flows[dest] = flow
+			mu.Unlock()
+			go func(flow net.Conn, dest string, client net.Addr) {
+				hdr := socksUDPHeader(dest)
+				b := make([]byte, 65535)
+				for {
+					n, err := flow.Read(b)
+					if err != nil {
+						return
+					}
+					pc.WriteTo(append(append([]byte(nil), hdr...), b[:n]...), client)
+				}
+			}(flow, dest, from)
+		}
+		flow.Write(payload)
+	}
+}
+
+// parseSOCKSUDP splits a SOCKS5 UDP datagram: RSV(2) FRAG(1) ATYP ADDR
+// PORT DATA.
+func parseSOCKSUDP(b []byte) (dest string, payload []byte, ok bool) {
+	if len(b) < 4 || b[2] != 0 { // fragmentation is not supported
+		return "", nil, false
+	}
+	var host string
+	rest := b[4:]
+	switch b[3] {
+	case 1:
+		if len(rest) < 4 {
+			return "", nil, false
+		}
+		host, rest = net.IP(rest[:4]).String(), rest[4:]
+	case 4:
+		if len(rest) < 16 {
+			return "", nil, false
+		}
+		host, rest = net.IP(rest[:16]).String(), rest[16:]
+	case 3:
+		if len(rest) < 1 || len(rest) < 1+int(rest[0]) {
+			return "", nil, false
+		}
+		host, rest = string(rest[1:1+int(rest[0])]), rest[1+int(rest[0]):]
+	default:
+		return "", nil, false
+	}
+	if len(rest) < 2 {
+		return "", nil, false
+	}
+	port := binary.BigEndian.Uint16(rest)
+	return net.JoinHostPort(host, strconv.Itoa(int(port))), rest[2:], true
+}
+
+// socksUDPHeader is the header of an answer from dest.
+func socksUDPHeader(dest string) []byte {
+	host, port, _ := net.SplitHostPort(dest)
+	p, _ := strconv.Atoi(port)
+	h := []byte{0, 0, 0}
+	if ip := net.ParseIP(host); ip != nil && ip.To4() != nil {
+		h = append(h, 1)
+		h = append(h, ip.To4()...)
+	} else if ip != nil {
+		h = append(h, 4)
+		h = append(h, ip.To16()...)
+	} else {
+		h = append(h, 3, byte(len(host)))
+		h = append(h, host...)
+	}
+	return binary.BigEndian.AppendUint16(h, uint16(p))
 }
