@@ -4,11 +4,13 @@ import (
 	"context"
 	"io"
 	"net"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/classic"
 	"github.com/hopwire/hopwire/hop"
 )
 
@@ -214,4 +216,71 @@ func BenchmarkChainSetup(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkPutGet moves a file through client → r1 → r2 → target with
+// classic administration (put: WriteFile, streamed; get: ReadFile), beside
+// the chain's raw stream (a forward to a sink) in the same run.
+func BenchmarkPutGet(b *testing.B) {
+	const size = 256 << 20
+	client := newIdentity(b, "client")
+	sink := sinkServer(b)
+	target := startNode(b, "target", "tls://127.0.0.1:0", []*certs.Identity{client}, "client:classic", "client:connect="+sink)
+	r2 := startNode(b, "r2", "tls://127.0.0.1:0", []*certs.Identity{client}, "client:connect="+hostPort(b, target.url))
+	r1 := startNode(b, "r1", "tls://127.0.0.1:0", []*certs.Identity{client}, "client:connect="+hostPort(b, r2.url))
+	d := dialer(client, r1, r2, target)
+	route, err := d.Dial(b.Context(), []hop.Addr{mustAddr(b, r1.url), mustAddr(b, r2.url)}, mustAddr(b, target.url))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer route.Close()
+	c := classic.New(route.Target())
+	file := filepath.Join(b.TempDir(), "f")
+	b.Run("put", func(b *testing.B) {
+		b.SetBytes(size)
+		for range b.N {
+			if _, err := c.WriteFile(b.Context(), file, io.LimitReader(zeroReader{}, size), 0o600); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("get", func(b *testing.B) {
+		b.SetBytes(size)
+		for range b.N {
+			r, err := c.ReadFile(b.Context(), file, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, err := io.Copy(io.Discard, r)
+			r.Close()
+			if err != nil || n != size {
+				b.Fatal(n, err)
+			}
+		}
+	})
+	b.Run("stream", func(b *testing.B) {
+		buf := make([]byte, 32<<10)
+		b.SetBytes(size)
+		for range b.N {
+			conn, err := route.DialContext(b.Context(), "tcp", sink)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for sent := 0; sent < size; sent += len(buf) {
+				if _, err := conn.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			conn.(interface{ CloseWrite() error }).CloseWrite()
+			io.ReadFull(conn, buf[:1])
+			conn.Close()
+		}
+	})
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
