@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -342,5 +343,36 @@ func TestEval(t *testing.T) {
 	}
 	if _, err := ev.Call(ctx, "Eval", `this is not Go`); err == nil {
 		t.Fatal("a syntax error was accepted")
+	}
+}
+
+func TestStartDetachedAndSignal(t *testing.T) {
+	c, conn := pairConn(t, &classic.Service{})
+	ctx := t.Context()
+	pid, err := c.Start(ctx, classic.RunRequest{Argv: []string{"sleep", "300"}})
+	if err != nil || pid <= 0 {
+		t.Fatalf("Start: %d %v", pid, err)
+	}
+	alive := func() bool {
+		st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		return err == nil && !strings.Contains(string(st), ") Z ")
+	}
+	// Detached: the session ending does not kill it.
+	conn.Close()
+	time.Sleep(200 * time.Millisecond)
+	if !alive() {
+		t.Fatal("a detached process died with the session")
+	}
+	c2 := pair(t, &classic.Service{})
+	if err := c2.Signal(ctx, pid, "TERM"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); alive(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("TERM did not end it")
+		}
+	}
+	if err := c2.Signal(ctx, 1, "KILL"); err == nil {
+		t.Fatal("signalling pid 1 was allowed")
 	}
 }

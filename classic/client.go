@@ -35,6 +35,8 @@ type Client struct {
 	Environ    func(ctx context.Context) ([]string, error)
 	Getenv     func(ctx context.Context, key string) (string, bool, error)
 	Run        func(ctx context.Context, req RunRequest, stdin io.Reader, stdout, stderr io.Writer) (int, error)
+	Start      func(ctx context.Context, req RunRequest) (int, error)
+	Signal     func(ctx context.Context, pid int, sig string) error
 	RunTTY     func(ctx context.Context, req RunRequest, rows, cols int, stdin io.Reader, stdout io.Writer,
 		events func(context.Context) (TTYEvent, error)) (int, error)
 }

@@ -80,3 +80,47 @@ func killGroup(pid int, done <-chan struct{}) {
 	}
 	syscall.Kill(-pid, syscall.SIGKILL)
 }
+
+// Start starts a detached command: in a session of its own, with its
+// standard input and output on /dev/null, and not killed when the call or
+// the session ends (nohup-like). It returns the process id; the service
+// reaps the process when it exits.
+func (s *Service) Start(req RunRequest) (int, error) {
+	if len(req.Argv) == 0 {
+		return -1, errors.New("classic: empty command")
+	}
+	cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
+	if req.Dir != "" {
+		p, err := s.path(req.Dir, true)
+		if err != nil {
+			return -1, err
+		}
+		cmd.Dir = p
+	}
+	if len(req.Env) > 0 {
+		cmd.Env = append(cmd.Environ(), req.Env...)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return -1, err
+	}
+	go cmd.Wait() // reap it whenever it ends; nothing else waits for it
+	return cmd.Process.Pid, nil
+}
+
+// Signal sends a signal ("TERM", "INT", "HUP", "KILL", "QUIT", or a
+// number) to a process, or to a process group when pid is negative.
+func (s *Service) Signal(pid int, sig string) error {
+	n, ok := signals[sig]
+	if !ok {
+		var num int
+		if _, err := fmt.Sscanf(sig, "%d", &num); err != nil || num <= 0 || num > 64 {
+			return fmt.Errorf("classic: unknown signal %q", sig)
+		}
+		n = syscall.Signal(num)
+	}
+	if pid == 0 || pid == 1 || pid == -1 {
+		return fmt.Errorf("classic: refusing to signal pid %d", pid)
+	}
+	return syscall.Kill(pid, n)
+}

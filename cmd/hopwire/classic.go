@@ -30,6 +30,7 @@ func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	targets := rc.fs.String("targets", "", "run on every target listed in FILE (one hop address a line), in parallel")
 	parallel := rc.fs.Int("P", 8, "with --targets: how many at once")
 	tty := rc.fs.Bool("t", false, "run under a pseudo-terminal (interactive programs)")
+	detach := rc.fs.Bool("d", false, "detach: start the command in a session of its own, not killed when hopwire exits; print its pid")
 	// Split at "--": what follows is the command.
 	var cmd []string
 	for i, a := range args {
@@ -67,6 +68,14 @@ func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	c := classic.New(route.Target())
 	if stdin == nil {
 		stdin = strings.NewReader("")
+	}
+	if *detach {
+		pid, err := c.Start(ctx, req)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, pid)
+		return nil
 	}
 	var code int
 	if *tty {
