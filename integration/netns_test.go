@@ -313,9 +313,60 @@ func TestSegmentedChain(t *testing.T) {
 		if err != nil || got != "file on the target" {
 			t.Fatalf("cat: %v %q", err, got)
 		}
+		sub := filepath.Join(dir, "made", "by", "mkdir")
+		if out, err := inNS(ctx, ns[0], hw, "mkdir", "--home", home("client"), "-J", r1+","+r2, target, sub); err != nil {
+			t.Fatalf("mkdir: %v\n%s", err, out)
+		}
+		if out, err := inNS(ctx, ns[0], hw, "call", "--home", home("client"), "-J", r1+","+r2, target, "classic.Stat", `"`+sub+`"`); err != nil || !strings.Contains(out, `"IsDir":true`) {
+			t.Fatalf("call classic.Stat: %v\n%s", err, out)
+		}
+		if out, err := inNS(ctx, ns[0], hw, "rm", "-r", "--home", home("client"), "-J", r1+","+r2, target, filepath.Join(dir, "made")); err != nil {
+			t.Fatalf("rm -r: %v\n%s", err, out)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "made")); !os.IsNotExist(err) {
+			t.Fatalf("rm -r left %v", err)
+		}
+		if out, err := inNS(ctx, ns[0], hw, "call", "--home", home("client"), "-J", r1+","+r2, target, "classic.Stat", `"/nope"`); err == nil || !strings.Contains(out, "no such file") {
+			t.Fatalf("call of a failing method: %v\n%s", err, out)
+		}
 		got, err = inNS(ctx, ns[0], hw, "ls", "-l", "--home", home("client"), "-J", r1+","+r2, target, dir)
 		if err != nil || !strings.Contains(got, "remote.txt") || !strings.Contains(got, "-rw-r--r--") {
 			t.Fatalf("ls -l: %v\n%s", err, got)
+		}
+	})
+	t.Run("ctrl-c", func(t *testing.T) {
+		// Ctrl-C on exec ends the remote process group and hopwire.
+		pidFile := filepath.Join(dir, "remote.pid")
+		cmd := exec.Command("ip", "netns", "exec", ns[0], hw, "exec", "--home", home("client"), "-J", r1+","+r2, target,
+			"--", "sh", "-c", "echo $$ > "+pidFile+"; sleep 300")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var pid string
+		for deadline := time.Now().Add(20 * time.Second); pid == ""; time.Sleep(20 * time.Millisecond) {
+			b, _ := os.ReadFile(pidFile)
+			pid = strings.TrimSpace(string(b))
+			if time.Now().After(deadline) {
+				t.Fatal("the remote command did not start")
+			}
+		}
+		cmd.Process.Signal(os.Interrupt) // ip netns exec execs hopwire: same process
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Fatal("hopwire exec did not end on Ctrl-C")
+		}
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			st, err := os.ReadFile("/proc/" + pid + "/stat")
+			if err != nil || strings.Contains(string(st), ") Z ") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("remote process %s survives Ctrl-C", pid)
+			}
 		}
 	})
 	t.Run("put-get", func(t *testing.T) {
@@ -347,6 +398,41 @@ func TestSegmentedChain(t *testing.T) {
 				t.Fatalf("%s came back different (%v, modes %v %v)", f, err, fa.Mode(), fb.Mode())
 			}
 		}
+		// A get killed mid-transfer leaves a partial file; the next get
+		// resumes from it.
+		huge := filepath.Join(dir, "huge.bin")
+		hf, _ := os.Create(huge)
+		for i := 0; i < 48; i++ {
+			hf.Write(bytes.Repeat([]byte{byte(i)}, 1<<20))
+		}
+		hf.Close()
+		killed := filepath.Join(dir, "killed.bin")
+		kcmd := exec.Command("ip", append(append([]string{"netns", "exec", ns[0], hw, "get"}, via...), huge, killed)...)
+		if err := kcmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if fi, err := os.Stat(killed + ".hopwire-part"); err == nil && fi.Size() > 1<<20 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the get made no progress")
+			}
+		}
+		kcmd.Process.Kill() // SIGKILL to ip netns exec, and so to hopwire
+		kcmd.Wait()
+		exec.Command("pkill", "-KILL", "-f", "get --home "+home("client")).Run()
+		time.Sleep(100 * time.Millisecond)
+		part, _ := os.Stat(killed + ".hopwire-part")
+		if out, err := inNS(ctx, ns[0], append(append([]string{hw, "get"}, via...), huge, killed)...); err != nil {
+			t.Fatalf("get after the kill: %v\n%s", err, out)
+		}
+		a, _ := os.ReadFile(huge)
+		b, _ := os.ReadFile(killed)
+		if !bytes.Equal(a, b) {
+			t.Fatalf("resumed get differs (partial was %d bytes)", part.Size())
+		}
+		t.Logf("resumed after a kill at %d of %d bytes", part.Size(), len(a))
 		// An interrupted get resumes from its partial file.
 		local := filepath.Join(dir, "resumed.bin")
 		os.WriteFile(local+".hopwire-part", big[:1<<20], 0o600)
