@@ -591,6 +591,18 @@ func TestKillMiddleRelay(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
+	// A forward that must survive the relay's death and return.
+	startNS(t, ns[0], "forwarding", hw, "forward", "--home", home("client"), "-J", r1+","+r2, target, "-L", "127.0.0.1:18700:"+echo)
+	echoThrough := func() (string, error) {
+		return inNS(ctx, ns[0], "python3", "-c", `
+import socket
+s = socket.create_connection(("127.0.0.1", 18700), timeout=10)
+s.sendall(b"still-there"); s.shutdown(socket.SHUT_WR)
+print(s.recv(100).decode())`)
+	}
+	if out, err := echoThrough(); err != nil || strings.TrimSpace(out) != "still-there" {
+		t.Fatalf("forward before the kill: %v %q", err, out)
+	}
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns[0], client, "-home", home("client"), "-J", r1+","+r2,
 		"-target", target, "-forward", echo, "-bytes", fmt.Sprint(int64(64)<<30))
 	var out strings.Builder
@@ -623,5 +635,15 @@ func TestKillMiddleRelay(t *testing.T) {
 	startNS(t, ns[2], "listening", append([]string{hw}, r2args...)...)
 	if out, err := inNS(ctx, ns[0], hw, "ping", "--home", home("client"), "-J", r1+","+r2, target); err != nil {
 		t.Fatalf("after r2's return: %v\n%s", err, out)
+	}
+	// The forward dials the chain again for its next connection.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out, err := echoThrough()
+		if err == nil && strings.TrimSpace(out) == "still-there" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("forward after r2's return: %v %q", err, out)
+		}
 	}
 }
