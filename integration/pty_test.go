@@ -23,10 +23,16 @@ func TestShellPTY(t *testing.T) {
 	home := func(n string) string { return filepath.Join(dir, n) }
 	fpc := identity(t, hw, home("client"), "client")
 	fpn := identity(t, hw, home("node"), "node")
+	fpr := identity(t, hw, home("relay"), "relay")
 	trust(t, hw, home("node"), "--authorized", fpc, "client")
+	trust(t, hw, home("relay"), "--authorized", fpc, "client")
 	trust(t, hw, home("client"), "--known", fpn, "node")
-	node := "tls://127.0.0.1:" + freePort(t)
+	trust(t, hw, home("client"), "--known", fpr, "relay")
+	nodePort := freePort(t)
+	node := "quic://127.0.0.1:" + nodePort
 	startNS(t, "", "listening", hw, "serve", "--home", home("node"), "--listen", node, "--grant", "client:classic")
+	relay := "tls://127.0.0.1:" + freePort(t)
+	startNS(t, "", "listening", hw, "serve", "--home", home("relay"), "--listen", relay, "--grant", "client:connect=127.0.0.1:"+nodePort)
 
 	sock := filepath.Join(dir, "tmux.sock")
 	tmux := func(args ...string) string {
@@ -53,7 +59,8 @@ func TestShellPTY(t *testing.T) {
 	}
 	tmux("send-keys", "-t", "hw", "stty -g > "+filepath.Join(dir, "before")+"; echo READY", "Enter")
 	wait("READY")
-	tmux("send-keys", "-t", "hw", hw+" shell --home "+home("client")+" "+node, "Enter")
+	// Two hops: a TLS relay, then the node over QUIC behind it.
+	tmux("send-keys", "-t", "hw", hw+" shell --home "+home("client")+" -J "+relay+" "+node, "Enter")
 	time.Sleep(500 * time.Millisecond)
 	tmux("send-keys", "-t", "hw", "echo remote-$((40+2)) $(stty size)", "Enter")
 	wait("remote-42 30 120") // the remote terminal has the local size
