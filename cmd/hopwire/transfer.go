@@ -20,37 +20,52 @@ import (
 // get of the same file resumes from it after checking its prefix.
 const partSuffix = ".hopwire-part"
 
-// runPut: hopwire put [-J chain] [-r] TARGET LOCAL... REMOTE
+// runPut: hopwire put [-J chain] [-r] TARGET LOCAL... REMOTE, or
+// hopwire put --targets FILE LOCAL... REMOTE
 func runPut(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	rc := newRouteCmd("put", stderr)
+	return runTransfer(ctx, "put", "LOCAL... REMOTE", args, stdout, stderr, putAll,
+		func(dst, _ string) (string, error) { return dst, nil })
+}
+
+// transferFunc copies srcs to dst, one way or the other.
+type transferFunc func(ctx context.Context, c *classic.Client, srcs []string, dst string, recursive bool, p *progress) error
+
+// runTransfer is put and get: flags, one target or a fan-out, and the
+// copy. fanDst gives each target's destination when fanning out.
+func runTransfer(ctx context.Context, verb, operands string, args []string, stdout, stderr io.Writer,
+	copyFn transferFunc, fanDst func(dst, target string) (string, error)) error {
+	rc := newRouteCmd(verb, stderr)
 	recursive := rc.fs.Bool("r", false, "copy directories recursively")
-	targets := rc.fs.String("targets", "", "copy to every target listed in FILE, in parallel")
+	targets := rc.fs.String("targets", "", "copy with every target listed in FILE, in parallel (get: into LOCAL/TARGET/)")
 	parallel := rc.fs.Int("P", 8, "with --targets: how many at once")
 	if err := parse(rc.fs, args); err != nil {
 		return err
 	}
+	first := 1 // the TARGET argument
 	if *targets != "" {
-		if rc.fs.NArg() < 2 {
-			return fmt.Errorf("%w: put --targets FILE LOCAL... REMOTE", errUsage)
-		}
-		srcs, dst := rc.fs.Args()[:rc.fs.NArg()-1], rc.fs.Arg(rc.fs.NArg()-1)
-		return fanOut(ctx, rc, *targets, *parallel, stdout, stderr,
-			func(ctx context.Context, c *classic.Client, _ string, out, errw io.Writer) (int, error) {
-				return 0, putAll(ctx, c, srcs, dst, *recursive, newProgress(io.Discard))
-			})
+		first = 0
 	}
-	if rc.fs.NArg() < 3 {
-		return fmt.Errorf("%w: put TARGET LOCAL... REMOTE", errUsage)
+	if rc.fs.NArg() < first+2 {
+		return fmt.Errorf("%w: %s TARGET %s (or --targets FILE %s)", errUsage, verb, operands, operands)
+	}
+	srcs, dst := rc.fs.Args()[first:rc.fs.NArg()-1], rc.fs.Arg(rc.fs.NArg()-1)
+	if *targets != "" {
+		return fanOut(ctx, rc, *targets, *parallel, stdout, stderr,
+			func(ctx context.Context, c *classic.Client, target string, out, errw io.Writer) (int, error) {
+				d, err := fanDst(dst, target)
+				if err != nil {
+					return -1, err
+				}
+				return 0, copyFn(ctx, c, srcs, d, *recursive, newProgress(io.Discard))
+			})
 	}
 	route, err := dialTarget(ctx, rc.fs, &rc.idf, &rc.cf, stderr)
 	if err != nil {
 		return err
 	}
 	defer route.Close()
-	c := classic.New(route.Target())
-	srcs, dst := rc.fs.Args()[1:rc.fs.NArg()-1], rc.fs.Arg(rc.fs.NArg()-1)
 	p := newProgress(stderr)
-	if err := putAll(ctx, c, srcs, dst, *recursive, p); err != nil {
+	if err := copyFn(ctx, classic.New(route.Target()), srcs, dst, *recursive, p); err != nil {
 		return err
 	}
 	p.done()
@@ -157,45 +172,14 @@ func putFile(ctx context.Context, c *classic.Client, local, remote string, fi fs
 	return c.Rename(ctx, part, remote)
 }
 
-// runGet: hopwire get [-J chain] [-r] TARGET REMOTE... LOCAL
+// runGet: hopwire get [-J chain] [-r] TARGET REMOTE... LOCAL, or
+// hopwire get --targets FILE REMOTE... LOCAL (into LOCAL/TARGET/)
 func runGet(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	rc := newRouteCmd("get", stderr)
-	recursive := rc.fs.Bool("r", false, "copy directories recursively")
-	targets := rc.fs.String("targets", "", "copy from every target listed in FILE into LOCAL/TARGET/, in parallel")
-	parallel := rc.fs.Int("P", 8, "with --targets: how many at once")
-	if err := parse(rc.fs, args); err != nil {
-		return err
-	}
-	if *targets != "" {
-		if rc.fs.NArg() < 2 {
-			return fmt.Errorf("%w: get --targets FILE REMOTE... LOCAL", errUsage)
-		}
-		srcs, dst := rc.fs.Args()[:rc.fs.NArg()-1], rc.fs.Arg(rc.fs.NArg()-1)
-		return fanOut(ctx, rc, *targets, *parallel, stdout, stderr,
-			func(ctx context.Context, c *classic.Client, target string, out, errw io.Writer) (int, error) {
-				local := filepath.Join(dst, safeName(target))
-				if err := os.MkdirAll(local, 0o755); err != nil {
-					return -1, err
-				}
-				return 0, getAll(ctx, c, srcs, local, *recursive, newProgress(io.Discard))
-			})
-	}
-	if rc.fs.NArg() < 3 {
-		return fmt.Errorf("%w: get TARGET REMOTE... LOCAL", errUsage)
-	}
-	route, err := dialTarget(ctx, rc.fs, &rc.idf, &rc.cf, stderr)
-	if err != nil {
-		return err
-	}
-	defer route.Close()
-	c := classic.New(route.Target())
-	srcs, dst := rc.fs.Args()[1:rc.fs.NArg()-1], rc.fs.Arg(rc.fs.NArg()-1)
-	p := newProgress(stderr)
-	if err := getAll(ctx, c, srcs, dst, *recursive, p); err != nil {
-		return err
-	}
-	p.done()
-	return nil
+	return runTransfer(ctx, "get", "REMOTE... LOCAL", args, stdout, stderr, getAll,
+		func(dst, target string) (string, error) {
+			local := filepath.Join(dst, safeName(target))
+			return local, os.MkdirAll(local, 0o755)
+		})
 }
 
 // safeName turns a hop address into a directory name.
