@@ -20,33 +20,10 @@ const chainBytes = 64 << 20
 // sinkServer accepts connections and discards what they send; at EOF it
 // answers one byte, so the sender knows everything arrived.
 func sinkServer(b testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	b.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
+	return tcpServer(b, func(c net.Conn) {
+		io.Copy(io.Discard, c)
+		c.Write([]byte{1})
 	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				io.Copy(io.Discard, c)
-				c.Write([]byte{1})
-			}()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // hopwireChain starts r1, r2 and a target (TLS links) and returns a

@@ -121,6 +121,12 @@ func (echoSvc) Sum(r io.Reader) (int64, []byte, error) {
 }
 
 func echoServer(t testing.TB) string {
+	return tcpServer(t, func(c net.Conn) { io.Copy(c, c) })
+}
+
+// tcpServer serves each loopback connection with handle (which need not
+// close it) until the test ends.
+func tcpServer(t testing.TB, handle func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -143,7 +149,7 @@ func echoServer(t testing.TB) string {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				io.Copy(c, c)
+				handle(c)
 			}()
 		}
 	}()
