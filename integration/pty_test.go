@@ -64,6 +64,10 @@ func TestShellPTY(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	tmux("send-keys", "-t", "hw", "echo remote-$((40+2)) $(stty size)", "Enter")
 	wait("remote-42 30 120") // the remote terminal has the local size
+	tmux("resize-window", "-t", "hw", "-x", "100", "-y", "25")
+	time.Sleep(300 * time.Millisecond)
+	tmux("send-keys", "-t", "hw", "echo resized-$(stty size | tr ' ' x)", "Enter")
+	wait("resized-25x100") // and follows it
 	tmux("send-keys", "-t", "hw", "exit", "Enter")
 	// Type the next command only once hopwire is gone (keys typed while
 	// it still runs go to the remote side).
