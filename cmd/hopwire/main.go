@@ -87,6 +87,7 @@ func commands() []command {
 		{"cat", "print remote files", runCat},
 		{"rm", "remove remote paths (-r: recursively)", runRm},
 		{"mkdir", "create remote directories (with parents)", runMkdir},
+		{"state", "print a node's state (serve --state SOCKET) as JSON: state SOCKET", runState},
 		{"id", "print this node's identity (name and fingerprint)", runID},
 		{"certs", "manage a fleet CA: certs init | certs issue", runCerts},
 		{"completion", "print a shell completion script: completion bash|zsh", runCompletion},

@@ -135,6 +135,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	insecureTCP := fs.Bool("insecure-tcp", false, "allow tcp:// listeners off loopback (no authentication!)")
 	sshAuth := fs.String("ssh-authorized-keys", "", "authorized_keys of ssh:// listeners (default: authorized_keys in --home)")
 	classicRoot := fs.String("classic-root", "", "confine classic administration (files, exec dirs) to this directory")
+	stateSock := fs.String("state", "", "serve the node's state (goroutines, sessions, streams, refs, drops) as JSON on this unix socket; read it with hopwire state")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -174,6 +175,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		Listen: listens, InsecureTCP: *insecureTCP, Logger: log, Version: version,
 		SSHAuthorizedKeys: orDefault(*sshAuth, filepath.Join(idf.home, "authorized_keys")),
 		ClassicRoot:       *classicRoot,
+		StateSocket:       *stateSock,
 	})
 	if err != nil {
 		return err
@@ -455,4 +457,24 @@ func serveSocketStdin(ctx context.Context, srv *relay.Server, id *certs.Identity
 	name, fp := certs.PeerFromState(tc.ConnectionState())
 	srv.ServeConn(tc, session.Peer{Principal: name, Fingerprint: fp})
 	return nil
+}
+
+// runState prints the state a node serves on its --state socket.
+func runState(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("state", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: state SOCKET (the path given to serve --state)", errUsage)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := relay.ReadState(ctx, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(st)
 }
