@@ -27,6 +27,7 @@ import (
 type identityFlags struct {
 	home, ca, cert, key, name string
 	verbose                   bool
+	keepalive                 time.Duration
 }
 
 func (f *identityFlags) register(fs *flag.FlagSet) {
@@ -35,6 +36,16 @@ func (f *identityFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cert, "cert", os.Getenv("HOPWIRE_CERT"), "certificate to present ($HOPWIRE_CERT; default: the identity in --home)")
 	fs.StringVar(&f.key, "key", os.Getenv("HOPWIRE_KEY"), "key of --cert ($HOPWIRE_KEY)")
 	fs.BoolVar(&f.verbose, "v", false, "log to stderr")
+	fs.DurationVar(&f.keepalive, "keepalive", 0, "keepalive interval of every link; a peer silent for 3x this is declared dead (default 10s)")
+}
+
+// linkConfig is the base configuration of this command's links.
+func (f *identityFlags) linkConfig(name string) *session.LinkConfig {
+	cfg := &session.LinkConfig{Name: name}
+	if f.keepalive > 0 {
+		cfg.KeepAlive, cfg.KeepAliveTimeout = f.keepalive, 3*f.keepalive
+	}
+	return cfg
 }
 
 func (f *identityFlags) identity() (*certs.Identity, error) {
@@ -110,7 +121,7 @@ func (f *identityFlags) dialer(stderr io.Writer) (*hop.Dialer, error) {
 	return &hop.Dialer{
 		Identity: id,
 		Trust:    func(hop.Addr) certs.Trust { return trust },
-		Link:     &session.LinkConfig{Name: id.Name()},
+		Link:     f.linkConfig(id.Name()),
 		Logger:   f.logger(stderr),
 	}, nil
 }
@@ -172,7 +183,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	log := idf.logger(stderr)
 	srv, err := relay.New(&relay.Options{
 		Name: idf.name, Identity: id, Trust: trust, Policy: relay.NewPolicy(gs),
-		Listen: listens, InsecureTCP: *insecureTCP, Logger: log, Version: version,
+		Listen: listens, InsecureTCP: *insecureTCP, Logger: log, Version: version, Link: idf.linkConfig(""),
 		SSHAuthorizedKeys: orDefault(*sshAuth, filepath.Join(idf.home, "authorized_keys")),
 		ClassicRoot:       *classicRoot,
 		StateSocket:       *stateSock,

@@ -342,6 +342,20 @@ read:
 			break
 		}
 	}
+	// A blackhole passes on no FIN either: the other end hears nothing
+	// until the mode changes or the connection is closed.
+	for {
+		mode, changed := p.modeAndChange()
+		if mode != Blackhole {
+			break
+		}
+		select {
+		case <-changed:
+			continue
+		case <-tp.dead:
+		}
+		break
+	}
 	close(q)
 	<-done
 }
