@@ -329,3 +329,79 @@ func waitBaseline(t *testing.T, ctx context.Context, hw, sock, name string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// rss returns a process's resident set and its peak so far, in bytes.
+func rss(t *testing.T, pid int) (now, peak int64) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			now = kb << 10
+		case "VmHWM:":
+			peak = kb << 10
+		}
+	}
+	return now, peak
+}
+
+// Scenario 1: 1 GiB over 8 streams through two relays, every stream's
+// SHA-256 equal, and neither relay's resident memory grows by more than
+// 32 MiB while it forwards.
+func TestScenario1_GiBOver8Streams(t *testing.T) {
+	fc := newFaultChain(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	before := map[string]int64{}
+	for n, cmd := range map[string]*exec.Cmd{"r1": fc.r1cmd, "r2": fc.r2cmd} {
+		before[n], _ = rss(t, cmd.Process.Pid)
+	}
+	const streams, each = 8, 128 << 20
+	out, err := fc.transfer(t, ctx, fc.r1+","+fc.r2direct, streams, each, 0)()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if got := strings.Count(out, " ok\n"); got != streams || !strings.Contains(out, fmt.Sprintf("forward %d bytes ok", streams*each)) {
+		t.Fatalf("%d of %d streams verified:\n%s", got, streams, out)
+	}
+	t.Log(strings.TrimSpace(out[strings.LastIndex(out, "forward"):]))
+	for n, cmd := range map[string]*exec.Cmd{"r1": fc.r1cmd, "r2": fc.r2cmd} {
+		_, peak := rss(t, cmd.Process.Pid)
+		growth := peak - before[n]
+		t.Logf("%s: RSS %d MiB before, peak %d MiB (growth %d MiB)", n, before[n]>>20, peak>>20, growth>>20)
+		if growth > 32<<20 {
+			t.Errorf("%s grew by %d MiB forwarding 1 GiB, want ≤ 32 MiB", n, growth>>20)
+		}
+	}
+}
+
+// gcPressure is scenario 3: relays run with GOGC=1 (a collection at every
+// turn) while forwarding; runs transfers of streams×size bytes must all
+// arrive whole, none short or corrupted (xtaci/smux#116 was a stream
+// closed by a finalizer mid-copy).
+func gcPressure(t *testing.T, runs, streams int, size int64) {
+	t.Setenv("GOGC", "1") // inherited by the relays startNS runs
+	fc := newFaultChain(t)
+	t.Setenv("GOGC", "")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Minute)
+	defer cancel()
+	for i := range runs {
+		out, err := fc.transfer(t, ctx, fc.r1+","+fc.r2direct, streams, size, 0)()
+		if err != nil || strings.Count(out, " ok\n") != streams {
+			t.Fatalf("run %d under GOGC=1: %v\n%s", i, err, out)
+		}
+	}
+	for _, n := range []string{"r1", "r2"} {
+		waitBaseline(t, ctx, fc.hw, fc.states[n], n)
+	}
+}
+
+func TestScenario3_GCPressure(t *testing.T) { gcPressure(t, 10, 4, 4<<20) }
