@@ -23,7 +23,7 @@ import (
 // burst after.
 const (
 	preAuthQueue = 16
-	peerQueue    = 512
+	peerQueue    = 2048 // above the largest congestion window (sndCap/mss), so our own bursts fit
 )
 
 // dropLogInterval limits the "cap reached" warnings.

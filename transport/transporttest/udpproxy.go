@@ -22,8 +22,9 @@ type Faults struct {
 	// after the next one in the same direction (or after holdMax if none
 	// comes).
 	Reorder float64
-	// Delay is added to every datagram, plus a uniform random Jitter; a
-	// jitter larger than the gap between datagrams reorders them too.
+	// Delay is added to every datagram, plus a uniform random Jitter.
+	// Jitter never reorders a direction's datagrams (a datagram waits for
+	// the one before it, as in a queue); reordering is Reorder's alone.
 	Delay, Jitter time.Duration
 	// Duplicate is the probability that a datagram is sent twice.
 	Duplicate float64
@@ -55,6 +56,7 @@ type UDPProxy struct {
 	mu      sync.Mutex
 	clients map[string]*udpClient
 	closed  bool
+	done    chan struct{} // closed by Close: stops the senders
 	wg      sync.WaitGroup
 	timers  sync.WaitGroup // delayed sends in progress
 
@@ -74,7 +76,14 @@ type udpDir struct {
 	rng    *rand.Rand
 	held   []byte
 	holdID int
+	lastAt time.Time     // when the previous datagram is due: jitter keeps order
+	queue  chan timedPkt // delayed datagrams, in order, for sender
 	send   func([]byte)
+}
+
+type timedPkt struct {
+	b  []byte
+	at time.Time
 }
 
 // NewUDPProxy starts a proxy on 127.0.0.1 to target ("host:port").
@@ -104,7 +113,8 @@ func ListenUDPProxy(listen, target string, f Faults) (*UDPProxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &UDPProxy{front: front, target: taddr, clients: make(map[string]*udpClient)}
+	socketBuffers(front)
+	p := &UDPProxy{front: front, target: taddr, clients: make(map[string]*udpClient), done: make(chan struct{})}
 	p.f.Store(&f)
 	p.wg.Add(1)
 	go p.frontLoop()
@@ -128,6 +138,7 @@ func (p *UDPProxy) Close() error {
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
 		p.closed = true
+		close(p.done)
 		p.front.Close()
 		for _, c := range p.clients {
 			c.upstream.Close()
@@ -178,11 +189,15 @@ func (p *UDPProxy) client(addr *net.UDPAddr) *udpClient {
 	if err != nil {
 		return nil
 	}
+	socketBuffers(up)
 	n := uint64(len(p.clients))
 	c := &udpClient{addr: addr, upstream: up}
 	seed := p.f.Load().Seed
-	c.up = &udpDir{rng: rand.New(rand.NewPCG(seed, 2*n)), send: func(b []byte) { up.Write(b) }}
-	c.down = &udpDir{rng: rand.New(rand.NewPCG(seed, 2*n+1)), send: func(b []byte) { p.front.WriteToUDP(b, addr) }}
+	c.up = &udpDir{rng: rand.New(rand.NewPCG(seed, 2*n)), send: func(b []byte) { up.Write(b) }, queue: make(chan timedPkt, delayQueue)}
+	c.down = &udpDir{rng: rand.New(rand.NewPCG(seed, 2*n+1)), send: func(b []byte) { p.front.WriteToUDP(b, addr) }, queue: make(chan timedPkt, delayQueue)}
+	p.wg.Add(2)
+	go p.sender(c.up)
+	go p.sender(c.down)
 	p.clients[addr.String()] = c
 	p.wg.Add(1)
 	go p.upstreamLoop(c)
@@ -260,15 +275,53 @@ func (p *UDPProxy) later(d *udpDir, pkt []byte) {
 	if f.Jitter > 0 {
 		delay += time.Duration(d.rng.Int64N(int64(f.Jitter)))
 	}
-	if delay <= 0 {
+	if delay <= 0 && d.lastAt.IsZero() {
 		d.send(pkt)
 		return
 	}
-	p.timers.Add(1)
-	time.AfterFunc(delay, func() {
-		defer p.timers.Done()
-		if !p.isClosed() {
-			d.send(pkt)
+	at := time.Now().Add(delay)
+	if at.Before(d.lastAt) {
+		at = d.lastAt
+	}
+	d.lastAt = at
+	select {
+	case d.queue <- timedPkt{pkt, at}:
+	default: // the path's queue is full: a real one would drop too
+		p.forwarded.Add(-1)
+		p.dropped.Add(1)
+	}
+}
+
+// delayQueue is how many delayed datagrams a direction holds.
+const delayQueue = 1 << 14
+
+// sender sends d's delayed datagrams in order, each when it is due.
+func (p *UDPProxy) sender(d *udpDir) {
+	defer p.wg.Done()
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case tp := <-d.queue:
+			if wait := time.Until(tp.at); wait > 0 {
+				t.Reset(wait)
+				select {
+				case <-t.C:
+				case <-p.done:
+					return
+				}
+			}
+			d.send(tp.b)
 		}
-	})
+	}
+}
+
+// socketBuffers asks for large socket buffers, so that the only datagrams
+// lost are those the faults drop, not those a burst overflowed (the
+// kernel caps the request at net.core.rmem_max/wmem_max).
+func socketBuffers(c *net.UDPConn) {
+	c.SetReadBuffer(8 << 20)
+	c.SetWriteBuffer(8 << 20)
 }
