@@ -103,12 +103,12 @@ type Conn struct {
 	roundLost      int
 	roundDelivered int
 	rto            time.Duration
-	rtoAt      time.Time // zero when nothing is in flight
-	probeAt    time.Time // zero unless the peer's window is shut
-	probeWait  time.Duration
-	finQueued  bool
-	finAcked   bool
-	stats      connStats
+	rtoAt          time.Time // zero when nothing is in flight
+	probeAt        time.Time // zero unless the peer's window is shut
+	probeWait      time.Duration
+	finQueued      bool
+	finAcked       bool
+	stats          connStats
 
 	// Receive side. ooo is a ring of capSegs slots indexed by seq % capSegs.
 	rcvNxt      uint32
