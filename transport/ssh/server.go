@@ -1,8 +1,8 @@
 package ssh
 
 import (
-	"bytes"
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -508,7 +508,7 @@ func (a *authorizer) publicKeyCallback(offered func(string, ssh.PublicKey)) func
 func (a *authorizer) authorized(key ssh.PublicKey) (ok, noTouch bool) {
 	want := key.Marshal()
 	for _, k := range a.static {
-		if bytes.Equal(k, want) {
+		if subtle.ConstantTimeCompare(k, want) == 1 {
 			return true, false
 		}
 	}
@@ -527,7 +527,7 @@ func (a *authorizer) authorized(key ssh.PublicKey) (ok, noTouch bool) {
 			break // no further valid line
 		}
 		rest = next
-		if !bytes.Equal(k.Marshal(), want) {
+		if subtle.ConstantTimeCompare(k.Marshal(), want) != 1 {
 			continue
 		}
 		usable, nt := true, false
