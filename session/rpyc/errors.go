@@ -96,7 +96,7 @@ func (e *RemoteError) Message() string {
 // enough to answer errors.Is for the usual families.
 var builtinBase = map[string]string{
 	"Exception": "BaseException", "KeyboardInterrupt": "BaseException", "SystemExit": "BaseException",
-	"GeneratorExit": "BaseException",
+	"GeneratorExit":   "BaseException",
 	"ArithmeticError": "Exception", "AssertionError": "Exception", "AttributeError": "Exception",
 	"BufferError": "Exception", "EOFError": "Exception", "ImportError": "Exception",
 	"LookupError": "Exception", "MemoryError": "Exception", "NameError": "Exception",
