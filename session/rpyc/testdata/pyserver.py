@@ -69,7 +69,7 @@ def main():
     srv = ThreadedServer(svc, hostname="127.0.0.1", port=0, protocol_config=cfg)
     t = threading.Thread(target=srv.start, daemon=True)
     t.start()
-    while srv.port in (None, 0):
+    while not srv.active:
         time.sleep(0.01)
     print(srv.port, flush=True)
     sys.stdin.read()
