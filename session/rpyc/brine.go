@@ -479,7 +479,9 @@ func (d *decoder) bytes(n int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append([]byte(nil), p...), nil
+	out := make([]byte, n)
+	copy(out, p)
+	return out, nil
 }
 
 func (d *decoder) tuple(n int) (any, error) {

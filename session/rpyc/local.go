@@ -30,6 +30,8 @@ type methodKey struct {
 // them is callable without an INSPECT round trip.
 func namePack(v any) string {
 	switch v.(type) {
+	case nil:
+		return "builtins.NoneType"
 	case *boundMethod:
 		return "builtins.method"
 	}
