@@ -9,7 +9,13 @@ import (
 )
 
 func TestClassicSeed(t *testing.T) {
-	c := dialPython(t, "classic", nil)
+	seedScenario(t, dialPython(t, "classic", nil))
+}
+
+// seedScenario reads modules.sys.path, lists a directory with
+// modules.os.listdir and modules.os.stat, and opens a missing file to get
+// FileNotFoundError as a Go error, over c (a classic server).
+func seedScenario(t *testing.T, c *Conn) {
 	ctx := testCtx(t)
 	k, err := NewClassic(ctx, c)
 	if err != nil {
