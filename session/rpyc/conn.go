@@ -341,7 +341,11 @@ func (c *Conn) shutdown(err error) {
 
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	var r io.Reader = c.nc
+	if qa := quickAck(c.nc); qa != nil {
+		r = &ackReader{c.nc, qa}
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
 	var buf bytes.Buffer
 	for {
 		p, err := readFrame(br, &buf, c.opts.MaxFrame)
@@ -760,4 +764,15 @@ func bigToInt64(v any) (int64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// ackReader re-arms quick ACKs before every read of the socket.
+type ackReader struct {
+	r   io.Reader
+	ack func()
+}
+
+func (a *ackReader) Read(p []byte) (int, error) {
+	a.ack()
+	return a.r.Read(p)
 }

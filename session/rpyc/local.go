@@ -51,6 +51,9 @@ func namePack(v any) string {
 // identityKey makes repeated sends of the same Go object share one id.
 func identityKey(v any) any {
 	if m, ok := v.(*boundMethod); ok {
+		if m.owner == (idPack{}) { // a receiver sent by value: no identity
+			return nil
+		}
 		return methodKey{m.owner, m.name}
 	}
 	rv := reflect.ValueOf(v)
