@@ -135,6 +135,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	insecureTCP := fs.Bool("insecure-tcp", false, "allow tcp:// listeners off loopback (no authentication!)")
 	sshAuth := fs.String("ssh-authorized-keys", "", "authorized_keys of ssh:// listeners (default: authorized_keys in --home)")
 	classicRoot := fs.String("classic-root", "", "confine classic administration (files, exec dirs) to this directory")
+	rpycListen := fs.String("rpyc", "", "also serve Python RPyC clients on this loopback HOST:PORT (node info; RPyC has no authentication)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -202,6 +203,13 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		fmt.Fprintf(stdout, "listening %s\n", a)
 	}
 	fmt.Fprintf(stdout, "node %s %s\n", id.Name(), id.Fingerprint())
+	if *rpycListen != "" {
+		stop, err := startRPyC(ctx, *rpycListen, &rpycNode{Name: id.Name(), Fingerprint: id.Fingerprint(), Version: version}, stdout)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if *connect != "" {
 		if idf.name == "" {
 			return fmt.Errorf("%w: --connect needs --name", errUsage)

@@ -334,3 +334,41 @@ func pyStr(ctx context.Context, v any) (string, error) {
 	}
 	return fmt.Sprint(v), nil
 }
+
+// rpycNode is what `hopwire serve --rpyc` serves to Python RPyC clients:
+// conn.root.name, conn.root.echo(x), conn.root.hostname().
+type rpycNode struct {
+	Name        string
+	Fingerprint string
+	Version     string
+}
+
+// Echo returns its argument.
+func (n *rpycNode) Echo(x any) any { return x }
+
+// Hostname is the node's host name.
+func (n *rpycNode) Hostname() (string, error) { return os.Hostname() }
+
+// startRPyC serves root to RPyC clients on a loopback address (RPyC
+// itself authenticates nobody) until stop is called or ctx ends.
+func startRPyC(ctx context.Context, addr string, root any, stdout io.Writer) (stop func(), err error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --rpyc %q: %v", errUsage, addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("%w: --rpyc %s: RPyC has no authentication, so it listens on loopback only", errUsage, addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stdout, "rpyc %s\n", ln.Addr())
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rpyc.Serve(ctx, ln, &rpyc.Options{Root: root})
+	}()
+	return func() { cancel(); <-done }, nil
+}

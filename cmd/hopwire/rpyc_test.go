@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -138,4 +139,60 @@ func runCmdErr(t *testing.T, args ...string) (string, string, int) {
 	err := run(context.Background(), args, strings.NewReader(""), &out, &errb)
 	code := exitCode(err, &errb)
 	return out.String(), errb.String(), code
+}
+
+// TestServeRPyC: a Python RPyC client calls the node's RPyC service.
+func TestServeRPyC(t *testing.T) {
+	py := os.Getenv("HOPWIRE_PYTHON")
+	if py == "" {
+		py = "/usr/bin/python3"
+	}
+	if err := exec.Command(py, "-c", "import rpyc").Run(); err != nil {
+		t.Skipf("%s has no rpyc module: apt-get install python3-rpyc to run this test", py)
+	}
+	if _, _, code := runCmd(t, "serve", "--rpyc", "192.0.2.1:1", "--listen", "tls://127.0.0.1:0"); code != 2 {
+		t.Fatalf("--rpyc off loopback: exit %d, want 2", code)
+	}
+	home := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--home", home, "--name", "n1", "--listen", "tls://127.0.0.1:0", "--rpyc", "127.0.0.1:0"}, strings.NewReader(""), pw, io.Discard)
+		pw.Close()
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	sc := bufio.NewScanner(pr)
+	var addr string
+	for addr == "" && sc.Scan() {
+		if a, ok := strings.CutPrefix(sc.Text(), "rpyc "); ok {
+			addr = a
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if addr == "" {
+		t.Fatal("serve printed no rpyc address")
+	}
+	_, port, _ := strings.Cut(addr, ":")
+	script := `
+import sys, rpyc
+c = rpyc.connect("127.0.0.1", int(sys.argv[1]))
+assert c.root.name == "n1", c.root.name
+assert c.root.echo((1, "x", b"y")) == (1, "x", b"y")
+assert c.root.Fingerprint.startswith("SHA256:")
+print(c.root.hostname())
+c.close()
+`
+	out, err := exec.Command(py, "-c", script, port).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python client: %v\n%s", err, out)
+	}
+	if h, _ := os.Hostname(); strings.TrimSpace(string(out)) != h {
+		t.Fatalf("hostname %q", out)
+	}
 }
