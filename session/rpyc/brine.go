@@ -123,7 +123,7 @@ func appendBrine(b []byte, v any) ([]byte, error) {
 		return appendFloat(appendFloat(append(b, tagComplex), float64(real(x))), float64(imag(x))), nil
 	case string:
 		if !utf8.ValidString(x) {
-			return b, fmt.Errorf("%w: string is not valid UTF-8", errNotBrine)
+			return b, errors.New("rpyc: string is not valid UTF-8")
 		}
 		return appendBytes(append(b, tagStr), x), nil
 	case []byte:

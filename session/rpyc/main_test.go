@@ -46,10 +46,10 @@ func pythonPath() string {
 // startPython runs testdata/pyserver.py MODE and returns the server's
 // address. The process ends (stdin closed, then waited for) when the test
 // does.
-func startPython(t testing.TB, mode string) string {
+func startPython(t testing.TB, mode string, tlsFiles ...string) string {
 	t.Helper()
 	py := needPython(t)
-	cmd := exec.Command(py, "testdata/pyserver.py", mode)
+	cmd := exec.Command(py, append([]string{"testdata/pyserver.py", mode}, tlsFiles...)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,8 @@
 """Test peer for session/rpyc: an RPyC server on 127.0.0.1.
 
-usage: pyserver.py classic|service
+usage: pyserver.py classic|service [CERTFILE KEYFILE]
+
+With a certificate and key, the server speaks TLS (SSLAuthenticator).
 
 Prints the port on the first line of stdout, then serves until its stdin
 closes (so the Go test owns its lifetime).
@@ -66,7 +68,12 @@ def main():
     mode = sys.argv[1]
     cfg = {"allow_public_attrs": True, "sync_request_timeout": 60}
     svc = SlaveService if mode == "classic" else TestService
-    srv = ThreadedServer(svc, hostname="127.0.0.1", port=0, protocol_config=cfg)
+    auth = None
+    if len(sys.argv) > 3:
+        from rpyc.utils.authenticators import SSLAuthenticator
+        auth = SSLAuthenticator(keyfile=sys.argv[3], certfile=sys.argv[2])
+    srv = ThreadedServer(svc, hostname="127.0.0.1", port=0, protocol_config=cfg,
+                         authenticator=auth)
     t = threading.Thread(target=srv.start, daemon=True)
     t.start()
     while not srv.active:
