@@ -298,41 +298,12 @@ func describe(v any) string {
 	return s
 }
 
-// pyStr renders v as Python's str() would.
+// pyStr renders v as Python's str() would; a proxy asks the server.
 func pyStr(ctx context.Context, v any) (string, error) {
-	switch x := v.(type) {
-	case *rpyc.Ref:
-		return x.Str(ctx)
-	case string:
-		return x, nil
-	case nil:
-		return "None", nil
-	case bool:
-		if x {
-			return "True", nil
-		}
-		return "False", nil
-	case []byte:
-		return fmt.Sprintf("b%q", x), nil
-	case rpyc.Tuple:
-		parts := make([]string, len(x))
-		for i, it := range x {
-			if s, ok := it.(string); ok {
-				parts[i] = "'" + strings.ReplaceAll(s, "'", `\'`) + "'"
-				continue
-			}
-			p, err := pyStr(ctx, it)
-			if err != nil {
-				return "", err
-			}
-			parts[i] = p
-		}
-		if len(parts) == 1 {
-			return "(" + parts[0] + ",)", nil
-		}
-		return "(" + strings.Join(parts, ", ") + ")", nil
+	if r, ok := v.(*rpyc.Ref); ok {
+		return r.Str(ctx)
 	}
-	return fmt.Sprint(v), nil
+	return rpyc.Str(v), nil
 }
 
 // rpycNode is what `hopwire serve --rpyc` serves to Python RPyC clients:

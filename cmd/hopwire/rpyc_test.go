@@ -62,6 +62,8 @@ func TestRPyCCommand(t *testing.T) {
 		{"len('héllo')", "5"},
 		{"modules.os.stat('" + dir + "/f.txt').st_size", "1"},
 		{"modules.operator.add(1.5, 2)", "3.5"},
+		{"modules.operator.add(1.5, 1.5)", "3.0"},
+		{"modules.sys.version_info", ""},
 		{"modules.sys.version_info.major", "3"},
 	} {
 		out, errOut, code := runCmd(t, "rpyc", addr, c.expr)

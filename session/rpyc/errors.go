@@ -207,31 +207,3 @@ func goErrorToPy(err error) *RemoteError {
 	return plain("RuntimeError")
 }
 
-// pyRepr renders a brine value roughly as Python's repr would.
-func pyRepr(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "None"
-	case bool:
-		if x {
-			return "True"
-		}
-		return "False"
-	case string:
-		return "'" + strings.ReplaceAll(strings.ReplaceAll(x, `\`, `\\`), "'", `\'`) + "'"
-	case []byte:
-		return "b" + pyRepr(string(x))
-	case Tuple:
-		parts := make([]string, len(x))
-		for i, it := range x {
-			parts[i] = pyRepr(it)
-		}
-		if len(parts) == 1 {
-			return "(" + parts[0] + ",)"
-		}
-		return "(" + strings.Join(parts, ", ") + ")"
-	case *Ref:
-		return x.String()
-	}
-	return fmt.Sprint(v)
-}

@@ -71,6 +71,9 @@ func TestServiceValues(t *testing.T) {
 	if _, err := l.Dir(ctx); err != nil {
 		t.Error(err)
 	}
+	if items, err := l.Items(ctx); err != nil || Repr(items) != "('a', 'b', 3)" {
+		t.Errorf("Items = %v, %v", items, err)
+	}
 	l.Release()
 	if _, err := l.Str(ctx); !errors.Is(err, ErrReleased) {
 		t.Errorf("after Release: %v", err)
