@@ -206,4 +206,3 @@ func goErrorToPy(err error) *RemoteError {
 	}
 	return plain("RuntimeError")
 }
-
