@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -279,4 +280,74 @@ func FuzzConn(f *testing.F) {
 		b.Close()
 		c.Close()
 	})
+}
+
+// TestGoldenHandlers sends every handler code, as a 6.x peer would, to a
+// Go root and checks each answer: bytes where they are fixed, the
+// exception type where the text is Go's.
+func TestGoldenHandlers(t *testing.T) {
+	c, p := newRawPair(t, Dialect6)
+	tgt := "11 53 " + rootID // the root, boxed as the peer's local ref
+	str := func(s string) string { return fmt.Sprintf("08 %02x %x", tagBytes1+len(s)-1, s) } // 1..4 bytes
+	cases := []struct {
+		name, req, reply, exc string
+	}{
+		{"PING", "11 51 | 11 51 10 " + str("z"), "11 51 " + str("z"), ""},
+		{"GETROOT", "11 53 | 11 51 02", "11 54 " + rootID, ""},
+		{"GETATTR", "11 54 | 11 52 11 " + tgt + " | 11 51 " + str("Name"), "11 51 " + str("gold"), ""},
+		{"SETATTR", "11 56 | 11 52 12 " + tgt + " | 11 51 " + str("Name") + " | 11 51 " + str("new"), "11 51 00", ""},
+		{"GETATTR again", "11 54 | 11 52 11 " + tgt + " | 11 51 " + str("name"), "11 51 " + str("new"), ""},
+		{"DELATTR", "11 55 | 11 52 11 " + tgt + " | 11 51 " + str("Name"), "", "AttributeError"},
+		{"CALL", "11 57 | 11 52 12 " + tgt + " | 11 51 02 | 11 51 02", "", "TypeError"},
+		{"CALLATTR", "11 58 | 11 52 14 04 " + tgt + " | 11 51 " + str("Stop") + " | 11 51 02 | 11 51 02", "", "StopIteration"},
+		{"REPR", "11 59 | 11 52 10 " + tgt, "11 51 08 0e 15 " + fmt.Sprintf("%x", "<Go *rpyc.goldenRoot>"), ""},
+		{"STR", "11 5a | 11 52 10 " + tgt, "11 51 08 0e 15 " + fmt.Sprintf("%x", "<Go *rpyc.goldenRoot>"), ""},
+		{"CMP", "11 5b | 11 52 12 " + tgt + " | " + tgt + " | 11 51 08 0e 06 5f5f65715f5f", "11 51 03", ""},
+		{"HASH", "11 5c | 11 52 10 " + tgt, "11 51 51", ""},
+		{"DIR", "11 5d | 11 52 10 " + tgt, "11 51 12 " + str("Fail") + str("Name") + str("Stop"), ""},
+		{"PICKLE", "11 5e | 11 52 11 " + tgt + " | 11 51 52", "", "ValueError"},
+		{"DEL", "11 5f | 11 52 11 " + tgt + " | 11 51 51", "11 51 00", ""},
+		{"INSPECT", "11 60 | 11 51 10 " + rootID, "11 51 11 11 " + str("Fail") + " 00 11 " + str("Stop") + " 00", ""},
+		{"BUFFITER", "11 61 | 11 52 11 " + tgt + " | 11 51 5a", "", "TypeError"},
+		{"OLDSLICING", "11 62 | 11 52 14 06 " + tgt + " | 11 51 08 0e 0b 5f5f6765746974656d5f5f | 11 51 08 0e 0c 5f5f676574736c6963655f5f | 11 51 50 | 11 51 51 | 11 51 02", "", "AttributeError"},
+		{"CTXEXIT", "11 63 | 11 52 11 " + tgt + " | 11 51 00", "", "AttributeError"},
+		{"INSTANCECHECK", "11 64 | 11 52 11 " + tgt + " | 11 51 " + rootID, "11 51 04", ""},
+	}
+	for i, tc := range cases {
+		seq := fmt.Sprintf("%02x", immBase+i)
+		p.send(frame(t, "01 | 11 "+seq+" | "+tc.req))
+		if tc.exc == "" {
+			p.expect(frame(t, "02 | 11 "+seq+" | "+tc.reply))
+			continue
+		}
+		if tc.reply != "" {
+			t.Fatal("bad case")
+		}
+		f := readRawFrame(t, p, c, tc.name)
+		kind, gotSeq, body, err := decodeMessage(f)
+		if err != nil || kind != msgException || gotSeq != int64(i) {
+			t.Fatalf("%s: answer %x: %v", tc.name, f, err)
+		}
+		if re, ok := loadException(body).(*RemoteError); !ok || re.Type != tc.exc || re.Module != "builtins" {
+			t.Fatalf("%s: exception %#v, want %s", tc.name, loadException(body), tc.exc)
+		}
+	}
+	// CLOSE ends the connection without an answer.
+	p.send(frame(t, "01 | 11 7f | 11 52 | 11 51 02"))
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("CLOSE did not end the connection")
+	}
+}
+
+func readRawFrame(t *testing.T, p *rawPeer, c *Conn, name string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	p.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, err := readFrame(p.nc, &buf, 1<<20)
+	if err != nil {
+		t.Fatalf("%s: %v (connection: %v)", name, err, c.Err())
+	}
+	return append([]byte(nil), b...)
 }
