@@ -287,7 +287,7 @@ func FuzzConn(f *testing.F) {
 // exception type where the text is Go's.
 func TestGoldenHandlers(t *testing.T) {
 	c, p := newRawPair(t, Dialect6)
-	tgt := "11 53 " + rootID // the root, boxed as the peer's local ref
+	tgt := "11 53 " + rootID                                                                 // the root, boxed as the peer's local ref
 	str := func(s string) string { return fmt.Sprintf("08 %02x %x", tagBytes1+len(s)-1, s) } // 1..4 bytes
 	cases := []struct {
 		name, req, reply, exc string
