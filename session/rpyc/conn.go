@@ -190,9 +190,10 @@ type Conn struct {
 }
 
 type slot struct {
-	obj any
-	n   int64 // sends minus one
-	key any
+	obj    any
+	n      int64 // sends minus one
+	key    any
+	pinned bool // the root: DEL never removes it
 }
 
 type proxyEntry struct {
@@ -238,7 +239,7 @@ func NewConn(nc net.Conn, opts *Options) *Conn {
 		root = &voidService{}
 	}
 	c.rootID = c.exportNamed(root, "")
-	c.objects[c.rootID].n = 1 << 40 // the root is never released by DEL
+	c.objects[c.rootID].pinned = true
 	c.wg.Add(2)
 	go c.readLoop()
 	go c.releaseLoop()

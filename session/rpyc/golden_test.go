@@ -351,3 +351,42 @@ func readRawFrame(t *testing.T, p *rawPeer, c *Conn, name string) []byte {
 	}
 	return append([]byte(nil), b...)
 }
+
+// TestBadPeer: a peer that breaks the protocol ends the connection with
+// an error saying why; pending calls fail with it.
+func TestBadPeer(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"huge frame", unhex(t, "7fffffff 00"), ErrFrameTooLarge},
+		{"unknown tag", frame(t, "12 51 50 1c"), ErrProtocol},
+		{"bad kind", frame(t, "12 55 50 00"), ErrProtocol},
+		{"neither dialect", frame(t, "07 11 50 00"), ErrProtocol},
+		{"bad flag", unhex(t, "00000001 07 00 0a"), ErrProtocol},
+		{"request not a pair", frame(t, "01 11 50 51"), ErrProtocol},
+		{"bad box label", frame(t, "01 11 50 11 51 11 59 00"), ErrProtocol},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := net.Pipe()
+			c := NewConn(a, &Options{MaxFrame: 1 << 20})
+			defer c.Close()
+			defer b.Close()
+			go io.Copy(io.Discard, b)
+			pending := c.request(hPing, Tuple{"x"})
+			b.Write(tc.in)
+			select {
+			case <-c.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("connection still up")
+			}
+			if err := c.Err(); !errors.Is(err, tc.want) || !errors.Is(err, ErrClosed) {
+				t.Fatalf("Err = %v, want %v", err, tc.want)
+			}
+			if _, err := pending.Wait(context.Background()); !errors.Is(err, tc.want) {
+				t.Fatalf("pending call: %v", err)
+			}
+		})
+	}
+}

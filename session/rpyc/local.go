@@ -106,7 +106,7 @@ func (c *Conn) decref(id idPack, count int64) {
 	c.omu.Lock()
 	defer c.omu.Unlock()
 	s := c.objects[id]
-	if s == nil {
+	if s == nil || s.pinned {
 		return
 	}
 	if s.n < count {
@@ -296,7 +296,10 @@ func (c *Conn) handle(ctx context.Context, handler int64, args Tuple) (res any, 
 		if err := need(2); err != nil {
 			return nil, err
 		}
-		op, _ := args[2%len(args)].(string)
+		op := "__cmp__"
+		if len(args) > 2 {
+			op, _ = args[2].(string)
+		}
 		same := identityKey(args[0]) != nil && identityKey(args[0]) == identityKey(args[1])
 		switch op {
 		case "__eq__":
