@@ -79,6 +79,30 @@ func seedScenario(t *testing.T, c *Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// INSPECT, CMP and CTXEXIT, which the seed scenario doesn't need.
+	if m, err := pl.Methods(ctx); err != nil || m["append"] == "" {
+		t.Errorf("Methods(list) = %d entries, %v", len(m), err)
+	}
+	if eq, err := pl.Cmp(ctx, pl, "__eq__"); err != nil || eq != true {
+		t.Errorf("list == itself: %v, %v", eq, err)
+	}
+	f, err := bi.CallAttr(ctx, "open", filepath.Join(dir, "a.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := f.(*Ref)
+	if _, err := fr.CallAttr(ctx, "__enter__"); err != nil {
+		t.Fatal(err)
+	}
+	if text, err := fr.CallAttr(ctx, "read"); err != nil || text != "a.txt-content" {
+		t.Errorf("read = %v, %v", text, err)
+	}
+	if _, err := fr.Exit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if closed, err := fr.Getattr(ctx, "closed"); err != nil || closed != true {
+		t.Errorf("closed after Exit = %v, %v", closed, err)
+	}
 	_, err = bi.CallAttr(ctx, "open", filepath.Join(dir, "missing"))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("open(missing) = %v, want fs.ErrNotExist", err)

@@ -202,6 +202,46 @@ func (r *Ref) Hash(ctx context.Context) (int64, error) {
 	return As[int64](v)
 }
 
+// Cmp compares the remote object with other using a Python comparison
+// method of its type: "__eq__", "__ne__", "__lt__", "__le__", "__gt__" or
+// "__ge__". The answer may be NotImplemented.
+func (r *Ref) Cmp(ctx context.Context, other any, op string) (any, error) {
+	return r.do(ctx, hCmp, other, op)
+}
+
+// Methods lists the methods of the remote object's type, as RPyC's
+// INSPECT answers them (name and docstring).
+func (r *Ref) Methods(ctx context.Context) (map[string]string, error) {
+	if err := r.live(); err != nil {
+		return nil, err
+	}
+	v, err := r.c.syncRequest(ctx, hInspect, Tuple{r.id.tuple()})
+	if err != nil {
+		return nil, err
+	}
+	items, ok := v.(Tuple)
+	if !ok {
+		return nil, fmt.Errorf("%w: INSPECT answered %T", ErrProtocol, v)
+	}
+	out := make(map[string]string, len(items))
+	for _, it := range items {
+		pair, ok := it.(Tuple)
+		if !ok || len(pair) != 2 {
+			return nil, fmt.Errorf("%w: INSPECT item %s", ErrProtocol, pyRepr(it))
+		}
+		name, _ := pair[0].(string)
+		doc, _ := pair[1].(string)
+		out[name] = doc
+	}
+	return out, nil
+}
+
+// Exit leaves a remote context manager entered with
+// CallAttr(ctx, "__enter__"), as a with block that ended normally does.
+func (r *Ref) Exit(ctx context.Context) (any, error) {
+	return r.do(ctx, hCtxExit, nil)
+}
+
 // iterBatch is how many items one BUFFITER round trip asks for.
 const iterBatch = 256
 
