@@ -53,6 +53,12 @@ def check(conn):
     else:
         raise AssertionError("no RuntimeError")
     try:
+        root.Panic()
+    except RuntimeError as e:
+        assert "panicked" in str(e), str(e)
+    else:
+        raise AssertionError("no RuntimeError for a panic")
+    try:
         root.Add("x", 1)
     except TypeError:
         pass
