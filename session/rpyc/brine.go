@@ -151,6 +151,8 @@ func appendBrine(b []byte, v any) ([]byte, error) {
 		return b, nil
 	case []any:
 		return appendBrine(b, Tuple(x))
+	case Namespace:
+		return b, fmt.Errorf("%w: a Namespace goes by reference", errNotBrine)
 	case []string:
 		b = appendTupleHeader(b, len(x))
 		for _, s := range x {

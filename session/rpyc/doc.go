@@ -58,7 +58,10 @@
 // bad arguments as TypeError, a missing attribute as AttributeError, a
 // *RemoteError as exactly that exception, anything else as RuntimeError.
 // A panic in a handler becomes a RuntimeError and the connection keeps
-// serving. Funcs and pointers returned go by reference.
+// serving. Funcs and pointers returned go by reference. A [Namespace]
+// root offers several services by name. Everything exported on the
+// objects handed out is reachable by the peer: hand out only what it may
+// use.
 //
 // # Dialects
 //

@@ -213,7 +213,9 @@ func TestRoundTrip6(t *testing.T) {
 			}
 			sctx, stop := context.WithCancel(context.Background())
 			served := make(chan error, 1)
-			go func() { served <- Serve(sctx, ln, &Options{Root: &goSvc{Name: "rt"}, Dialect: d.server}) }()
+			go func() {
+				served <- Serve(sctx, ln, &Options{Root: Namespace{"svc": &goSvc{Name: "rt"}, "version": "1"}, Dialect: d.server})
+			}()
 			defer func() {
 				stop()
 				if err := <-served; err != nil {
@@ -226,10 +228,21 @@ func TestRoundTrip6(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			root, err := c.Root(ctx)
+			ns, err := c.Root(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
+			if v, err := ns.Getattr(ctx, "version"); err != nil || v != "1" {
+				t.Fatalf("version = %v, %v", v, err)
+			}
+			if d, err := ns.Dir(ctx); err != nil || strings.Join(d, ",") != "svc,version" {
+				t.Fatalf("dir = %v, %v", d, err)
+			}
+			sv, err := ns.Getattr(ctx, "svc")
+			if err != nil {
+				t.Fatal(err)
+			}
+			root := sv.(*Ref)
 			if v, err := root.CallAttr(ctx, "Add", 40, 2); err != nil || v != int64(42) {
 				t.Fatalf("Add = %v, %v", v, err)
 			}

@@ -12,6 +12,11 @@ import (
 	"unicode"
 )
 
+// Namespace is an object whose attributes are its entries. Served as
+// Options.Root it offers several services at once: a Python client calls
+// conn.root.calc.add(1, 2). It always travels by reference.
+type Namespace map[string]any
+
 // boundMethod is a Go method bound to its receiver: what GETATTR of a
 // method name returns, so the peer can call it.
 type boundMethod struct {
@@ -445,6 +450,14 @@ func attrNames(obj any) []string {
 	if obj == nil {
 		return nil
 	}
+	if ns, ok := obj.(Namespace); ok {
+		names := make([]string, 0, len(ns))
+		for k := range ns {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		return names
+	}
 	return infoOf(reflect.TypeOf(obj)).names
 }
 
@@ -474,6 +487,12 @@ func (c *Conn) getattr(obj any, nameV any) (any, error) {
 		}
 	}
 	name = strings.TrimPrefix(name, "exposed_")
+	if ns, ok := obj.(Namespace); ok {
+		if v, ok := ns[name]; ok {
+			return v, nil
+		}
+		return nil, noAttr(obj, name)
+	}
 	rv := reflect.ValueOf(obj)
 	ti := infoOf(rv.Type())
 	if i, ok := ti.methods[name]; ok {
