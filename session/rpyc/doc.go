@@ -49,7 +49,9 @@
 // object: its exported methods are callable from Python under their Go
 // name and their snake_case name (GetPath and get_path; an exposed_
 // prefix is accepted too), its exported fields readable and, through a
-// pointer, settable. Arguments are converted to the parameter types; a
+// pointer, settable. Arguments are converted to the parameter types (a
+// Python list, set or dict, which arrives by reference, is fetched into a
+// Go slice or map parameter); a
 // leading context.Context parameter receives a context that ends with the
 // connection and carries it ([FromContext]), so a handler can call back
 // into the client's own service. Results: none is None, one is itself,

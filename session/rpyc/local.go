@@ -265,7 +265,7 @@ func (c *Conn) handle(ctx context.Context, handler int64, args Tuple) (res any, 
 		if err := need(3); err != nil {
 			return nil, err
 		}
-		return nil, c.setattr(args[0], args[1], args[2])
+		return nil, c.setattr(ctx, args[0], args[1], args[2])
 	case hDelattr:
 		return nil, &RemoteError{Module: "builtins", Type: "AttributeError", Args: Tuple{"cannot delete attributes of Go objects"}}
 	case hCall:
@@ -509,7 +509,7 @@ func (c *Conn) getattr(obj any, nameV any) (any, error) {
 	return nil, noAttr(obj, name)
 }
 
-func (c *Conn) setattr(obj, nameV, value any) error {
+func (c *Conn) setattr(ctx context.Context, obj, nameV, value any) error {
 	name, _ := nameV.(string)
 	rv := reflect.ValueOf(obj)
 	if obj == nil || rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
@@ -520,7 +520,7 @@ func (c *Conn) setattr(obj, nameV, value any) error {
 		return noAttr(obj, name)
 	}
 	f := rv.Elem().FieldByIndex(idx)
-	nv, err := convert(value, f.Type())
+	nv, err := convert(ctx, value, f.Type())
 	if err != nil {
 		return err
 	}
@@ -588,7 +588,7 @@ func (c *Conn) call(ctx context.Context, obj any, pos, kw Tuple) (any, error) {
 			k, _ := pair[0].(string)
 			kwv[k] = pair[1]
 		}
-		args, err := convertArgs(ft, first, np, pos)
+		args, err := convertArgs(ctx, ft, first, np, pos)
 		if err != nil {
 			return nil, err
 		}
@@ -598,14 +598,14 @@ func (c *Conn) call(ctx context.Context, obj any, pos, kw Tuple) (any, error) {
 	if len(kw) > 0 {
 		return nil, argErr("%s takes no keyword arguments", goRepr(obj))
 	}
-	args, err := convertArgs(ft, first, np, pos)
+	args, err := convertArgs(ctx, ft, first, np, pos)
 	if err != nil {
 		return nil, err
 	}
 	return results(fn.Call(append(in, args...)))
 }
 
-func convertArgs(ft reflect.Type, first, np int, pos Tuple) ([]reflect.Value, error) {
+func convertArgs(ctx context.Context, ft reflect.Type, first, np int, pos Tuple) ([]reflect.Value, error) {
 	want := np - first
 	if ft.IsVariadic() {
 		if len(pos) < want-1 {
@@ -622,7 +622,7 @@ func convertArgs(ft reflect.Type, first, np int, pos Tuple) ([]reflect.Value, er
 		} else {
 			t = ft.In(first + i)
 		}
-		v, err := convert(a, t)
+		v, err := convert(ctx, a, t)
 		if err != nil {
 			return nil, fmt.Errorf("argument %d: %w", i+1, err)
 		}
@@ -658,14 +658,17 @@ func results(out []reflect.Value) (any, error) {
 // *Ref to a func type (calling it calls the remote object).
 func As[T any](v any) (T, error) {
 	var zero T
-	rv, err := convert(v, reflect.TypeFor[T]())
+	rv, err := convert(nil, v, reflect.TypeFor[T]())
 	if err != nil {
 		return zero, err
 	}
 	return rv.Interface().(T), nil
 }
 
-func convert(v any, t reflect.Type) (reflect.Value, error) {
+// convert turns a received value into a value of type t. With a non-nil
+// ctx, a proxy of a remote sequence or mapping (a Python list, dict,
+// set…) is fetched item by item into a Go slice or map.
+func convert(ctx context.Context, v any, t reflect.Type) (reflect.Value, error) {
 	if v == nil {
 		switch t.Kind() {
 		case reflect.Pointer, reflect.Interface, reflect.Slice, reflect.Map, reflect.Func:
@@ -741,7 +744,16 @@ func convert(v any, t reflect.Type) (reflect.Value, error) {
 			return reflect.Value{}, argErr("%s for a %s", pyRepr(v), t)
 		}
 		return reflect.ValueOf(s).Convert(t), nil
+	case reflect.Map:
+		return convertMap(ctx, v, t)
 	case reflect.Slice:
+		if r, ok := v.(*Ref); ok && ctx != nil {
+			items, err := r.Items(ctx)
+			if err != nil {
+				return reflect.Value{}, err
+			}
+			v = items
+		}
 		if t.Elem().Kind() == reflect.Uint8 {
 			if s, ok := v.(string); ok {
 				return reflect.ValueOf([]byte(s)).Convert(t), nil
@@ -758,7 +770,7 @@ func convert(v any, t reflect.Type) (reflect.Value, error) {
 		}
 		out := reflect.MakeSlice(t, len(items), len(items))
 		for i, it := range items {
-			e, err := convert(it, t.Elem())
+			e, err := convert(ctx, it, t.Elem())
 			if err != nil {
 				return reflect.Value{}, err
 			}
@@ -806,7 +818,7 @@ func remoteFunc(r *Ref, t reflect.Type) (reflect.Value, error) {
 		}
 		if err == nil && t.NumOut() == 2 {
 			var v reflect.Value
-			v, err = convert(res, t.Out(0))
+			v, err = convert(ctx, res, t.Out(0))
 			if err == nil {
 				out[0] = v
 			}
@@ -816,4 +828,48 @@ func remoteFunc(r *Ref, t reflect.Type) (reflect.Value, error) {
 		}
 		return out
 	}), nil
+}
+
+// convertMap fills a Go map from a tuple of (key, value) pairs, or from a
+// proxy of a remote mapping (its keys, then each value).
+func convertMap(ctx context.Context, v any, t reflect.Type) (reflect.Value, error) {
+	var pairs Tuple
+	switch x := v.(type) {
+	case Tuple:
+		pairs = x
+	case *Ref:
+		if ctx == nil {
+			return reflect.Value{}, argErr("%s for a %s (fetch it with Items first)", x, t)
+		}
+		keys, err := x.Items(ctx)
+		if err != nil {
+			return reflect.Value{}, err
+		}
+		for _, k := range keys {
+			val, err := x.CallAttr(ctx, "__getitem__", k)
+			if err != nil {
+				return reflect.Value{}, err
+			}
+			pairs = append(pairs, Tuple{k, val})
+		}
+	default:
+		return reflect.Value{}, argErr("%s for a %s", pyRepr(v), t)
+	}
+	out := reflect.MakeMapWithSize(t, len(pairs))
+	for _, p := range pairs {
+		kv, ok := p.(Tuple)
+		if !ok || len(kv) != 2 {
+			return reflect.Value{}, argErr("%s is not a (key, value) pair", pyRepr(p))
+		}
+		k, err := convert(ctx, kv[0], t.Key())
+		if err != nil {
+			return reflect.Value{}, err
+		}
+		e, err := convert(ctx, kv[1], t.Elem())
+		if err != nil {
+			return reflect.Value{}, err
+		}
+		out.SetMapIndex(k, e)
+	}
+	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -23,7 +24,22 @@ func (s *goSvc) Table() map[string]int {
 	return map[string]int{"one": 1, "two": 2}
 }
 func (s *goSvc) Length(b []byte) int { return len(b) }
-func (s *goSvc) Blob(n int) []byte   { return make([]byte, n) }
+func (s *goSvc) Sum(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
+}
+func (s *goSvc) Keys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		keys = append(keys, fmt.Sprint(k, "=", v))
+	}
+	sort.Strings(keys)
+	return keys
+}
+func (s *goSvc) Blob(n int) []byte { return make([]byte, n) }
 func (s *goSvc) Divmod(a, b int) (int, int, error) {
 	if b == 0 {
 		return 0, 0, &RemoteError{Module: "builtins", Type: "ZeroDivisionError", Args: Tuple{"integer division or modulo by zero"}}
