@@ -6,6 +6,7 @@
 //	hopwire serve --listen URL... [--grant RULE...] [--stdio] [--connect RELAY --name N]
 //	hopwire ping|trace [-J hop1,hop2] TARGET
 //	hopwire peers [-J ...] RELAY
+//	hopwire rpyc [-J hop1,hop2] HOST:PORT EXPR   poke an RPyC classic server
 //	hopwire trust --known|--authorized FINGERPRINT [NAME]
 //	hopwire id                        print this identity's name and fingerprint
 //	hopwire certs init --dir D        create a fleet CA in D
@@ -82,6 +83,7 @@ func commands() []command {
 		{"put", "copy local files to TARGET (-r: directories), verified by SHA-256, resumable", runPut},
 		{"get", "copy files from TARGET (-r: directories), verified by SHA-256, resumable", runGet},
 		{"call", "call SERVICE.METHOD on TARGET with JSON arguments; prints JSON results", runCall},
+		{"rpyc", "poke an RPyC classic server: rpyc [-J HOPS] HOST:PORT modules.os.getcwd()", runRPyC},
 		{"forward", "-L [BIND:]PORT:HOST:PORT and -D PORT (SOCKS5): connections that leave from TARGET", runForward},
 		{"ls", "list remote paths (-l: long format)", runLs},
 		{"cat", "print remote files", runCat},

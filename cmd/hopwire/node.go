@@ -147,6 +147,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	sshAuth := fs.String("ssh-authorized-keys", "", "authorized_keys of ssh:// listeners (default: authorized_keys in --home)")
 	classicRoot := fs.String("classic-root", "", "confine classic administration (files, exec dirs) to this directory")
 	stateSock := fs.String("state", "", "serve the node's state (goroutines, sessions, streams, refs, drops) as JSON on this unix socket; read it with hopwire state")
+	rpycListen := fs.String("rpyc", "", "also serve Python RPyC clients on this loopback HOST:PORT (node info; RPyC has no authentication)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -215,6 +216,13 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		fmt.Fprintf(stdout, "listening %s\n", a)
 	}
 	fmt.Fprintf(stdout, "node %s %s\n", id.Name(), id.Fingerprint())
+	if *rpycListen != "" {
+		stop, err := startRPyC(ctx, *rpycListen, &rpycNode{Name: id.Name(), Fingerprint: id.Fingerprint(), Version: version}, stdout)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if *connect != "" {
 		if idf.name == "" {
 			return fmt.Errorf("%w: --connect needs --name", errUsage)
