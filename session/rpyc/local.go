@@ -548,11 +548,8 @@ func inspect(obj any) Tuple {
 }
 
 var (
-	ctxType   = reflect.TypeFor[context.Context]()
-	errType   = reflect.TypeFor[error]()
-	anyType   = reflect.TypeFor[any]()
-	refType   = reflect.TypeFor[*Ref]()
-	bytesType = reflect.TypeFor[[]byte]()
+	ctxType = reflect.TypeFor[context.Context]()
+	errType = reflect.TypeFor[error]()
 )
 
 // call calls a local callable with brine arguments converted to its
@@ -658,6 +655,7 @@ func results(out []reflect.Value) (any, error) {
 // *Ref to a func type (calling it calls the remote object).
 func As[T any](v any) (T, error) {
 	var zero T
+	//lint:ignore SA1012 a nil ctx tells convert not to fetch remote containers
 	rv, err := convert(nil, v, reflect.TypeFor[T]())
 	if err != nil {
 		return zero, err

@@ -54,7 +54,7 @@ func (s *goSvc) Open(path string) error {
 	return err
 }
 func (s *goSvc) Fail(msg string) error { return fmt.Errorf("go says %s", msg) }
-func (s *goSvc) Panic() int            { var m map[string]int; m["x"] = 1; return 0 }
+func (s *goSvc) Panic() int            { var a []int; return a[len(a)] } // an index-out-of-range panic
 func (s *goSvc) Apply(ctx context.Context, f func(context.Context, any) (any, error), x any) (any, error) {
 	return f(ctx, x)
 }
