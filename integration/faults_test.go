@@ -5,6 +5,7 @@ package integration
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -15,8 +16,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hopwire/hopwire/relay"
 )
 
 // Issue 6's network fault scenarios, with the real binary in namespaces:
@@ -153,7 +157,7 @@ func newFaultChain(t *testing.T) *faultChain {
 	fc.echo = net.JoinHostPort(addr(3, 2), "9000")
 	echoIn(t, ns[3], fc.echo)
 	startNS(t, ns[3], "listening", hw, "serve", "--home", fc.home("target"), "--listen", fc.target,
-		"--grant", "client:connect="+fc.echo, "--state", fc.states["target"])
+		"--grant", "client:connect="+fc.echo, "--grant", "client:classic", "--state", fc.states["target"])
 	fc.r2args = []string{hw, "serve", "--home", fc.home("r2"), "--listen", fc.r2direct, "--keepalive", "1s",
 		"--grant", "client:connect=" + net.JoinHostPort(addr(3, 2), "7443"), "--state", fc.states["r2"]}
 	fc.r2cmd = startNS(t, ns[2], "listening", fc.r2args...)
@@ -405,3 +409,90 @@ func gcPressure(t *testing.T, runs, streams int, size int64) {
 }
 
 func TestScenario3_GCPressure(t *testing.T) { gcPressure(t, 10, 4, 4<<20) }
+
+// nodeState reads a node's state socket.
+func nodeState(t *testing.T, ctx context.Context, hw, sock string) relay.State {
+	t.Helper()
+	out, err := exec.CommandContext(ctx, hw, "state", "--gc", sock).Output()
+	if err != nil {
+		t.Fatalf("state %s: %v", sock, err)
+	}
+	var st relay.State
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatalf("state %s: %v\n%s", sock, err, out)
+	}
+	return st
+}
+
+// clientDeaths is scenario 9 with the real binary: cycles of clients that
+// end gracefully, are SIGKILLed while a remote command runs, or lose their
+// path to an RST mid-forward; afterwards every node is back to its
+// baseline: no session, stream or child process (the remote commands of
+// killed clients are killed and reaped), goroutines and descriptors as
+// before.
+func clientDeaths(t *testing.T, cycles int) {
+	fc := newFaultChain(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Minute)
+	defer cancel()
+	jump := fc.r1 + "," + fc.r2
+	// One chain first, so lazily started goroutines are in the baseline.
+	fc.pingWithin(t, ctx, jump, 5*time.Second)
+	nodes := []string{"r1", "r2", "target"}
+	base := map[string]relay.State{}
+	for _, n := range nodes {
+		waitBaseline(t, ctx, fc.hw, fc.states[n], n)
+		base[n] = nodeState(t, ctx, fc.hw, fc.states[n])
+	}
+	for i := range cycles {
+		switch i % 3 {
+		case 0: // graceful: a call and a stream
+			fc.pingWithin(t, ctx, jump, 5*time.Second)
+		case 1: // SIGKILL of a client whose remote command runs
+			cmd := exec.CommandContext(ctx, "ip", "netns", "exec", fc.ns[0], fc.hw, "exec", "--home", fc.home("client"),
+				"-J", jump, fc.target, "sh", "-c", "echo started; exec sleep 300")
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			line, _ := bufio.NewReader(out).ReadString('\n')
+			if strings.TrimSpace(line) != "started" {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("cycle %d: the remote command did not start: %q", i, line)
+			}
+			if st := nodeState(t, ctx, fc.hw, fc.states["target"]); st.Children < 1 {
+				t.Fatalf("cycle %d: the target shows no child while a command runs: %+v", i, st)
+			}
+			cmd.Process.Signal(syscall.SIGKILL)
+			cmd.Wait()
+		case 2: // the path resets under a running transfer
+			wait := fc.transfer(t, ctx, jump, 2, 64<<20, 0.1)
+			fc.proxy.do("rst")
+			if out, err := wait(); err == nil {
+				t.Fatalf("cycle %d: a transfer survived an RST:\n%s", i, out)
+			}
+		}
+	}
+	for _, n := range nodes {
+		waitBaseline(t, ctx, fc.hw, fc.states[n], n)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st := nodeState(t, ctx, fc.hw, fc.states[n])
+			if st.FDs <= base[n].FDs && st.Goroutines <= base[n].Goroutines+2 && st.Refs == 0 &&
+				st.HeapAlloc <= base[n].HeapAlloc+2<<20 {
+				t.Logf("%s after %d cycles: %d goroutines (baseline %d), %d fds (%d), heap %d KiB (%d)", n, cycles,
+					st.Goroutines, base[n].Goroutines, st.FDs, base[n].FDs, st.HeapAlloc>>10, base[n].HeapAlloc>>10)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not back to baseline after %d cycles:\nnow  %+v\nbase %+v", n, cycles, st, base[n])
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+func TestScenario9_ClientDeaths(t *testing.T) { clientDeaths(t, 6) }

@@ -18,7 +18,8 @@ import (
 
 // State is a snapshot of a node's resources, for monitoring and for tests
 // that check a node is "back to baseline" after sessions end. It is
-// served as JSON on [Options.StateSocket] and returned by [Server.State].
+// served as JSON on [Options.StateSocket] (GET /state; ?gc=1 collects
+// garbage first) and returned by [Server.State].
 type State struct {
 	Node string    `json:"node"`
 	Time time.Time `json:"time"`
@@ -154,6 +155,9 @@ func (s *Server) serveState(path string) (*stateServer, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /state", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("gc") != "" {
+			runtime.GC() // so HeapAlloc is live memory, comparable with a baseline
+		}
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -176,8 +180,9 @@ func (st *stateServer) close() {
 	os.Remove(st.path)
 }
 
-// ReadState fetches a node's State from its state socket.
-func ReadState(ctx context.Context, socket string) (State, error) {
+// ReadState fetches a node's State from its state socket; with gc, the
+// node collects garbage first, so HeapAlloc counts live memory only.
+func ReadState(ctx context.Context, socket string, gc bool) (State, error) {
 	cl := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
@@ -186,7 +191,11 @@ func ReadState(ctx context.Context, socket string) (State, error) {
 		DisableKeepAlives: true,
 	}}
 	defer cl.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://hopwire/state", nil)
+	u := "http://hopwire/state"
+	if gc {
+		u += "?gc=1"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return State{}, err
 	}

@@ -17,7 +17,7 @@ func waitState(t *testing.T, sock string, what string, ok func(State) bool) Stat
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		st, err := ReadState(t.Context(), sock)
+		st, err := ReadState(t.Context(), sock, false)
 		if err != nil {
 			t.Fatal(err)
 		}

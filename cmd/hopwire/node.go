@@ -481,6 +481,7 @@ func serveSocketStdin(ctx context.Context, srv *relay.Server, id *certs.Identity
 // runState prints the state a node serves on its --state socket.
 func runState(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("state", stderr)
+	gc := fs.Bool("gc", false, "have the node collect garbage first, so heap_alloc is live memory")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -489,7 +490,7 @@ func runState(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	st, err := relay.ReadState(ctx, fs.Arg(0))
+	st, err := relay.ReadState(ctx, fs.Arg(0), *gc)
 	if err != nil {
 		return err
 	}
