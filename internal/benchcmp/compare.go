@@ -252,6 +252,9 @@ func FormatValue(v float64, unit string) string {
 			return fmt.Sprintf("%.3gk calls/s", v/1e3)
 		}
 	}
+	if strings.HasSuffix(unit, "-MiB") {
+		unit = "MiB" // relay-MiB and the like: the row says whose
+	}
 	return strconv.FormatFloat(sig3(v), 'f', -1, 64) + " " + unit
 }
 
@@ -272,12 +275,15 @@ type Run struct {
 }
 
 // Plan groups the benchmarks figs need by package, in the order the
-// packages first appear, each with one -bench pattern. go test matches a
-// pattern level by level, so the pattern is the top-level names, then the
+// packages first appear: one run for the top-level benchmarks named with
+// sub-benchmarks and one for those named alone. go test matches a pattern
+// level by level, so the first pattern is the top-level names, then the
 // sub-benchmark names: it may select a sub-benchmark no figure needs when
-// two top-level benchmarks share a package, never miss one.
+// two top-level benchmarks share a package, never miss one. (A benchmark
+// without sub-benchmarks that a two-level pattern matches runs once and
+// reports nothing, hence the second run.)
 func Plan(figs []Figure) []Run {
-	type levels struct{ top, sub []string }
+	type levels struct{ top, sub, alone []string }
 	var order []string
 	byPkg := map[string]*levels{}
 	for _, f := range figs {
@@ -292,10 +298,16 @@ func Plan(figs []Figure) []Run {
 				continue
 			}
 			top, sub, _ := strings.Cut(name, "/")
+			if sub == "" {
+				if !slices.Contains(l.alone, top) {
+					l.alone = append(l.alone, top)
+				}
+				continue
+			}
 			if !slices.Contains(l.top, top) {
 				l.top = append(l.top, top)
 			}
-			if sub != "" && !slices.Contains(l.sub, sub) {
+			if !slices.Contains(l.sub, sub) {
 				l.sub = append(l.sub, sub)
 			}
 		}
@@ -303,11 +315,12 @@ func Plan(figs []Figure) []Run {
 	var runs []Run
 	for _, pkg := range order {
 		l := byPkg[pkg]
-		p := "^(" + quoteAll(l.top) + ")$"
-		if len(l.sub) > 0 {
-			p += "/^(" + quoteAll(l.sub) + ")$"
+		if len(l.top) > 0 {
+			runs = append(runs, Run{Pkg: pkg, Pattern: "^(" + quoteAll(l.top) + ")$/^(" + quoteAll(l.sub) + ")$"})
 		}
-		runs = append(runs, Run{Pkg: pkg, Pattern: p})
+		if len(l.alone) > 0 {
+			runs = append(runs, Run{Pkg: pkg, Pattern: "^(" + quoteAll(l.alone) + ")$"})
+		}
 	}
 	return runs
 }
