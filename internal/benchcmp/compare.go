@@ -252,8 +252,13 @@ func FormatValue(v float64, unit string) string {
 			return fmt.Sprintf("%.3gk calls/s", v/1e3)
 		}
 	}
-	if strings.HasSuffix(unit, "-MiB") {
-		unit = "MiB" // relay-MiB and the like: the row says whose
+	// Memory metrics (relay-MiB, peakheapMiB, heapB/session): the row
+	// says whose.
+	switch {
+	case strings.HasSuffix(unit, "MiB"):
+		unit = "MiB"
+	case strings.HasSuffix(unit, "B/session"):
+		v, unit = v/1024, "KiB/session"
 	}
 	return strconv.FormatFloat(sig3(v), 'f', -1, 64) + " " + unit
 }

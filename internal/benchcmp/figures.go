@@ -4,19 +4,23 @@ package benchcmp
 // its issue names, measured in the same run. A figure whose benchmark does
 // not exist in the tree (yet) is reported as not available, so the table
 // may name benchmarks before they land. Goals are the issues' (3: links,
-// 4: chains, 7: RPyC); the RPC rows have none beyond being reported.
+// 4: chains, 7: RPyC) and, for the RPC rows, the README's targets.
 var Figures = []Figure{
 	// RPC session, against Go's net/rpc (session/bench_test.go).
 	{Group: "RPC (session)", Name: "null call, latency", Pkg: "session",
-		Bench: "BenchmarkNullCall/hopwire", Ref: "BenchmarkNullCall/netrpc", RefName: "Go net/rpc", Unit: "ns/op"},
+		Bench: "BenchmarkNullCall/hopwire", Ref: "BenchmarkNullCall/netrpc", RefName: "Go net/rpc", Unit: "ns/op", Goal: "≤1"},
 	{Group: "RPC (session)", Name: "1 KiB echo call, latency", Pkg: "session",
-		Bench: "BenchmarkCall1KiB/hopwire", Ref: "BenchmarkCall1KiB/netrpc", RefName: "Go net/rpc", Unit: "ns/op"},
+		Bench: "BenchmarkCall1KiB/hopwire", Ref: "BenchmarkCall1KiB/netrpc", RefName: "Go net/rpc", Unit: "ns/op", Goal: "≤1"},
 	{Group: "RPC (session)", Name: "64 concurrent callers, calls/s", Pkg: "session",
-		Bench: "BenchmarkParallel64/hopwire", Ref: "BenchmarkParallel64/netrpc", RefName: "Go net/rpc", Unit: "calls/s"},
+		Bench: "BenchmarkParallel64/hopwire", Ref: "BenchmarkParallel64/netrpc", RefName: "Go net/rpc", Unit: "calls/s", Goal: "≥1"},
 	{Group: "RPC (session)", Name: "call with a callback, latency", Pkg: "session",
-		Bench: "BenchmarkCallback/hopwire", Ref: "BenchmarkCallback/null", RefName: "hopwire null call", Unit: "ns/op"},
+		Bench: "BenchmarkCallback/hopwire", Ref: "BenchmarkCallback/null", RefName: "hopwire null call", Unit: "ns/op", Goal: "≤2.5"},
 	{Group: "RPC (session)", Name: "256 MiB through an io.Reader argument", Pkg: "session",
-		Bench: "BenchmarkStream256MiB/hopwire", Ref: "BenchmarkStream256MiB/tcp", RefName: "plain TCP copy", Unit: "MB/s"},
+		Bench: "BenchmarkStream256MiB/hopwire", Ref: "BenchmarkStream256MiB/tcp", RefName: "plain TCP copy", Unit: "MB/s", Goal: "≥0.6"},
+	{Group: "RPC (session)", Name: "10,000 calls in flight, peak heap", Pkg: "session",
+		Bench: "BenchmarkInflight10k", Bound: 64, RefName: "64 MiB", Unit: "peakheapMiB", Goal: "≤1"},
+	{Group: "RPC (session)", Name: "idle session, heap per side", Pkg: "session",
+		Bench: "BenchmarkIdleSession", Bound: 64 << 10, RefName: "64 KiB", Unit: "heapB/session", Goal: "≤1"},
 
 	// One stream of a link, against the bare library (hop/bench_test.go).
 	{Group: "Links (one stream)", Name: "TLS link", Pkg: "hop",
@@ -29,6 +33,12 @@ var Figures = []Figure{
 		Bench: "BenchmarkLinkThroughput/dtls", Ref: "BenchmarkLinkThroughput/quic", RefName: "QUIC link", Unit: "MB/s", Goal: "≥0.4"},
 	{Group: "Links (one stream)", Name: "stdio link (child process)", Pkg: "hop",
 		Bench: "BenchmarkLinkThroughput/stdio", Ref: "BenchmarkLinkThroughput/tcp", RefName: "plain TCP", Unit: "MB/s", Goal: "≥0.5"},
+	{Group: "Links (one stream)", Name: "TLS link setup, to first stream", Pkg: "hop",
+		Bench: "BenchmarkLinkSetup/tls", Bound: 3e6, RefName: "3 ms", Unit: "ns/op", Goal: "≤1"},
+	{Group: "Links (one stream)", Name: "QUIC link setup, to first stream", Pkg: "hop",
+		Bench: "BenchmarkLinkSetup/quic", Bound: 3e6, RefName: "3 ms", Unit: "ns/op", Goal: "≤1"},
+	{Group: "Links (one stream)", Name: "SSH link setup, to first stream", Pkg: "hop",
+		Bench: "BenchmarkLinkSetup/ssh", Bound: 10e6, RefName: "10 ms", Unit: "ns/op", Goal: "≤1"},
 
 	// Chains: client → r1 → r2 → target, a -L style forward
 	// (relay/bench_test.go, relay/bench_openssh_test.go).
@@ -63,7 +73,9 @@ var Figures = []Figure{
 	{Group: "Chains", Name: "relay RSS, 10,000 concurrent forwards", Pkg: "relay",
 		Bench: "BenchmarkForward10k", Bound: 400, RefName: "400 MiB", Unit: "relay-MiB", Goal: "≤1"},
 	{Group: "Chains", Name: "file put through 2 relays (classic)", Pkg: "relay",
-		Bench: "BenchmarkPutGet/put", Ref: "BenchmarkPutGet/stream", RefName: "raw stream, same chain", Unit: "MB/s"},
+		Bench: "BenchmarkPutGet/put", Ref: "BenchmarkPutGet/stream", RefName: "raw stream, same chain", Unit: "MB/s", Goal: "≥0.6"},
+	{Group: "Chains", Name: "file get through 2 relays (classic)", Pkg: "relay",
+		Bench: "BenchmarkPutGet/get", Ref: "BenchmarkPutGet/stream", RefName: "raw stream, same chain", Unit: "MB/s", Goal: "≥0.6"},
 
 	// RPyC 5 (Debian's python3-rpyc), when installed (session/rpyc).
 	{Group: "RPyC 5", Name: "null call: Go client vs Python client, Python server", Pkg: "session/rpyc",
