@@ -37,6 +37,7 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	raw := fs.String("raw", "", "also write go test's raw output to this file (for benchstat)")
 	timeout := fs.Duration("timeout", 2*time.Hour, "go test -timeout of each package")
 	quiet := fs.Bool("q", false, "do not copy go test's output to stderr")
+	interleave := fs.Bool("interleave", false, "run -count rounds of go test -count 1 instead of one go test -count N, so run i of a figure and of its reference are close in time (slower: a go test per round)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -93,16 +94,26 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	set := &benchcmp.Set{Outcomes: map[string]benchcmp.Outcome{}, Env: map[string]string{}}
 	start := time.Now()
-	for _, r := range runs {
+	rounds, perRound := 1, *count
+	if *interleave {
+		rounds, perRound = *count, 1
+	}
+	for round := range rounds * len(runs) {
+		r := runs[round%len(runs)]
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		dir := filepath.Join(root, filepath.FromSlash(r.Pkg))
 		if _, err := os.Stat(dir); err != nil {
-			fmt.Fprintf(progress, "hopwire bench: ./%s is not in this tree: its figures are skipped\n", r.Pkg)
+			if round < len(runs) {
+				fmt.Fprintf(progress, "hopwire bench: ./%s is not in this tree: its figures are skipped\n", r.Pkg)
+			}
 			continue
 		}
-		targs := []string{"test", "-run", "^$", "-bench", r.Pattern, "-count", strconv.Itoa(*count),
+		if *interleave && round%len(runs) == 0 {
+			fmt.Fprintf(progress, "hopwire bench: round %d of %d\n", round/len(runs)+1, rounds)
+		}
+		targs := []string{"test", "-run", "^$", "-bench", r.Pattern, "-count", strconv.Itoa(perRound),
 			"-timeout", timeout.String(), "-v"}
 		if *benchtime != "" {
 			targs = append(targs, "-benchtime", *benchtime)
@@ -138,8 +149,12 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		set.Merge(got)
 	}
 	fmt.Fprintf(stdout, "hopwire bench, %s: %s\n\n", time.Now().UTC().Format("2006-01-02"), machine(ctx, goBin, set.Env["cpu"]))
-	fmt.Fprintf(stdout, "Each figure beside its reference in the same `go test` run, %d runs each (-count %d%s), %s in all.\n",
-		*count, *count, benchtimeNote(*benchtime), time.Since(start).Round(time.Second))
+	how := fmt.Sprintf("-count %d", *count)
+	if *interleave {
+		how = fmt.Sprintf("%d interleaved rounds of -count 1", *count)
+	}
+	fmt.Fprintf(stdout, "Each figure beside its reference in the same `go test` run, %d runs each (%s%s), %s in all.\n",
+		*count, how, benchtimeNote(*benchtime), time.Since(start).Round(time.Second))
 	fmt.Fprintf(stdout, "ratio = hopwire ÷ reference, run i with run i: min / median / max. Times (µs, ms): below 1 is hopwire faster;\n")
 	fmt.Fprintf(stdout, "MB/s and calls/s: above 1 is. Goals are the issues' (✓: met by the median); a bound row divides by the bound.\n\n")
 	return benchcmp.Format(stdout, benchcmp.Compare(set, figs))

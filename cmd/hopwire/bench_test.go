@@ -95,6 +95,14 @@ func BenchmarkCall1KiB(b *testing.B) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
+	// Interleaved rounds pair the same figures.
+	outI, errOut, code := runCmd(t, "bench", "-src", src, "-count", "2", "-benchtime", "10x", "-q", "-interleave", "-only", "^RPC.*null call, latency")
+	if code != 0 || !strings.Contains(outI, "2 interleaved rounds of -count 1") || !strings.Contains(outI, "| null call, latency ") {
+		t.Fatalf("-interleave: exit %d\n%s\n%s", code, outI, errOut)
+	}
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
 	t.Log("\n" + out)
 	lines := strings.Split(out, "\n")
 	row := func(name string) string {
