@@ -216,7 +216,16 @@ func machine(ctx context.Context, goBin, cpu string) string {
 	} else {
 		parts = append(parts, "no OpenSSH")
 	}
-	if v := firstLine(ctx, "python3", "-c", "import rpyc; print(rpyc.__version__)"); v != "" {
+	// The python the RPyC benchmarks use (session/rpyc): $HOPWIRE_PYTHON,
+	// else the system's, where Debian's python3-rpyc lives.
+	py := os.Getenv("HOPWIRE_PYTHON")
+	if py == "" {
+		py = "python3"
+		if _, err := os.Stat("/usr/bin/python3"); err == nil {
+			py = "/usr/bin/python3"
+		}
+	}
+	if v := firstLine(ctx, py, "-c", "import rpyc; print(rpyc.__version__)"); v != "" {
 		parts = append(parts, "RPyC "+v)
 	} else {
 		parts = append(parts, "no RPyC")
