@@ -22,6 +22,16 @@ integration:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime=1s ./session/
 
+# Every figure beside its reference (net/rpc, TCP, splice proxies, bare
+# libraries, OpenSSH ssh -J, RPyC), COUNT runs each: one table of ratios
+# (hopwire bench; -only REGEXP narrows it, e.g. COMPARE_FLAGS='-only chains').
+COUNT ?= 5
+BENCHTIME ?= 1s
+COMPARE_FLAGS ?=
+.PHONY: compare
+compare:
+	$(GO) run ./cmd/hopwire bench -count $(COUNT) -benchtime $(BENCHTIME) $(COMPARE_FLAGS)
+
 # Each fuzz target runs FUZZTIME (go test allows one -fuzz target per run).
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \

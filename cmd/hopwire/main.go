@@ -92,6 +92,7 @@ func commands() []command {
 		{"state", "print a node's state (serve --state SOCKET) as JSON: state SOCKET", runState},
 		{"id", "print this node's identity (name and fingerprint)", runID},
 		{"certs", "manage a fleet CA: certs init | certs issue", runCerts},
+		{"bench", "run the benchmarks beside their references (go test in the source tree): one table of ratios", runBench},
 		{"completion", "print a shell completion script: completion bash|zsh", runCompletion},
 		{"version", "print the version", func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "hopwire", version)
