@@ -3,6 +3,7 @@ package session
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ type smuxMuxer struct {
 	s     *smux.Session
 	conn  net.Conn
 	clock *clockedConn
+	bc    *bufferedConn
 }
 
 // clockedConn records when bytes last arrived, for the link's dead-peer
@@ -62,7 +64,7 @@ func newSmux(c net.Conn, role Role, cfg *LinkConfig) (*smuxMuxer, error) {
 	// frames behind them). Reads of whole large payloads bypass the buffer.
 	clock := &clockedConn{Conn: c}
 	clock.last.Store(time.Now().UnixNano())
-	bc := &bufferedConn{Conn: c, r: bufio.NewReaderSize(clock, 16<<10)}
+	bc := newBufferedConn(c, clock)
 	var s *smux.Session
 	var err error
 	if role == Client {
@@ -73,7 +75,7 @@ func newSmux(c net.Conn, role Role, cfg *LinkConfig) (*smuxMuxer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &smuxMuxer{s: s, conn: c, clock: clock}, nil
+	return &smuxMuxer{s: s, conn: c, clock: clock, bc: bc}, nil
 }
 
 // bufferedConn reads through a bufio.Reader, and offers smux the vectored
@@ -81,28 +83,144 @@ func newSmux(c net.Conn, role Role, cfg *LinkConfig) (*smuxMuxer, error) {
 // a frame's header and payload are joined in a pooled buffer and go out in
 // one write (one TLS record on TLS). (A writev on TCP measured no faster
 // than the copy.)
+//
+// Writes are asynchronous: WriteBuffers queues the joined frame for a
+// writer goroutine and returns, so the transport's work on one frame
+// (encryption, the syscall) overlaps smux and the stream's writer
+// preparing the next, instead of every stream write waiting for it. The
+// queue is short (writeQueue frames), so a blocked connection still
+// blocks writers and their deadlines still fire; a failed write is
+// reported by the next one, as a kernel socket buffer would. Close sends
+// what is queued first (within flushTimeout); abort does not.
 type bufferedConn struct {
 	net.Conn
 	r *bufio.Reader
+
+	wq      chan writeReq
+	stop    chan struct{} // closed by shut: the writer exits
+	wdone   chan struct{} // closed when the writer has exited
+	start   sync.Once
+	stopped sync.Once
+	werr    atomic.Pointer[error] // the first write error
+}
+
+type writeReq struct {
+	bp    *[]byte       // a frame, or nil for a flush marker
+	flush chan struct{} // closed when every frame before the marker is written
+}
+
+const (
+	writeQueue   = 2
+	flushTimeout = time.Second
+)
+
+func newBufferedConn(c net.Conn, r io.Reader) *bufferedConn {
+	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(r, 16<<10),
+		wq: make(chan writeReq, writeQueue), stop: make(chan struct{}), wdone: make(chan struct{})}
 }
 
 func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 65535+8); return &b }}
 
-// WriteBuffers writes v as one frame.
+// WriteBuffers queues v as one frame.
 func (b *bufferedConn) WriteBuffers(v [][]byte) (int, error) {
+	if e := b.werr.Load(); e != nil {
+		return 0, *e
+	}
+	b.start.Do(func() { go b.writer() })
 	bp := framePool.Get().(*[]byte)
 	buf := (*bp)[:0]
 	for _, p := range v {
 		buf = append(buf, p...)
 	}
-	n, err := b.Conn.Write(buf)
-	if cap(buf) <= 65535+8 {
-		*bp = buf[:0]
+	*bp = buf
+	select {
+	case b.wq <- writeReq{bp: bp}:
+		return len(buf), nil
+	case <-b.stop:
+		putFrame(bp)
+		return 0, net.ErrClosed
+	}
+}
+
+func putFrame(bp *[]byte) {
+	if cap(*bp) <= 65535+8 {
+		*bp = (*bp)[:0]
 		framePool.Put(bp)
 	}
-	return n, err
+}
+
+// writer writes the queued frames in order until shut.
+func (b *bufferedConn) writer() {
+	defer close(b.wdone)
+	for {
+		select {
+		case <-b.stop:
+			for {
+				select {
+				case r := <-b.wq:
+					if r.bp != nil {
+						putFrame(r.bp)
+					}
+				default:
+					return
+				}
+			}
+		case r := <-b.wq:
+			if r.bp == nil {
+				close(r.flush)
+				continue
+			}
+			if b.werr.Load() == nil {
+				if _, err := b.Conn.Write(*r.bp); err != nil {
+					b.werr.CompareAndSwap(nil, &err)
+				}
+			}
+			putFrame(r.bp)
+		}
+	}
+}
+
+// flush waits until the frames queued so far are written, or d passes.
+func (b *bufferedConn) flush(d time.Duration) {
+	done := make(chan struct{})
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case b.wq <- writeReq{flush: done}:
+	case <-t.C:
+		return
+	case <-b.stop:
+		return
+	}
+	select {
+	case <-done:
+	case <-t.C:
+	case <-b.stop:
+	}
+}
+
+// shut stops the writer, dropping what is still queued.
+func (b *bufferedConn) shut() {
+	b.stopped.Do(func() {
+		close(b.stop)
+		b.start.Do(func() { close(b.wdone) }) // never started
+	})
+}
+
+// Close writes what is queued, then closes the connection and waits for
+// the writer (smux's Session.Close calls it).
+func (b *bufferedConn) Close() error {
+	started := true
+	b.start.Do(func() { started = false; close(b.wdone) })
+	if started {
+		b.flush(flushTimeout)
+	}
+	b.shut()
+	err := b.Conn.Close()
+	<-b.wdone
+	return err
 }
 
 func (m *smuxMuxer) open(ctx context.Context) (rawStream, error) {
@@ -128,4 +246,8 @@ func (m *smuxMuxer) close() error { return m.s.Close() }
 
 // abort closes the connection only: smux's Session.Close would discard
 // the data its streams buffered before the break.
-func (m *smuxMuxer) abort() { _ = m.conn.Close() }
+func (m *smuxMuxer) abort() {
+	m.bc.shut()
+	_ = m.conn.Close()
+	<-m.bc.wdone
+}
