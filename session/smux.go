@@ -96,12 +96,14 @@ type bufferedConn struct {
 	net.Conn
 	r *bufio.Reader
 
-	wq      chan writeReq
-	stop    chan struct{} // closed by shut: the writer exits
-	wdone   chan struct{} // closed when the writer has exited
-	start   sync.Once
-	stopped sync.Once
-	werr    atomic.Pointer[error] // the first write error
+	wq   chan writeReq
+	stop chan struct{}         // closed by shut: the writer exits
+	werr atomic.Pointer[error] // the first write error
+
+	mu      sync.Mutex
+	running bool // a writer goroutine is serving wq
+	stopped bool
+	wg      sync.WaitGroup // the writer goroutine
 }
 
 type writeReq struct {
@@ -112,11 +114,15 @@ type writeReq struct {
 const (
 	writeQueue   = 2
 	flushTimeout = time.Second
+	// writerIdle is how long the writer goroutine waits for a frame
+	// before it exits; the next frame starts another. An idle link holds
+	// no writer.
+	writerIdle = 2 * time.Second
 )
 
 func newBufferedConn(c net.Conn, r io.Reader) *bufferedConn {
 	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(r, 16<<10),
-		wq: make(chan writeReq, writeQueue), stop: make(chan struct{}), wdone: make(chan struct{})}
+		wq: make(chan writeReq, writeQueue), stop: make(chan struct{})}
 }
 
 func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
@@ -128,20 +134,34 @@ func (b *bufferedConn) WriteBuffers(v [][]byte) (int, error) {
 	if e := b.werr.Load(); e != nil {
 		return 0, *e
 	}
-	b.start.Do(func() { go b.writer() })
 	bp := framePool.Get().(*[]byte)
 	buf := (*bp)[:0]
 	for _, p := range v {
 		buf = append(buf, p...)
 	}
 	*bp = buf
-	select {
-	case b.wq <- writeReq{bp: bp}:
-		return len(buf), nil
-	case <-b.stop:
+	if !b.enqueue(writeReq{bp: bp}) {
 		putFrame(bp)
 		return 0, net.ErrClosed
 	}
+	return len(buf), nil
+}
+
+// enqueue queues r and makes sure a writer serves it; false once shut.
+func (b *bufferedConn) enqueue(r writeReq) bool {
+	select {
+	case b.wq <- r:
+	case <-b.stop:
+		return false
+	}
+	b.mu.Lock()
+	if !b.running && !b.stopped {
+		b.running = true
+		b.wg.Add(1)
+		go b.writer()
+	}
+	b.mu.Unlock()
+	return true
 }
 
 func putFrame(bp *[]byte) {
@@ -151,9 +171,12 @@ func putFrame(bp *[]byte) {
 	}
 }
 
-// writer writes the queued frames in order until shut.
+// writer writes the queued frames in order until shut, or until the
+// queue has been empty for writerIdle.
 func (b *bufferedConn) writer() {
-	defer close(b.wdone)
+	defer b.wg.Done()
+	idle := time.NewTimer(writerIdle)
+	defer idle.Stop()
 	for {
 		select {
 		case <-b.stop:
@@ -170,14 +193,25 @@ func (b *bufferedConn) writer() {
 		case r := <-b.wq:
 			if r.bp == nil {
 				close(r.flush)
+			} else {
+				if b.werr.Load() == nil {
+					if _, err := b.Conn.Write(*r.bp); err != nil {
+						b.werr.CompareAndSwap(nil, &err)
+					}
+				}
+				putFrame(r.bp)
+			}
+			idle.Reset(writerIdle)
+		case <-idle.C:
+			b.mu.Lock()
+			if len(b.wq) > 0 {
+				b.mu.Unlock()
+				idle.Reset(writerIdle)
 				continue
 			}
-			if b.werr.Load() == nil {
-				if _, err := b.Conn.Write(*r.bp); err != nil {
-					b.werr.CompareAndSwap(nil, &err)
-				}
-			}
-			putFrame(r.bp)
+			b.running = false
+			b.mu.Unlock()
+			return
 		}
 	}
 }
@@ -187,11 +221,16 @@ func (b *bufferedConn) flush(d time.Duration) {
 	done := make(chan struct{})
 	t := time.NewTimer(d)
 	defer t.Stop()
+	queued := make(chan bool, 1)
+	go func() { queued <- b.enqueue(writeReq{flush: done}) }()
 	select {
-	case b.wq <- writeReq{flush: done}:
+	case ok := <-queued:
+		if !ok {
+			return
+		}
 	case <-t.C:
-		return
-	case <-b.stop:
+		b.shut() // unblocks the enqueue
+		<-queued
 		return
 	}
 	select {
@@ -203,23 +242,21 @@ func (b *bufferedConn) flush(d time.Duration) {
 
 // shut stops the writer, dropping what is still queued.
 func (b *bufferedConn) shut() {
-	b.stopped.Do(func() {
+	b.mu.Lock()
+	if !b.stopped {
+		b.stopped = true
 		close(b.stop)
-		b.start.Do(func() { close(b.wdone) }) // never started
-	})
+	}
+	b.mu.Unlock()
 }
 
 // Close writes what is queued, then closes the connection and waits for
 // the writer (smux's Session.Close calls it).
 func (b *bufferedConn) Close() error {
-	started := true
-	b.start.Do(func() { started = false; close(b.wdone) })
-	if started {
-		b.flush(flushTimeout)
-	}
+	b.flush(flushTimeout)
 	b.shut()
 	err := b.Conn.Close()
-	<-b.wdone
+	b.wg.Wait()
 	return err
 }
 
@@ -249,5 +286,5 @@ func (m *smuxMuxer) close() error { return m.s.Close() }
 func (m *smuxMuxer) abort() {
 	m.bc.shut()
 	_ = m.conn.Close()
-	<-m.bc.wdone
+	m.bc.wg.Wait()
 }
