@@ -88,7 +88,11 @@ type LinkConfig struct {
 	HandshakeTimeout time.Duration
 	// KeepAlive is the interval of keepalive frames (default 10s) and
 	// KeepAliveTimeout the silence after which the link is declared dead
-	// (default 30s). A negative KeepAlive disables keepalives.
+	// (default 30s): the link is closed once this side has waited that
+	// long to read and nothing came. Time this side spends not reading
+	// (a receive buffer full of streams nobody reads) does not count;
+	// IdleTimeout reaps such streams. Both ends should use the same
+	// values. A negative KeepAlive disables keepalives.
 	KeepAlive        time.Duration
 	KeepAliveTimeout time.Duration
 	// MaxStreams caps concurrently open incoming streams; streams beyond it
@@ -340,7 +344,38 @@ func startLink(m muxer, role Role, cfg *LinkConfig, h *wire.Hello) *Link {
 		l.wg.Add(1)
 		go l.sweepLoop(sweep)
 	}
+	if w, ok := m.(silenceWatcher); ok && cfg.KeepAlive > 0 {
+		l.wg.Add(1)
+		go l.watchLoop(w)
+	}
 	return l
+}
+
+// silenceWatcher is a muxer that can tell how long the peer has been
+// silent while this side was waiting for it.
+type silenceWatcher interface {
+	silence(now time.Time) time.Duration
+}
+
+// watchLoop closes the link once the peer has been silent for
+// KeepAliveTimeout while this side waited to read (keepalives keep a live
+// peer's link busy).
+func (l *Link) watchLoop(w silenceWatcher) {
+	defer l.wg.Done()
+	t := time.NewTicker(max(l.cfg.KeepAliveTimeout/16, 5*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-l.done:
+			return
+		case now := <-t.C:
+			if d := w.silence(now); d > l.cfg.KeepAliveTimeout {
+				l.log.Info("peer silent", "for", d)
+				l.shutdown(fmt.Errorf("%w: peer silent for %v", ErrLinkClosed, d.Round(time.Millisecond)))
+				return
+			}
+		}
+	}
 }
 
 // Peer returns what is known of the node at the other end.
@@ -458,18 +493,20 @@ func (l *Link) shutdown(cause error) {
 		close(l.done)
 		if cause != errLocalClose {
 			l.mux.abort()
+			// The streams keep what had arrived for their readers, but a
+			// writer waiting for the peer's window would wait for ever
+			// (smux wakes it only when the session is closed, which would
+			// discard that data): fail every write now.
+			for _, s := range l.tracked() {
+				s.aborted.CompareAndSwap(nil, &StreamError{Code: AbortClosed, Reason: "link closed"})
+				_ = s.raw.SetWriteDeadline(time.Unix(1, 0))
+			}
 		} else {
 			l.mux.close()
 			// A local Close discards everything. A broken link leaves its
 			// streams to their owners: they read what had arrived, then
 			// an error.
-			l.mu.Lock()
-			streams := make([]*Stream, 0, len(l.streams))
-			for s := range l.streams {
-				streams = append(streams, s)
-			}
-			l.mu.Unlock()
-			for _, s := range streams {
+			for _, s := range l.tracked() {
 				s.aborted.CompareAndSwap(nil, &StreamError{Code: AbortClosed, Reason: "link closed"})
 				s.shut()
 			}
@@ -485,6 +522,17 @@ func (l *Link) shutdown(cause error) {
 		}
 		l.log.Debug("link down", "err", cause)
 	})
+}
+
+// tracked returns the open streams.
+func (l *Link) tracked() []*Stream {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	streams := make([]*Stream, 0, len(l.streams))
+	for s := range l.streams {
+		streams = append(streams, s)
+	}
+	return streams
 }
 
 func (l *Link) track(s *Stream) bool {
@@ -621,7 +669,7 @@ func (l *Link) sweepInterval() time.Duration {
 	if d == 0 {
 		return 0
 	}
-	return max(d/4, 10*time.Millisecond)
+	return max(d/8, 10*time.Millisecond)
 }
 
 // sweepLoop aborts idle and long half-closed streams.

@@ -380,3 +380,63 @@ func TestIdleAndHalfCloseTimeouts(t *testing.T) {
 		}
 	})
 }
+
+// A writer waiting for the peer's window fails when the link breaks; it
+// used to wait until its owner closed the link (smux wakes such writers
+// only when its session is closed).
+func TestBrokenLinkFailsBlockedWriter(t *testing.T) {
+	cl, sl := linkPair(t, "tcp", nil, nil)
+	s, err := cl.OpenStream(t.Context(), KindData, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := sl.AcceptStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Write(make([]byte, 8<<20)) // nobody reads: blocks on the window
+		errc <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	sl.Close()
+	<-cl.Done()
+	select {
+	case err := <-errc:
+		var se *StreamError
+		if !errors.As(err, &se) || se.Code != AbortClosed {
+			t.Fatalf("write err = %v, want a link-closed abort", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the write still blocks after the link broke")
+	}
+}
+
+// A peer that sends nothing (not even keepalives) is declared dead
+// KeepAliveTimeout after this side began waiting for it, not up to twice
+// that (smux checks once per timeout period).
+func TestSilentPeerDetected(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	cl, sl := linkPair(t, "tcp", &LinkConfig{KeepAlive: -1}, &LinkConfig{KeepAlive: 50 * time.Millisecond, KeepAliveTimeout: timeout})
+	// Some traffic a while after the start, then silence: smux, which
+	// checks once per timeout period, would notice only at the end of the
+	// second period.
+	time.Sleep(timeout / 3)
+	if _, err := cl.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	select {
+	case <-sl.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a silent peer was never noticed")
+	}
+	took := time.Since(start)
+	t.Logf("%v: after %v", sl.Err(), took)
+	if took < timeout*3/4 || took > timeout+timeout/2 {
+		t.Errorf("silence noticed after %v, want %v (+50%%)", took, timeout)
+	}
+}

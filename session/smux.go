@@ -5,6 +5,8 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/xtaci/smux"
 )
@@ -17,8 +19,9 @@ import (
 // held by a *Stream for its whole life anyway, so no stream is ever closed
 // by the garbage collector mid-copy.
 type smuxMuxer struct {
-	s    *smux.Session
-	conn net.Conn
+	s     *smux.Session
+	conn  net.Conn
+	watch *readWatch
 }
 
 func newSmux(c net.Conn, role Role, cfg *LinkConfig) (*smuxMuxer, error) {
@@ -36,7 +39,8 @@ func newSmux(c net.Conn, role Role, cfg *LinkConfig) (*smuxMuxer, error) {
 	// smux reads each frame's 8-byte header and its payload with two
 	// reads; through a buffer, one syscall usually brings both (and the
 	// frames behind them). Reads of whole large payloads bypass the buffer.
-	bc := &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, 16<<10)}
+	watch := &readWatch{Conn: c}
+	bc := &bufferedConn{Conn: c, r: bufio.NewReaderSize(watch, 16<<10)}
 	var s *smux.Session
 	var err error
 	if role == Client {
@@ -47,7 +51,36 @@ func newSmux(c net.Conn, role Role, cfg *LinkConfig) (*smuxMuxer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &smuxMuxer{s: s, conn: c}, nil
+	return &smuxMuxer{s: s, conn: c, watch: watch}, nil
+}
+
+// readWatch times the reads of the connection under smux, so that the link
+// can tell a silent peer from a full receive buffer. smux's own keepalive
+// cannot: while its receive buffer is full it stops reading, and it never
+// counts silence then (a peer that filled the buffer and hung would keep
+// the session forever); and it checks only once per KeepAliveTimeout, so
+// it notices silence between one and two timeouts late. A read that has
+// been waiting for d means the peer sent nothing for d; while no read is
+// in progress, silence is not the peer's fault and is not counted.
+type readWatch struct {
+	net.Conn
+	since atomic.Int64 // unix nanoseconds when the read in progress began; 0: none
+}
+
+func (w *readWatch) Read(p []byte) (int, error) {
+	w.since.Store(time.Now().UnixNano())
+	n, err := w.Conn.Read(p)
+	w.since.Store(0)
+	return n, err
+}
+
+// silence returns how long the read in progress has waited for the peer.
+func (m *smuxMuxer) silence(now time.Time) time.Duration {
+	since := m.watch.since.Load()
+	if since == 0 {
+		return 0
+	}
+	return now.Sub(time.Unix(0, since))
 }
 
 // bufferedConn reads through a bufio.Reader, and offers smux the vectored
