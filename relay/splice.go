@@ -22,15 +22,32 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b 
 // abort (a reset for TCP), so the far end sees an error and never a clean
 // EOF. Splice holds both for its whole run (no stream is left to a
 // finalizer while copying, xtaci/smux#116).
+//
+// When the stream is released while c still has a direction open (the
+// stream was aborted, reaped by the link's idle or half-close timeout, or
+// its link closed), c is reset at once: a copy waiting on a silent c would
+// otherwise hold c, and this goroutine, until c spoke again.
 func Splice(st *session.Stream, c net.Conn) {
 	var wg sync.WaitGroup
+	finished := make(chan struct{})
+	watched := make(chan struct{})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		pipe(c, st)
 	}()
+	go func() {
+		defer close(watched)
+		select {
+		case <-st.Done():
+			abort(c, nil)
+		case <-finished:
+		}
+	}()
 	pipe(st, c)
 	wg.Wait()
+	close(finished)
+	<-watched
 	st.Close()
 	c.Close()
 }

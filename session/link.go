@@ -107,8 +107,10 @@ type LinkConfig struct {
 	// IdleTimeout aborts a stream with no reads or writes for this long
 	// (default 5m; negative disables). The RPC stream is exempt.
 	IdleTimeout time.Duration
-	// HalfCloseTimeout aborts a stream that stays half-closed this long
-	// (default 1m; negative disables).
+	// HalfCloseTimeout aborts a half-closed stream with no reads or
+	// writes for this long (default 1m; negative disables). The open
+	// direction of a half-closed stream may carry data for as long as
+	// it keeps flowing.
 	HalfCloseTimeout time.Duration
 	// CloseTimeout bounds how long Close waits to send a clean end
 	// (default 5s).
@@ -692,7 +694,7 @@ func (l *Link) sweep(now time.Time) {
 	l.mu.Lock()
 	for s := range l.streams {
 		switch {
-		case l.cfg.HalfCloseTimeout > 0 && s.halfAt.Load() != 0 && now.Sub(time.Unix(0, s.halfAt.Load())) > l.cfg.HalfCloseTimeout:
+		case l.cfg.HalfCloseTimeout > 0 && s.halfAt.Load() != 0 && now.Sub(time.Unix(0, max(s.halfAt.Load(), s.lastActive.Load()))) > l.cfg.HalfCloseTimeout:
 			half = append(half, s)
 		case l.cfg.IdleTimeout > 0 && !s.noIdle.Load() && now.Sub(time.Unix(0, s.lastActive.Load())) > l.cfg.IdleTimeout:
 			idle = append(idle, s)

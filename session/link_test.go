@@ -440,3 +440,70 @@ func TestSilentPeerDetected(t *testing.T) {
 		t.Errorf("silence noticed after %v, want %v (+50%%)", took, timeout)
 	}
 }
+
+// The half-close timeout reaps a half-closed stream that is silent, not
+// one whose open direction still carries data.
+func TestHalfCloseTimeoutSparesFlowingStream(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	cfg := &LinkConfig{HalfCloseTimeout: timeout}
+	cl, sl := linkPair(t, "tcp", cfg, cfg)
+	s, err := cl.OpenStream(t.Context(), KindData, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := sl.AcceptStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s.CloseWrite()
+	if _, err := io.ReadAll(r); err != nil {
+		t.Fatal(err)
+	}
+	// The other direction flows for five timeouts.
+	go func() {
+		for end := time.Now().Add(5 * timeout); time.Now().Before(end); {
+			if _, err := r.Write([]byte("tick")); err != nil {
+				return
+			}
+			time.Sleep(timeout / 10)
+		}
+		r.Close()
+	}()
+	if _, err := io.ReadAll(s); err != nil {
+		t.Fatalf("a flowing half-closed stream was cut: %v", err)
+	}
+}
+
+// Abort gets its record out while a ReadFrom waits on a silent source:
+// the peer learns the code, not just that the stream vanished.
+func TestAbortDuringReadFrom(t *testing.T) {
+	cl, sl := linkPair(t, "tcp", nil, nil)
+	s, err := cl.OpenStream(t.Context(), KindData, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := sl.AcceptStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	src, hold := net.Pipe()
+	defer hold.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.ReadFrom(src) // src never speaks
+	}()
+	time.Sleep(50 * time.Millisecond)
+	s.Abort(AbortUpstream, "gone")
+	_, err = r.Read(make([]byte, 1))
+	var se *StreamError
+	if !errors.As(err, &se) || se.Code != AbortUpstream {
+		t.Fatalf("peer read %v, want the abort's code", err)
+	}
+	src.Close()
+	<-done
+}

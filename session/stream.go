@@ -106,10 +106,11 @@ type Stream struct {
 	closeOnce sync.Once
 	closed    atomic.Bool
 	aborted   atomic.Pointer[StreamError]
+	done      chan struct{} // closed when the stream is released
 }
 
 func newStream(raw rawStream, l *Link, kind StreamKind, hdr []byte) *Stream {
-	s := &Stream{raw: raw, link: l, kind: kind, hdr: hdr}
+	s := &Stream{raw: raw, link: l, kind: kind, hdr: hdr, done: make(chan struct{})}
 	s.touch()
 	return s
 }
@@ -293,27 +294,26 @@ func (s *Stream) Write(p []byte) (int, error) {
 }
 
 // ReadFrom copies r into the stream until r's EOF, reading straight into
-// the record buffer (one read, one record, one multiplexer frame). The
+// a record buffer (one read, one record, one multiplexer frame). The
 // stream is not closed at the end. io.Copy uses it.
+//
+// The stream is locked for writing only while a record is written, not
+// while r is read: a relay's copy waiting on a silent source must not stop
+// Abort (the idle and half-close reapers, for one) from sending its abort
+// record.
 func (s *Stream) ReadFrom(r io.Reader) (int64, error) {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if s.werr != nil {
-		return 0, s.werr
-	}
-	if cap(s.wbuf) < wire.RecordHeaderLen+s.link.chunk {
-		s.wbuf = make([]byte, 0, wire.RecordHeaderLen+s.link.chunk)
-	}
-	buf := s.wbuf[:wire.RecordHeaderLen+s.link.chunk]
+	buf := make([]byte, wire.RecordHeaderLen+s.link.chunk)
 	var total int64
 	for {
+		if err := s.writeErr(); err != nil {
+			return total, err
+		}
 		n, rerr := r.Read(buf[wire.RecordHeaderLen:])
 		if n > 0 {
 			wire.PutRecordHeader(buf, wire.RecordData, n)
-			if _, err := s.raw.Write(buf[:wire.RecordHeaderLen+n]); err != nil {
-				return total, s.failWrite(err)
+			if err := s.writeRecord(buf[:wire.RecordHeaderLen+n]); err != nil {
+				return total, err
 			}
-			s.touch()
 			total += int64(n)
 		}
 		if rerr == io.EOF {
@@ -323,6 +323,27 @@ func (s *Stream) ReadFrom(r io.Reader) (int64, error) {
 			return total, rerr
 		}
 	}
+}
+
+// writeErr returns the sticky write error.
+func (s *Stream) writeErr() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.werr
+}
+
+// writeRecord writes one encoded record.
+func (s *Stream) writeRecord(rec []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.werr != nil {
+		return s.werr
+	}
+	if _, err := s.raw.Write(rec); err != nil {
+		return s.failWrite(err)
+	}
+	s.touch()
+	return nil
 }
 
 // WriteTo copies the stream into w until its clean end (returning nil) or
@@ -468,8 +489,14 @@ func (s *Stream) release(reset bool) {
 		}
 		_ = s.raw.Close()
 		s.link.forget(s)
+		close(s.done)
 	})
 }
+
+// Done is closed once the stream is released: closed, aborted by either
+// side, reaped by a timeout, or its link closed by this side. A relay
+// watches it to let go of whatever the stream was joined to.
+func (s *Stream) Done() <-chan struct{} { return s.done }
 
 // LocalAddr returns the link's local address.
 func (s *Stream) LocalAddr() net.Addr { return s.raw.LocalAddr() }
