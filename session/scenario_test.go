@@ -89,7 +89,7 @@ func scenarioDeadline(t *testing.T, kind string, runs int) {
 // Scenario 4: one stream read at 10 KiB/s while three others on the same
 // link run flat out. Each fast stream keeps ≥ 70% of the throughput it has
 // without the slow stream beside it (the same three streams, measured in
-// the same test, alternating, best of the rounds), and the slow stream's
+// the same test, back to back, best of the rounds), and the slow stream's
 // sender blocks: it never gets more than the stream window ahead of the
 // reader.
 func TestScenario4_SlowReader(t *testing.T) {
@@ -228,14 +228,11 @@ func scenarioSlowReader(t *testing.T, rounds int, phase time.Duration) {
 		return out
 	}
 
-	var base, cont [][]float64
 	var maxAhead, slowRead int64
 	var slowFor time.Duration
-	for range rounds {
-		base = append(base, runFast(phase))
-
-		// A slow stream whose sender writes flat out: it fills its window
-		// and blocks before the fast streams start.
+	// besideSlow runs f beside a slow stream whose sender writes flat out:
+	// it fills its window and blocks before f starts.
+	besideSlow := func(f func()) {
 		id++
 		slow, err := cl.OpenStream(t.Context(), KindData, []byte{'s', id})
 		if err != nil {
@@ -256,7 +253,7 @@ func scenarioSlowReader(t *testing.T, rounds int, phase time.Duration) {
 			return a
 		}
 		waitUntil(t, "the slow stream to fill its window", func() bool { return ahead() >= window/2 })
-		cont = append(cont, runFast(phase))
+		f()
 		// Still blocked, for as long as it is watched.
 		for range 10 {
 			ahead()
@@ -268,28 +265,33 @@ func scenarioSlowReader(t *testing.T, rounds int, phase time.Duration) {
 		slowFor += time.Since(slowStart)
 		slowRead += read.Load()
 	}
-
-	// Each fast stream against the same streams without the slow one:
-	// the best round of each, for robustness to other load on the machine.
-	best := func(runs [][]float64) []float64 {
-		out := make([]float64, 3)
-		for _, r := range runs {
-			for i := range out {
-				out[i] = max(out[i], r[i])
-			}
-		}
-		return out
-	}
-	b, c := best(base), best(cont)
 	mib := func(v []float64) string {
 		return fmt.Sprintf("%.1f %.1f %.1f MiB/s", v[0]/(1<<20), v[1]/(1<<20), v[2]/(1<<20))
 	}
-	t.Logf("fast streams alone (slowest first): %s", mib(b))
-	t.Logf("beside the slow one:                %s", mib(c))
-	for i := range 3 {
-		if c[i] < 0.7*b[i] {
-			t.Errorf("fast stream %d: %.1f MiB/s beside the slow reader, %.1f alone: below 70%%", i, c[i]/(1<<20), b[i]/(1<<20))
+	// Each round measures the fast streams alone and beside the slow one,
+	// back to back (in alternating order), and compares them stream by
+	// stream (slowest with slowest). Other load on the machine comes and
+	// goes, so the criterion is the best round: a slow reader that costs
+	// the others throughput fails every round.
+	bestRatio := 0.0
+	for r := range rounds {
+		var alone, beside []float64
+		if r%2 == 0 {
+			alone = runFast(phase)
 		}
+		besideSlow(func() { beside = runFast(phase) })
+		if r%2 == 1 {
+			alone = runFast(phase)
+		}
+		ratio := 1e9
+		for k := range alone {
+			ratio = min(ratio, beside[k]/alone[k])
+		}
+		bestRatio = max(bestRatio, ratio)
+		t.Logf("round %d: alone %s, beside the slow stream %s: %.0f%%", r, mib(alone), mib(beside), 100*ratio)
+	}
+	if bestRatio < 0.7 {
+		t.Errorf("beside a slow reader the fast streams kept at best %.0f%% of their throughput, want ≥ 70%%", 100*bestRatio)
 	}
 	// The slow stream's sender blocked: it got no more than a window (and
 	// a frame of slack) ahead of its reader, and its reader kept reading.
