@@ -194,6 +194,40 @@ func scenarioHalfClose(t *testing.T, size int64) {
 			t.Error(err)
 		}
 	})
+	t.Run("upload-after-half-close-fails", func(t *testing.T) {
+		// The server half-closes, takes a little of the upload, then
+		// dies: the uploading client learns it (it used to write into
+		// the void, then block for ever on the window).
+		addr := tcpServer(t, func(c net.Conn) {
+			c.Write([]byte("banner"))
+			c.(*net.TCPConn).CloseWrite()
+			io.ReadFull(c, make([]byte, 1000))
+			c.(*net.TCPConn).SetLinger(0)
+		})
+		c, err := route.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if got, err := io.ReadAll(c); err != nil || string(got) != "banner" {
+			t.Fatalf("banner: %q %v", got, err)
+		}
+		errc := make(chan error, 1)
+		go func() {
+			_, err := io.Copy(c, pattern(5, 1<<40))
+			errc <- err
+		}()
+		select {
+		case err := <-errc:
+			var se *session.StreamError
+			if !errors.As(err, &se) || se.Code != session.AbortUpstream {
+				t.Fatalf("upload ended with %v, want an upstream abort", err)
+			}
+			t.Log(err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("the upload to a dead server never failed")
+		}
+	})
 	t.Run("half-open-reaped", func(t *testing.T) {
 		hold := make(chan struct{})
 		addr := tcpServer(t, func(c net.Conn) {

@@ -31,10 +31,11 @@ func Splice(st *session.Stream, c net.Conn) {
 	var wg sync.WaitGroup
 	finished := make(chan struct{})
 	watched := make(chan struct{})
+	var down error // of the copy from st to c
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		pipe(c, st)
+		down = pipe(c, st)
 	}()
 	go func() {
 		defer close(watched)
@@ -48,13 +49,18 @@ func Splice(st *session.Stream, c net.Conn) {
 	wg.Wait()
 	close(finished)
 	<-watched
+	if down != nil {
+		// c failed while the client was still sending: the client learns
+		// why, even after st's other direction ended cleanly.
+		abort(st, down)
+	}
 	st.Close()
 	c.Close()
 }
 
 // pipe copies src into dst with one fixed buffer and passes the ending
 // on. Into a stream, the stream's own record buffer is the buffer.
-func pipe(dst, src net.Conn) {
+func pipe(dst, src net.Conn) error {
 	var err error
 	if st, ok := dst.(*session.Stream); ok {
 		_, err = st.ReadFrom(readerOnly{src})
@@ -65,9 +71,10 @@ func pipe(dst, src net.Conn) {
 	}
 	if err == nil {
 		closeWrite(dst)
-		return
+		return nil
 	}
 	abort(dst, err)
+	return err
 }
 
 type writerOnly struct{ io.Writer }

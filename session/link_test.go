@@ -507,3 +507,61 @@ func TestAbortDuringReadFrom(t *testing.T) {
 	src.Close()
 	<-done
 }
+
+// A peer that ended its side cleanly and then fails (a relay whose
+// upstream broke) or lets go of the stream tells the side still writing:
+// its writes fail, and a writer blocked on the window wakes. They used to
+// go into the void, and block for ever once the window was full.
+func TestWriterLearnsOfFailureAfterPeerEnded(t *testing.T) {
+	for _, how := range []string{"abort", "close"} {
+		t.Run(how, func(t *testing.T) {
+			cl, sl := linkPair(t, "tcp", nil, nil)
+			a, err := cl.OpenStream(t.Context(), KindData, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			b, err := sl.AcceptStream(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Write([]byte("banner"))
+			b.CloseWrite()
+			if got, err := io.ReadAll(a); err != nil || string(got) != "banner" {
+				t.Fatalf("read %q %v", got, err)
+			}
+			// a uploads; b takes a little, then fails.
+			go func() {
+				io.ReadFull(b, make([]byte, 1000))
+				if how == "abort" {
+					b.Abort(AbortUpstream, "upstream gone")
+				} else {
+					b.Close()
+				}
+			}()
+			errc := make(chan error, 1)
+			go func() {
+				buf := make([]byte, 32<<10)
+				for {
+					if _, err := a.Write(buf); err != nil {
+						errc <- err
+						return
+					}
+				}
+			}()
+			select {
+			case err := <-errc:
+				var se *StreamError
+				if !errors.As(err, &se) {
+					t.Fatalf("write err = %v, want a StreamError", err)
+				}
+				if how == "abort" && se.Code != AbortUpstream {
+					t.Fatalf("write err = %v, want the peer's abort code", err)
+				}
+				t.Log(err)
+			case <-time.After(5 * time.Second):
+				t.Fatal("the writer never learnt that the peer failed")
+			}
+		})
+	}
+}

@@ -99,9 +99,10 @@ type Stream struct {
 	rem   int   // bytes left in the current data record
 	rerr  error // sticky read error
 
-	wmu  sync.Mutex
-	wbuf []byte
-	werr error // sticky write error
+	wmu    sync.Mutex
+	wbuf   []byte
+	werr   error       // sticky write error
+	wended atomic.Bool // the write side is over (ended cleanly or failed)
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -219,6 +220,9 @@ func (s *Stream) readRecord() error {
 	case wire.RecordEnd:
 		s.rerr = io.EOF
 		s.markHalf()
+		if !s.wended.Load() {
+			go s.watchAfterEnd()
+		}
 		return io.EOF
 	case wire.RecordAbort:
 		var buf [wire.MaxControlPayload]byte
@@ -238,6 +242,40 @@ func (s *Stream) readRecord() error {
 		s.rerr = &StreamError{Code: AbortProtocol, Reason: "unexpected " + typ.String() + " record", Remote: true}
 		s.abort(AbortProtocol, "unexpected "+typ.String()+" record")
 		return s.rerr
+	}
+}
+
+// watchAfterEnd runs once the peer has ended its side while this side may
+// still write: nobody reads the stream any more, but the peer can still
+// tell this side that the stream failed (an abort record after its end)
+// or that nobody reads there any more (it released the stream: the
+// multiplexer's FIN). Either fails this side's writes at once, waking a
+// writer blocked on the window, as a TCP reset would. The watch ends with
+// the stream, or when what comes no longer matters (this side's write
+// side is over).
+func (s *Stream) watchAfterEnd() {
+	var hdr [wire.RecordHeaderLen]byte
+	_, err := io.ReadFull(s.raw, hdr[:])
+	if s.wended.Load() || s.closed.Load() || err != nil && isTimeout(err) {
+		return // this side is done writing, or the owner set a read deadline
+	}
+	se := &StreamError{Code: AbortUnknown, Reason: "the peer released the stream", Remote: true}
+	if err == nil {
+		typ, n, perr := wire.ParseRecordHeader(hdr[:])
+		var buf [wire.MaxControlPayload]byte
+		switch {
+		case perr != nil || typ != wire.RecordAbort:
+			se = &StreamError{Code: AbortProtocol, Reason: "a record after the end", Remote: true}
+		default:
+			if _, err := io.ReadFull(s.raw, buf[:n]); err == nil {
+				if code, reason, err := wire.ParseAbort(buf[:n]); err == nil {
+					se = &StreamError{Code: code, Reason: reason, Remote: true}
+				}
+			}
+		}
+	}
+	if s.aborted.CompareAndSwap(nil, se) {
+		_ = s.raw.SetWriteDeadline(time.Unix(1, 0))
 	}
 }
 
@@ -373,6 +411,7 @@ func (s *Stream) WriteTo(w io.Writer) (int64, error) {
 // have queued part of a record, so the stream is reset: the peer will see an
 // error, never a clean end (xtaci/smux#51).
 func (s *Stream) failWrite(err error) error {
+	s.wended.Store(true)
 	if se := s.aborted.Load(); se != nil {
 		s.werr = se
 		return se
@@ -407,15 +446,19 @@ func (s *Stream) CloseWrite() error {
 	return s.writeEnd()
 }
 
+// writeEnd sends the end record. The multiplexer's own half-close (FIN)
+// is not sent: it follows when the stream is released, so that an abort
+// record can still follow the end (see watchAfterEnd).
 func (s *Stream) writeEnd() error {
 	var end [wire.RecordHeaderLen]byte
 	wire.PutRecordHeader(end[:], wire.RecordEnd, 0)
+	s.wended.Store(true) // before the peer can answer the end
 	if _, err := s.raw.Write(end[:]); err != nil {
 		return s.failWrite(err)
 	}
 	s.werr = errWriteClosed
 	s.markHalf()
-	return s.raw.CloseWrite()
+	return nil
 }
 
 func (s *Stream) markHalf() { s.halfAt.CompareAndSwap(0, time.Now().UnixNano()) }
@@ -452,13 +495,16 @@ func (s *Stream) abort(code AbortCode, reason string) {
 	}
 	sent := false
 	if s.wmu.TryLock() {
-		if s.werr == nil {
+		// After a clean end the record still goes out: the peer may be
+		// writing, and learns from it that the stream failed.
+		if s.werr == nil || s.werr == errWriteClosed {
 			p := wire.AppendAbort(make([]byte, wire.RecordHeaderLen, 64), code, reason)
 			wire.PutRecordHeader(p, wire.RecordAbort, len(p)-wire.RecordHeaderLen)
 			_ = s.raw.SetWriteDeadline(time.Now().Add(abortWriteTimeout))
 			_, err := s.raw.Write(p)
 			sent = err == nil
 			s.werr = se
+			s.wended.Store(true)
 		}
 		s.wmu.Unlock()
 	}
