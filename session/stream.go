@@ -260,15 +260,18 @@ func (s *Stream) watchAfterEnd() {
 		return // this side is done writing, or the owner set a read deadline
 	}
 	se := &StreamError{Code: AbortUnknown, Reason: "the peer released the stream", Remote: true}
-	if err == nil {
+	switch {
+	case err != nil && err != io.EOF && err != io.ErrUnexpectedEOF:
+		se = &StreamError{Code: AbortClosed, Reason: "after the peer's end: " + err.Error()}
+	case err == nil:
 		typ, n, perr := wire.ParseRecordHeader(hdr[:])
-		var buf [wire.MaxControlPayload]byte
 		switch {
-		case perr != nil || typ != wire.RecordAbort:
+		case perr != nil || typ != wire.RecordAbort || n > wire.MaxControlPayload:
 			se = &StreamError{Code: AbortProtocol, Reason: "a record after the end", Remote: true}
 		default:
-			if _, err := io.ReadFull(s.raw, buf[:n]); err == nil {
-				if code, reason, err := wire.ParseAbort(buf[:n]); err == nil {
+			buf := make([]byte, n) // the watch keeps a small stack while it waits
+			if _, err := io.ReadFull(s.raw, buf); err == nil {
+				if code, reason, err := wire.ParseAbort(buf); err == nil {
 					se = &StreamError{Code: code, Reason: reason, Remote: true}
 				}
 			}
