@@ -379,12 +379,17 @@ type rawClient struct {
 	conn *session.Conn
 }
 
-func dialRaw(t *testing.T, id *certs.Identity, n *testNode, opts *session.Options) *rawClient {
+// dialRaw connects to n, at addr if it is not empty (a proxy in front of
+// n), with the link configuration link (nil: defaults).
+func dialRaw(t *testing.T, id *certs.Identity, n *testNode, link *session.LinkConfig, addr string) *rawClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
+	if addr == "" {
+		addr = hostPort(t, n.url)
+	}
 	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", hostPort(t, n.url))
+	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,11 +401,11 @@ func dialRaw(t *testing.T, id *certs.Identity, n *testNode, opts *session.Option
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := session.NewLink(tc, session.Client, nil)
+	l, err := session.NewLink(tc, session.Client, link)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := session.NewConn(ctx, l, opts)
+	conn, err := session.NewConn(ctx, l, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,10 +418,12 @@ func (c *rawClient) kill() {
 	c.tcp.Close()
 }
 
-// Scenario 13: a client dies (RST, or FIN without a goodbye) while the
-// server is in a callback to it,
+// Scenario 13: a client dies (RST; FIN without a goodbye; a blackhole:
+// its packets stop, the socket stays) while the server is in a callback
+// to it,
 // three levels deep: every server-side handler's context is cancelled
-// within 100 ms, no lock stays held (the server keeps serving other
+// within 100 ms (the keepalive timeout, plus 200 ms of slack, for the
+// blackhole), no lock stays held (the server keeps serving other
 // clients), and every reference exported to that client is released.
 func TestScenario13_ClientDiesInCallback(t *testing.T) {
 	scenarioDiesInCallback(t, 3)
@@ -426,10 +433,14 @@ func scenarioDiesInCallback(t *testing.T, runs int) {
 	victim := newIdentity(t, "victim")
 	other := newIdentity(t, "other")
 	svc := &deepSvc{}
+	// Short keepalives everywhere, so that the blackhole is noticed soon.
+	const keepAliveTimeout = 500 * time.Millisecond
+	link := &session.LinkConfig{KeepAlive: 100 * time.Millisecond, KeepAliveTimeout: keepAliveTimeout}
 	n := startNodeWith(t, "srv", "tls://127.0.0.1:0", []*certs.Identity{victim, other}, func(o *Options) {
 		o.Services = func(session.Peer) map[string]any { return map[string]any{"deep": svc} }
+		o.Link = link
 	})
-	stay := dialRaw(t, other, n, nil)
+	stay := dialRaw(t, other, n, link, "")
 	defer stay.conn.Close()
 	ping := func() error {
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
@@ -445,7 +456,14 @@ func scenarioDiesInCallback(t *testing.T, runs int) {
 	}
 	base := n.srv.State()
 	for run := range runs {
-		cl := dialRaw(t, victim, n, nil)
+		mode := []string{"rst", "fin", "blackhole"}[run%3]
+		var hole *blackhole
+		addr := ""
+		if mode == "blackhole" {
+			hole = newBlackhole(t, hostPort(t, n.url))
+			addr = hole.addr
+		}
+		cl := dialRaw(t, victim, n, link, addr)
 		svc.mu.Lock()
 		handlers0, cancelled0 := svc.handlers, len(svc.cancelled)
 		svc.mu.Unlock()
@@ -474,10 +492,15 @@ func scenarioDiesInCallback(t *testing.T, runs int) {
 			t.Fatalf("run %d: the server exports %d references at depth 3, want ≥ 3", run, st.Refs)
 		}
 		killed := time.Now()
-		if run%2 == 0 {
-			cl.kill() // RST
-		} else {
-			cl.tcp.Close() // FIN, and not a word of the session
+		limit := 100 * time.Millisecond
+		switch mode {
+		case "rst":
+			cl.kill()
+		case "fin":
+			cl.tcp.Close() // and not a word of the session
+		case "blackhole":
+			hole.stall()
+			limit = keepAliveTimeout + 200*time.Millisecond
 		}
 		waitUntil(t, "every handler to see its context cancelled", func() bool {
 			svc.mu.Lock()
@@ -493,9 +516,9 @@ func scenarioDiesInCallback(t *testing.T, runs int) {
 			slowest = max(slowest, at.Sub(killed))
 		}
 		svc.mu.Unlock()
-		t.Logf("run %d: handlers cancelled within %v of the kill", run, slowest)
-		if slowest > 100*time.Millisecond {
-			t.Errorf("run %d: a handler's context was cancelled %v after the client died, want ≤ 100ms", run, slowest)
+		t.Logf("run %d (%s): handlers cancelled within %v of the death", run, mode, slowest)
+		if slowest > limit {
+			t.Errorf("run %d (%s): a handler's context was cancelled %v after the client died, want ≤ %v", run, mode, slowest, limit)
 		}
 		if err := <-callErr; err == nil {
 			t.Errorf("run %d: the dead client's call succeeded", run)
@@ -506,7 +529,7 @@ func scenarioDiesInCallback(t *testing.T, runs int) {
 		if err := ping(); err != nil {
 			t.Fatalf("run %d: another client after the death: %v", run, err)
 		}
-		fresh := dialRaw(t, other, n, nil)
+		fresh := dialRaw(t, other, n, link, "")
 		if _, err := session.Call[NodeInfo](t.Context(), fresh.conn.Service("node"), "Info"); err != nil {
 			t.Fatalf("run %d: a new client: %v", run, err)
 		}
@@ -554,7 +577,7 @@ func scenarioCycles(t *testing.T, cycles int) {
 	}, "client:connect="+echo)
 	payload := make([]byte, 64<<10)
 	cycle := func(i int) {
-		cl := dialRaw(t, client, n, nil)
+		cl := dialRaw(t, client, n, nil, "")
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
 		svc := cl.conn.Service("svc")
@@ -647,4 +670,65 @@ func (r *onlyReader) Read(p []byte) (int, error) {
 	n := copy(p, r.b)
 	r.b = r.b[n:]
 	return n, nil
+}
+
+// blackhole is a TCP proxy that, once stalled, keeps its sockets open but
+// reads and forwards nothing: a peer whose packets vanish.
+type blackhole struct {
+	addr    string
+	stalled chan struct{}
+	once    sync.Once
+}
+
+func (b *blackhole) stall() { b.once.Do(func() { close(b.stalled) }) }
+
+func newBlackhole(t *testing.T, target string) *blackhole {
+	b := &blackhole{stalled: make(chan struct{})}
+	var mu sync.Mutex
+	var conns []net.Conn
+	var wg sync.WaitGroup
+	pipe := func(dst, src net.Conn) {
+		defer wg.Done()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			select {
+			case <-b.stalled:
+				return // swallowed, and nothing more is read
+			default:
+			}
+			if n > 0 {
+				if _, err := dst.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	b.addr = tcpServer(t, func(c net.Conn) {
+		up, err := net.Dial("tcp", target)
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		conns = append(conns, c, up)
+		mu.Unlock()
+		wg.Add(2)
+		go pipe(up, c)
+		go pipe(c, up)
+		<-b.stalled
+		wg.Wait()
+		<-t.Context().Done() // hold the sockets until the test ends
+	})
+	t.Cleanup(func() {
+		b.stall()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return b
 }
