@@ -78,6 +78,10 @@ var errWriteClosed = fmt.Errorf("session: write on closed stream: %w", net.ErrCl
 // peer aborted, a relay's upstream failed, the link died, a deadline fired
 // mid-write) returns a *StreamError.
 //
+// After the peer has ended its side, this side may go on writing; its
+// writes fail (a *StreamError) once the peer aborts the stream or lets go
+// of it, as writes do after a TCP reset.
+//
 // One goroutine may read while another writes; concurrent writes are
 // serialised and each Write is contiguous on the wire. The opener or the
 // acceptor owns the stream and must Close it; the link aborts streams left
