@@ -12,8 +12,9 @@ import (
 func TestSoakScenario4_SlowReader(t *testing.T) { scenarioSlowReader(t, 10, 3*time.Second) }
 
 func TestSoakScenario7_StalledPeer(t *testing.T) {
-	for range 10 {
-		scenarioStalledPeer(t, time.Second)
+	for range 5 {
+		scenarioStalledPeer(t, time.Second, time.Second/2)
+		scenarioStalledPeer(t, time.Second/2, time.Second)
 	}
 }
 

@@ -656,14 +656,23 @@ func stalledPair(t *testing.T) (client, server net.Conn, p *stallProxy) {
 // filled our receive buffer: the link is closed within 2× the idle limit
 // and every pending read, write and call returns an error.
 //
-// The idle limit is the link's KeepAliveTimeout (L): silence for that long
-// means the peer is dead. smux alone would never notice this peer: while
+// Two limits are at work. smux alone would never notice this peer: while
 // its receive buffer is full it stops reading, and its keepalive check
-// deliberately ignores silence then. Streams left unread are reaped
-// (IdleTimeout, L/2 here), which frees the buffer; then the silence
-// counts.
+// deliberately ignores silence then. Streams left unread are reaped after
+// IdleTimeout, which frees the buffer; then silence counts, and
+// KeepAliveTimeout of it closes the link. The idle limit L is the larger
+// of the two, the other L/2 (each way round); the link closes within
+// about 1.6 L.
 func TestScenario7_StalledPeer(t *testing.T) {
-	scenarioStalledPeer(t, time.Second)
+	for _, tc := range []struct {
+		name            string
+		keepAlive, idle time.Duration
+	}{
+		{"keepalive-limit", time.Second, time.Second / 2},
+		{"idle-limit", time.Second / 2, time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) { scenarioStalledPeer(t, tc.keepAlive, tc.idle) })
+	}
 }
 
 type holdStreams struct {
@@ -685,8 +694,9 @@ func (h *holdStreams) closeAll() {
 	}
 }
 
-func scenarioStalledPeer(t *testing.T, limit time.Duration) {
-	cfg := &LinkConfig{KeepAlive: limit / 4, KeepAliveTimeout: limit, IdleTimeout: limit / 2,
+func scenarioStalledPeer(t *testing.T, keepAlive, idle time.Duration) {
+	limit := max(keepAlive, idle)
+	cfg := &LinkConfig{KeepAlive: keepAlive / 4, KeepAliveTimeout: keepAlive, IdleTimeout: idle,
 		StreamWindow: 64 << 10, LinkBuffer: 256 << 10}
 	cconn, sconn, proxy := stalledPair(t)
 	ch := make(chan *Link, 1)
