@@ -739,6 +739,29 @@ func scenarioStalledPeer(t *testing.T, keepAlive, idle time.Duration) {
 	defer r.c.Close()
 
 	// The peer fills our receive buffer with streams nobody here reads.
+	// Until the stall, this side writes a byte to them now and then, so
+	// that the idle timeout (short here) does not reap them before the
+	// buffer is full, however slow the machine.
+	stopBusy := make(chan struct{})
+	busyDone := make(chan struct{})
+	go func() {
+		defer close(busyDone)
+		tick := time.NewTicker(idle / 10)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopBusy:
+				return
+			case <-tick.C:
+			}
+			sheld.mu.Lock()
+			ss := append([]*Stream(nil), sheld.ss...)
+			sheld.mu.Unlock()
+			for _, s := range ss {
+				s.Write([]byte{0})
+			}
+		}
+	}()
 	var fill sync.WaitGroup
 	defer fill.Wait()
 	for range 4 {
@@ -761,6 +784,8 @@ func scenarioStalledPeer(t *testing.T, keepAlive, idle time.Duration) {
 		return err != nil
 	})
 
+	close(stopBusy)
+	<-busyDone
 	proxy.stall()
 	stalled := time.Now()
 
