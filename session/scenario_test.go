@@ -495,6 +495,12 @@ func again(t *testing.T, ctl, s *Stream, i, round int) {
 	checkEcho(t, s, i, round)
 }
 
+// canaryBound is scenario 8's bound on the canary's echo: 1 s. Under the
+// race detector, with other work on the machine, opening 10,000 streams
+// keeps both cores so busy that the echo has been measured at 0.05–1.6 s:
+// there the bound only catches a canary held up by the streams for good.
+var canaryBound = map[bool]time.Duration{false: time.Second, true: 5 * time.Second}[raceEnabled]
+
 func scenarioManyStreams(t *testing.T, many int) {
 	const batch = 500
 	t.Run("many", func(t *testing.T) {
@@ -525,8 +531,8 @@ func scenarioManyStreams(t *testing.T, many int) {
 			s.Close()
 		}
 		close(stop)
-		if w := <-worst; w >= time.Second {
-			t.Errorf("canary echo took %v, want < 1s", w)
+		if w := <-worst; w >= canaryBound {
+			t.Errorf("canary echo took %v, want < %v", w, canaryBound)
 		} else {
 			t.Logf("%d streams opened in %v; slowest canary echo %v", many, opened, w)
 		}
@@ -580,8 +586,8 @@ func scenarioManyStreams(t *testing.T, many int) {
 			s.Close()
 		}
 		close(stop)
-		if w := <-worst; w >= time.Second {
-			t.Errorf("canary echo took %v, want < 1s", w)
+		if w := <-worst; w >= canaryBound {
+			t.Errorf("canary echo took %v, want < %v", w, canaryBound)
 		} else {
 			t.Logf("cap %d; refusals within %v; slowest canary echo %v", capN, slowest, w)
 		}
@@ -825,8 +831,15 @@ func scenarioStalledPeer(t *testing.T, keepAlive, idle time.Duration) {
 	}
 	closed := time.Since(stalled)
 	t.Logf("link closed %v after the stall (limit %v): %v", closed, limit, sl.Err())
-	if closed > 2*limit {
-		t.Errorf("the link closed %v after the stall, want ≤ 2×%v", closed, limit)
+	// Under the race detector on a busy machine, the goroutines that
+	// notice are sometimes not scheduled for a good while: there the
+	// bound gets a second of slack.
+	bound := 2 * limit
+	if raceEnabled {
+		bound += time.Second
+	}
+	if closed > bound {
+		t.Errorf("the link closed %v after the stall, want ≤ %v (2×%v)", closed, bound, limit)
 	}
 	for range 3 {
 		select {
