@@ -24,22 +24,45 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b 
 // abort (a reset for TCP), so the far end sees an error and never a clean
 // EOF. Splice holds both for its whole run (no stream is left to a
 // finalizer while copying, xtaci/smux#116).
+//
+// When the stream is released while c still has a direction open (the
+// stream was aborted, reaped by the link's idle or half-close timeout, or
+// its link closed), c is reset at once: a copy waiting on a silent c would
+// otherwise hold c, and this goroutine, until c spoke again.
 func Splice(st *session.Stream, c net.Conn) {
 	var wg sync.WaitGroup
+	finished := make(chan struct{})
+	watched := make(chan struct{})
+	var down error // of the copy from st to c
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		pipe(c, st)
+		down = pipe(c, st)
+	}()
+	go func() {
+		defer close(watched)
+		select {
+		case <-st.Done():
+			abort(c, nil)
+		case <-finished:
+		}
 	}()
 	pipe(st, c)
 	wg.Wait()
+	close(finished)
+	<-watched
+	if down != nil {
+		// c failed while the client was still sending: the client learns
+		// why, even after st's other direction ended cleanly.
+		abort(st, down)
+	}
 	st.Close()
 	c.Close()
 }
 
 // pipe copies src into dst with one fixed buffer and passes the ending
 // on. Into a stream, the stream's own record buffer is the buffer.
-func pipe(dst, src net.Conn) {
+func pipe(dst, src net.Conn) error {
 	var err error
 	if st, ok := dst.(*session.Stream); ok {
 		_, err = st.ReadFrom(readerOnly{src})
@@ -50,9 +73,10 @@ func pipe(dst, src net.Conn) {
 	}
 	if err == nil {
 		closeWrite(dst)
-		return
+		return nil
 	}
 	abort(dst, err)
+	return err
 }
 
 type writerOnly struct{ io.Writer }

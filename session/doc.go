@@ -18,9 +18,10 @@
 // that a reader tells a clean close (io.EOF) from every other ending (a
 // *[StreamError]): a peer's [Stream.Abort], a relay whose other side
 // failed, a dead link, a write deadline that fired mid-write. The link caps
-// concurrent incoming streams (refusing the excess at once), reaps idle and
-// long half-closed streams, and holds every smux stream for its whole life
-// (no reliance on smux's finalizers, xtaci/smux#116).
+// concurrent incoming streams (refusing the excess at once), reaps idle
+// streams and half-closed ones gone silent, notices a silent peer, and
+// holds every smux stream for its whole life (no reliance on smux's
+// finalizers, xtaci/smux#116).
 //
 // # RPC
 //

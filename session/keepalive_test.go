@@ -13,7 +13,7 @@ import (
 // comes back) is declared dead within the keepalive timeout plus a tenth
 // of it, whatever smux's coarser check would say; a pending read returns
 // an error, not EOF.
-func TestSilentPeerDetected(t *testing.T) {
+func TestBlackholedPeerDetected(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -88,7 +88,11 @@ type LinkConfig struct {
 	HandshakeTimeout time.Duration
 	// KeepAlive is the interval of keepalive frames (default 10s) and
 	// KeepAliveTimeout the silence after which the link is declared dead
-	// (default 30s). A negative KeepAlive disables keepalives.
+	// (default 30s): the link is closed once this side has waited that
+	// long to read and nothing came. Time this side spends not reading
+	// (a receive buffer full of streams nobody reads) does not count;
+	// IdleTimeout reaps such streams. Both ends should use the same
+	// values. A negative KeepAlive disables keepalives.
 	KeepAlive        time.Duration
 	KeepAliveTimeout time.Duration
 	// MaxStreams caps concurrently open incoming streams; streams beyond it
@@ -103,8 +107,10 @@ type LinkConfig struct {
 	// IdleTimeout aborts a stream with no reads or writes for this long
 	// (default 5m; negative disables). The RPC stream is exempt.
 	IdleTimeout time.Duration
-	// HalfCloseTimeout aborts a stream that stays half-closed this long
-	// (default 1m; negative disables).
+	// HalfCloseTimeout aborts a half-closed stream with no reads or
+	// writes for this long (default 1m; negative disables). The open
+	// direction of a half-closed stream may carry data for as long as
+	// it keeps flowing.
 	HalfCloseTimeout time.Duration
 	// CloseTimeout bounds how long Close waits to send a clean end
 	// (default 5s).
@@ -340,37 +346,38 @@ func startLink(m muxer, role Role, cfg *LinkConfig, h *wire.Hello) *Link {
 		l.wg.Add(1)
 		go l.sweepLoop(sweep)
 	}
-	if h, ok := m.(heardMuxer); ok && cfg.KeepAlive > 0 {
+	if w, ok := m.(silenceWatcher); ok && cfg.KeepAlive > 0 {
 		l.wg.Add(1)
-		go l.watchPeer(h)
+		go l.watchLoop(w)
 	}
 	return l
 }
 
-// heardMuxer is a muxer that knows when its peer last sent anything.
-type heardMuxer interface{ lastHeard() time.Time }
-
 // ErrPeerSilent is the cause of a link whose peer sent nothing, not even a
-// keepalive, for longer than its KeepAliveTimeout.
+// keepalive, for longer than its KeepAliveTimeout while this side waited.
 var ErrPeerSilent = errors.New("session: peer silent for longer than the keepalive timeout")
 
-// watchPeer closes the link once the peer has been silent for longer than
-// KeepAliveTimeout: keepalives arrive every KeepAlive from a live peer, so
-// silence means a dead peer or a dead path. It looks often enough to
-// notice within a tenth of the timeout (at most a second) after it.
-func (l *Link) watchPeer(h heardMuxer) {
+// silenceWatcher is a muxer that can tell how long the peer has been
+// silent while this side was waiting for it.
+type silenceWatcher interface {
+	silence(now time.Time) time.Duration
+}
+
+// watchLoop closes the link once the peer has been silent for
+// KeepAliveTimeout while this side waited to read (keepalives keep a live
+// peer's link busy).
+func (l *Link) watchLoop(w silenceWatcher) {
 	defer l.wg.Done()
-	every := min(max(l.cfg.KeepAliveTimeout/10, 10*time.Millisecond), time.Second)
-	t := time.NewTicker(every)
+	t := time.NewTicker(max(l.cfg.KeepAliveTimeout/16, 5*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
 		case <-l.done:
 			return
 		case now := <-t.C:
-			if silent := now.Sub(h.lastHeard()); silent > l.cfg.KeepAliveTimeout {
-				l.log.Warn("link down: peer silent", "silent", silent.Round(time.Millisecond), "timeout", l.cfg.KeepAliveTimeout)
-				l.shutdown(fmt.Errorf("%w (%v)", ErrPeerSilent, l.cfg.KeepAliveTimeout))
+			if d := w.silence(now); d > l.cfg.KeepAliveTimeout {
+				l.log.Warn("link down: peer silent", "for", d.Round(time.Millisecond), "timeout", l.cfg.KeepAliveTimeout)
+				l.shutdown(fmt.Errorf("%w: %w (%v)", ErrLinkClosed, ErrPeerSilent, d.Round(time.Millisecond)))
 				return
 			}
 		}
@@ -492,18 +499,20 @@ func (l *Link) shutdown(cause error) {
 		close(l.done)
 		if cause != errLocalClose {
 			l.mux.abort()
+			// The streams keep what had arrived for their readers, but a
+			// writer waiting for the peer's window would wait for ever
+			// (smux wakes it only when the session is closed, which would
+			// discard that data): fail every write now.
+			for _, s := range l.tracked() {
+				s.aborted.CompareAndSwap(nil, &StreamError{Code: AbortClosed, Reason: "link closed"})
+				_ = s.raw.SetWriteDeadline(time.Unix(1, 0))
+			}
 		} else {
 			l.mux.close()
 			// A local Close discards everything. A broken link leaves its
 			// streams to their owners: they read what had arrived, then
 			// an error.
-			l.mu.Lock()
-			streams := make([]*Stream, 0, len(l.streams))
-			for s := range l.streams {
-				streams = append(streams, s)
-			}
-			l.mu.Unlock()
-			for _, s := range streams {
+			for _, s := range l.tracked() {
 				s.aborted.CompareAndSwap(nil, &StreamError{Code: AbortClosed, Reason: "link closed"})
 				s.shut()
 			}
@@ -519,6 +528,17 @@ func (l *Link) shutdown(cause error) {
 		}
 		l.log.Debug("link down", "err", cause)
 	})
+}
+
+// tracked returns the open streams.
+func (l *Link) tracked() []*Stream {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	streams := make([]*Stream, 0, len(l.streams))
+	for s := range l.streams {
+		streams = append(streams, s)
+	}
+	return streams
 }
 
 func (l *Link) track(s *Stream) bool {
@@ -655,7 +675,7 @@ func (l *Link) sweepInterval() time.Duration {
 	if d == 0 {
 		return 0
 	}
-	return max(d/4, 10*time.Millisecond)
+	return max(d/8, 10*time.Millisecond)
 }
 
 // sweepLoop aborts idle and long half-closed streams.
@@ -678,7 +698,7 @@ func (l *Link) sweep(now time.Time) {
 	l.mu.Lock()
 	for s := range l.streams {
 		switch {
-		case l.cfg.HalfCloseTimeout > 0 && s.halfAt.Load() != 0 && now.Sub(time.Unix(0, s.halfAt.Load())) > l.cfg.HalfCloseTimeout:
+		case l.cfg.HalfCloseTimeout > 0 && s.halfAt.Load() != 0 && now.Sub(time.Unix(0, max(s.halfAt.Load(), s.lastActive.Load()))) > l.cfg.HalfCloseTimeout:
 			half = append(half, s)
 		case l.cfg.IdleTimeout > 0 && !s.noIdle.Load() && now.Sub(time.Unix(0, s.lastActive.Load())) > l.cfg.IdleTimeout:
 			idle = append(idle, s)

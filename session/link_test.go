@@ -380,3 +380,193 @@ func TestIdleAndHalfCloseTimeouts(t *testing.T) {
 		}
 	})
 }
+
+// A writer waiting for the peer's window fails when the link breaks; it
+// used to wait until its owner closed the link (smux wakes such writers
+// only when its session is closed).
+func TestBrokenLinkFailsBlockedWriter(t *testing.T) {
+	cl, sl := linkPair(t, "tcp", nil, nil)
+	s, err := cl.OpenStream(t.Context(), KindData, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := sl.AcceptStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Write(make([]byte, 8<<20)) // nobody reads: blocks on the window
+		errc <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	sl.Close()
+	<-cl.Done()
+	select {
+	case err := <-errc:
+		var se *StreamError
+		if !errors.As(err, &se) || se.Code != AbortClosed {
+			t.Fatalf("write err = %v, want a link-closed abort", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the write still blocks after the link broke")
+	}
+}
+
+// A peer that sends nothing (not even keepalives) is declared dead
+// KeepAliveTimeout after this side began waiting for it, not up to twice
+// that (smux checks once per timeout period).
+func TestSilentPeerDetected(t *testing.T) {
+	const timeout = 600 * time.Millisecond
+	cl, sl := linkPair(t, "tcp", &LinkConfig{KeepAlive: -1}, &LinkConfig{KeepAlive: 50 * time.Millisecond, KeepAliveTimeout: timeout})
+	// Some traffic, the last just after smux's first check, then
+	// silence: smux, which checks once per timeout period whether anything
+	// came in the period, would notice only at its third check, nearly two
+	// timeouts after the last traffic.
+	time.Sleep(timeout / 2)
+	if _, err := cl.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(timeout*115/100 - timeout/2)
+	if _, err := cl.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	select {
+	case <-sl.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a silent peer was never noticed")
+	}
+	took := time.Since(start)
+	t.Logf("%v: after %v", sl.Err(), took)
+	if took < timeout*3/4 || took > timeout*14/10 {
+		t.Errorf("silence noticed after %v, want %v (+40%%)", took, timeout)
+	}
+}
+
+// The half-close timeout reaps a half-closed stream that is silent, not
+// one whose open direction still carries data.
+func TestHalfCloseTimeoutSparesFlowingStream(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	cfg := &LinkConfig{HalfCloseTimeout: timeout}
+	cl, sl := linkPair(t, "tcp", cfg, cfg)
+	s, err := cl.OpenStream(t.Context(), KindData, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := sl.AcceptStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s.CloseWrite()
+	if _, err := io.ReadAll(r); err != nil {
+		t.Fatal(err)
+	}
+	// The other direction flows for three timeouts.
+	go func() {
+		for end := time.Now().Add(3 * timeout); time.Now().Before(end); {
+			if _, err := r.Write([]byte("tick")); err != nil {
+				return
+			}
+			time.Sleep(timeout / 25)
+		}
+		r.Close()
+	}()
+	if _, err := io.ReadAll(s); err != nil {
+		t.Fatalf("a flowing half-closed stream was cut: %v", err)
+	}
+}
+
+// Abort gets its record out while a ReadFrom waits on a silent source:
+// the peer learns the code, not just that the stream vanished.
+func TestAbortDuringReadFrom(t *testing.T) {
+	cl, sl := linkPair(t, "tcp", nil, nil)
+	s, err := cl.OpenStream(t.Context(), KindData, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := sl.AcceptStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	src, hold := net.Pipe()
+	defer hold.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.ReadFrom(src) // src never speaks
+	}()
+	time.Sleep(50 * time.Millisecond)
+	s.Abort(AbortUpstream, "gone")
+	_, err = r.Read(make([]byte, 1))
+	var se *StreamError
+	if !errors.As(err, &se) || se.Code != AbortUpstream {
+		t.Fatalf("peer read %v, want the abort's code", err)
+	}
+	src.Close()
+	<-done
+}
+
+// A peer that ended its side cleanly and then fails (a relay whose
+// upstream broke) or lets go of the stream tells the side still writing:
+// its writes fail, and a writer blocked on the window wakes. They used to
+// go into the void, and block for ever once the window was full.
+func TestWriterLearnsOfFailureAfterPeerEnded(t *testing.T) {
+	for _, how := range []string{"abort", "close"} {
+		t.Run(how, func(t *testing.T) {
+			cl, sl := linkPair(t, "tcp", nil, nil)
+			a, err := cl.OpenStream(t.Context(), KindData, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			b, err := sl.AcceptStream(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Write([]byte("banner"))
+			b.CloseWrite()
+			if got, err := io.ReadAll(a); err != nil || string(got) != "banner" {
+				t.Fatalf("read %q %v", got, err)
+			}
+			// a uploads; b takes a little, then fails.
+			go func() {
+				io.ReadFull(b, make([]byte, 1000))
+				if how == "abort" {
+					b.Abort(AbortUpstream, "upstream gone")
+				} else {
+					b.Close()
+				}
+			}()
+			errc := make(chan error, 1)
+			go func() {
+				buf := make([]byte, 32<<10)
+				for {
+					if _, err := a.Write(buf); err != nil {
+						errc <- err
+						return
+					}
+				}
+			}()
+			select {
+			case err := <-errc:
+				var se *StreamError
+				if !errors.As(err, &se) {
+					t.Fatalf("write err = %v, want a StreamError", err)
+				}
+				if how == "abort" && se.Code != AbortUpstream {
+					t.Fatalf("write err = %v, want the peer's abort code", err)
+				}
+				t.Log(err)
+			case <-time.After(5 * time.Second):
+				t.Fatal("the writer never learnt that the peer failed")
+			}
+		})
+	}
+}

@@ -22,28 +22,9 @@ import (
 type smuxMuxer struct {
 	s     *smux.Session
 	conn  net.Conn
-	clock *clockedConn
+	watch *readWatch
 	bc    *bufferedConn
 }
-
-// clockedConn records when bytes last arrived, for the link's dead-peer
-// check: smux's own keepalive only looks once per timeout period, so it
-// notices a silent peer between one and two timeouts late.
-type clockedConn struct {
-	net.Conn
-	last atomic.Int64 // unix nanoseconds of the last read that returned bytes
-}
-
-func (c *clockedConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.last.Store(time.Now().UnixNano())
-	}
-	return n, err
-}
-
-// lastHeard returns when the peer last sent anything.
-func (m *smuxMuxer) lastHeard() time.Time { return time.Unix(0, m.clock.last.Load()) }
 
 func newSmux(c net.Conn, role Role, cfg *LinkConfig) (*smuxMuxer, error) {
 	sc := smux.DefaultConfig()
@@ -62,9 +43,8 @@ func newSmux(c net.Conn, role Role, cfg *LinkConfig) (*smuxMuxer, error) {
 	// smux reads each frame's 8-byte header and its payload with two
 	// reads; through a buffer, one syscall usually brings both (and the
 	// frames behind them). Reads of whole large payloads bypass the buffer.
-	clock := &clockedConn{Conn: c}
-	clock.last.Store(time.Now().UnixNano())
-	bc := newBufferedConn(c, clock)
+	watch := &readWatch{Conn: c}
+	bc := newBufferedConn(c, watch)
 	var s *smux.Session
 	var err error
 	if role == Client {
@@ -75,7 +55,36 @@ func newSmux(c net.Conn, role Role, cfg *LinkConfig) (*smuxMuxer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &smuxMuxer{s: s, conn: c, clock: clock, bc: bc}, nil
+	return &smuxMuxer{s: s, conn: c, watch: watch, bc: bc}, nil
+}
+
+// readWatch times the reads of the connection under smux, so that the link
+// can tell a silent peer from a full receive buffer. smux's own keepalive
+// cannot: while its receive buffer is full it stops reading, and it never
+// counts silence then (a peer that filled the buffer and hung would keep
+// the session forever); and it checks only once per KeepAliveTimeout, so
+// it notices silence between one and two timeouts late. A read that has
+// been waiting for d means the peer sent nothing for d; while no read is
+// in progress, silence is not the peer's fault and is not counted.
+type readWatch struct {
+	net.Conn
+	since atomic.Int64 // unix nanoseconds when the read in progress began; 0: none
+}
+
+func (w *readWatch) Read(p []byte) (int, error) {
+	w.since.Store(time.Now().UnixNano())
+	n, err := w.Conn.Read(p)
+	w.since.Store(0)
+	return n, err
+}
+
+// silence returns how long the read in progress has waited for the peer.
+func (m *smuxMuxer) silence(now time.Time) time.Duration {
+	since := m.watch.since.Load()
+	if since == 0 {
+		return 0
+	}
+	return now.Sub(time.Unix(0, since))
 }
 
 // bufferedConn reads through a bufio.Reader, and offers smux the vectored

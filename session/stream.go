@@ -78,6 +78,10 @@ var errWriteClosed = fmt.Errorf("session: write on closed stream: %w", net.ErrCl
 // peer aborted, a relay's upstream failed, the link died, a deadline fired
 // mid-write) returns a *StreamError.
 //
+// After the peer has ended its side, this side may go on writing; its
+// writes fail (a *StreamError) once the peer aborts the stream or lets go
+// of it, as writes do after a TCP reset.
+//
 // One goroutine may read while another writes; concurrent writes are
 // serialised and each Write is contiguous on the wire. The opener or the
 // acceptor owns the stream and must Close it; the link aborts streams left
@@ -100,17 +104,19 @@ type Stream struct {
 	rem   int   // bytes left in the current data record
 	rerr  error // sticky read error
 
-	wmu  sync.Mutex
-	wbuf []byte
-	werr error // sticky write error
+	wmu    sync.Mutex
+	wbuf   []byte
+	werr   error       // sticky write error
+	wended atomic.Bool // the write side is over (ended cleanly or failed)
 
 	closeOnce sync.Once
 	closed    atomic.Bool
 	aborted   atomic.Pointer[StreamError]
+	done      chan struct{} // closed when the stream is released
 }
 
 func newStream(raw rawStream, l *Link, kind StreamKind, hdr []byte) *Stream {
-	s := &Stream{raw: raw, link: l, kind: kind, hdr: hdr}
+	s := &Stream{raw: raw, link: l, kind: kind, hdr: hdr, done: make(chan struct{})}
 	s.touch()
 	return s
 }
@@ -219,6 +225,9 @@ func (s *Stream) readRecord() error {
 	case wire.RecordEnd:
 		s.rerr = io.EOF
 		s.markHalf()
+		if !s.wended.Load() {
+			go s.watchAfterEnd()
+		}
 		return io.EOF
 	case wire.RecordAbort:
 		var buf [wire.MaxControlPayload]byte
@@ -238,6 +247,43 @@ func (s *Stream) readRecord() error {
 		s.rerr = &StreamError{Code: AbortProtocol, Reason: "unexpected " + typ.String() + " record", Remote: true}
 		s.abort(AbortProtocol, "unexpected "+typ.String()+" record")
 		return s.rerr
+	}
+}
+
+// watchAfterEnd runs once the peer has ended its side while this side may
+// still write: nobody reads the stream any more, but the peer can still
+// tell this side that the stream failed (an abort record after its end)
+// or that nobody reads there any more (it released the stream: the
+// multiplexer's FIN). Either fails this side's writes at once, waking a
+// writer blocked on the window, as a TCP reset would. The watch ends with
+// the stream, or when what comes no longer matters (this side's write
+// side is over).
+func (s *Stream) watchAfterEnd() {
+	var hdr [wire.RecordHeaderLen]byte
+	_, err := io.ReadFull(s.raw, hdr[:])
+	if s.wended.Load() || s.closed.Load() || err != nil && isTimeout(err) {
+		return // this side is done writing, or the owner set a read deadline
+	}
+	se := &StreamError{Code: AbortUnknown, Reason: "the peer released the stream", Remote: true}
+	switch {
+	case err != nil && err != io.EOF && err != io.ErrUnexpectedEOF:
+		se = &StreamError{Code: AbortClosed, Reason: "after the peer's end: " + err.Error()}
+	case err == nil:
+		typ, n, perr := wire.ParseRecordHeader(hdr[:])
+		switch {
+		case perr != nil || typ != wire.RecordAbort || n > wire.MaxControlPayload:
+			se = &StreamError{Code: AbortProtocol, Reason: "a record after the end", Remote: true}
+		default:
+			buf := make([]byte, n) // the watch keeps a small stack while it waits
+			if _, err := io.ReadFull(s.raw, buf); err == nil {
+				if code, reason, err := wire.ParseAbort(buf); err == nil {
+					se = &StreamError{Code: code, Reason: reason, Remote: true}
+				}
+			}
+		}
+	}
+	if s.aborted.CompareAndSwap(nil, se) {
+		_ = s.raw.SetWriteDeadline(time.Unix(1, 0))
 	}
 }
 
@@ -297,30 +343,29 @@ func (s *Stream) Write(p []byte) (int, error) {
 }
 
 // ReadFrom copies r into the stream until r's EOF, reading straight into
-// the record buffer (one read, one record, one multiplexer frame). The
+// a record buffer (one read, one record, one multiplexer frame). The
 // stream is not closed at the end. io.Copy uses it.
+//
+// The stream is locked for writing only while a record is written, not
+// while r is read: a relay's copy waiting on a silent source must not stop
+// Abort (the idle and half-close reapers, for one) from sending its abort
+// record.
 func (s *Stream) ReadFrom(r io.Reader) (int64, error) {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if s.werr != nil {
-		return 0, s.werr
-	}
 	if err := s.writeExpired(); err != nil {
 		return 0, err
 	}
-	if cap(s.wbuf) < wire.RecordHeaderLen+s.link.chunk {
-		s.wbuf = make([]byte, 0, wire.RecordHeaderLen+s.link.chunk)
-	}
-	buf := s.wbuf[:wire.RecordHeaderLen+s.link.chunk]
+	buf := make([]byte, wire.RecordHeaderLen+s.link.chunk)
 	var total int64
 	for {
+		if err := s.writeErr(); err != nil {
+			return total, err
+		}
 		n, rerr := r.Read(buf[wire.RecordHeaderLen:])
 		if n > 0 {
 			wire.PutRecordHeader(buf, wire.RecordData, n)
-			if _, err := s.raw.Write(buf[:wire.RecordHeaderLen+n]); err != nil {
-				return total, s.failWrite(err)
+			if err := s.writeRecord(buf[:wire.RecordHeaderLen+n]); err != nil {
+				return total, err
 			}
-			s.touch()
 			total += int64(n)
 		}
 		if rerr == io.EOF {
@@ -330,6 +375,27 @@ func (s *Stream) ReadFrom(r io.Reader) (int64, error) {
 			return total, rerr
 		}
 	}
+}
+
+// writeErr returns the sticky write error.
+func (s *Stream) writeErr() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.werr
+}
+
+// writeRecord writes one encoded record.
+func (s *Stream) writeRecord(rec []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.werr != nil {
+		return s.werr
+	}
+	if _, err := s.raw.Write(rec); err != nil {
+		return s.failWrite(err)
+	}
+	s.touch()
+	return nil
 }
 
 // WriteTo copies the stream into w until its clean end (returning nil) or
@@ -359,6 +425,7 @@ func (s *Stream) WriteTo(w io.Writer) (int64, error) {
 // have queued part of a record, so the stream is reset: the peer will see an
 // error, never a clean end (xtaci/smux#51).
 func (s *Stream) failWrite(err error) error {
+	s.wended.Store(true)
 	if se := s.aborted.Load(); se != nil {
 		s.werr = se
 		return se
@@ -393,15 +460,19 @@ func (s *Stream) CloseWrite() error {
 	return s.writeEnd()
 }
 
+// writeEnd sends the end record. The multiplexer's own half-close (FIN)
+// is not sent: it follows when the stream is released, so that an abort
+// record can still follow the end (see watchAfterEnd).
 func (s *Stream) writeEnd() error {
 	var end [wire.RecordHeaderLen]byte
 	wire.PutRecordHeader(end[:], wire.RecordEnd, 0)
+	s.wended.Store(true) // before the peer can answer the end
 	if _, err := s.raw.Write(end[:]); err != nil {
 		return s.failWrite(err)
 	}
 	s.werr = errWriteClosed
 	s.markHalf()
-	return s.raw.CloseWrite()
+	return nil
 }
 
 func (s *Stream) markHalf() { s.halfAt.CompareAndSwap(0, time.Now().UnixNano()) }
@@ -438,13 +509,16 @@ func (s *Stream) abort(code AbortCode, reason string) {
 	}
 	sent := false
 	if s.wmu.TryLock() {
-		if s.werr == nil {
+		// After a clean end the record still goes out: the peer may be
+		// writing, and learns from it that the stream failed.
+		if s.werr == nil || s.werr == errWriteClosed {
 			p := wire.AppendAbort(make([]byte, wire.RecordHeaderLen, 64), code, reason)
 			wire.PutRecordHeader(p, wire.RecordAbort, len(p)-wire.RecordHeaderLen)
 			_ = s.raw.SetWriteDeadline(time.Now().Add(abortWriteTimeout))
 			_, err := s.raw.Write(p)
 			sent = err == nil
 			s.werr = se
+			s.wended.Store(true)
 		}
 		s.wmu.Unlock()
 	}
@@ -475,8 +549,14 @@ func (s *Stream) release(reset bool) {
 		}
 		_ = s.raw.Close()
 		s.link.forget(s)
+		close(s.done)
 	})
 }
+
+// Done is closed once the stream is released: closed, aborted by either
+// side, reaped by a timeout, or its link closed by this side. A relay
+// watches it to let go of whatever the stream was joined to.
+func (s *Stream) Done() <-chan struct{} { return s.done }
 
 // LocalAddr returns the link's local address.
 func (s *Stream) LocalAddr() net.Addr { return s.raw.LocalAddr() }
