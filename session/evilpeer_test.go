@@ -42,6 +42,10 @@ func evilLinkConfig() *LinkConfig {
 }
 
 func startEvil(t *testing.T) (*evilpeer.Peer, *evilServer) {
+	return startEvilWith(t, map[string]any{evilpeer.ServiceName: &evilSvc{}})
+}
+
+func startEvilWith(t *testing.T, services map[string]any) (*evilpeer.Peer, *evilServer) {
 	t.Helper()
 	a, b := connPair(t, "tcp")
 	srv := &evilServer{done: make(chan struct{})}
@@ -54,7 +58,7 @@ func startEvil(t *testing.T) (*evilpeer.Peer, *evilServer) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		srv.conn, srv.connErr = NewConn(ctx, l, &Options{Services: map[string]any{evilpeer.ServiceName: &evilSvc{}}})
+		srv.conn, srv.connErr = NewConn(ctx, l, &Options{Services: services})
 	}()
 	p := evilpeer.New(a)
 	t.Cleanup(func() {
