@@ -45,6 +45,12 @@ type Options struct {
 	// SSHAuthorizedKeys is the authorized_keys file of ssh:// listeners
 	// (their host key is the node's identity key).
 	SSHAuthorizedKeys string
+	// HandshakeTimeout bounds each transport handshake of a tls or dtls
+	// listener, before the peer is authenticated (default 10s), and
+	// MaxHandshakes caps how many such peers each of those listeners
+	// holds at once (default 64); see [Server.PreAuth].
+	HandshakeTimeout time.Duration
+	MaxHandshakes    int
 	// Link and Session are the base configurations of links and RPC
 	// sessions (nil: defaults).
 	Link    *session.LinkConfig
@@ -77,9 +83,10 @@ type Server struct {
 }
 
 type listener struct {
-	url   string
-	close func() error
-	addr  net.Addr
+	url      string
+	close    func() error
+	addr     net.Addr
+	inFlight func() int // peers not yet authenticated; nil: not tracked
 }
 
 // New checks opts and returns a node that is not listening yet.
@@ -181,11 +188,12 @@ func (s *Server) listen(ctx context.Context, u string) error {
 		if err != nil {
 			return err
 		}
-		ln, err := htls.Listen(ctx, a.HostPort(), cfg)
+		ln, err := htls.ListenWith(ctx, a.HostPort(), cfg, &htls.ListenerOptions{
+			HandshakeTimeout: s.opts.HandshakeTimeout, MaxHandshakes: s.opts.MaxHandshakes, Logger: s.opts.Logger})
 		if err != nil {
 			return err
 		}
-		s.addListener(u, ln.Close, ln.Addr())
+		s.addListener(u, ln.Close, ln.Addr(), ln.InFlight)
 		s.goAccept(func() (net.Conn, session.Peer, error) {
 			c, err := ln.AcceptContext(s.ctx)
 			if err != nil {
@@ -198,7 +206,7 @@ func (s *Server) listen(ctx context.Context, u string) error {
 		if err != nil {
 			return err
 		}
-		s.addListener(u, ln.Close, ln.Addr())
+		s.addListener(u, ln.Close, ln.Addr(), nil)
 		s.goAccept(func() (net.Conn, session.Peer, error) {
 			c, err := ln.Accept()
 			return c, session.Peer{}, err
@@ -212,7 +220,7 @@ func (s *Server) listen(ctx context.Context, u string) error {
 		if err != nil {
 			return err
 		}
-		s.addListener(u, ln.Close, ln.Addr())
+		s.addListener(u, ln.Close, ln.Addr(), nil)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -249,7 +257,7 @@ func (s *Server) listen(ctx context.Context, u string) error {
 		if err != nil {
 			return err
 		}
-		s.addListener(u, ln.Close, ln.Addr())
+		s.addListener(u, ln.Close, ln.Addr(), nil)
 		s.goAccept(func() (net.Conn, session.Peer, error) {
 			c, err := ln.AcceptContext(s.ctx)
 			if err != nil {
@@ -263,11 +271,12 @@ func (s *Server) listen(ctx context.Context, u string) error {
 		if err != nil {
 			return err
 		}
-		ln, err := dtls.Listen(a.HostPort(), cfg, nil)
+		ln, err := dtls.Listen(a.HostPort(), cfg, &dtls.Options{
+			HandshakeTimeout: s.opts.HandshakeTimeout, MaxHandshakes: s.opts.MaxHandshakes, Logger: s.opts.Logger})
 		if err != nil {
 			return err
 		}
-		s.addListener(u, ln.Close, ln.Addr())
+		s.addListener(u, ln.Close, ln.Addr(), ln.InFlight)
 		s.goAccept(func() (net.Conn, session.Peer, error) {
 			c, err := ln.AcceptContext(s.ctx)
 			if err != nil {
@@ -282,10 +291,25 @@ func (s *Server) listen(ctx context.Context, u string) error {
 	return nil
 }
 
-func (s *Server) addListener(u string, closeFn func() error, addr net.Addr) {
+func (s *Server) addListener(u string, closeFn func() error, addr net.Addr, inFlight func() int) {
 	s.mu.Lock()
-	s.listeners = append(s.listeners, listener{url: u, close: closeFn, addr: addr})
+	s.listeners = append(s.listeners, listener{url: u, close: closeFn, addr: addr, inFlight: inFlight})
 	s.mu.Unlock()
+}
+
+// PreAuth returns how many connections the node holds that have not
+// authenticated yet, over its tls and dtls listeners (each holds at most
+// Options.MaxHandshakes).
+func (s *Server) PreAuth() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, l := range s.listeners {
+		if l.inFlight != nil {
+			n += l.inFlight()
+		}
+	}
+	return n
 }
 
 func (s *Server) goAccept(accept func() (net.Conn, session.Peer, error)) {

@@ -174,6 +174,10 @@ func (l *Listener) AcceptContext(ctx context.Context) (*Conn, error) {
 // Addr returns the listening address.
 func (l *Listener) Addr() net.Addr { return l.pc.LocalAddr() }
 
+// InFlight returns how many peers hold a slot: handshakes in progress and
+// authenticated conns not yet accepted. It never exceeds MaxHandshakes.
+func (l *Listener) InFlight() int { return len(l.slots) }
+
 // Close stops listening, as the type's doc says. It is idempotent.
 func (l *Listener) Close() error {
 	var err error
