@@ -323,6 +323,22 @@ func (p *Peer) OpenStream() (*Stream, error) {
 	return s, p.Write(frame(CmdSYN, sid, nil))
 }
 
+// OpenStreams sends SYNs for n fresh streams in one write.
+func (p *Peer) OpenStreams(n int) ([]*Stream, error) {
+	ss := make([]*Stream, 0, n)
+	b := make([]byte, 0, n*FrameHeaderLen)
+	p.mu.Lock()
+	for range n {
+		s := &Stream{p: p, ID: p.nextSID, sig: make(chan struct{}, 1)}
+		p.nextSID += 2
+		p.streams[s.ID] = s
+		ss = append(ss, s)
+		b = append(b, frame(CmdSYN, s.ID, nil)...)
+	}
+	p.mu.Unlock()
+	return ss, p.Write(b)
+}
+
 // Open opens a stream and sends its open record (kind and header).
 func (p *Peer) Open(kind uint8, hdr []byte) (*Stream, error) {
 	s, err := p.OpenStream()
