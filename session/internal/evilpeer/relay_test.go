@@ -1,4 +1,4 @@
-package session_test
+package evilpeer_test
 
 import (
 	"context"
