@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/hop"
 )
 
 // raiseNoFile raises the soft limit on open files to at least n.
@@ -108,10 +109,10 @@ func TestPreAuthFlood(t *testing.T) {
 	node := &testNode{id: id, srv: srv, url: srv.Addrs()[0]}
 	tlsAddr := hostPort(t, srv.Addrs()[0])
 	dtlsAddr := hostPort(t, srv.Addrs()[1])
-	d := dialer(client, node)
-	target := mustAddr(t, node.url)
+	d := &hop.Dialer{Identity: client, Trust: func(hop.Addr) certs.Trust { return certs.Trust{Pinned: []string{id.Fingerprint()}} }}
+	tlsTarget, dtlsTarget := mustAddr(t, node.url), mustAddr(t, srv.Addrs()[1])
 
-	connect := func(timeout time.Duration) (time.Duration, error) {
+	connect := func(target hop.Addr, timeout time.Duration) (time.Duration, error) {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(t.Context(), timeout)
 		defer cancel()
@@ -125,8 +126,10 @@ func TestPreAuthFlood(t *testing.T) {
 		}
 		return time.Since(start), nil
 	}
-	if _, err := connect(5 * time.Second); err != nil {
-		t.Fatalf("before the flood: %v", err)
+	for _, target := range []hop.Addr{tlsTarget, dtlsTarget} {
+		if _, err := connect(target, 5*time.Second); err != nil {
+			t.Fatalf("before the flood: %v", err)
+		}
 	}
 
 	// Watch the pre-auth count and the heap throughout.
@@ -226,11 +229,13 @@ func TestPreAuthFlood(t *testing.T) {
 	drained := time.Now()
 	time.Sleep(300 * time.Millisecond) // the silent slot holders are past the eviction grace
 	t.Logf("flood conns accepted after %v; %d unauthenticated peers held", drained.Sub(floodStart), srv.PreAuth())
-	took, err := connect(time.Second)
-	if err != nil {
-		t.Errorf("a legitimate client during the flood: %v (pre-auth now %d)", err, srv.PreAuth())
-	} else {
-		t.Logf("a legitimate client connected in %v during the flood", took)
+	for _, target := range []hop.Addr{tlsTarget, dtlsTarget} {
+		took, err := connect(target, time.Second)
+		if err != nil {
+			t.Errorf("a legitimate %s client during the flood: %v (pre-auth now %d)", target.Scheme, err, srv.PreAuth())
+		} else {
+			t.Logf("a legitimate %s client connected in %v during the flood", target.Scheme, took)
+		}
 	}
 
 	flood.Wait()
@@ -265,7 +270,9 @@ func TestPreAuthFlood(t *testing.T) {
 	} else {
 		t.Logf("heap grew by %.1f MiB during the flood", float64(grow)/(1<<20))
 	}
-	if _, err := connect(5 * time.Second); err != nil {
-		t.Fatalf("after the flood: %v", err)
+	for _, target := range []hop.Addr{tlsTarget, dtlsTarget} {
+		if _, err := connect(target, 5*time.Second); err != nil {
+			t.Fatalf("after the flood: %v", err)
+		}
 	}
 }
