@@ -142,36 +142,46 @@ func FuzzLinkFrames(f *testing.F) {
 	})
 }
 
-// FuzzRPCMessages feeds arbitrary bytes as the content of the RPC stream
-// after both RPC hellos: message lengths, message kinds, call headers,
-// CBOR arguments and references reach the server's decoders. No panic, no
-// hang.
+// FuzzRPCMessages feeds arbitrary bytes as one message on the RPC stream,
+// after both RPC hellos: message kinds, call headers, CBOR arguments and
+// references reach the server's decoders. A ping follows: the server
+// answers it, or ends the session for a violation. No panic, no hang.
 func FuzzRPCMessages(f *testing.F) {
-	msg := func(m *wire.Msg) []byte { return evilpeer.MsgBytes(wire.AppendMsg(nil, m)) }
+	msg := func(m *wire.Msg) []byte { return wire.AppendMsg(nil, m) }
 	f.Add(msg(&wire.Msg{Kind: wire.MsgCall, ID: 1, Service: evilpeer.ServiceName, Method: "Add", Body: []byte{0x82, 1, 2}}))
 	f.Add(msg(&wire.Msg{Kind: wire.MsgCall, ID: 2, Service: evilpeer.ServiceName, Method: "Echo", Body: []byte{0x81, 0xa1, 0x61, 'a', 0x80}}))
 	f.Add(msg(&wire.Msg{Kind: wire.MsgCall, ID: 3, Service: evilpeer.ServiceName, Method: "Echo", Body: []byte{0x81, 0xd9, 0x48, 0x57, 0x82, 2, 7}}))
 	f.Add(msg(&wire.Msg{Kind: wire.MsgCall, ID: 4, Obj: 99, Method: "Inc", Body: []byte{0x80}}))
 	f.Add(msg(&wire.Msg{Kind: wire.MsgCall, ID: 5, Service: evilpeer.ServiceName, Method: "Block", Timeout: 1000, Body: []byte{0x80}}))
-	f.Add(append(msg(&wire.Msg{Kind: wire.MsgCall, ID: 6, Service: evilpeer.ServiceName, Method: "Block", Body: []byte{0x80}}), msg(&wire.Msg{Kind: wire.MsgCancel, ID: 6})...))
+	f.Add(msg(&wire.Msg{Kind: wire.MsgCancel, ID: 6}))
 	f.Add(msg(&wire.Msg{Kind: wire.MsgRelease, IDs: []uint64{1, 2}}))
 	f.Add(msg(&wire.Msg{Kind: wire.MsgPing, ID: 7}))
 	f.Add(msg(&wire.Msg{Kind: wire.MsgReply, ID: 8, Body: []byte{0x80}}))
 	f.Add(msg(&wire.Msg{Kind: wire.MsgError, ID: 9, Code: "eof", Type: "x", Text: "y"}))
+	ping := msg(&wire.Msg{Kind: wire.MsgPing, ID: 1 << 60})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) == 0 || len(b) > 1<<16 {
+			return
+		}
 		p, stop := fuzzServer(t)
 		defer stop()
-		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel()
 		r, err := p.OpenRPC(ctx)
 		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
-				t.Fatal(err)
-			}
+			t.Fatal(err)
+		}
+		if err := r.Msgs([][]byte{b, ping}); err != nil {
 			return
 		}
-		p.Conn().SetWriteDeadline(time.Now().Add(time.Second))
-		_ = r.Raw(b)
-		_ = r.Ping(ctx, 1<<60) // the server has read it all, or ended
+		for {
+			m, err := r.Recv(ctx)
+			if errors.Is(err, context.DeadlineExceeded) {
+				t.Fatal("the server neither answered nor ended the session")
+			}
+			if err != nil || m.Kind == wire.MsgPong && m.ID == 1<<60 {
+				return
+			}
+		}
 	})
 }
