@@ -56,7 +56,9 @@ func startEvilWith(t *testing.T, services map[string]any) (*evilpeer.Peer, *evil
 			srv.linkErr = err
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		// Long enough for a violation at the link stage (a flood of
+		// streams) to finish before the RPC stream is due.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		srv.conn, srv.connErr = NewConn(ctx, l, &Options{Services: services})
 	}()
@@ -131,7 +133,7 @@ func startGoodClient(t *testing.T) *goodClient {
 			case <-time.After(2 * time.Millisecond):
 			}
 			g.gate.RLock()
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			n, err := Call[int](ctx, cc.Service("calc"), "Add", i, 1)
 			cancel()
 			g.gate.RUnlock()
@@ -164,7 +166,7 @@ func (g *goodClient) check(t *testing.T) {
 	default:
 	}
 	n := g.calls.Load()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(6 * time.Second)
 	for g.calls.Load() == n {
 		if time.Now().After(deadline) {
 			t.Fatal("the good session stopped making calls")

@@ -94,7 +94,7 @@ func TestEvilPeerRelay(t *testing.T) {
 				return
 			case <-time.After(2 * time.Millisecond):
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			n, err := session.Call[int](ctx, route.Target().Service(evilpeer.ServiceName), "Add", i, 1)
 			cancel()
 			if err == nil && n != i+1 {
@@ -119,7 +119,7 @@ func TestEvilPeerRelay(t *testing.T) {
 		default:
 		}
 		n := calls.Load()
-		for end := time.Now().Add(3 * time.Second); calls.Load() == n; time.Sleep(time.Millisecond) {
+		for end := time.Now().Add(6 * time.Second); calls.Load() == n; time.Sleep(time.Millisecond) {
 			if time.Now().After(end) {
 				t.Fatal("the good client stopped making calls")
 			}
