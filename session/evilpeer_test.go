@@ -265,8 +265,8 @@ func TestEvilPeer(t *testing.T) {
 					t.Errorf("badly formatted error: %v", err)
 				}
 			} else {
-				if err := p.LinkPing(ctx); err != nil {
-					t.Fatalf("link ping after a non-fatal violation: %v (server: %v)", err, srv.err())
+				if err := v.CheckAlive(ctx, p, rpc); err != nil {
+					t.Fatalf("after a non-fatal violation: %v (server: %v)", err, srv.err())
 				}
 				if err := srv.err(); err != nil {
 					t.Fatalf("server ended: %v", err)

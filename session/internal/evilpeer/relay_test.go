@@ -3,7 +3,9 @@ package evilpeer_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,6 +29,45 @@ func (netEvilSvc) Block(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// logBuf collects a relay's log, so that tests can look for the error a
+// violation was refused with.
+type logBuf struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+func (l *logBuf) tail(off int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b[off:])
+}
+
+func (l *logBuf) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.b)
+}
+
+// waitFor waits until the log after off holds one of the words.
+func (l *logBuf) waitFor(off int, timeout time.Duration, words ...string) bool {
+	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		tail := l.tail(off)
+		for _, w := range words {
+			if strings.Contains(tail, w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func identity(t *testing.T, name string) *certs.Identity {
 	t.Helper()
 	id, err := certs.LoadOrCreate(t.TempDir(), name)
@@ -48,7 +89,9 @@ func TestEvilPeerRelay(t *testing.T) {
 	const hsTimeout = time.Second
 	good, evil, stranger := identity(t, "good"), identity(t, "evil"), identity(t, "stranger")
 	nodeID := identity(t, "relay")
+	logs := &logBuf{}
 	srv, err := relay.New(&relay.Options{
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Name: "relay", Identity: nodeID,
 		Trust:            certs.Trust{Pinned: []string{good.Fingerprint(), evil.Fingerprint()}},
 		Listen:           []string{"tls://127.0.0.1:0"},
@@ -183,6 +226,7 @@ func TestEvilPeerRelay(t *testing.T) {
 					if err != nil {
 						t.Fatalf("setup to stage %v: %v", v.Stage, err)
 					}
+					off := logs.len()
 					if err := v.Run(ctx, p, rpc); err != nil {
 						t.Errorf("violation: %v", err)
 					}
@@ -190,8 +234,12 @@ func TestEvilPeerRelay(t *testing.T) {
 						if !p.WaitClosed(hsTimeout + 2*time.Second) {
 							t.Fatal("fatal violation: the relay did not close the conn")
 						}
-					} else if err := p.LinkPing(ctx); err != nil {
-						t.Fatalf("link ping after a non-fatal violation: %v", err)
+						// The relay says why, in so many words.
+						if !logs.waitFor(off, 2*time.Second, "protocol violation", "handshake failed", "protocol error", "aborted by peer") {
+							t.Errorf("no clear protocol error in the relay's log:\n%s", logs.tail(off))
+						}
+					} else if err := v.CheckAlive(ctx, p, rpc); err != nil {
+						t.Fatalf("after a non-fatal violation: %v", err)
 					}
 					checkGood(t)
 				})

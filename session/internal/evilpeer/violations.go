@@ -48,6 +48,9 @@ type Violation struct {
 	// without sending it (0 if none): the node must not allocate in
 	// proportion to it.
 	Declared uint64
+	// Stalls: the RPC stream is left in the middle of a message, so the
+	// RPC session cannot answer a ping (the link still can).
+	Stalls bool
 	// Run commits the violation on a peer at Stage (rpc is nil before
 	// StageRPC). For a violation the node answers on the spot (a refusal,
 	// an abort, an error reply), Run also checks that answer.
@@ -70,6 +73,22 @@ func (v *Violation) Setup(ctx context.Context, p *Peer) (*RPC, error) {
 		return nil, nil
 	}
 	return p.OpenRPC(ctx)
+}
+
+// CheckAlive checks, after a violation that is not fatal, that the link
+// answers a ping and, when the RPC stream was open and is not stalled, that
+// the RPC session answers one too.
+func (v *Violation) CheckAlive(ctx context.Context, p *Peer, rpc *RPC) error {
+	if err := p.LinkPing(ctx); err != nil {
+		return err
+	}
+	if rpc == nil || v.Stalls {
+		return nil
+	}
+	if err := rpc.Ping(ctx, 1<<62); err != nil {
+		return fmt.Errorf("evilpeer: rpc ping: %w", err)
+	}
+	return nil
 }
 
 // LinkPing opens a ping stream and waits for the echo: the link is up.
@@ -337,7 +356,7 @@ func Violations() []Violation {
 		{Name: "rpc/length-2^32", Stage: StageRPC, Fatal: true, Declared: 1 << 32, Run: rpcRaw(binary.AppendUvarint(nil, 1<<32))},
 		{Name: "rpc/length-2^63", Stage: StageRPC, Fatal: true, Declared: 1 << 63, Run: rpcRaw(binary.AppendUvarint(nil, 1<<63))},
 		{Name: "rpc/length-overflow", Stage: StageRPC, Fatal: true, Run: rpcRaw(bytes.Repeat([]byte{0xff}, 11))},
-		{Name: "rpc/length-16m-partial", Stage: StageRPC, Declared: 16 << 20, Run: rpcRaw(append(binary.AppendUvarint(nil, 16<<20), 2, 1, 0, 4, 'e', 'v', 'i', 'l'))},
+		{Name: "rpc/length-16m-partial", Stage: StageRPC, Declared: 16 << 20, Stalls: true, Run: rpcRaw(append(binary.AppendUvarint(nil, 16<<20), 2, 1, 0, 4, 'e', 'v', 'i', 'l'))},
 		{Name: "rpc/truncated-call", Stage: StageRPC, Fatal: true, Run: rpcMsgs([]byte{byte(wire.MsgCall), 1})},
 		{Name: "rpc/trailing-bytes", Stage: StageRPC, Fatal: true, Run: rpcMsgs(append(wire.AppendMsg(nil, &wire.Msg{Kind: wire.MsgCancel, ID: 5}), 0, 0))},
 		{Name: "rpc/method-invalid-utf8", Stage: StageRPC, Fatal: true, Run: rpcMsgs(Call(1, 0, ServiceName, "\xff", []byte{0x80}))},
