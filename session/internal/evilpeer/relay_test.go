@@ -92,7 +92,7 @@ func TestEvilPeerRelay(t *testing.T) {
 	logs := &logBuf{}
 	srv, err := relay.New(&relay.Options{
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Name: "relay", Identity: nodeID,
+		Name:   "relay", Identity: nodeID,
 		Trust:            certs.Trust{Pinned: []string{good.Fingerprint(), evil.Fingerprint()}},
 		Listen:           []string{"tls://127.0.0.1:0"},
 		HandshakeTimeout: hsTimeout,
