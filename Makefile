@@ -1,9 +1,9 @@
 # hopwire — see README.md. Every target works on a fresh machine after .ci/run's installs.
 GO ?= go
-FUZZTIME ?= 20s
+FUZZTIME ?= 60s
 PKGS := ./...
 
-.PHONY: all build test integration bench fuzz fuzz-long lint demo ci
+.PHONY: all build test integration bench fuzz fuzz-long lint soak demo ci
 
 all: lint test
 
@@ -22,6 +22,16 @@ integration:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime=1s ./session/
 
+# Every figure beside its reference (net/rpc, TCP, splice proxies, bare
+# libraries, OpenSSH ssh -J, RPyC), COUNT runs each: one table of ratios
+# (hopwire bench; -only REGEXP narrows it, e.g. COMPARE_FLAGS='-only chains').
+COUNT ?= 5
+BENCHTIME ?= 1s
+COMPARE_FLAGS ?=
+.PHONY: compare
+compare:
+	$(GO) run ./cmd/hopwire bench -count $(COUNT) -benchtime $(BENCHTIME) $(COMPARE_FLAGS)
+
 # Each fuzz target runs FUZZTIME (go test allows one -fuzz target per run).
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
@@ -34,9 +44,20 @@ fuzz:
 fuzz-long:
 	$(MAKE) fuzz FUZZTIME=10m
 
+STATICCHECK ?= $(shell command -v staticcheck || echo $$($(GO) env GOPATH)/bin/staticcheck)
+
 lint:
 	$(GO) vet ./...
+	$(GO) vet -tags 'integration soak' ./integration/ ./hop/
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@test -x "$(STATICCHECK)" || { echo "staticcheck is missing: go install honnef.co/go/tools/cmd/staticcheck@v0.8.2"; exit 1; }
+	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags 'integration soak' ./integration/ ./hop/
+
+# The long variants of issue 6's scenarios (GC pressure ×100, 100 MiB
+# through lossy QUIC and DTLS hops, 1,000 connect/disconnect cycles, …).
+soak:
+	$(GO) test -tags 'soak integration' -count=1 -run Soak -timeout 60m -v ./...
 
 demo:
 	$(GO) run ./cmd/hopwire demo

@@ -86,6 +86,28 @@ func TestNoInsecureOutsideTests(t *testing.T) {
 	})
 }
 
+// TestConstantTimeAuth: the code that decides who may connect compares
+// key material with crypto/subtle, never with bytes.Equal or a byte-wise
+// loop whose time depends on where the first difference is.
+func TestConstantTimeAuth(t *testing.T) {
+	re := regexp.MustCompile(`bytes\.(Equal|Compare)\(`)
+	for _, dir := range []string{"certs", filepath.Join("transport", "ssh"), filepath.Join("transport", "tls"), filepath.Join("transport", "dtls"), "relay"} {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+		if len(files) == 0 {
+			t.Fatalf("no Go files in %s", dir)
+		}
+		for _, p := range files {
+			if strings.HasSuffix(p, "_test.go") {
+				continue
+			}
+			b, _ := os.ReadFile(p)
+			for _, m := range re.FindAll(b, -1) {
+				t.Errorf("%s: %s in authentication code; use crypto/subtle.ConstantTimeCompare", p, m)
+			}
+		}
+	}
+}
+
 // versionLess compares vMAJOR.MINOR.PATCH versions (a pre-release or
 // pseudo-version suffix counts as its base version).
 func versionLess(a, b string) bool {

@@ -469,7 +469,7 @@ func parseStdio(s string) (Addr, error) {
 		return Addr{}, err
 	}
 	if len(args) == 0 {
-		return Addr{}, errors.New("missing command after stdio:")
+		return Addr{}, errors.New("missing command after stdio")
 	}
 	if args[0] == "" {
 		return Addr{}, errors.New("empty command name")

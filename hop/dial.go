@@ -311,9 +311,9 @@ func (d *Dialer) dialHop(ctx context.Context, prev *Hop, a Addr, last bool) (*Ho
 		}
 		var tc *tls.Conn
 		var c net.Conn
-		pl, err := prev.link("an agent connection")
-		if err != nil {
-			return nil, err
+		pl, perr := prev.link("an agent connection")
+		if perr != nil {
+			return nil, perr
 		}
 		if c, err = openConnect(ctx, pl, &session.ConnectRequest{Network: session.ConnectAgent, Address: a.Name}); err == nil {
 			tc, err = htls.Client(ctx, c, cfg)

@@ -2,9 +2,11 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -29,24 +31,47 @@ func sinkServer(b testing.TB) string {
 // hopwireChain starts r1, r2 and a target (TLS links) and returns a
 // dialer function for connections exiting at the target.
 func hopwireChain(b testing.TB, dest string) func(ctx context.Context) (net.Conn, func(), error) {
-	client := newIdentity(b, "client")
-	target := startNode(b, "target", "tls://127.0.0.1:0", []*certs.Identity{client}, "client:connect="+dest)
-	r2 := startNode(b, "r2", "tls://127.0.0.1:0", []*certs.Identity{client}, "client:connect="+hostPort(b, target.url))
-	r1 := startNode(b, "r1", "tls://127.0.0.1:0", []*certs.Identity{client}, "client:connect="+hostPort(b, r2.url))
-	d := dialer(client, r1, r2, target)
-	via := []hop.Addr{mustAddr(b, r1.url), mustAddr(b, r2.url)}
-	t := mustAddr(b, target.url)
-	return func(ctx context.Context) (net.Conn, func(), error) {
-		route, err := d.Dial(ctx, via, t)
-		if err != nil {
-			return nil, nil, err
+	return hopwireChainOf("tls", "tls", "tls")(b, dest)
+}
+
+// hopwireChainOf returns a chain function of len(schemes)-1 relays and a
+// target, listening (on loopback) with the given schemes in order; each
+// relay may reach only the next node, the target only dest.
+func hopwireChainOf(schemes ...string) func(testing.TB, string) func(context.Context) (net.Conn, func(), error) {
+	return func(b testing.TB, dest string) func(context.Context) (net.Conn, func(), error) {
+		if slices.Contains(schemes, "quic") {
+			// quic-go warns that a relayed PacketConn's buffers cannot be sized.
+			b.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
 		}
-		c, err := route.DialContext(ctx, "tcp", dest)
-		if err != nil {
-			route.Close()
-			return nil, nil, err
+		client := newIdentity(b, "client")
+		nodes := make([]*testNode, len(schemes))
+		next := dest
+		for i := len(schemes) - 1; i >= 0; i-- {
+			name := fmt.Sprintf("r%d", i+1)
+			if i == len(schemes)-1 {
+				name = "target"
+			}
+			nodes[i] = startNode(b, name, schemes[i]+"://127.0.0.1:0", []*certs.Identity{client}, "client:connect="+next)
+			next = hostPort(b, nodes[i].url)
 		}
-		return c, func() { c.Close(); route.Close() }, nil
+		d := dialer(client, nodes...)
+		var via []hop.Addr
+		for _, n := range nodes[:len(nodes)-1] {
+			via = append(via, mustAddr(b, n.url))
+		}
+		t := mustAddr(b, nodes[len(nodes)-1].url)
+		return func(ctx context.Context) (net.Conn, func(), error) {
+			route, err := d.Dial(ctx, via, t)
+			if err != nil {
+				return nil, nil, err
+			}
+			c, err := route.DialContext(ctx, "tcp", dest)
+			if err != nil {
+				route.Close()
+				return nil, nil, err
+			}
+			return c, func() { c.Close(); route.Close() }, nil
+		}
 	}
 }
 
@@ -110,14 +135,39 @@ func spliceProxy(b testing.TB, dest string) string {
 
 type chainDialer func(ctx context.Context) (net.Conn, func(), error)
 
+// chainVariant is one sub-benchmark of the chain benchmarks: a chain
+// built in front of a destination server.
+type chainVariant struct {
+	name  string
+	chain func(testing.TB, string) func(context.Context) (net.Conn, func(), error)
+}
+
+// chainVariants are the chains compared by BenchmarkChainThroughput and
+// BenchmarkChainRTT. The unsuffixed names are the issue's figures: two
+// relays (or jump hosts) before the target. The -0jump and -1jump
+// variants put the same comparison at shorter chains; openssh variants
+// skip when OpenSSH is not installed.
+var chainVariants = []chainVariant{
+	{"hopwire", hopwireChain},
+	{"splice", spliceChain},
+	{"openssh", opensshChain},
+	{"hopwire-1jump", hopwireChainOf("tls", "tls")},
+	{"openssh-1jump", opensshChainOf(1)},
+	{"hopwire-0jump", hopwireChainOf("tls")},
+	{"openssh-0jump", opensshChainOf(0)},
+}
+
 // BenchmarkChainThroughput pushes 64 MiB per op through a chain of two
 // relays to a target, which forwards it to a sink (a -L style forward),
-// beside three plain TCP splice proxies in the same run.
+// beside three plain TCP splice proxies, OpenSSH's ssh -L through two
+// jump hosts (one ssh process for the whole sub-benchmark: each op is a
+// new forwarded connection, where the hopwire variants dial the whole
+// chain per op), and a chain whose middle hop is QUIC behind a TLS hop
+// (CONNECT udp), all in the same run.
 func BenchmarkChainThroughput(b *testing.B) {
-	for _, v := range []struct {
-		name  string
-		chain func(testing.TB, string) func(context.Context) (net.Conn, func(), error)
-	}{{"hopwire", hopwireChain}, {"splice", spliceChain}} {
+	variants := append(chainVariants[:len(chainVariants):len(chainVariants)],
+		chainVariant{"quic-behind-tls", hopwireChainOf("tls", "quic", "tls")})
+	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
 			dial := chainDialer(v.chain(b, sinkServer(b)))
 			buf := make([]byte, 32<<10)
@@ -146,10 +196,7 @@ func BenchmarkChainThroughput(b *testing.B) {
 // BenchmarkChainRTT: a 64-byte ping-pong through the chain to an echo
 // server behind the target.
 func BenchmarkChainRTT(b *testing.B) {
-	for _, v := range []struct {
-		name  string
-		chain func(testing.TB, string) func(context.Context) (net.Conn, func(), error)
-	}{{"hopwire", hopwireChain}, {"splice", spliceChain}} {
+	for _, v := range chainVariants {
 		b.Run(v.name, func(b *testing.B) {
 			dial := chainDialer(v.chain(b, echoServer(b)))
 			c, done, err := dial(b.Context())
@@ -158,6 +205,13 @@ func BenchmarkChainRTT(b *testing.B) {
 			}
 			defer done()
 			msg := make([]byte, 64)
+			// One exchange first: OpenSSH opens its channel lazily.
+			if _, err := c.Write(msg); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, msg); err != nil {
+				b.Fatal(err)
+			}
 			b.ResetTimer()
 			for range b.N {
 				if _, err := c.Write(msg); err != nil {
@@ -171,28 +225,57 @@ func BenchmarkChainRTT(b *testing.B) {
 	}
 }
 
-// BenchmarkChainSetup: a cold chain of three TLS hops to the first byte
-// through it.
+// BenchmarkChainSetup: a cold chain to the first byte through it. hopwire:
+// three TLS hops (two relays and the target), then a connection to an echo
+// server behind the target and one byte there and back. openssh: a cold
+// `ssh -W ECHO -J j1,j2 target` (process start, three key exchanges and
+// authentications, the channel) to the byte echoed. hopwire-via-openssh:
+// the same two OpenSSH jump hosts as ssh:// hops (direct-tcpip) before a
+// hopwire node — with openssh, "no slower than ssh -J to the same host".
 func BenchmarkChainSetup(b *testing.B) {
-	b.Run("hopwire", func(b *testing.B) {
-		dial := chainDialer(hopwireChain(b, echoServer(b)))
-		msg := []byte{1}
-		b.ResetTimer()
-		for range b.N {
-			ctx, cancel := context.WithTimeout(b.Context(), 10*time.Second)
-			c, done, err := dial(ctx)
-			if err == nil {
-				if _, err = c.Write(msg); err == nil {
-					_, err = io.ReadFull(c, msg)
-				}
-				done()
-			}
-			cancel()
-			if err != nil {
-				b.Fatal(err)
+	hopwireSetup := func(chain func(testing.TB, string) func(context.Context) (net.Conn, func(), error)) func(*testing.B) {
+		return func(b *testing.B) { benchSetup(b, chainDialer(chain(b, echoServer(b)))) }
+	}
+	opensshSetup := func(jumps int) func(*testing.B) {
+		return func(b *testing.B) {
+			echo := echoServer(b)
+			o := startOpenSSH(b, jumps)
+			b.ResetTimer()
+			for range b.N {
+				o.stdioSetup(b, jumps, echo)
 			}
 		}
+	}
+	b.Run("hopwire", hopwireSetup(hopwireChain))
+	b.Run("openssh", opensshSetup(2))
+	b.Run("hopwire-via-openssh", func(b *testing.B) {
+		echo := echoServer(b)
+		benchSetup(b, startOpenSSH(b, 2).hopwireViaOpenSSH(b, 2, echo))
 	})
+	b.Run("hopwire-1jump", hopwireSetup(hopwireChainOf("tls", "tls")))
+	b.Run("openssh-1jump", opensshSetup(1))
+	b.Run("hopwire-0jump", hopwireSetup(hopwireChainOf("tls")))
+	b.Run("openssh-0jump", opensshSetup(0))
+}
+
+// benchSetup times dial, one byte there and back, and the teardown.
+func benchSetup(b *testing.B, dial chainDialer) {
+	msg := []byte{1}
+	b.ResetTimer()
+	for range b.N {
+		ctx, cancel := context.WithTimeout(b.Context(), 10*time.Second)
+		c, done, err := dial(ctx)
+		if err == nil {
+			if _, err = c.Write(msg); err == nil {
+				_, err = io.ReadFull(c, msg)
+			}
+			done()
+		}
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkPutGet moves a file through client → r1 → r2 → target with

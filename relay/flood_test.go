@@ -17,8 +17,8 @@ import (
 	"github.com/hopwire/hopwire/hop"
 )
 
-// raiseNoFile raises the soft limit on open files to at least n.
-func raiseNoFile(t *testing.T, n uint64) {
+// raiseOpenFiles raises the soft limit on open files to at least n.
+func raiseOpenFiles(t *testing.T, n uint64) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Skip("getrlimit:", err)
@@ -93,7 +93,7 @@ func TestPreAuthFlood(t *testing.T) {
 		deadline = 3 * time.Second
 		maxHS    = 64
 	)
-	raiseNoFile(t, 16384)
+	raiseOpenFiles(t, 16384)
 	client := newIdentity(t, "client")
 	id := newIdentity(t, "flooded")
 	srv, err := New(&Options{Name: "flooded", Identity: id, Trust: certs.Trust{Pinned: []string{client.Fingerprint()}},

@@ -64,6 +64,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Version is reported by the node service.
 	Version string
+	// StateSocket, if set, is the path of a unix socket on which the node
+	// serves its [State] as JSON over HTTP (GET /state), for monitoring
+	// and tests. Off by default; the socket is created mode 0600.
+	StateSocket string
 }
 
 // Server is a running node. It is safe for concurrent use.
@@ -80,13 +84,16 @@ type Server struct {
 	listeners []listener
 	conns     map[*session.Conn]struct{}
 	agents    map[string]*session.Conn
+
+	drops dropCounts
+	state *stateServer
 }
 
 type listener struct {
-	url      string
-	close    func() error
-	addr     net.Addr
-	inFlight func() int // peers not yet authenticated; nil: not tracked
+	url   string
+	close func() error
+	addr  net.Addr
+	stats func() (preAuth int, dropped map[string]uint64) // nil: not counted
 }
 
 // New checks opts and returns a node that is not listening yet.
@@ -111,6 +118,13 @@ func New(opts *Options) (*Server, error) {
 // Start opens every listener and serves them in the background. On error
 // nothing is left open.
 func (s *Server) Start(ctx context.Context) error {
+	if s.opts.StateSocket != "" {
+		st, err := s.serveState(s.opts.StateSocket)
+		if err != nil {
+			return err
+		}
+		s.state = st
+	}
 	for _, u := range s.opts.Listen {
 		if err := s.listen(ctx, u); err != nil {
 			s.Close()
@@ -152,6 +166,9 @@ func (s *Server) Close() error {
 		c.Close()
 	}
 	s.wg.Wait()
+	if s.state != nil {
+		s.state.close()
+	}
 	return nil
 }
 
@@ -193,7 +210,8 @@ func (s *Server) listen(ctx context.Context, u string) error {
 		if err != nil {
 			return err
 		}
-		s.addListener(u, ln.Close, ln.Addr(), ln.InFlight)
+		s.addListener(u, ln.Close, ln.Addr())
+		s.countPreAuth(func() (int, map[string]uint64) { st := ln.Stats(); return st.PreAuth, st.Dropped })
 		s.goAccept(func() (net.Conn, session.Peer, error) {
 			c, err := ln.AcceptContext(s.ctx)
 			if err != nil {
@@ -206,7 +224,7 @@ func (s *Server) listen(ctx context.Context, u string) error {
 		if err != nil {
 			return err
 		}
-		s.addListener(u, ln.Close, ln.Addr(), nil)
+		s.addListener(u, ln.Close, ln.Addr())
 		s.goAccept(func() (net.Conn, session.Peer, error) {
 			c, err := ln.Accept()
 			return c, session.Peer{}, err
@@ -220,7 +238,7 @@ func (s *Server) listen(ctx context.Context, u string) error {
 		if err != nil {
 			return err
 		}
-		s.addListener(u, ln.Close, ln.Addr(), nil)
+		s.addListener(u, ln.Close, ln.Addr())
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -234,6 +252,7 @@ func (s *Server) listen(ctx context.Context, u string) error {
 					defer s.wg.Done()
 					l, err := session.NewMuxedLink(qc, session.Server, s.linkConfig(peerOf(qc.ConnectionState())))
 					if err != nil {
+						s.drops.link.Add(1)
 						s.log.Warn("link refused", "transport", "quic", "addr", qc.RemoteAddr().String(), "err", err)
 						return
 					}
@@ -257,7 +276,8 @@ func (s *Server) listen(ctx context.Context, u string) error {
 		if err != nil {
 			return err
 		}
-		s.addListener(u, ln.Close, ln.Addr(), nil)
+		s.addListener(u, ln.Close, ln.Addr())
+		s.countPreAuth(func() (int, map[string]uint64) { st := ln.Stats(); return st.PreAuth, st.Dropped })
 		s.goAccept(func() (net.Conn, session.Peer, error) {
 			c, err := ln.AcceptContext(s.ctx)
 			if err != nil {
@@ -276,7 +296,8 @@ func (s *Server) listen(ctx context.Context, u string) error {
 		if err != nil {
 			return err
 		}
-		s.addListener(u, ln.Close, ln.Addr(), ln.InFlight)
+		s.addListener(u, ln.Close, ln.Addr())
+		s.countPreAuth(func() (int, map[string]uint64) { st := ln.Stats(); return st.PreAuth, st.Dropped })
 		s.goAccept(func() (net.Conn, session.Peer, error) {
 			c, err := ln.AcceptContext(s.ctx)
 			if err != nil {
@@ -291,25 +312,34 @@ func (s *Server) listen(ctx context.Context, u string) error {
 	return nil
 }
 
-func (s *Server) addListener(u string, closeFn func() error, addr net.Addr, inFlight func() int) {
+func (s *Server) addListener(u string, closeFn func() error, addr net.Addr) {
 	s.mu.Lock()
-	s.listeners = append(s.listeners, listener{url: u, close: closeFn, addr: addr, inFlight: inFlight})
+	s.listeners = append(s.listeners, listener{url: u, close: closeFn, addr: addr})
 	s.mu.Unlock()
 }
 
 // PreAuth returns how many connections the node holds that have not
 // authenticated yet, over its tls and dtls listeners (each holds at most
-// Options.MaxHandshakes).
+// Options.MaxHandshakes): State's PreAuth, without the rest.
 func (s *Server) PreAuth() int {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	ls := append([]listener(nil), s.listeners...)
+	s.mu.Unlock()
 	n := 0
-	for _, l := range s.listeners {
-		if l.inFlight != nil {
-			n += l.inFlight()
+	for _, l := range ls {
+		if l.stats != nil {
+			k, _ := l.stats()
+			n += k
 		}
 	}
 	return n
+}
+
+// countPreAuth attaches pre-auth statistics to the listener added last.
+func (s *Server) countPreAuth(stats func() (int, map[string]uint64)) {
+	s.mu.Lock()
+	s.listeners[len(s.listeners)-1].stats = stats
+	s.mu.Unlock()
 }
 
 func (s *Server) goAccept(accept func() (net.Conn, session.Peer, error)) {
@@ -361,6 +391,7 @@ func peerOf(cs tls.ConnectionState) session.Peer {
 func (s *Server) ServeConn(c net.Conn, peer session.Peer) {
 	l, err := session.NewLink(c, session.Server, s.linkConfig(peer))
 	if err != nil {
+		s.drops.link.Add(1)
 		s.log.Warn("link refused", "addr", c.RemoteAddr().String(), "err", err)
 		return
 	}
@@ -404,6 +435,7 @@ func (s *Server) serveLink(l *session.Link) {
 	conn, err := session.NewConn(ctx, l, &opts)
 	cancel()
 	if err != nil {
+		s.drops.session.Add(1)
 		log.Warn("session refused", "err", err)
 		return
 	}
@@ -439,6 +471,7 @@ func (s *Server) serveLink(l *session.Link) {
 func (s *Server) handleConnect(log *slog.Logger, peer session.Peer, st *session.Stream) {
 	req, err := session.ParseConnectRequest(st.Header())
 	if err != nil {
+		s.drops.malformed.Add(1)
 		st.Abort(session.AbortProtocol, err.Error())
 		return
 	}
@@ -460,6 +493,7 @@ func (s *Server) handleConnect(log *slog.Logger, peer session.Peer, st *session.
 		code := session.AbortUpstream
 		if errors.Is(err, ErrDenied) {
 			code = session.AbortPolicy
+			s.drops.denied.Add(1)
 			log.Warn("connect denied", "network", req.Network.String(), "dest", req.Address, "err", err)
 		} else {
 			log.Info("connect failed", "network", req.Network.String(), "dest", req.Address, "err", err)

@@ -340,7 +340,41 @@ func startLink(m muxer, role Role, cfg *LinkConfig, h *wire.Hello) *Link {
 		l.wg.Add(1)
 		go l.sweepLoop(sweep)
 	}
+	if h, ok := m.(heardMuxer); ok && cfg.KeepAlive > 0 {
+		l.wg.Add(1)
+		go l.watchPeer(h)
+	}
 	return l
+}
+
+// heardMuxer is a muxer that knows when its peer last sent anything.
+type heardMuxer interface{ lastHeard() time.Time }
+
+// ErrPeerSilent is the cause of a link whose peer sent nothing, not even a
+// keepalive, for longer than its KeepAliveTimeout.
+var ErrPeerSilent = errors.New("session: peer silent for longer than the keepalive timeout")
+
+// watchPeer closes the link once the peer has been silent for longer than
+// KeepAliveTimeout: keepalives arrive every KeepAlive from a live peer, so
+// silence means a dead peer or a dead path. It looks often enough to
+// notice within a tenth of the timeout (at most a second) after it.
+func (l *Link) watchPeer(h heardMuxer) {
+	defer l.wg.Done()
+	every := min(max(l.cfg.KeepAliveTimeout/10, 10*time.Millisecond), time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.done:
+			return
+		case now := <-t.C:
+			if silent := now.Sub(h.lastHeard()); silent > l.cfg.KeepAliveTimeout {
+				l.log.Warn("link down: peer silent", "silent", silent.Round(time.Millisecond), "timeout", l.cfg.KeepAliveTimeout)
+				l.shutdown(fmt.Errorf("%w (%v)", ErrPeerSilent, l.cfg.KeepAliveTimeout))
+				return
+			}
+		}
+	}
 }
 
 // Peer returns what is known of the node at the other end.

@@ -154,6 +154,7 @@ func (c *calc) Variadic(sep string, parts ...string) string { return strings.Joi
 
 func (c *calc) NotEligible(ch chan int) {}
 
+//lint:ignore U1000 called by name: the test checks that unexported methods stay unexposed
 func (c *calc) unexported() {}
 
 func TestServiceCalls(t *testing.T) {
@@ -320,8 +321,7 @@ func TestCallbacks(t *testing.T) {
 
 // bouncer calls the peer's bouncer back until depth runs out.
 type bouncer struct {
-	c     *Conn
-	depth atomic.Int64
+	c *Conn
 }
 
 func (b *bouncer) Bounce(ctx context.Context, n int) (int, error) {

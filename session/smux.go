@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/xtaci/smux"
 )
@@ -19,9 +21,29 @@ import (
 // held by a *Stream for its whole life anyway, so no stream is ever closed
 // by the garbage collector mid-copy.
 type smuxMuxer struct {
-	s    *smux.Session
-	conn net.Conn
+	s     *smux.Session
+	conn  net.Conn
+	clock *clockedConn
 }
+
+// clockedConn records when bytes last arrived, for the link's dead-peer
+// check: smux's own keepalive only looks once per timeout period, so it
+// notices a silent peer between one and two timeouts late.
+type clockedConn struct {
+	net.Conn
+	last atomic.Int64 // unix nanoseconds of the last read that returned bytes
+}
+
+func (c *clockedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.last.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+// lastHeard returns when the peer last sent anything.
+func (m *smuxMuxer) lastHeard() time.Time { return time.Unix(0, m.clock.last.Load()) }
 
 func newSmux(c net.Conn, role Role, cfg *LinkConfig) (*smuxMuxer, error) {
 	sc := smux.DefaultConfig()
@@ -33,12 +55,16 @@ func newSmux(c net.Conn, role Role, cfg *LinkConfig) (*smuxMuxer, error) {
 		sc.KeepAliveDisabled = true
 	} else {
 		sc.KeepAliveInterval = cfg.KeepAlive
-		sc.KeepAliveTimeout = cfg.KeepAliveTimeout
+		// The link's own check (Link.watchPeer) enforces the timeout;
+		// smux's coarser one stays as a backstop.
+		sc.KeepAliveTimeout = 2 * cfg.KeepAliveTimeout
 	}
 	// smux reads each frame's 8-byte header and its payload with two
 	// reads; through a buffer, one syscall usually brings both (and the
 	// frames behind them). Reads of whole large payloads bypass the buffer.
-	bc := &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, 16<<10)}
+	clock := &clockedConn{Conn: c}
+	clock.last.Store(time.Now().UnixNano())
+	bc := &bufferedConn{Conn: c, r: bufio.NewReaderSize(clock, 16<<10)}
 	var s *smux.Session
 	var err error
 	if role == Client {
@@ -49,7 +75,7 @@ func newSmux(c net.Conn, role Role, cfg *LinkConfig) (*smuxMuxer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &smuxMuxer{s: s, conn: c}, nil
+	return &smuxMuxer{s: s, conn: c, clock: clock}, nil
 }
 
 // bufferedConn reads through a bufio.Reader, and offers smux the vectored

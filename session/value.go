@@ -87,9 +87,6 @@ var (
 	typeReader  = reflect.TypeFor[io.Reader]()
 	typeWriter  = reflect.TypeFor[io.Writer]()
 	typeRef     = reflect.TypeFor[*Ref]()
-	typeObject  = reflect.TypeFor[Object]()
-	typeTime    = reflect.TypeFor[time.Time]()
-	typeBytes   = reflect.TypeFor[[]byte]()
 )
 
 // isStreamable reports whether v is an io.Reader or io.Writer to stream

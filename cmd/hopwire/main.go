@@ -6,6 +6,7 @@
 //	hopwire serve --listen URL... [--grant RULE...] [--stdio] [--connect RELAY --name N]
 //	hopwire ping|trace [-J hop1,hop2] TARGET
 //	hopwire peers [-J ...] RELAY
+//	hopwire rpyc [-J hop1,hop2] HOST:PORT EXPR   poke an RPyC classic server
 //	hopwire trust --known|--authorized FINGERPRINT [NAME]
 //	hopwire id                        print this identity's name and fingerprint
 //	hopwire certs init --dir D        create a fleet CA in D
@@ -82,13 +83,16 @@ func commands() []command {
 		{"put", "copy local files to TARGET (-r: directories), verified by SHA-256, resumable", runPut},
 		{"get", "copy files from TARGET (-r: directories), verified by SHA-256, resumable", runGet},
 		{"call", "call SERVICE.METHOD on TARGET with JSON arguments; prints JSON results", runCall},
+		{"rpyc", "poke an RPyC classic server: rpyc [-J HOPS] HOST:PORT modules.os.getcwd()", runRPyC},
 		{"forward", "-L [BIND:]PORT:HOST:PORT and -D PORT (SOCKS5): connections that leave from TARGET", runForward},
 		{"ls", "list remote paths (-l: long format)", runLs},
 		{"cat", "print remote files", runCat},
 		{"rm", "remove remote paths (-r: recursively)", runRm},
 		{"mkdir", "create remote directories (with parents)", runMkdir},
+		{"state", "print a node's state (serve --state SOCKET) as JSON: state SOCKET", runState},
 		{"id", "print this node's identity (name and fingerprint)", runID},
 		{"certs", "manage a fleet CA: certs init | certs issue", runCerts},
+		{"bench", "run the benchmarks beside their references (go test in the source tree): one table of ratios", runBench},
 		{"completion", "print a shell completion script: completion bash|zsh", runCompletion},
 		{"version", "print the version", func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "hopwire", version)

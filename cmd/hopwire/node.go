@@ -27,6 +27,7 @@ import (
 type identityFlags struct {
 	home, ca, cert, key, name string
 	verbose                   bool
+	keepalive                 time.Duration
 }
 
 func (f *identityFlags) register(fs *flag.FlagSet) {
@@ -35,6 +36,16 @@ func (f *identityFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cert, "cert", os.Getenv("HOPWIRE_CERT"), "certificate to present ($HOPWIRE_CERT; default: the identity in --home)")
 	fs.StringVar(&f.key, "key", os.Getenv("HOPWIRE_KEY"), "key of --cert ($HOPWIRE_KEY)")
 	fs.BoolVar(&f.verbose, "v", false, "log to stderr")
+	fs.DurationVar(&f.keepalive, "keepalive", 0, "keepalive interval of every link; a peer silent for 3x this is declared dead (default 10s)")
+}
+
+// linkConfig is the base configuration of this command's links.
+func (f *identityFlags) linkConfig(name string) *session.LinkConfig {
+	cfg := &session.LinkConfig{Name: name}
+	if f.keepalive > 0 {
+		cfg.KeepAlive, cfg.KeepAliveTimeout = f.keepalive, 3*f.keepalive
+	}
+	return cfg
 }
 
 func (f *identityFlags) identity() (*certs.Identity, error) {
@@ -110,7 +121,7 @@ func (f *identityFlags) dialer(stderr io.Writer) (*hop.Dialer, error) {
 	return &hop.Dialer{
 		Identity: id,
 		Trust:    func(hop.Addr) certs.Trust { return trust },
-		Link:     &session.LinkConfig{Name: id.Name()},
+		Link:     f.linkConfig(id.Name()),
 		Logger:   f.logger(stderr),
 	}, nil
 }
@@ -135,6 +146,8 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	insecureTCP := fs.Bool("insecure-tcp", false, "allow tcp:// listeners off loopback (no authentication!)")
 	sshAuth := fs.String("ssh-authorized-keys", "", "authorized_keys of ssh:// listeners (default: authorized_keys in --home)")
 	classicRoot := fs.String("classic-root", "", "confine classic administration (files, exec dirs) to this directory")
+	stateSock := fs.String("state", "", "serve the node's state (goroutines, sessions, streams, refs, drops) as JSON on this unix socket; read it with hopwire state")
+	rpycListen := fs.String("rpyc", "", "also serve Python RPyC clients on this loopback HOST:PORT (node info; RPyC has no authentication)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -171,9 +184,10 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	log := idf.logger(stderr)
 	srv, err := relay.New(&relay.Options{
 		Name: idf.name, Identity: id, Trust: trust, Policy: relay.NewPolicy(gs),
-		Listen: listens, InsecureTCP: *insecureTCP, Logger: log, Version: version,
+		Listen: listens, InsecureTCP: *insecureTCP, Logger: log, Version: version, Link: idf.linkConfig(""),
 		SSHAuthorizedKeys: orDefault(*sshAuth, filepath.Join(idf.home, "authorized_keys")),
 		ClassicRoot:       *classicRoot,
+		StateSocket:       *stateSock,
 	})
 	if err != nil {
 		return err
@@ -202,6 +216,13 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		fmt.Fprintf(stdout, "listening %s\n", a)
 	}
 	fmt.Fprintf(stdout, "node %s %s\n", id.Name(), id.Fingerprint())
+	if *rpycListen != "" {
+		stop, err := startRPyC(ctx, *rpycListen, &rpycNode{Name: id.Name(), Fingerprint: id.Fingerprint(), Version: version}, stdout)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if *connect != "" {
 		if idf.name == "" {
 			return fmt.Errorf("%w: --connect needs --name", errUsage)
@@ -455,4 +476,25 @@ func serveSocketStdin(ctx context.Context, srv *relay.Server, id *certs.Identity
 	name, fp := certs.PeerFromState(tc.ConnectionState())
 	srv.ServeConn(tc, session.Peer{Principal: name, Fingerprint: fp})
 	return nil
+}
+
+// runState prints the state a node serves on its --state socket.
+func runState(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("state", stderr)
+	gc := fs.Bool("gc", false, "have the node collect garbage first, so heap_alloc is live memory")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: state SOCKET (the path given to serve --state)", errUsage)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := relay.ReadState(ctx, fs.Arg(0), *gc)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(st)
 }

@@ -28,9 +28,15 @@ const (
 
 	initialCwnd = 32 // segments
 	minCwnd     = 16 // segments; random loss is not congestion, so stay above a trickle
-	// vegasBacklog is how many of our segments may sit in queues on the
-	// path before a loss is blamed on congestion rather than on noise.
-	vegasBacklog = 3
+	// queueSlack is how far (percent of the minimum RTT, at least
+	// minQueueDelay) the lowest recent RTT may rise before a loss is
+	// blamed on a queue, that is on congestion, rather than on noise.
+	queueSlack    = 50
+	minQueueDelay = 2 * time.Millisecond
+	// congestedLoss is the share of a round's segments (in percent) whose
+	// loss (four or more) is taken for congestion even with no queue on
+	// the path.
+	congestedLoss = 15
 
 	initialPeerWindow = 64 // segments the peer accepts before it has told us
 	maxBatch          = 64 // packets the sender builds per round
@@ -56,7 +62,7 @@ type segment struct {
 
 // connStats counts the sender's recovery events, for tests and tuning.
 type connStats struct {
-	sent, retrans, lost, rtos int
+	sent, retrans, lost, rtos, randomLoss int
 }
 
 // rseg is a slot of the receive ring: an out-of-order segment.
@@ -231,6 +237,12 @@ func (c *Conn) onAck(p *packet, now time.Time) (progress, opened bool) {
 		return progress, opened
 	}
 	progress = true
+	c.roundDelivered += delivered
+	if seqLE(c.roundEnd, c.sndUna) {
+		c.prevRoundMin, c.roundMinRTT = c.roundMinRTT, 0
+		c.roundLost, c.roundDelivered = 0, 0
+		c.roundEnd = c.sndNxt
+	}
 
 	// RTT from the echoed timestamp.
 	if p.tsecr != 0 {
@@ -262,20 +274,20 @@ func (c *Conn) onAck(p *packet, now time.Time) (progress, opened bool) {
 			s.lost = true
 			c.nlost++
 			c.stats.lost++
+			c.roundLost++
 			if !c.inRecovery || seqLE(c.recoverSeq, c.sndUna+uint32(i)) {
 				lossy = true
 			}
 		}
 	}
-	if lossy {
-		// One reduction per window of data. As in TCP Veno, a loss with
-		// hardly any of our data queued on the path (RTT near its
-		// minimum) is taken for random loss and cuts less.
-		beta := 7
-		if c.srtt > 0 && time.Duration(c.cwnd)*(c.srtt-c.minRTT) < vegasBacklog*c.srtt {
-			beta = 9
-		}
-		c.ssthresh = max(c.cwnd*beta/10, minCwnd)
+	if lossy && c.randomLoss() {
+		// Noise, not congestion: retransmit, keep the window. (An AIMD
+		// cut per window of data would hold the window near
+		// 1/(cut share) segments under 1% random loss.)
+		c.stats.randomLoss++
+	} else if lossy {
+		// One reduction per window of data.
+		c.ssthresh = max(c.cwnd*7/10, minCwnd)
 		c.cwnd = c.ssthresh
 		c.cwndAcc = 0
 		c.inRecovery = true
@@ -292,8 +304,30 @@ func (c *Conn) onAck(p *packet, now time.Time) (progress, opened bool) {
 	return progress, opened
 }
 
+// randomLoss reports whether the losses of this round look like noise
+// rather than congestion: the lowest RTT of the last two rounds (the
+// lowest sample, so jitter is not mistaken for a queue) is within
+// queueSlack of the path's minimum, so no queue of ours has built up on
+// the path, and few of the round's segments were lost. Like KCP, and unlike
+// TCP, a DTLS hop thus keeps its window through random loss: it is meant
+// for lossy paths, and a real queue still shows in the RTT.
+func (c *Conn) randomLoss() bool {
+	q := c.roundMinRTT
+	if c.prevRoundMin > 0 && (q == 0 || c.prevRoundMin < q) {
+		q = c.prevRoundMin
+	}
+	if q == 0 || c.minRTT == 0 {
+		return false
+	}
+	heavy := c.roundLost > 3 && c.roundLost*100 > congestedLoss*(c.roundLost+c.roundDelivered)
+	return q-c.minRTT <= max(c.minRTT*queueSlack/100, minQueueDelay) && !heavy
+}
+
 // sampleRTT updates the smoothed RTT (RFC 6298).
 func (c *Conn) sampleRTT(rtt time.Duration) {
+	if c.roundMinRTT == 0 || rtt < c.roundMinRTT {
+		c.roundMinRTT = rtt
+	}
 	if c.minRTT == 0 || rtt < c.minRTT {
 		c.minRTT = rtt
 	}
@@ -483,7 +517,13 @@ func (c *Conn) onRTO() {
 		}
 	}
 	c.stats.rtos++
-	c.ssthresh = max(c.cwnd/2, minCwnd)
+	if c.randomLoss() {
+		// A timeout amid noise (a lost retransmission, a lost tail):
+		// restart small, but slow-start straight back to where we were.
+		c.ssthresh = max(c.cwnd, minCwnd)
+	} else {
+		c.ssthresh = max(c.cwnd/2, minCwnd)
+	}
 	c.cwnd = minCwnd
 	c.cwndAcc = 0
 	c.inRecovery = true

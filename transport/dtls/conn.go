@@ -94,13 +94,21 @@ type Conn struct {
 	srtt       time.Duration
 	rttvar     time.Duration
 	minRTT     time.Duration
-	rto        time.Duration
-	rtoAt      time.Time // zero when nothing is in flight
-	probeAt    time.Time // zero unless the peer's window is shut
-	probeWait  time.Duration
-	finQueued  bool
-	finAcked   bool
-	stats      connStats
+	// A round is a window of data: it ends when sndUna passes roundEnd.
+	// Its lowest RTT sample (jitter filtered out) and loss rate tell
+	// congestion from noise.
+	roundEnd       uint32
+	roundMinRTT    time.Duration
+	prevRoundMin   time.Duration
+	roundLost      int
+	roundDelivered int
+	rto            time.Duration
+	rtoAt          time.Time // zero when nothing is in flight
+	probeAt        time.Time // zero unless the peer's window is shut
+	probeWait      time.Duration
+	finQueued      bool
+	finAcked       bool
+	stats          connStats
 
 	// Receive side. ooo is a ring of capSegs slots indexed by seq % capSegs.
 	rcvNxt      uint32

@@ -44,9 +44,18 @@
 // it, three or more places above it, has been delivered, or on a
 // retransmission timeout (at least 40ms, backing off). Congestion control
 // is AIMD on a window of segments: slow start, then a decrease to 0.7 once
-// per window of data on loss (to 0.9 when the RTT shows hardly any queue,
-// as TCP Veno does, since that loss is likely noise), with a floor of 16
-// segments so random loss does not throttle a link to a trickle. Flow
+// per window of data on loss, with a floor of 16 segments. A loss counts
+// as congestion only when the path shows it: the lowest RTT of the last
+// two rounds has risen more than half above the path's minimum (a queue
+// of ours has built up; the lowest sample, so jitter is not taken for a
+// queue) or a round lost more than 15% of its segments. Other losses are
+// noise: retransmitted, but the window stays (a timeout amid noise
+// restarts small and slow-starts back to the old window). Like KCP, and
+// unlike TCP, a DTLS hop thus keeps its goodput on lossy paths (measured
+// through 20 ms ± 5 ms of delay: 1% loss keeps about 65%, 5% about 15–25%
+// of the loss-free rate, where an AIMD cut per window kept under 15% and
+// 10%), at the price of pushing harder than TCP would against a shallow
+// congested queue. Flow
 // control is a receive window of Options.Window bytes. The wire format is
 // in packet.go.
 //

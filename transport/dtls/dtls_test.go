@@ -292,7 +292,7 @@ func TestClientHelloFloodEvicts(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("the client got in after %v", d)
 	}
-	if n := ln.InFlight(); n > maxHS {
+	if n := ln.Stats().PreAuth; n > maxHS {
 		t.Errorf("%d peers in flight, cap %d", n, maxHS)
 	}
 }

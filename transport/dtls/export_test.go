@@ -17,5 +17,5 @@ func (c *Conn) Stats() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.stats
-	return fmt.Sprintf("sent %d, retrans %d, sack-lost %d, rtos %d, cwnd %d, srtt %v", s.sent, s.retrans, s.lost, s.rtos, c.cwnd, c.srtt)
+	return fmt.Sprintf("sent %d, retrans %d, sack-lost %d, rtos %d, random-loss %d, cwnd %d/%d, srtt %v, minrtt %v, round %v/%v lost %d/%d", s.sent, s.retrans, s.lost, s.rtos, s.randomLoss, c.cwnd, c.maxCwnd, c.srtt, c.minRTT, c.roundMinRTT, c.prevRoundMin, c.roundLost, c.roundDelivered)
 }

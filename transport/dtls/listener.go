@@ -23,7 +23,7 @@ import (
 // burst after.
 const (
 	preAuthQueue = 16
-	peerQueue    = 512
+	peerQueue    = 2048 // above the largest congestion window (sndCap/mss), so our own bursts fit
 )
 
 // dropLogInterval limits the "cap reached" warnings.
@@ -71,6 +71,7 @@ type Listener struct {
 	closed   bool
 	loopErr  error // why the read loop stopped
 	lastDrop time.Time
+	drops    dropCounts
 
 	loopDone  chan struct{}
 	closeOnce sync.Once
@@ -174,12 +175,34 @@ func (l *Listener) AcceptContext(ctx context.Context) (*Conn, error) {
 	}
 }
 
+// Stats is a snapshot of a listener's connections that have not
+// authenticated, for monitoring (a node's state endpoint).
+type Stats struct {
+	// PreAuth counts connections held between the accept and Accept:
+	// handshakes in progress and authenticated conns not yet taken.
+	PreAuth int
+	// Dropped counts connections closed before authentication since the
+	// listener started, by reason: "cap" (the pre-auth cap was reached),
+	// "silent" (the peer left, stalled or reset without completing the
+	// handshake) and "refused" (the handshake failed or the peer was not
+	// trusted).
+	Dropped map[string]uint64
+}
+
+// dropCounts counts a listener's pre-auth drops by reason.
+type dropCounts struct{ cap, silent, refused atomic.Uint64 }
+
+func (d *dropCounts) snapshot() map[string]uint64 {
+	return map[string]uint64{"cap": d.cap.Load(), "silent": d.silent.Load(), "refused": d.refused.Load()}
+}
+
+// Stats returns a snapshot of the connections that have not authenticated.
+func (l *Listener) Stats() Stats {
+	return Stats{PreAuth: len(l.slots), Dropped: l.drops.snapshot()}
+}
+
 // Addr returns the listening address.
 func (l *Listener) Addr() net.Addr { return l.pc.LocalAddr() }
-
-// InFlight returns how many peers hold a slot: handshakes in progress and
-// authenticated conns not yet accepted. It never exceeds MaxHandshakes.
-func (l *Listener) InFlight() int { return len(l.slots) }
 
 // Close stops listening, as the type's doc says. It is idempotent.
 func (l *Listener) Close() error {
@@ -264,6 +287,7 @@ func (l *Listener) route(b []byte, addr net.Addr) {
 		if victim = l.evictLocked(); victim != nil {
 			break // the newcomer takes over the victim's slot
 		}
+		l.drops.cap.Add(1)
 		warn := time.Since(l.lastDrop) >= dropLogInterval
 		if warn {
 			l.lastDrop = time.Now()
@@ -335,6 +359,7 @@ func (l *Listener) serve(p *peerConn) {
 	if err != nil {
 		p.Close()
 		release()
+		l.drops.refused.Add(1)
 		l.log.Warn("dtls: handshake failed", "peer", p.key, "err", err)
 		return
 	}
@@ -350,6 +375,9 @@ func (l *Listener) serve(p *peerConn) {
 		var ne net.Error
 		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 			level = slog.LevelDebug // stalled: silent, slow, or a spoofed source
+			l.drops.silent.Add(1)
+		} else {
+			l.drops.refused.Add(1)
 		}
 		l.log.Log(context.Background(), level, "dtls: handshake failed", "peer", p.key, "err", err)
 		return

@@ -72,9 +72,9 @@ func pair(t testing.TB, overPacketConn bool) (*Conn, *Conn) {
 	}()
 	var c *Conn
 	if overPacketConn {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+		pc, perr := net.ListenPacket("udp", "127.0.0.1:0")
+		if perr != nil {
+			t.Fatal(perr)
 		}
 		c, err = DialPacket(t.Context(), pc, ln.Addr(), ccfg, nil)
 	} else {

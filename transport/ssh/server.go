@@ -1,8 +1,8 @@
 package ssh
 
 import (
-	"bytes"
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -124,6 +125,8 @@ type Listener struct {
 
 	loopDone chan struct{}
 	loopErr  error
+
+	drops dropCounts
 
 	closeOnce sync.Once
 	closeErr  error
@@ -252,6 +255,32 @@ func (l *Listener) AcceptContext(ctx context.Context) (*Conn, error) {
 	}
 }
 
+// Stats is a snapshot of a listener's connections that have not
+// authenticated, for monitoring (a node's state endpoint).
+type Stats struct {
+	// PreAuth counts connections held between the accept and Accept:
+	// handshakes in progress and authenticated conns not yet taken.
+	PreAuth int
+	// Dropped counts connections closed before authentication since the
+	// listener started, by reason: "cap" (the pre-auth cap was reached),
+	// "silent" (the peer left, stalled or reset without completing the
+	// handshake) and "refused" (the handshake failed or the peer was not
+	// trusted).
+	Dropped map[string]uint64
+}
+
+// dropCounts counts a listener's pre-auth drops by reason.
+type dropCounts struct{ cap, silent, refused atomic.Uint64 }
+
+func (d *dropCounts) snapshot() map[string]uint64 {
+	return map[string]uint64{"cap": d.cap.Load(), "silent": d.silent.Load(), "refused": d.refused.Load()}
+}
+
+// Stats returns a snapshot of the connections that have not authenticated.
+func (l *Listener) Stats() Stats {
+	return Stats{PreAuth: len(l.slots), Dropped: l.drops.snapshot()}
+}
+
 // Addr returns the listener's network address.
 func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
 
@@ -306,6 +335,7 @@ func (l *Listener) acceptLoop() {
 		case l.slots <- struct{}{}:
 		default:
 			raw.Close()
+			l.drops.cap.Add(1)
 			dropped++
 			if now := time.Now(); now.Sub(lastDrop) >= dropLogInterval {
 				l.log.Warn("ssh: too many connections waiting to authenticate; closed new ones",
@@ -342,6 +372,9 @@ func (l *Listener) serve(raw net.Conn) {
 			level := slog.LevelWarn
 			if quiet(err) {
 				level = slog.LevelDebug
+				l.drops.silent.Add(1)
+			} else {
+				l.drops.refused.Add(1)
 			}
 			l.log.Log(context.Background(), level, "ssh: handshake failed", "addr", addr, "err", err)
 		}
@@ -475,7 +508,7 @@ func (a *authorizer) publicKeyCallback(offered func(string, ssh.PublicKey)) func
 func (a *authorizer) authorized(key ssh.PublicKey) (ok, noTouch bool) {
 	want := key.Marshal()
 	for _, k := range a.static {
-		if bytes.Equal(k, want) {
+		if subtle.ConstantTimeCompare(k, want) == 1 {
 			return true, false
 		}
 	}
@@ -494,7 +527,7 @@ func (a *authorizer) authorized(key ssh.PublicKey) (ok, noTouch bool) {
 			break // no further valid line
 		}
 		rest = next
-		if !bytes.Equal(k.Marshal(), want) {
+		if subtle.ConstantTimeCompare(k.Marshal(), want) != 1 {
 			continue
 		}
 		usable, nt := true, false

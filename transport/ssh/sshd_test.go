@@ -36,7 +36,6 @@ type sshd struct {
 	hostKeys []ssh.Signer // ECDSA, then Ed25519
 	client   ssh.Signer   // the authorized client key
 	dir      string
-	log      *bytes.Buffer
 }
 
 // lockedBuffer is a bytes.Buffer safe for a writer goroutine and readers.

@@ -83,6 +83,8 @@ type Listener struct {
 	loopDone chan struct{} // closed when the accept loop has stopped
 	loopErr  error         // why it stopped; written before loopDone is closed
 
+	drops dropCounts
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -186,13 +188,34 @@ func (l *Listener) AcceptContext(ctx context.Context) (*tls.Conn, error) {
 	}
 }
 
+// Stats is a snapshot of a listener's connections that have not
+// authenticated, for monitoring (a node's state endpoint).
+type Stats struct {
+	// PreAuth counts connections held between the accept and Accept:
+	// handshakes in progress and authenticated conns not yet taken.
+	PreAuth int
+	// Dropped counts connections closed before authentication since the
+	// listener started, by reason: "cap" (the pre-auth cap was reached),
+	// "silent" (the peer left, stalled or reset without completing the
+	// handshake) and "refused" (the handshake failed or the peer was not
+	// trusted).
+	Dropped map[string]uint64
+}
+
+// dropCounts counts a listener's pre-auth drops by reason.
+type dropCounts struct{ cap, silent, refused atomic.Uint64 }
+
+func (d *dropCounts) snapshot() map[string]uint64 {
+	return map[string]uint64{"cap": d.cap.Load(), "silent": d.silent.Load(), "refused": d.refused.Load()}
+}
+
+// Stats returns a snapshot of the connections that have not authenticated.
+func (l *Listener) Stats() Stats {
+	return Stats{PreAuth: len(l.slots), Dropped: l.drops.snapshot()}
+}
+
 // Addr returns the listener's network address.
 func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
-
-// InFlight returns how many connections hold a slot: handshakes in
-// progress and authenticated conns not yet accepted. It never exceeds
-// MaxHandshakes.
-func (l *Listener) InFlight() int { return len(l.slots) }
 
 // Close stops the listener: it closes the underlying listener, interrupts
 // the handshakes in progress, closes authenticated conns not yet accepted,
@@ -253,6 +276,7 @@ func (l *Listener) acceptLoop() {
 				continue
 			}
 			raw.Close()
+			l.drops.cap.Add(1)
 			dropped++
 			if now := time.Now(); now.Sub(lastDrop) >= dropLogInterval {
 				l.log.Warn("tls: too many connections waiting to authenticate; closed new ones",
@@ -330,6 +354,9 @@ func (l *Listener) serve(raw net.Conn) {
 			level := slog.LevelWarn
 			if quiet(err) {
 				level = slog.LevelDebug
+				l.drops.silent.Add(1)
+			} else {
+				l.drops.refused.Add(1)
 			}
 			l.log.Log(context.Background(), level, "tls: handshake failed", "addr", addr, "err", err)
 		}

@@ -312,7 +312,7 @@ func Violations() []Violation {
 			return p.SendFrame(Frame{Ver: v2, Cmd: CmdSYN, Len: -1, SID: s.ID})
 		}},
 		{Name: "mux/psh-empty", Stage: StageLink, Run: frames(Frame{Ver: v2, Cmd: CmdPSH, Len: -1, SID: 1007})},
-		{Name: "mux/stream-flood", Stage: StageLink, Run: streamFlood},
+		{Name: "mux/stream-flood", Stage: StageRPC, Run: streamFlood}, // after the RPC setup, which has its own deadline
 
 		// ---- records ----
 		{Name: "record/first-not-open", Stage: StageLink, Run: onStream(RecordBytes(wire.RecordData, -1, []byte("hi")), nil, wire.AbortProtocol)},

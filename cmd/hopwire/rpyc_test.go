@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/relay"
+)
+
+// startPyClassic runs an RPyC classic server from Debian's python3-rpyc
+// (session/rpyc's test peer) until the test ends; it skips without one.
+func startPyClassic(t *testing.T) string {
+	t.Helper()
+	py := os.Getenv("HOPWIRE_PYTHON")
+	if py == "" {
+		py = "/usr/bin/python3"
+	}
+	if err := exec.Command(py, "-c", "import rpyc").Run(); err != nil {
+		t.Skipf("%s has no rpyc module: apt-get install python3-rpyc to run this test", py)
+	}
+	cmd := exec.Command(py, "../../session/rpyc/testdata/pyserver.py", "classic")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("python classic server did not start: %v", err)
+	}
+	return "127.0.0.1:" + strings.TrimSpace(line)
+}
+
+func TestRPyCCommand(t *testing.T) {
+	addr := startPyClassic(t)
+	dir := t.TempDir()
+	os.WriteFile(dir+"/f.txt", []byte("x"), 0o644)
+	for _, c := range []struct{ expr, want string }{
+		{"modules.sys.platform", "linux"},
+		{"modules.os.getcwd()", ""},
+		{"modules.os.listdir('" + dir + "')", "['f.txt']"},
+		{"modules.os.path.join('a', \"b\", 'c')", "a/b/c"},
+		{"len('héllo')", "5"},
+		{"modules.os.stat('" + dir + "/f.txt').st_size", "1"},
+		{"modules.operator.add(1.5, 2)", "3.5"},
+		{"modules.operator.add(1.5, 1.5)", "3.0"},
+		{"modules.sys.version_info", ""},
+		{"modules.sys.version_info.major", "3"},
+	} {
+		out, errOut, code := runCmd(t, "rpyc", addr, c.expr)
+		if code != 0 {
+			t.Errorf("rpyc %s: exit %d: %s", c.expr, code, errOut)
+			continue
+		}
+		if out = strings.TrimSuffix(out, "\n"); c.want != "" && out != c.want {
+			t.Errorf("rpyc %s = %q, want %q", c.expr, out, c.want)
+		}
+	}
+	_, errOut, code := runCmdErr(t, "rpyc", addr, "open('/nonexistent/hopwire')")
+	if code != 1 || !strings.Contains(errOut, "FileNotFoundError") {
+		t.Errorf("open(missing): exit %d, %s", code, errOut)
+	}
+	for _, bad := range []string{"", "modules.", "os.getcwd(", "f(x)", "a..b", "modules"} {
+		if _, _, code := runCmd(t, "rpyc", addr, bad); code != 2 {
+			t.Errorf("rpyc %q: exit %d, want 2", bad, code)
+		}
+	}
+}
+
+// TestRPyCCommandChain reaches the server through -J r1,r2: the TCP
+// connection leaves from r2.
+func TestRPyCCommandChain(t *testing.T) {
+	addr := startPyClassic(t)
+	home := t.TempDir()
+	client, err := certs.LoadOrCreate(home, "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, r2id := startTestRelay(t, "r2", client, "client:connect="+addr)
+	r1, r1id := startTestRelay(t, "r1", client, "client:connect="+strings.TrimPrefix(r2.Addrs()[0], "tls://"))
+	for _, id := range []*certs.Identity{r1id, r2id} {
+		if _, errOut, code := runCmd(t, "trust", "--home", home, "--known", id.Fingerprint()); code != 0 {
+			t.Fatal(errOut)
+		}
+	}
+	out, errOut, code := runCmdErr(t, "rpyc", "--home", home, "-J", r1.Addrs()[0]+","+r2.Addrs()[0], addr, "modules.sys.platform")
+	if code != 0 || out != "linux\n" {
+		t.Fatalf("rpyc -J: exit %d, %q, %s", code, out, errOut)
+	}
+}
+
+func startTestRelay(t *testing.T, name string, client *certs.Identity, grants ...string) (*relay.Server, *certs.Identity) {
+	t.Helper()
+	id, err := certs.LoadOrCreate(t.TempDir(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gs []*relay.Grant
+	for _, g := range grants {
+		pg, err := relay.ParseGrant(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gs = append(gs, pg)
+	}
+	srv, err := relay.New(&relay.Options{Name: name, Identity: id, Trust: certs.Trust{Pinned: []string{client.Fingerprint()}},
+		Policy: relay.NewPolicy(gs), Listen: []string{"tls://127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv, id
+}
+
+// runCmdErr is runCmd whose stderr includes the final error message.
+func runCmdErr(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, strings.NewReader(""), &out, &errb)
+	code := exitCode(err, &errb)
+	return out.String(), errb.String(), code
+}
+
+// TestServeRPyC: a Python RPyC client calls the node's RPyC service.
+func TestServeRPyC(t *testing.T) {
+	py := os.Getenv("HOPWIRE_PYTHON")
+	if py == "" {
+		py = "/usr/bin/python3"
+	}
+	if err := exec.Command(py, "-c", "import rpyc").Run(); err != nil {
+		t.Skipf("%s has no rpyc module: apt-get install python3-rpyc to run this test", py)
+	}
+	if _, _, code := runCmd(t, "serve", "--rpyc", "192.0.2.1:1", "--listen", "tls://127.0.0.1:0"); code != 2 {
+		t.Fatalf("--rpyc off loopback: exit %d, want 2", code)
+	}
+	home := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--home", home, "--name", "n1", "--listen", "tls://127.0.0.1:0", "--rpyc", "127.0.0.1:0"}, strings.NewReader(""), pw, io.Discard)
+		pw.Close()
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	sc := bufio.NewScanner(pr)
+	var addr string
+	for addr == "" && sc.Scan() {
+		if a, ok := strings.CutPrefix(sc.Text(), "rpyc "); ok {
+			addr = a
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if addr == "" {
+		t.Fatal("serve printed no rpyc address")
+	}
+	_, port, _ := strings.Cut(addr, ":")
+	script := `
+import sys, rpyc
+c = rpyc.connect("127.0.0.1", int(sys.argv[1]))
+assert c.root.name == "n1", c.root.name
+assert c.root.echo((1, "x", b"y")) == (1, "x", b"y")
+assert c.root.Fingerprint.startswith("SHA256:")
+print(c.root.hostname())
+c.close()
+`
+	out, err := exec.Command(py, "-c", script, port).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python client: %v\n%s", err, out)
+	}
+	if h, _ := os.Hostname(); strings.TrimSpace(string(out)) != h {
+		t.Fatalf("hostname %q", out)
+	}
+}

@@ -1,0 +1,138 @@
+package relay
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hopwire/hopwire/certs"
+)
+
+// waitState polls the state socket until ok accepts a snapshot.
+func waitState(t *testing.T, sock string, what string, ok func(State) bool) State {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := ReadState(t.Context(), sock, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state never showed %s: %+v", what, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The state socket reports sessions, streams, pre-auth connections and
+// drops, and returns to its baseline when sessions end.
+func TestStateEndpoint(t *testing.T) {
+	client := newIdentity(t, "client")
+	id := newIdentity(t, "r1")
+	sock := filepath.Join(t.TempDir(), "state.sock")
+	g := mustGrant(t, "client:connect=127.0.0.1/32:1-65535")
+	srv, err := New(&Options{Name: "r1", Identity: id, Trust: certs.Trust{Pinned: []string{client.Fingerprint()}},
+		Policy: NewPolicy([]*Grant{g}), Listen: []string{"tls://127.0.0.1:0"}, StateSocket: sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("state socket mode %v, want 0600", fi.Mode().Perm())
+	}
+	r1 := &testNode{id: id, srv: srv, url: srv.Addrs()[0]}
+	echo := echoServer(t) // before the baseline: its listener is in this process too
+	base := waitState(t, sock, "an idle node", func(s State) bool { return s.Sessions == 0 && s.PreAuth == 0 })
+	t.Logf("baseline: %+v", base)
+	if base.Node != "r1" || base.Goroutines <= 0 || base.FDs <= 0 || base.Children != 0 {
+		t.Fatalf("baseline: %+v", base)
+	}
+
+	// A silent TCP connection waits in pre-auth.
+	raw, err := net.Dial("tcp", hostPort(t, r1.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, sock, "one pre-auth connection", func(s State) bool { return s.PreAuth == 1 })
+	raw.Close()
+	waitState(t, sock, "the silent connection dropped", func(s State) bool {
+		return s.PreAuth == 0 && s.Drops["tls:silent"] == 1
+	})
+
+	// A session with an open forward, then a denied one.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	route, err := dialer(client, r1).Dial(ctx, nil, mustAddr(t, r1.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := route.DialContext(ctx, "tcp", echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, sock, "a session with a stream", func(s State) bool { return s.Sessions == 1 && s.Streams >= 2 })
+	if st.Refs != 0 {
+		t.Errorf("refs %d with no reference exported", st.Refs)
+	}
+	d, err := route.DialContext(ctx, "tcp", "127.0.0.2:9")
+	if err == nil {
+		_, err = d.Read(make([]byte, 1))
+		d.Close()
+	}
+	if err == nil {
+		t.Fatal("a denied connect succeeded")
+	}
+	waitState(t, sock, "one denial", func(s State) bool { return s.Drops["denied"] == 1 })
+	c.Close()
+	route.Close()
+	end := waitState(t, sock, "back to baseline", func(s State) bool {
+		return s.Sessions == 0 && s.Streams == 0 && s.FDs == base.FDs && s.Goroutines <= base.Goroutines
+	})
+	if end.Drops["link"] != 0 || end.Drops["session"] != 0 {
+		t.Errorf("drops: %v", end.Drops)
+	}
+	srv.Close()
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("state socket left behind: %v", err)
+	}
+}
+
+// A state socket path that is another kind of file is refused, never
+// removed.
+func TestStateSocketNotASocket(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "state")
+	if err := os.WriteFile(p, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(&Options{StateSocket: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := srv.Start(t.Context()); err == nil {
+		t.Fatal("Start over a regular file succeeded")
+	}
+	if b, err := os.ReadFile(p); err != nil || string(b) != "keep" {
+		t.Fatalf("the file was touched: %q %v", b, err)
+	}
+}

@@ -1,0 +1,7 @@
+package rpyc
+
+// For the external tests (chain_test.go).
+var (
+	StartPython  = startPython
+	SeedScenario = seedScenario
+)

@@ -1,0 +1,132 @@
+"""Python RPyC client driving a Go service served by session/rpyc.
+
+usage: pyclient.py PORT check   -- run the assertions, print OK
+       pyclient.py PORT bench N -- N calls of root.echo, print calls/s
+"""
+import sys
+import time
+
+import rpyc
+
+
+class ClientService(rpyc.Service):
+    def exposed_whoami(self):
+        return "python-client"
+
+
+def check(conn):
+    root = conn.root
+    # values by brine
+    for v in [None, True, 0, -49, 160, 2**70, -(2**70), 1.5, 2j, "", "héllo",
+              b"", b"\x00\xff" * 300, (), (1, ("x", None)), frozenset([1]),
+              slice(1, None, 2), NotImplemented, Ellipsis]:
+        got = root.Echo(v)
+        assert got == v and type(got) is type(v), (v, got)
+    assert root.Add(2, 3) == 5
+    assert root.add(40, 2) == 42  # snake_case alias
+    assert root.Divmod(17, 5) == (3, 2)
+    assert root.Upper("abc") == "ABC"
+    assert root.Words() == ("a", "b", "c")
+    assert dict(root.Table()) == {"one": 1, "two": 2}
+    assert root.Name == "go-svc"
+    # lists and dicts go by reference; Go fetches them into slices and maps
+    assert root.Sum([1, 2, 3]) == 6 and root.Sum((4, 5)) == 9 and root.Sum(set([7])) == 7
+    assert root.Keys({"b": 1, "a": 2}) == ("a=2", "b=1")
+    big = bytes(range(256)) * 65536  # 16 MiB
+    assert root.Length(big) == len(big)
+    assert len(root.Blob(1 << 20)) == 1 << 20
+
+    # exceptions
+    try:
+        root.Open("/nonexistent/hopwire")
+    except FileNotFoundError as e:
+        assert e.errno == 2, e.errno
+    else:
+        raise AssertionError("no FileNotFoundError")
+    try:
+        root.Divmod(1, 0)
+    except ZeroDivisionError as e:
+        assert "by zero" in str(e), str(e)
+    else:
+        raise AssertionError("no ZeroDivisionError")
+    try:
+        root.Fail("boom")
+    except RuntimeError as e:
+        assert "boom" in str(e), str(e)
+    else:
+        raise AssertionError("no RuntimeError")
+    try:
+        root.Panic()
+    except RuntimeError as e:
+        assert "panicked" in str(e), str(e)
+    else:
+        raise AssertionError("no RuntimeError for a panic")
+    try:
+        root.Add("x", 1)
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("no TypeError")
+    try:
+        root.NoSuchMethod
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError("no AttributeError")
+
+    # callbacks into Python, nested
+    assert root.Apply(lambda x: x * 3, 5) == 15
+    assert root.Apply(lambda x: root.Add(x, 1), 5) == 6
+    try:
+        root.Apply(lambda x: 1 / 0, 5)
+    except ZeroDivisionError:
+        pass
+    else:
+        raise AssertionError("callback exception lost")
+    # the Go service calls the client's own service
+    assert root.Whoami() == "python-client"
+
+    # objects by reference, and Go funcs handed to Python
+    ctr = root.NewCounter(10)
+    assert ctr.Incr() == 11 and ctr.Incr() == 12
+    assert ctr.Value == 12
+    ctr.Value = 100
+    assert ctr.Incr() == 101
+    assert "Counter" in repr(ctr)
+    double = root.Doubler()
+    assert double(21) == 42
+    assert callable(double)
+
+    # async
+    res = rpyc.async_(root.Slow)(0.1, "later")
+    assert not res.ready
+    res.wait()
+    assert res.value == "later"
+    conn.ping()
+
+
+def bench(conn, n):
+    # the usual Python idiom: root.echo(x) is GETATTR + CALL (+ DEL)
+    root = conn.root
+    root.echo(0)
+    t0 = time.perf_counter()
+    for i in range(n):
+        root.echo(i)
+    dt = time.perf_counter() - t0
+    print(f"{n / dt:.1f}")
+
+
+def main():
+    port = int(sys.argv[1])
+    conn = rpyc.connect("127.0.0.1", port, service=ClientService,
+                        config={"allow_public_attrs": True, "sync_request_timeout": 60})
+    if sys.argv[2] == "check":
+        check(conn)
+        print("OK")
+    else:
+        bench(conn, int(sys.argv[3]))
+    conn.close()
+
+
+if __name__ == "__main__":
+    main()
