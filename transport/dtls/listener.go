@@ -373,8 +373,8 @@ func (l *Listener) serve(p *peerConn) {
 		}
 		level := slog.LevelWarn
 		var ne net.Error
-		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-			level = slog.LevelDebug // stalled: silent, slow, or a spoofed source
+		if p.evicted.Load() || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+			level = slog.LevelDebug // stalled (or evicted for it): silent, slow, or a spoofed source
 			l.drops.silent.Add(1)
 		} else {
 			l.drops.refused.Add(1)
