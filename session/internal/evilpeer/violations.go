@@ -373,6 +373,7 @@ func Violations() []Violation {
 		{Name: "rpc/unknown-record-on-rpc", Stage: StageRPC, Fatal: true, Run: func(_ context.Context, _ *Peer, r *RPC) error {
 			return r.Send(RecordBytes(7, -1, nil))
 		}},
+		{Name: "rpc/timeout-2^64", Stage: StageRPC, Run: hugeTimeout},
 		{Name: "rpc/release-unknown", Stage: StageRPC, Run: rpcMsgs(wire.AppendMsg(nil, &wire.Msg{Kind: wire.MsgRelease, IDs: []uint64{1, 2, 1 << 63}}))},
 		{Name: "rpc/reply-unknown-id", Stage: StageRPC, Run: rpcMsgs(wire.AppendMsg(nil, &wire.Msg{Kind: wire.MsgReply, ID: 4242, Body: []byte{0x80}}))},
 		{Name: "rpc/error-unknown-id", Stage: StageRPC, Run: rpcMsgs(wire.AppendMsg(nil, &wire.Msg{Kind: wire.MsgError, ID: 4243, Code: "x"}))},
@@ -414,6 +415,33 @@ func Violations() []Violation {
 		{Name: "cbor/bignum-tag", Stage: StageRPC, Run: callErr(0, ServiceName, "Add", []byte{0x82, 0xc2, 0x49, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2}, "bad-args")},
 	}
 	return vs
+}
+
+// hugeTimeout calls Block with a timeout past any deadline (2^64-1 ns): it
+// must run as a call without a deadline, not as one already expired, and
+// end when cancelled.
+func hugeTimeout(ctx context.Context, _ *Peer, r *RPC) error {
+	const id = 78
+	call := wire.AppendMsg(nil, &wire.Msg{Kind: wire.MsgCall, ID: id, Service: ServiceName, Method: "Block", Timeout: 1<<64 - 1, Body: []byte{0x80}})
+	if err := r.Msg(call); err != nil {
+		return err
+	}
+	early, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	m, err := r.WaitReply(early, id)
+	cancel()
+	if err == nil {
+		return fmt.Errorf("the call ended at once: %v %q %q", m.Kind, m.Code, m.Text)
+	}
+	if err := r.Msg(wire.AppendMsg(nil, &wire.Msg{Kind: wire.MsgCancel, ID: id})); err != nil {
+		return err
+	}
+	if m, err = r.WaitReply(ctx, id); err != nil {
+		return err
+	}
+	if m.Kind != wire.MsgError || m.Code != "canceled" {
+		return fmt.Errorf("after a cancel: %v %q %q, want an error with code canceled", m.Kind, m.Code, m.Text)
+	}
+	return nil
 }
 
 // streamFlood opens many more streams than a link accepts (SYN, no open
