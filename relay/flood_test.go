@@ -278,4 +278,20 @@ func TestPreAuthFlood(t *testing.T) {
 			t.Fatalf("after the flood: %v", err)
 		}
 	}
+	// The state endpoint saw it all: silent and noisy TLS conns, stalled
+	// DTLS handshakes; and no flood conn became a session.
+	st := srv.State()
+	t.Logf("drops: %v", st.Drops)
+	for _, why := range []string{"tls:silent", "tls:refused", "dtls:silent"} {
+		if st.Drops[why] == 0 {
+			t.Errorf("no %s drops counted", why)
+		}
+	}
+	for end := time.Now().Add(3 * time.Second); st.Sessions != 0 || st.PreAuth != 0; st = srv.State() {
+		if time.Now().After(end) {
+			t.Errorf("after the flood: %d sessions, %d unauthenticated peers", st.Sessions, st.PreAuth)
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

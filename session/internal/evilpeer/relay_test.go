@@ -169,6 +169,16 @@ func TestEvilPeerRelay(t *testing.T) {
 		}
 	}
 
+	// sessions waits until the relay holds n RPC sessions.
+	sessions := func(t *testing.T, n int) {
+		t.Helper()
+		for end := time.Now().Add(3 * time.Second); srv.State().Sessions != n; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("the relay holds %d sessions, want %d", srv.State().Sessions, n)
+			}
+		}
+	}
+
 	clientTLS := func(id *certs.Identity) func(t *testing.T) net.Conn {
 		return func(t *testing.T) net.Conn {
 			cfg, err := certs.ClientConfig(id, certs.Trust{Pinned: []string{nodeID.Fingerprint()}}, "")
@@ -219,6 +229,7 @@ func TestEvilPeerRelay(t *testing.T) {
 						if !p.WaitClosed(hsTimeout + 2*time.Second) {
 							t.Fatal("the relay did not close an unauthenticated conn")
 						}
+						sessions(t, 1) // the good client's, no other
 						checkGood(t)
 						return
 					}
@@ -238,8 +249,14 @@ func TestEvilPeerRelay(t *testing.T) {
 						if !logs.waitFor(off, 2*time.Second, "protocol violation", "handshake failed", "protocol error", "aborted by peer") {
 							t.Errorf("no clear protocol error in the relay's log:\n%s", logs.tail(off))
 						}
-					} else if err := v.CheckAlive(ctx, p, rpc); err != nil {
-						t.Fatalf("after a non-fatal violation: %v", err)
+						sessions(t, 1) // the evil session is gone
+					} else {
+						if err := v.CheckAlive(ctx, p, rpc); err != nil {
+							t.Fatalf("after a non-fatal violation: %v", err)
+						}
+						if v.Stage == evilpeer.StageRPC {
+							sessions(t, 2) // the evil session lives on
+						}
 					}
 					checkGood(t)
 				})
