@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -473,7 +472,3 @@ func streamFlood(ctx context.Context, p *Peer, _ *RPC) error {
 	}
 	return nil
 }
-
-// ErrNotFatal is returned by Check when a fatal violation left the link
-// up.
-var ErrNotFatal = errors.New("evilpeer: a fatal violation left the link up")
