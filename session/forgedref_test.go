@@ -125,10 +125,10 @@ func TestForgedRefs(t *testing.T) {
 	ids := []uint64{released, released, 1, 1<<64 - 1, live ^ 1, live + 1, live - 1, fn ^ 1<<63}
 	ids = append(ids, foreign...)
 	// 10^6 ids take ~6 s; the race detector makes the server's side of
-	// each call ~10 times slower, so it gets a tenth of them.
+	// each call ~10 times slower, so it gets a twentieth of them.
 	n := 1_000_000
 	if raceEnabled || testing.Short() {
-		n = 100_000
+		n = 50_000
 	}
 	rng := mrand.New(mrand.NewPCG(1, 2))
 	for len(ids) < n {
