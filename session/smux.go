@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,7 @@ type smuxMuxer struct {
 	s     *smux.Session
 	conn  net.Conn
 	clock *clockedConn
+	bc    *bufferedConn
 }
 
 // clockedConn records when bytes last arrived, for the link's dead-peer
@@ -64,7 +66,7 @@ func newSmux(c net.Conn, role Role, cfg *LinkConfig) (*smuxMuxer, error) {
 	// frames behind them). Reads of whole large payloads bypass the buffer.
 	clock := &clockedConn{Conn: c}
 	clock.last.Store(time.Now().UnixNano())
-	bc := &bufferedConn{Conn: c, r: bufio.NewReaderSize(clock, 16<<10)}
+	bc := newBufferedConn(c, clock)
 	var s *smux.Session
 	var err error
 	if role == Client {
@@ -75,7 +77,7 @@ func newSmux(c net.Conn, role Role, cfg *LinkConfig) (*smuxMuxer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &smuxMuxer{s: s, conn: c, clock: clock}, nil
+	return &smuxMuxer{s: s, conn: c, clock: clock, bc: bc}, nil
 }
 
 // bufferedConn reads through a bufio.Reader, and offers smux the vectored
@@ -83,28 +85,181 @@ func newSmux(c net.Conn, role Role, cfg *LinkConfig) (*smuxMuxer, error) {
 // a frame's header and payload are joined in a pooled buffer and go out in
 // one write (one TLS record on TLS). (A writev on TCP measured no faster
 // than the copy.)
+//
+// Writes are asynchronous: WriteBuffers queues the joined frame for a
+// writer goroutine and returns, so the transport's work on one frame
+// (encryption, the syscall) overlaps smux and the stream's writer
+// preparing the next, instead of every stream write waiting for it. The
+// queue is short (writeQueue frames), so a blocked connection still
+// blocks writers and their deadlines still fire; a failed write is
+// reported by the next one, as a kernel socket buffer would. Close sends
+// what is queued first (within flushTimeout); abort does not.
 type bufferedConn struct {
 	net.Conn
 	r *bufio.Reader
+
+	wq   chan writeReq
+	stop chan struct{}         // closed by shut: the writer exits
+	werr atomic.Pointer[error] // the first write error
+
+	mu      sync.Mutex
+	running bool // a writer goroutine is serving wq
+	stopped bool
+	wg      sync.WaitGroup // the writer goroutine
+}
+
+type writeReq struct {
+	bp    *[]byte       // a frame, or nil for a flush marker
+	flush chan struct{} // closed when every frame before the marker is written
+}
+
+const (
+	writeQueue   = 2
+	flushTimeout = time.Second
+	// writerIdle is how long the writer goroutine waits for a frame
+	// before it exits; the next frame starts another. An idle link holds
+	// no writer.
+	writerIdle = 2 * time.Second
+)
+
+func newBufferedConn(c net.Conn, r io.Reader) *bufferedConn {
+	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(r, 16<<10),
+		wq: make(chan writeReq, writeQueue), stop: make(chan struct{})}
 }
 
 func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 65535+8); return &b }}
 
-// WriteBuffers writes v as one frame.
+// WriteBuffers queues v as one frame.
 func (b *bufferedConn) WriteBuffers(v [][]byte) (int, error) {
+	if e := b.werr.Load(); e != nil {
+		return 0, *e
+	}
 	bp := framePool.Get().(*[]byte)
 	buf := (*bp)[:0]
 	for _, p := range v {
 		buf = append(buf, p...)
 	}
-	n, err := b.Conn.Write(buf)
-	if cap(buf) <= 65535+8 {
-		*bp = buf[:0]
+	*bp = buf
+	if !b.enqueue(writeReq{bp: bp}) {
+		putFrame(bp)
+		return 0, net.ErrClosed
+	}
+	return len(buf), nil
+}
+
+// enqueue queues r and makes sure a writer serves it; false once shut.
+func (b *bufferedConn) enqueue(r writeReq) bool {
+	select {
+	case b.wq <- r:
+	case <-b.stop:
+		return false
+	}
+	b.mu.Lock()
+	if !b.running && !b.stopped {
+		b.running = true
+		b.wg.Add(1)
+		go b.writer()
+	}
+	b.mu.Unlock()
+	return true
+}
+
+func putFrame(bp *[]byte) {
+	if cap(*bp) <= 65535+8 {
+		*bp = (*bp)[:0]
 		framePool.Put(bp)
 	}
-	return n, err
+}
+
+// writer writes the queued frames in order until shut, or until the
+// queue has been empty for writerIdle.
+func (b *bufferedConn) writer() {
+	defer b.wg.Done()
+	idle := time.NewTimer(writerIdle)
+	defer idle.Stop()
+	for {
+		select {
+		case <-b.stop:
+			for {
+				select {
+				case r := <-b.wq:
+					if r.bp != nil {
+						putFrame(r.bp)
+					}
+				default:
+					return
+				}
+			}
+		case r := <-b.wq:
+			if r.bp == nil {
+				close(r.flush)
+			} else {
+				if b.werr.Load() == nil {
+					if _, err := b.Conn.Write(*r.bp); err != nil {
+						b.werr.CompareAndSwap(nil, &err)
+					}
+				}
+				putFrame(r.bp)
+			}
+			idle.Reset(writerIdle)
+		case <-idle.C:
+			b.mu.Lock()
+			if len(b.wq) > 0 {
+				b.mu.Unlock()
+				idle.Reset(writerIdle)
+				continue
+			}
+			b.running = false
+			b.mu.Unlock()
+			return
+		}
+	}
+}
+
+// flush waits until the frames queued so far are written, or d passes.
+func (b *bufferedConn) flush(d time.Duration) {
+	done := make(chan struct{})
+	t := time.NewTimer(d)
+	defer t.Stop()
+	queued := make(chan bool, 1)
+	go func() { queued <- b.enqueue(writeReq{flush: done}) }()
+	select {
+	case ok := <-queued:
+		if !ok {
+			return
+		}
+	case <-t.C:
+		b.shut() // unblocks the enqueue
+		<-queued
+		return
+	}
+	select {
+	case <-done:
+	case <-t.C:
+	case <-b.stop:
+	}
+}
+
+// shut stops the writer, dropping what is still queued.
+func (b *bufferedConn) shut() {
+	b.mu.Lock()
+	if !b.stopped {
+		b.stopped = true
+		close(b.stop)
+	}
+	b.mu.Unlock()
+}
+
+// Close writes what is queued, then closes the connection and waits for
+// the writer (smux's Session.Close calls it).
+func (b *bufferedConn) Close() error {
+	b.flush(flushTimeout)
+	b.shut()
+	err := b.Conn.Close()
+	b.wg.Wait()
+	return err
 }
 
 func (m *smuxMuxer) open(ctx context.Context) (rawStream, error) {
@@ -135,4 +290,8 @@ func (m *smuxMuxer) close() error { return m.s.Close() }
 
 // abort closes the connection only: smux's Session.Close would discard
 // the data its streams buffered before the break.
-func (m *smuxMuxer) abort() { _ = m.conn.Close() }
+func (m *smuxMuxer) abort() {
+	m.bc.shut()
+	_ = m.conn.Close()
+	m.bc.wg.Wait()
+}

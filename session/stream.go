@@ -91,6 +91,7 @@ type Stream struct {
 	lastActive atomic.Int64 // unix nanoseconds of the last read or write
 	halfAt     atomic.Int64 // when one direction ended cleanly
 	noIdle     atomic.Bool  // exempt from the idle timeout (the rpc stream)
+	wdl        atomic.Int64 // write deadline, unix nanoseconds; 0 for none
 	incoming   bool         // opened by the peer; counts against MaxStreams
 
 	rmu   sync.Mutex
@@ -267,6 +268,9 @@ func (s *Stream) Write(p []byte) (int, error) {
 	if s.werr != nil {
 		return 0, s.werr
 	}
+	if err := s.writeExpired(); err != nil {
+		return 0, err
+	}
 	// A write larger than a record is cut into equal records: 64 KiB
 	// becomes two records of 32 KiB, not one of 65531 bytes and a runt of
 	// 5 (each record is one multiplexer frame, one TLS record, one
@@ -300,6 +304,9 @@ func (s *Stream) ReadFrom(r io.Reader) (int64, error) {
 	defer s.wmu.Unlock()
 	if s.werr != nil {
 		return 0, s.werr
+	}
+	if err := s.writeExpired(); err != nil {
+		return 0, err
 	}
 	if cap(s.wbuf) < wire.RecordHeaderLen+s.link.chunk {
 		s.wbuf = make([]byte, 0, wire.RecordHeaderLen+s.link.chunk)
@@ -478,7 +485,10 @@ func (s *Stream) LocalAddr() net.Addr { return s.raw.LocalAddr() }
 func (s *Stream) RemoteAddr() net.Addr { return s.raw.RemoteAddr() }
 
 // SetDeadline sets both deadlines, as net.Conn does.
-func (s *Stream) SetDeadline(t time.Time) error { return s.raw.SetDeadline(t) }
+func (s *Stream) SetDeadline(t time.Time) error {
+	s.setWriteDeadline(t)
+	return s.raw.SetDeadline(t)
+}
 
 // SetReadDeadline sets the read deadline. An expired read deadline is not
 // fatal: the read returns a timeout and may be retried.
@@ -486,7 +496,31 @@ func (s *Stream) SetReadDeadline(t time.Time) error { return s.raw.SetReadDeadli
 
 // SetWriteDeadline sets the write deadline. A write that times out resets
 // the stream, because part of it may already be on the wire.
-func (s *Stream) SetWriteDeadline(t time.Time) error { return s.raw.SetWriteDeadline(t) }
+func (s *Stream) SetWriteDeadline(t time.Time) error {
+	s.setWriteDeadline(t)
+	return s.raw.SetWriteDeadline(t)
+}
+
+func (s *Stream) setWriteDeadline(t time.Time) {
+	var n int64
+	if !t.IsZero() {
+		n = t.UnixNano()
+	}
+	s.wdl.Store(n)
+}
+
+// writeExpired reports whether the write deadline has passed. smux picks
+// at random between an expired deadline and a free send slot, so an
+// expired deadline is checked here first: the write fails with nothing
+// sent, and the stream stays usable once the deadline moves.
+func (s *Stream) writeExpired() error {
+	if d := s.wdl.Load(); d != 0 && time.Now().UnixNano() >= d {
+		return timeoutError{errWriteDeadline}
+	}
+	return nil
+}
+
+var errWriteDeadline = fmt.Errorf("session: write deadline exceeded: %w", os.ErrDeadlineExceeded)
 
 func isTimeout(err error) bool {
 	var ne net.Error

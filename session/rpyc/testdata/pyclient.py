@@ -2,7 +2,12 @@
 
 usage: pyclient.py PORT check   -- run the assertions, print OK
        pyclient.py PORT bench N -- N calls of root.echo, print calls/s
+       pyclient.py PORT loop    -- print "ready", then for each line
+                                   "KIND N" on stdin run N operations of
+                                   KIND and print the seconds they took
+                                   (see loop below), until stdin closes
 """
+import os
 import sys
 import time
 
@@ -116,6 +121,51 @@ def bench(conn, n):
     print(f"{n / dt:.1f}")
 
 
+def loop(conn):
+    # The operations of session/rpyc's BenchmarkRPyC*/rpyc against
+    # pyserver.py's TestService, each the usual idiom (root.method(...):
+    # GETATTR, CALL, then DEL of the bound method). The payloads are built
+    # once; the 16 MiB one is random, so that RPyC's channel compression
+    # (zlib level 1 above 3000 bytes, on by default) gains nothing.
+    root = conn.root
+    kib = b"\xa5" * 1024
+    big = os.urandom(16 << 20)
+
+    def inc(x):
+        return x + 1
+
+    def null(i):
+        if root.echo(i) != i:
+            raise AssertionError("echo")
+
+    def echo1k(i):
+        if len(root.echo(kib)) != len(kib):
+            raise AssertionError("echo 1 KiB")
+
+    def callback(i):
+        if root.apply(inc, i) != i + 1:
+            raise AssertionError("apply")
+
+    def transfer16m(i):
+        if root.length(big) != len(big):
+            raise AssertionError("length")
+
+    ops = {"null": null, "echo1k": echo1k, "callback": callback,
+           "transfer16m": transfer16m}
+    print("ready", flush=True)
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            return
+        kind, n = line.split()
+        op, n = ops[kind], int(n)
+        t0 = time.perf_counter()
+        for i in range(n):
+            op(i)
+        dt = time.perf_counter() - t0
+        print(f"{dt:.9f}", flush=True)
+
+
 def main():
     port = int(sys.argv[1])
     conn = rpyc.connect("127.0.0.1", port, service=ClientService,
@@ -123,6 +173,8 @@ def main():
     if sys.argv[2] == "check":
         check(conn)
         print("OK")
+    elif sys.argv[2] == "loop":
+        loop(conn)
     else:
         bench(conn, int(sys.argv[3]))
     conn.close()
