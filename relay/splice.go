@@ -1,11 +1,13 @@
 package relay
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hopwire/hopwire/session"
 )
@@ -94,8 +96,9 @@ func relayUDP(st *session.Stream, c net.Conn) {
 	go func() {
 		defer wg.Done()
 		buf := make([]byte, 65535)
+		r := bufio.NewReaderSize(st, 64<<10)
 		for {
-			n, err := session.ReadDatagram(st, buf)
+			n, err := session.ReadDatagram(r, buf)
 			if err != nil {
 				c.Close()
 				return
@@ -104,6 +107,7 @@ func relayUDP(st *session.Stream, c net.Conn) {
 		}
 	}()
 	buf := make([]byte, 65535)
+	send := session.NewDatagramSender(st)
 	for {
 		n, err := c.Read(buf)
 		if errors.Is(err, syscall.ECONNREFUSED) {
@@ -112,10 +116,12 @@ func relayUDP(st *session.Stream, c net.Conn) {
 		if err != nil {
 			break
 		}
-		if err := session.WriteDatagram(st, buf[:n]); err != nil {
+		if err := send.Send(buf[:n]); err != nil {
 			break
 		}
 	}
+	st.SetWriteDeadline(time.Now().Add(time.Second)) // the rest, if it goes soon
+	send.Close()
 	st.Close()
 	c.Close()
 	wg.Wait()
