@@ -45,6 +45,12 @@ type Options struct {
 	// SSHAuthorizedKeys is the authorized_keys file of ssh:// listeners
 	// (their host key is the node's identity key).
 	SSHAuthorizedKeys string
+	// HandshakeTimeout bounds each transport handshake of a tls or dtls
+	// listener, before the peer is authenticated (default 10s), and
+	// MaxHandshakes caps how many such peers each of those listeners
+	// holds at once (default 64); see [Server.PreAuth].
+	HandshakeTimeout time.Duration
+	MaxHandshakes    int
 	// Link and Session are the base configurations of links and RPC
 	// sessions (nil: defaults).
 	Link    *session.LinkConfig
@@ -199,7 +205,8 @@ func (s *Server) listen(ctx context.Context, u string) error {
 		if err != nil {
 			return err
 		}
-		ln, err := htls.Listen(ctx, a.HostPort(), cfg)
+		ln, err := htls.ListenWith(ctx, a.HostPort(), cfg, &htls.ListenerOptions{
+			HandshakeTimeout: s.opts.HandshakeTimeout, MaxHandshakes: s.opts.MaxHandshakes, Logger: s.opts.Logger})
 		if err != nil {
 			return err
 		}
@@ -284,7 +291,8 @@ func (s *Server) listen(ctx context.Context, u string) error {
 		if err != nil {
 			return err
 		}
-		ln, err := dtls.Listen(a.HostPort(), cfg, nil)
+		ln, err := dtls.Listen(a.HostPort(), cfg, &dtls.Options{
+			HandshakeTimeout: s.opts.HandshakeTimeout, MaxHandshakes: s.opts.MaxHandshakes, Logger: s.opts.Logger})
 		if err != nil {
 			return err
 		}
@@ -308,6 +316,23 @@ func (s *Server) addListener(u string, closeFn func() error, addr net.Addr) {
 	s.mu.Lock()
 	s.listeners = append(s.listeners, listener{url: u, close: closeFn, addr: addr})
 	s.mu.Unlock()
+}
+
+// PreAuth returns how many connections the node holds that have not
+// authenticated yet, over its tls and dtls listeners (each holds at most
+// Options.MaxHandshakes): State's PreAuth, without the rest.
+func (s *Server) PreAuth() int {
+	s.mu.Lock()
+	ls := append([]listener(nil), s.listeners...)
+	s.mu.Unlock()
+	n := 0
+	for _, l := range ls {
+		if l.stats != nil {
+			k, _ := l.stats()
+			n += k
+		}
+	}
+	return n
 }
 
 // countPreAuth attaches pre-auth statistics to the listener added last.

@@ -229,7 +229,10 @@ func (c *Conn) setup(ctx context.Context) error {
 	if err := c.send(hello); err != nil {
 		return err
 	}
-	n, err := binary.ReadUvarint(byteReader{c.rpc})
+	n, err := readLen(byteReader{c.rpc})
+	if err == errLenOverflow {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -458,7 +461,11 @@ const maxIdleWorkers = 16
 func (c *Conn) readUntilCall(br *bufio.Reader) *callReq {
 	var m wire.Msg
 	for {
-		n, err := binary.ReadUvarint(br)
+		n, err := readLen(br)
+		if err == errLenOverflow {
+			c.violation(err.Error())
+			return nil
+		}
 		if err != nil {
 			c.fail(err)
 			return nil
@@ -475,12 +482,9 @@ func (c *Conn) readUntilCall(br *bufio.Reader) *callReq {
 				c.fail(err)
 				return nil
 			}
-		} else {
-			body = make([]byte, n)
-			if _, err := io.ReadFull(br, body); err != nil {
-				c.fail(err)
-				return nil
-			}
+		} else if body, err = readMsg(br, int(n)); err != nil {
+			c.fail(err)
+			return nil
 		}
 		if err := wire.ParseMsg(body, &m); err != nil {
 			c.violation(err.Error())
@@ -509,6 +513,53 @@ func (c *Conn) readUntilCall(br *bufio.Reader) *callReq {
 			return nil
 		}
 	}
+}
+
+// errLenOverflow reports a message length that does not fit 64 bits.
+var errLenOverflow = errors.New("message length overflows 64 bits")
+
+// readLen reads a message length, a uvarint, as binary.ReadUvarint does,
+// but tells a malformed length (errLenOverflow) from a failed read.
+func readLen(br io.ByteReader) (uint64, error) {
+	var x uint64
+	var s uint
+	for i := range binary.MaxVarintLen64 {
+		b, err := br.ReadByte()
+		if err != nil {
+			if i > 0 && err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+		if b < 0x80 {
+			if i == binary.MaxVarintLen64-1 && b > 1 {
+				return 0, errLenOverflow
+			}
+			return x | uint64(b)<<s, nil
+		}
+		x |= uint64(b&0x7f) << s
+		s += 7
+	}
+	return 0, errLenOverflow
+}
+
+// readMsg reads a message of n bytes. The buffer grows as the bytes
+// arrive, so a peer that declares a large message and sends little of it
+// costs little memory.
+func readMsg(r io.Reader, n int) ([]byte, error) {
+	const step = 64 << 10
+	body := make([]byte, 0, min(n, step))
+	for len(body) < n {
+		if len(body) == cap(body) {
+			body = append(body, make([]byte, min(n-len(body), len(body)))...)[:len(body)]
+		}
+		m, err := io.ReadFull(r, body[len(body):min(cap(body), n)])
+		body = body[:len(body)+m]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return body, nil
 }
 
 func (c *Conn) violation(why string) {

@@ -401,9 +401,9 @@ func startManyServer(t *testing.T, l *Link) *manyServer {
 	return ms
 }
 
-// canary echoes on its own stream every 20 ms until stop, and reports the
+// canaryEcho echoes on its own stream every 20 ms until stop, and reports the
 // slowest echo.
-func canary(t *testing.T, l *Link, stop <-chan struct{}) <-chan time.Duration {
+func canaryEcho(t *testing.T, l *Link, stop <-chan struct{}) <-chan time.Duration {
 	s, err := l.OpenStream(t.Context(), KindData, []byte("canary"))
 	if err != nil {
 		t.Fatal(err)
@@ -507,7 +507,7 @@ func scenarioManyStreams(t *testing.T, many int) {
 		cl, sl := linkPair(t, "tcp", nil, &LinkConfig{MaxStreams: many + 2, AcceptBacklog: 2 * batch})
 		startManyServer(t, sl)
 		stop := make(chan struct{})
-		worst := canary(t, cl, stop)
+		worst := canaryEcho(t, cl, stop)
 		ctl, err := cl.OpenStream(t.Context(), KindData, []byte("ctl"))
 		if err != nil {
 			t.Fatal(err)
@@ -545,7 +545,7 @@ func scenarioManyStreams(t *testing.T, many int) {
 		capN := sl.cfg.MaxStreams
 		startManyServer(t, sl)
 		stop := make(chan struct{})
-		worst := canary(t, cl, stop)
+		worst := canaryEcho(t, cl, stop)
 		ctl, err := cl.OpenStream(t.Context(), KindData, []byte("ctl"))
 		if err != nil {
 			t.Fatal(err)

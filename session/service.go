@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"runtime/debug"
 	"time"
@@ -158,7 +159,7 @@ func (c *Conn) admitCall(m *wire.Msg) (*callReq, bool) {
 	}
 	var ctx context.Context
 	var cancel context.CancelFunc
-	if m.Timeout > 0 {
+	if m.Timeout > 0 && m.Timeout <= math.MaxInt64 { // longer is no deadline at all
 		ctx, cancel = context.WithTimeout(c.ctx, time.Duration(m.Timeout))
 	} else {
 		ctx, cancel = context.WithCancel(c.ctx)

@@ -3,6 +3,8 @@ package session
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -283,6 +285,11 @@ func (m *smuxMuxer) open(ctx context.Context) (rawStream, error) {
 func (m *smuxMuxer) accept() (rawStream, error) {
 	st, err := m.s.AcceptStream()
 	if err != nil {
+		if errors.Is(err, smux.ErrInvalidProtocol) {
+			// A frame with another version, an unknown command or a
+			// wrong length: the peer broke the protocol.
+			return nil, fmt.Errorf("%w: bad multiplexer frame (%w)", ErrProtocol, err)
+		}
 		return nil, err
 	}
 	return st, nil

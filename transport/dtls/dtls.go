@@ -56,8 +56,10 @@ type Options struct {
 
 	// MaxHandshakes caps the peers a Listener holds before Accept hands
 	// them out: handshakes in progress and authenticated conns not yet
-	// accepted. A datagram from a new address when the cap is reached is
-	// dropped before any state exists for it. Zero means
+	// accepted. A ClientHello from a new address when the cap is reached
+	// takes the slot of the longest-running handshake if that one has run
+	// for an eighth of HandshakeTimeout (at most 250ms), and is dropped
+	// before any state exists for it otherwise. Zero means
 	// DefaultMaxHandshakes (64). Dial ignores it.
 	MaxHandshakes int
 

@@ -272,6 +272,31 @@ func TestClientHelloFlood(t *testing.T) {
 	t.Logf("at most %d peers held", most)
 }
 
+// TestClientHelloFloodEvicts: when stalled handshakes hold every slot, a
+// new client takes the slot of the oldest one instead of waiting for the
+// handshake deadline.
+func TestClientHelloFloodEvicts(t *testing.T) {
+	p := pairIDs(t)
+	const maxHS = 4
+	ln := listen(t, p.server, &dtls.Options{HandshakeTimeout: time.Minute, MaxHandshakes: maxHS})
+	hello := clientHello(t, p.cli, ln.Addr())
+	for range maxHS {
+		silentPeer(t, hello, ln.Addr())
+	}
+	waitPeers(t, ln, maxHS)
+	time.Sleep(300 * time.Millisecond) // past the eviction grace (250ms)
+	start := time.Now()
+	c1, c2 := connPair(t, ln, "", p.cli, nil)
+	go echo(c2)
+	roundTrip(t, c1, "in")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the client got in after %v", d)
+	}
+	if n := ln.Stats().PreAuth; n > maxHS {
+		t.Errorf("%d peers in flight, cap %d", n, maxHS)
+	}
+}
+
 // mutePC hides everything but net.PacketConn's methods, as a PacketConn
 // over a stream hop would.
 type mutePC struct{ net.PacketConn }

@@ -41,8 +41,11 @@ const dropLogInterval = time.Second
 // one slot for at most that long and never delays Accept or other peers.
 // A ClientHello flood therefore costs at most MaxHandshakes peers' state
 // (each with a queue of at most 16 datagrams until it authenticates),
-// however many addresses it comes from; spoofed sources can still occupy the slots and delay real
-// handshakes for as long as the flood lasts. Failed handshakes are logged
+// however many addresses it comes from. At the cap, a ClientHello from a
+// new address takes the slot of the handshake that has run longest, once
+// that one has run for an eighth of HandshakeTimeout (at most 250ms):
+// spoofed sources never complete their handshakes, so a flood of them
+// cannot keep a real client out for long. Failed handshakes are logged
 // to the Options Logger, since no caller is there to receive them.
 //
 // A Listener is safe for concurrent use. The caller closes it; Close stops
@@ -277,9 +280,13 @@ func (l *Listener) route(b []byte, addr net.Addr) {
 		l.mu.Unlock()
 		return
 	}
+	var victim *peerConn
 	select {
 	case l.slots <- struct{}{}:
 	default:
+		if victim = l.evictLocked(); victim != nil {
+			break // the newcomer takes over the victim's slot
+		}
 		l.drops.cap.Add(1)
 		warn := time.Since(l.lastDrop) >= dropLogInterval
 		if warn {
@@ -291,14 +298,38 @@ func (l *Listener) route(b []byte, addr net.Addr) {
 		}
 		return
 	}
-	p := &peerConn{l: l, key: key, raddr: addr, in: make(chan []byte, peerQueue), done: make(chan struct{})}
+	p := &peerConn{l: l, key: key, raddr: addr, in: make(chan []byte, peerQueue), done: make(chan struct{}), start: time.Now()}
 	p.limit.Store(preAuthQueue)
 	p.rdl.init()
 	l.peers[key] = p
 	l.mu.Unlock()
+	if victim != nil {
+		victim.Close() // ends its handshake at once
+	}
 	p.push(b)
 	l.wg.Add(1)
 	go l.serve(p)
+}
+
+// evictLocked picks the peer whose handshake has run longest, if longer
+// than an eighth of the handshake timeout (at most 250ms), and removes it:
+// at the cap, a new ClientHello takes the slot of a stalled handshake
+// (spoofed sources never complete theirs) rather than being dropped. The
+// caller holds l.mu and closes the victim.
+func (l *Listener) evictLocked() *peerConn {
+	grace := min(l.o.handshakeTimeout/8, 250*time.Millisecond)
+	var oldest *peerConn
+	for _, p := range l.peers {
+		if !p.authed && !p.evicted.Load() && (oldest == nil || p.start.Before(oldest.start)) {
+			oldest = p
+		}
+	}
+	if oldest == nil || time.Since(oldest.start) < grace {
+		return nil
+	}
+	oldest.evicted.Store(true)
+	delete(l.peers, oldest.key)
+	return oldest
 }
 
 // clientHello reports whether b looks like a DTLS record holding a
@@ -313,7 +344,11 @@ func clientHello(b []byte) bool {
 // slot until Accept takes the conn or the peer is dropped.
 func (l *Listener) serve(p *peerConn) {
 	defer l.wg.Done()
-	release := func() { <-l.slots }
+	release := func() {
+		if !p.evicted.Load() { // an evicted peer's slot went to its evictor
+			<-l.slots
+		}
+	}
 	v := &verifier{cfg: l.cfg, server: true}
 	sopts := make([]pdtls.ServerOption, 0, 12)
 	for _, opt := range commonOptions(l.cfg, l.o, v) {
@@ -338,13 +373,21 @@ func (l *Listener) serve(p *peerConn) {
 		}
 		level := slog.LevelWarn
 		var ne net.Error
-		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-			level = slog.LevelDebug // stalled: silent, slow, or a spoofed source
+		if p.evicted.Load() || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+			level = slog.LevelDebug // stalled (or evicted for it): silent, slow, or a spoofed source
 			l.drops.silent.Add(1)
 		} else {
 			l.drops.refused.Add(1)
 		}
 		l.log.Log(context.Background(), level, "dtls: handshake failed", "peer", p.key, "err", err)
+		return
+	}
+	l.mu.Lock()
+	evicted := p.evicted.Load()
+	p.authed = !evicted
+	l.mu.Unlock()
+	if evicted {
+		raw.Close()
 		return
 	}
 	p.limit.Store(peerQueue)
@@ -374,12 +417,15 @@ func (l *Listener) forget(c *Conn, p *peerConn) {
 // server conn runs over: it reads the datagrams routed to it and writes to
 // the peer through the shared socket. Closing it closes only the view.
 type peerConn struct {
-	l     *Listener
-	key   string
-	raddr net.Addr
-	in    chan []byte
-	limit atomic.Int32 // how much of in's capacity may be used
-	rdl   deadline
+	l       *Listener
+	key     string
+	raddr   net.Addr
+	in      chan []byte
+	limit   atomic.Int32 // how much of in's capacity may be used
+	rdl     deadline
+	start   time.Time   // its first datagram
+	authed  bool        // its handshake succeeded (under l.mu)
+	evicted atomic.Bool // evicted at the cap; its slot passed on
 
 	closeOnce sync.Once
 	done      chan struct{}

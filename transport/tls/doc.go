@@ -29,9 +29,11 @@
 // A [Listener] authenticates peers before Accept hands them out. Its
 // handshakes run concurrently, each bounded by a deadline (10s by default),
 // and at most 64 connections by default are held between the TCP accept and
-// Accept; beyond that, new connections are closed at once, before any TLS
-// state is allocated for them. A slow or silent peer therefore holds one
-// slot for at most the deadline and never delays Accept. Failed handshakes
+// Accept; beyond that, a new connection takes the slot of the oldest one
+// that has sent nothing at all for a while (which is closed), or is closed
+// at once, before any TLS state is allocated for it. A slow or silent peer
+// therefore holds one slot for at most the deadline and never delays
+// Accept, and a flood of silent connections cannot keep a client out. Failed handshakes
 // are logged to the [ListenerOptions] Logger, if any, since no caller is
 // there to receive them.
 //

@@ -39,8 +39,13 @@ type ListenerOptions struct {
 	// MaxHandshakes caps the connections held between the TCP accept and
 	// Accept handing them out: handshakes in progress, and authenticated
 	// conns waiting for the caller to call Accept. A connection that
-	// arrives when the cap is reached is closed at once, before any TLS
-	// state exists for it. Zero means DefaultMaxHandshakes (64).
+	// arrives when the cap is reached takes the slot of the oldest
+	// connection that has sent nothing at all for a while (an eighth of
+	// HandshakeTimeout, at most 250ms; that one is closed), and is closed
+	// at once otherwise, before any TLS state exists for it. A client
+	// sends its ClientHello as soon as it is connected, so a flood of
+	// silent connections cannot keep it out. Zero means
+	// DefaultMaxHandshakes (64).
 	MaxHandshakes int
 
 	// Logger receives failed handshakes (at Warn, or Debug for peers that
@@ -68,6 +73,9 @@ type Listener struct {
 	slots   chan struct{} // one token per connection between TCP accept and Accept
 	ready   chan *tls.Conn
 
+	hmu         sync.Mutex
+	handshaking map[*hsConn]time.Time // conns in their handshake, by start time
+
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the accept loop and the handshake goroutines
@@ -89,6 +97,11 @@ type Listener struct {
 //
 // ctx governs the bind only. The caller closes the listener.
 func Listen(ctx context.Context, addr string, cfg *tls.Config) (*Listener, error) {
+	return ListenWith(ctx, addr, cfg, nil)
+}
+
+// ListenWith is [Listen] with [ListenerOptions] (nil: the defaults).
+func ListenWith(ctx context.Context, addr string, cfg *tls.Config, opts *ListenerOptions) (*Listener, error) {
 	if _, err := prepare(cfg, true); err != nil {
 		return nil, err
 	}
@@ -97,7 +110,7 @@ func Listen(ctx context.Context, addr string, cfg *tls.Config) (*Listener, error
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
-	return NewListener(inner, cfg, nil)
+	return NewListener(inner, cfg, opts)
 }
 
 // NewListener returns a [Listener] that runs a TLS 1.3 server handshake
@@ -127,15 +140,17 @@ func NewListener(inner net.Listener, cfg *tls.Config, opts *ListenerOptions) (*L
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Listener{
-		inner:    inner,
-		cfg:      c,
-		timeout:  o.HandshakeTimeout,
-		log:      o.Logger.With("transport", Scheme, "listen", inner.Addr().String()),
-		slots:    make(chan struct{}, o.MaxHandshakes),
-		ready:    make(chan *tls.Conn),
-		ctx:      ctx,
-		cancel:   cancel,
-		loopDone: make(chan struct{}),
+		inner:   inner,
+		cfg:     c,
+		timeout: o.HandshakeTimeout,
+		log:     o.Logger.With("transport", Scheme, "listen", inner.Addr().String()),
+		slots:   make(chan struct{}, o.MaxHandshakes),
+		ready:   make(chan *tls.Conn),
+
+		handshaking: make(map[*hsConn]time.Time),
+		ctx:         ctx,
+		cancel:      cancel,
+		loopDone:    make(chan struct{}),
 	}
 	l.wg.Add(1)
 	go l.acceptLoop()
@@ -254,6 +269,12 @@ func (l *Listener) acceptLoop() {
 		select {
 		case l.slots <- struct{}{}:
 		default:
+			if l.evict() {
+				// raw takes over the slot of the evicted conn.
+				l.wg.Add(1)
+				go l.serve(raw)
+				continue
+			}
 			raw.Close()
 			l.drops.cap.Add(1)
 			dropped++
@@ -269,17 +290,65 @@ func (l *Listener) acceptLoop() {
 	}
 }
 
+// evict closes the oldest connection in its handshake that has sent
+// nothing for a while, and reports whether there was one.
+func (l *Listener) evict() bool {
+	grace := min(l.timeout/8, 250*time.Millisecond)
+	l.hmu.Lock()
+	defer l.hmu.Unlock()
+	var oldest *hsConn
+	var at time.Time
+	for c, start := range l.handshaking {
+		if !c.spoke.Load() && (oldest == nil || start.Before(at)) {
+			oldest, at = c, start
+		}
+	}
+	if oldest == nil || time.Since(at) < grace {
+		return false
+	}
+	delete(l.handshaking, oldest)
+	oldest.evicted.Store(true) // its slot passes to the newcomer
+	oldest.Close()
+	return true
+}
+
+// hsConn is a conn that notes whether the peer has sent anything.
+type hsConn struct {
+	net.Conn
+	spoke   atomic.Bool
+	evicted atomic.Bool // closed by evict, which gave its slot away
+}
+
+func (c *hsConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.spoke.Load() {
+		c.spoke.Store(true)
+	}
+	return n, err
+}
+
 // serve runs the handshake on raw and hands the conn to Accept. It holds a
 // slot until then.
 func (l *Listener) serve(raw net.Conn) {
 	defer l.wg.Done()
-	defer func() { <-l.slots }()
+	hc := &hsConn{Conn: raw}
+	defer func() {
+		if !hc.evicted.Load() {
+			<-l.slots
+		}
+	}()
 	ctx, cancel := context.WithTimeout(l.ctx, l.timeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	raw.SetDeadline(deadline) // also ends reads and writes the context cannot reach
 	addr := raw.RemoteAddr().String()
-	tc, err := handshake(ctx, tls.Server(raw, l.cfg), raw)
+	l.hmu.Lock()
+	l.handshaking[hc] = time.Now()
+	l.hmu.Unlock()
+	tc, err := handshake(ctx, tls.Server(hc, l.cfg), raw)
+	l.hmu.Lock()
+	delete(l.handshaking, hc)
+	l.hmu.Unlock()
 	if err != nil {
 		if l.ctx.Err() == nil {
 			level := slog.LevelWarn

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -421,9 +422,17 @@ func TestMaxHandshakes(t *testing.T) {
 	})
 	acceptEcho(t, ln)
 
+	// Two slow peers that have started their handshake (one byte of a
+	// record header): they are not evicted.
 	s1 := silent(t, ln)
-	silent(t, ln)
+	s2 := silent(t, ln)
+	for _, c := range []net.Conn{s1, s2} {
+		if _, err := c.Write([]byte{22}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	waitInFlight(t, ln, 2)
+	time.Sleep(300 * time.Millisecond) // past the eviction grace
 
 	// A third connection is over the cap: closed at once, long before the
 	// handshake deadline.
@@ -440,6 +449,41 @@ func TestMaxHandshakes(t *testing.T) {
 	}
 	defer c.Close()
 	roundTrip(t, c, "in")
+}
+
+// A connection that arrives when the cap is reached takes the slot of the
+// oldest peer that has sent nothing for a while: silent connections cannot
+// keep a client out.
+func TestEvictSilent(t *testing.T) {
+	t.Parallel()
+	p := newPair(t)
+	ln := listen(t, p.server, &htls.ListenerOptions{MaxHandshakes: 2, HandshakeTimeout: time.Minute})
+	acceptEcho(t, ln)
+	first := silent(t, ln)
+	waitInFlight(t, ln, 1)
+	time.Sleep(10 * time.Millisecond)
+	second := silent(t, ln)
+	waitInFlight(t, ln, 2)
+	time.Sleep(300 * time.Millisecond) // past the eviction grace (250ms)
+
+	start := time.Now()
+	c, err := htls.Dial(ctx(t), ln.Addr().String(), p.cli)
+	if err != nil {
+		t.Fatalf("Dial with every slot held by a silent peer: %v", err)
+	}
+	defer c.Close()
+	roundTrip(t, c, "in")
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the client got in after %v", d)
+	}
+	closedWithin(t, first, 5*time.Second) // the oldest made room
+	second.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := second.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the younger silent peer was closed too: %v", err)
+	}
+	if n := ln.InFlight(); n > 2 {
+		t.Errorf("%d in flight, cap 2", n)
+	}
 }
 
 // waitInFlight waits until ln holds n connections.
