@@ -279,14 +279,19 @@ func TestProxyRelease(t *testing.T) {
 	}
 	before := count()
 	bi, _ := k.Builtins(ctx)
+	held := make([]any, 0, 50) // held until counted: a GC meanwhile must not release them
 	for range 50 {
-		if _, err := bi.CallAttr(ctx, "list"); err != nil {
+		l, err := bi.CallAttr(ctx, "list")
+		if err != nil {
 			t.Fatal(err)
 		}
+		held = append(held, l)
 	}
 	if n := count(); n < before+50 {
 		t.Fatalf("objects %d → %d: the lists are not held", before, n)
 	}
+	runtime.KeepAlive(held)
+	held = nil
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		runtime.GC()

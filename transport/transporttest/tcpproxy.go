@@ -175,7 +175,11 @@ func (p *TCPProxy) snapshot() []*tcpPair {
 	defer p.mu.Unlock()
 	out := make([]*tcpPair, 0, len(p.pairs))
 	for tp := range p.pairs {
-		out = append(out, tp)
+		select {
+		case <-tp.dead: // reset or closed, on its way out
+		default:
+			out = append(out, tp)
+		}
 	}
 	return out
 }
