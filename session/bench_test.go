@@ -530,3 +530,64 @@ func BenchmarkInflight10k(b *testing.B) {
 	b.ReportMetric(base, "baseheapMiB")
 	b.ReportMetric(stacks, "peakstackMiB")
 }
+
+// BenchmarkIdleStream measures the heap an open, idle stream costs: 1,000
+// streams are opened on one TCP link, each has carried one byte each way
+// (so both ends hold it as they would in use), and then sit idle. The
+// figure is per stream per side (issue 3: an idle stream ≤ 2 KiB).
+func BenchmarkIdleStream(b *testing.B) {
+	const n = 1000
+	var perSide float64
+	for range b.N {
+		b.StopTimer()
+		cl, sl := linkPair(b, "tcp", &LinkConfig{MaxStreams: 2 * n}, &LinkConfig{MaxStreams: 2 * n, AcceptBacklog: 2 * n})
+		accepted := make(chan []*Stream, 1)
+		go func() {
+			ss := make([]*Stream, 0, n)
+			one := make([]byte, 1)
+			for range n {
+				s, err := sl.AcceptStream(context.Background())
+				if err != nil {
+					break
+				}
+				if _, err := io.ReadFull(s, one); err != nil {
+					break
+				}
+				s.Write(one)
+				ss = append(ss, s)
+			}
+			accepted <- ss
+		}()
+		before := heapAfterGC()
+		b.StartTimer()
+		cs := make([]*Stream, 0, n)
+		one := []byte{1}
+		for range n {
+			s, err := cl.OpenStream(context.Background(), KindData, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.Write(one); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(s, one); err != nil {
+				b.Fatal(err)
+			}
+			cs = append(cs, s)
+		}
+		ss := <-accepted
+		b.StopTimer()
+		if len(ss) != n {
+			b.Fatalf("%d of %d streams accepted", len(ss), n)
+		}
+		after := heapAfterGC()
+		perSide += (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / (2 * n)
+		for _, s := range append(cs, ss...) {
+			s.Close()
+		}
+		cl.Close()
+		sl.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(perSide/float64(b.N), "heapB/stream-side")
+}

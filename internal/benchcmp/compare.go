@@ -252,13 +252,15 @@ func FormatValue(v float64, unit string) string {
 			return fmt.Sprintf("%.3gk calls/s", v/1e3)
 		}
 	}
-	// Memory metrics (relay-MiB, peakheapMiB, heapB/session): the row
+	// Memory metrics (relay-MiB, peakheapMiB, heapB/session, heapB/stream-side): the row
 	// says whose.
 	switch {
 	case strings.HasSuffix(unit, "MiB"):
 		unit = "MiB"
 	case strings.HasSuffix(unit, "B/session"):
 		v, unit = v/1024, "KiB/session"
+	case strings.HasSuffix(unit, "B/stream-side"):
+		v, unit = v/1024, "KiB/stream"
 	}
 	return strconv.FormatFloat(sig3(v), 'f', -1, 64) + " " + unit
 }

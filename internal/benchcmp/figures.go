@@ -21,6 +21,8 @@ var Figures = []Figure{
 		Bench: "BenchmarkInflight10k", Bound: 64, RefName: "64 MiB", Unit: "peakheapMiB", Goal: "≤1"},
 	{Group: "RPC (session)", Name: "idle session, heap per side", Pkg: "session",
 		Bench: "BenchmarkIdleSession", Bound: 64 << 10, RefName: "64 KiB", Unit: "heapB/session", Goal: "≤1"},
+	{Group: "RPC (session)", Name: "idle stream, heap per side", Pkg: "session",
+		Bench: "BenchmarkIdleStream", Bound: 2 << 10, RefName: "2 KiB", Unit: "heapB/stream-side", Goal: "≤1"},
 
 	// One stream of a link, against the bare library (hop/bench_test.go).
 	{Group: "Links (one stream)", Name: "TLS link", Pkg: "hop",
