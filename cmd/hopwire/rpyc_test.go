@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/hopwire/hopwire/certs"
-	"github.com/hopwire/hopwire/relay"
+	"github.com/hopwire/hopwire/relay/relaytest"
 )
 
 // startPyClassic runs an RPyC classic server from Debian's python3-rpyc
@@ -95,8 +95,8 @@ func TestRPyCCommandChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2, r2id := startTestRelay(t, "r2", client, "client:connect="+addr)
-	r1, r1id := startTestRelay(t, "r1", client, "client:connect="+strings.TrimPrefix(r2.Addrs()[0], "tls://"))
+	r2, r2id := relaytest.Start(t, "r2", client, "client:connect="+addr)
+	r1, r1id := relaytest.Start(t, "r1", client, "client:connect="+strings.TrimPrefix(r2.Addrs()[0], "tls://"))
 	for _, id := range []*certs.Identity{r1id, r2id} {
 		if _, errOut, code := runCmd(t, "trust", "--home", home, "--known", id.Fingerprint()); code != 0 {
 			t.Fatal(errOut)
@@ -106,32 +106,6 @@ func TestRPyCCommandChain(t *testing.T) {
 	if code != 0 || out != "linux\n" {
 		t.Fatalf("rpyc -J: exit %d, %q, %s", code, out, errOut)
 	}
-}
-
-func startTestRelay(t *testing.T, name string, client *certs.Identity, grants ...string) (*relay.Server, *certs.Identity) {
-	t.Helper()
-	id, err := certs.LoadOrCreate(t.TempDir(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gs []*relay.Grant
-	for _, g := range grants {
-		pg, err := relay.ParseGrant(g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		gs = append(gs, pg)
-	}
-	srv, err := relay.New(&relay.Options{Name: name, Identity: id, Trust: certs.Trust{Pinned: []string{client.Fingerprint()}},
-		Policy: relay.NewPolicy(gs), Listen: []string{"tls://127.0.0.1:0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv, id
 }
 
 // runCmdErr is runCmd whose stderr includes the final error message.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/hop"
-	"github.com/hopwire/hopwire/relay"
+	"github.com/hopwire/hopwire/relay/relaytest"
 	"github.com/hopwire/hopwire/session/rpyc"
 )
 
@@ -15,27 +15,7 @@ import (
 // grants it the CONNECT rules given.
 func startRelay(t *testing.T, name string, client *certs.Identity, grants ...string) (*certs.Identity, hop.Addr) {
 	t.Helper()
-	id, err := certs.LoadOrCreate(t.TempDir(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gs []*relay.Grant
-	for _, g := range grants {
-		pg, err := relay.ParseGrant(g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		gs = append(gs, pg)
-	}
-	srv, err := relay.New(&relay.Options{Name: name, Identity: id, Trust: certs.Trust{Pinned: []string{client.Fingerprint()}},
-		Policy: relay.NewPolicy(gs), Listen: []string{"tls://127.0.0.1:0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv, id := relaytest.Start(t, name, client, grants...)
 	a, err := hop.Parse(srv.Addrs()[0])
 	if err != nil {
 		t.Fatal(err)
