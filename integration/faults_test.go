@@ -319,16 +319,12 @@ func waitBaseline(t *testing.T, ctx context.Context, hw, sock, name string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		out, err := exec.CommandContext(ctx, hw, "state", sock).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s state: %v\n%s", name, err, out)
-		}
-		s := string(out)
-		if strings.Contains(s, `"sessions": 0,`) && strings.Contains(s, `"streams": 0,`) && strings.Contains(s, `"children": 0,`) {
+		st := nodeState(t, ctx, hw, sock)
+		if st.Sessions == 0 && st.Streams == 0 && st.Children == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not return to baseline:\n%s", name, s)
+			t.Fatalf("%s did not return to baseline: %+v", name, st)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
