@@ -84,6 +84,8 @@ var Figures = []Figure{
 		Bench: "BenchmarkInterop/go-client→py-server", Ref: "BenchmarkInterop/py-client→py-server", RefName: "RPyC's own client", Unit: "calls/s", Goal: "≥1"},
 	{Group: "RPyC 5", Name: "null call: Python client, hopwire vs RPyC server", Pkg: "session/rpyc",
 		Bench: "BenchmarkInterop/py-client→go-server", Ref: "BenchmarkInterop/py-client→py-server", RefName: "RPyC server", Unit: "calls/s", Goal: "≥1.5"},
+	{Group: "RPyC 5", Name: "null call: ceiling for any server (1 ÷ Python client CPU/call)", Pkg: "session/rpyc",
+		Bench: "BenchmarkInterop/ratios", Bound: 1, RefName: "RPyC server", Unit: "bound-go-server/py-server"},
 	{Group: "RPyC 5", Name: "null call, latency", Pkg: "session/rpyc",
 		Bench: "BenchmarkRPyCNullCall/hopwire", Ref: "BenchmarkRPyCNullCall/rpyc", RefName: "RPyC 5", Unit: "ns/op"},
 	{Group: "RPyC 5", Name: "1 KiB echo, latency", Pkg: "session/rpyc",
