@@ -164,7 +164,7 @@ func lossScenario(t *testing.T, n int64, ratios bool) {
 		t.Run(scheme, func(t *testing.T) {
 			seed := rand.Uint64()
 			t.Logf("seed %d", seed)
-			f := transporttest.Faults{Seed: seed, Delay: 15 * time.Millisecond, Jitter: 10 * time.Millisecond, Reorder: 0.01}
+			f := transporttest.Faults{Seed: seed, Delay: 15 * time.Millisecond, Jitter: 10 * time.Millisecond, Reorder: 0.01, MTU: 1500}
 			clean := lossyRun(t, scheme, f, n)
 			for _, c := range []struct {
 				drop, min float64

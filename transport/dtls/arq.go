@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"syscall"
 	"time"
 
 	pdtls "github.com/pion/dtls/v3"
@@ -77,8 +78,70 @@ type rseg struct {
 // we accept are below it. It never moves left: every in-order segment
 // moves rcvNxt and the queue length up by one, and reading moves the
 // queue length down.
+//
+// The window counts segments. While the peer's segments are no larger
+// than ours, capSegs of them make the window in bytes; once it probes its
+// way to larger ones, the free bytes are counted in its segment size, so
+// that the unread data stays near Window bytes (segments admitted under an
+// edge already advertised may still come in large: it never moves left).
 func (c *Conn) rcvEdge() uint32 {
-	return c.rcvNxt + uint32(c.capSegs-len(c.readQ))
+	free := c.capSegs - len(c.readQ)
+	if c.peerSeg > c.mss {
+		free = min(free, max(c.window-c.readBytes, 0)/c.peerSeg)
+	}
+	e := c.rcvNxt + uint32(free)
+	if seqLT(e, c.lastAdvEdge) {
+		return c.lastAdvEdge
+	}
+	return e
+}
+
+// winSegs is the receive window in the peer's segments.
+func (c *Conn) winSegs() int {
+	if c.peerSeg > c.mss {
+		return min(c.capSegs, c.window/c.peerSeg)
+	}
+	return c.capSegs
+}
+
+// setMTU makes size the largest datagram we send.
+func (c *Conn) setMTU(size int) {
+	c.mtu = size
+	c.mss = size - dtlsOverhead - dataHdrLen
+	c.pktMax = size - dtlsOverhead
+	c.maxCwnd = max(c.sndCap/c.mss+dupThresh, initialCwnd)
+	c.cwnd = min(c.cwnd, c.maxCwnd)
+}
+
+// onProbeAck raises the MTU to a probed size the peer received.
+func (c *Conn) onProbeAck(size int) {
+	if len(c.mtuSizes) == 0 || size != c.mtuSizes[0] {
+		return // late, or not ours
+	}
+	c.setMTU(size)
+	c.mtuSizes, c.mtuProbe = nil, false
+}
+
+// probeFailed rules out the size being probed, at once (the kernel refused
+// it) or after maxProbes losses.
+func (c *Conn) probeFailed() {
+	if len(c.mtuSizes) > 0 {
+		c.mtuSizes = c.mtuSizes[1:]
+		c.mtuTries = 0
+		c.mtuProbe = false
+	}
+}
+
+// pathShrank goes back to the starting MTU for new segments and lets the
+// socket fragment the larger ones already cut (pmtu.go).
+func (c *Conn) pathShrank() {
+	if c.mtu == c.baseMTU {
+		return
+	}
+	c.setMTU(c.baseMTU)
+	c.mtuSizes, c.mtuProbe = nil, false
+	c.rtoStreak = 0
+	c.pmtu.fallback()
 }
 
 // ts returns our clock for tsval: microseconds since the conn started,
@@ -135,9 +198,17 @@ func (c *Conn) handle(p *packet) {
 		if p.flags&flagPing != 0 {
 			c.ackNow = true
 		}
+	case typeProbe:
+		if p.size >= 576 && p.size <= maxRecord {
+			// From now on the peer may send segments this large.
+			c.peerSeg = max(c.peerSeg, p.size-dtlsOverhead-dataHdrLen)
+			c.probeAck = p.size
+		}
+	case typeProbeAck:
+		c.onProbeAck(p.size)
 	}
 	unsent := len(c.segs) > int(c.sndNxt-c.sndUna)
-	wake := c.ackNow || (c.ackPending && !wasPending) || c.nlost > 0 ||
+	wake := c.ackNow || c.probeAck != 0 || (c.ackPending && !wasPending) || c.nlost > 0 ||
 		((progress || opened) && unsent)
 	finAcked := c.finAcked
 	c.mu.Unlock()
@@ -237,6 +308,7 @@ func (c *Conn) onAck(p *packet, now time.Time) (progress, opened bool) {
 		return progress, opened
 	}
 	progress = true
+	c.rtoStreak = 0
 	c.roundDelivered += delivered
 	if seqLE(c.roundEnd, c.sndUna) {
 		c.prevRoundMin, c.roundMinRTT = c.roundMinRTT, 0
@@ -357,6 +429,9 @@ func (c *Conn) onData(p *packet, now time.Time) bool {
 		c.tsRecent = p.tsval
 	}
 	seq, fin := p.seq, p.flags&flagFIN != 0
+	if len(p.payload) > c.peerSeg {
+		c.peerSeg = len(p.payload) // a peer configured with a larger MTU
+	}
 	if seqLT(seq, c.rcvNxt) || !seqLT(seq, c.rcvEdge()) {
 		c.ackNow = true // a duplicate, or beyond the window: say where we are
 		return false
@@ -412,6 +487,7 @@ func (c *Conn) deliver(data []byte, fin bool) {
 	}
 	if len(data) > 0 && !c.closed {
 		c.readQ = append(c.readQ, data)
+		c.readBytes += len(data)
 	}
 	if fin {
 		c.finRcvd = true
@@ -422,9 +498,12 @@ func (c *Conn) deliver(data []byte, fin bool) {
 // until the transport ends.
 func (c *Conn) sendLoop() {
 	defer c.wg.Done()
+	c.mu.Lock()
+	pktMax := c.pktMax
+	c.mu.Unlock()
 	bufs := make([][]byte, maxBatch)
 	for i := range bufs {
-		bufs[i] = make([]byte, 0, c.pktMax)
+		bufs[i] = make([]byte, 0, pktMax)
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -436,9 +515,9 @@ func (c *Conn) sendLoop() {
 			return
 		}
 		fail := c.onTimers(now)
-		n, more := 0, false
+		n, more, probe := 0, false, -1
 		if fail == nil {
-			n, more = c.fill(now, bufs)
+			n, more, probe = c.fill(now, bufs)
 		}
 		next := c.nextEvent(now)
 		c.mu.Unlock()
@@ -446,13 +525,23 @@ func (c *Conn) sendLoop() {
 			c.shutdown(fail)
 			return
 		}
-		for _, b := range bufs[:n] {
+		for i, b := range bufs[:n] {
 			if _, err := c.raw.Write(b); err != nil {
 				if errors.Is(err, pdtls.ErrConnClosed) || errors.Is(err, net.ErrClosed) {
 					c.shutdown(ErrReset)
 					return
 				}
-				// Anything else (ENOBUFS, an ICMP error) is a lost packet.
+				// Anything else (ENOBUFS, an ICMP error) is a lost
+				// packet; a datagram the path MTU refuses says more.
+				if errors.Is(err, syscall.EMSGSIZE) {
+					c.mu.Lock()
+					if i == probe {
+						c.probeFailed()
+					} else if len(b) > c.baseMTU-dtlsOverhead {
+						c.pathShrank()
+					}
+					c.mu.Unlock()
+				}
 			}
 		}
 		if more {
@@ -486,6 +575,16 @@ func (c *Conn) onTimers(now time.Time) error {
 	if now.Sub(c.lastSend) >= c.keepAlive {
 		c.ackNow = true
 	}
+	if len(c.mtuSizes) > 0 && !now.Before(c.mtuAt) {
+		if c.mtuTries == maxProbes {
+			c.probeFailed() // lost maxProbes times
+		}
+		if len(c.mtuSizes) > 0 {
+			c.mtuProbe = true
+			c.mtuTries++
+			c.mtuAt = now.Add(max(c.rto, 2*minRTO))
+		}
+	}
 	unsent := len(c.segs) > int(c.sndNxt-c.sndUna)
 	if unsent && !seqLT(c.sndNxt, c.peerEdge) && c.inFlight == 0 && c.nlost == 0 {
 		// The peer's window is shut: probe it now and then in case its
@@ -517,6 +616,13 @@ func (c *Conn) onRTO() {
 		}
 	}
 	c.stats.rtos++
+	if c.mtu > c.baseMTU {
+		// Two timeouts in a row after raising the MTU: the path may no
+		// longer carry our segments.
+		if c.rtoStreak++; c.rtoStreak >= 2 {
+			c.pathShrank()
+		}
+	}
 	if c.randomLoss() {
 		// A timeout amid noise (a lost retransmission, a lost tail):
 		// restart small, but slow-start straight back to where we were.
@@ -547,13 +653,18 @@ func (c *Conn) nextEvent(now time.Time) time.Duration {
 	if !c.probeAt.IsZero() && c.probeAt.Before(next) {
 		next = c.probeAt
 	}
+	if len(c.mtuSizes) > 0 && c.mtuAt.Before(next) {
+		next = c.mtuAt
+	}
 	return max(next.Sub(now), 0)
 }
 
 // fill builds the packets to send now into bufs: retransmissions, new
-// data, then an ACK if one is owed and no data carried it. It reports how
-// many it built and whether more are ready.
-func (c *Conn) fill(now time.Time, bufs [][]byte) (n int, more bool) {
+// data, then an ACK if one is owed and no data carried it, and a path MTU
+// probe or its acknowledgement. It reports how many it built, whether
+// more are ready and which one is a probe (-1: none).
+func (c *Conn) fill(now time.Time, bufs [][]byte) (n int, more bool, probe int) {
+	probe = -1
 	h := header{ack: c.rcvNxt, wnd: c.rcvEdge(), tsval: c.ts(now), tsecr: c.tsRecent}
 	data := func(i int) {
 		s := c.segs[i]
@@ -601,6 +712,17 @@ func (c *Conn) fill(now time.Time, bufs [][]byte) (n int, more bool) {
 		bufs[n] = appendAck(bufs[n][:0], hh, c.sackBlocks())
 		n++
 	}
+	if c.probeAck != 0 && n < maxBatch {
+		bufs[n] = appendProbeAck(bufs[n][:0], h, c.probeAck)
+		c.probeAck = 0
+		n++
+	}
+	if c.mtuProbe && n < maxBatch {
+		bufs[n] = appendProbe(bufs[n][:0], h, c.mtuSizes[0])
+		c.mtuProbe = false
+		probe = n
+		n++
+	}
 	if n > 0 {
 		c.ackNow, c.ackPending, c.pingPending = false, false, false
 		c.unacked = 0
@@ -609,7 +731,7 @@ func (c *Conn) fill(now time.Time, bufs [][]byte) (n int, more bool) {
 	}
 	more = n == maxBatch && (c.nlost > 0 && c.inFlight < c.cwnd ||
 		c.inFlight < c.cwnd && seqLT(c.sndNxt, c.peerEdge) && int(c.sndNxt-c.sndUna) < len(c.segs))
-	return n, more
+	return n, more, probe
 }
 
 // sackBlocks describes the out-of-order segments we hold: the block with

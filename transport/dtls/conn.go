@@ -61,12 +61,12 @@ type Conn struct {
 	onClose      func() // listener bookkeeping; may be nil
 
 	// Immutable after newConn.
-	mss       int // payload bytes per segment
-	pktMax    int // largest packet we send
-	capSegs   int // receive window, in segments
+	capSegs   int // receive ring, in segments
+	window    int // receive window, in bytes
 	sndCap    int // send buffer, in bytes
-	maxCwnd   int
 	maxBlocks int
+	baseMTU   int
+	pmtu      *pathMTU // nil: this conn does not probe
 	keepAlive time.Duration
 	idle      time.Duration
 	linger    time.Duration
@@ -110,6 +110,17 @@ type Conn struct {
 	finAcked       bool
 	stats          connStats
 
+	// The path MTU (pmtu.go); mss, pktMax and maxCwnd follow it.
+	mtu       int
+	mss       int // payload bytes per segment
+	pktMax    int // largest packet we send
+	maxCwnd   int
+	mtuSizes  []int     // sizes still to probe, largest first
+	mtuTries  int       // probes sent at mtuSizes[0]
+	mtuAt     time.Time // when to probe next
+	mtuProbe  bool      // fill sends a probe
+	rtoStreak int       // timeouts in a row, while above baseMTU
+
 	// Receive side. ooo is a ring of capSegs slots indexed by seq % capSegs.
 	rcvNxt      uint32
 	ooo         []rseg
@@ -118,6 +129,9 @@ type Conn struct {
 	oooLast     uint32 // latest seq put in ooo
 	readQ       [][]byte
 	readOff     int
+	readBytes   int // unread bytes in readQ
+	peerSeg     int // the largest segment the peer may send us
+	probeAck    int // the size of a PROBE to acknowledge (0: none)
 	finRcvd     bool
 	tsRecent    uint32
 	lastAdvEdge uint32
@@ -149,17 +163,18 @@ type Conn struct {
 
 // newConn starts the reliable layer over raw, an authenticated DTLS conn,
 // which it owns from then on.
-func newConn(raw net.Conn, state tls.ConnectionState, o *options, onClose func()) *Conn {
+//
+// pm, when not nil, is the socket's control for path MTU probing.
+func newConn(raw net.Conn, state tls.ConnectionState, o *options, pm *pathMTU, onClose func()) *Conn {
 	now := time.Now()
-	mtu := o.mtu
 	c := &Conn{
 		raw:       raw,
 		state:     state,
 		laddr:     raw.LocalAddr(),
 		raddr:     raw.RemoteAddr(),
 		onClose:   onClose,
-		mss:       mtu - dtlsOverhead - dataHdrLen,
-		pktMax:    mtu - dtlsOverhead,
+		baseMTU:   o.mtu,
+		window:    o.window,
 		keepAlive: o.keepAlive,
 		idle:      o.idleTimeout,
 		linger:    o.linger,
@@ -179,10 +194,16 @@ func newConn(raw net.Conn, state tls.ConnectionState, o *options, onClose func()
 	}
 	// A power of two, so that seq % capSegs stays continuous when seq
 	// wraps.
+	c.sndCap = max(o.window, o.mtu)
+	c.setMTU(o.mtu)
+	c.peerSeg = c.mss
 	c.capSegs = 1 << bits.Len(uint(max(o.window/c.mss, initialPeerWindow)-1))
-	c.sndCap = max(o.window, c.mss)
-	c.maxCwnd = max(c.sndCap/c.mss+dupThresh, initialCwnd)
 	c.maxBlocks = min(maxBlocks, (c.pktMax-ackHdrLen)/blockLen)
+	if pm.probing() {
+		c.pmtu = pm
+		c.mtuSizes = probeSizes(o.mtu, o.maxMTU)
+		c.mtuAt = now
+	}
 	c.ooo = make([]rseg, c.capSegs)
 	c.lastAdvEdge = c.rcvEdge()
 	c.rdl.init()
@@ -219,7 +240,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 			more := len(c.readQ) > 0
 			// Tell the peer when its view of our window is a quarter out
 			// of date: it may be waiting for it.
-			update := int(c.rcvEdge()-c.lastAdvEdge) >= max(1, c.capSegs/4)
+			update := int(c.rcvEdge()-c.lastAdvEdge) >= max(1, c.winSegs()/4)
 			if update {
 				c.ackNow = true
 			}
@@ -257,6 +278,7 @@ func (c *Conn) consume(p []byte) int {
 	n := 0
 	for n < len(p) && len(c.readQ) > 0 {
 		m := copy(p[n:], c.readQ[0][c.readOff:])
+		c.readBytes -= m
 		n += m
 		c.readOff += m
 		if c.readOff == len(c.readQ[0]) {

@@ -76,10 +76,19 @@ type Options struct {
 	// not wait: unacknowledged data is dropped and the peer sees ErrReset.
 	Linger time.Duration
 
-	// MTU is the largest UDP payload sent (default 1200, which fits any
-	// IPv6 path). Each DATA packet carries MTU-59 bytes of stream data.
-	// It may be 576 to 8192; the two ends need not agree.
-	MTU int
+	// MTU is the largest UDP payload a conn starts with (default 1200,
+	// which fits any IPv6 path). Each DATA packet carries MTU-59 bytes of
+	// stream data. It may be 576 to 8192; the two ends need not agree.
+	//
+	// MaxMTU is the largest one a conn probes for (default 8192, the most
+	// pion reads). A conn on a UDP socket of its own (Dial, Listen, or
+	// ListenPacket given a *net.UDPConn) forbids fragmentation and probes
+	// the path for sizes above MTU, as RFC 8899 does: MaxMTU, then the
+	// sizes of 1500-byte Ethernet paths (1472, 1452); the largest that the
+	// peer acknowledges becomes its MTU. MaxMTU ≤ MTU turns probing off;
+	// DialPacket never probes (see pmtu.go).
+	MTU    int
+	MaxMTU int
 
 	// Window is the receive window and the send buffer, in bytes (default
 	// 2 MiB): at most this much unread data is buffered for Read, and Write
@@ -101,6 +110,7 @@ type options struct {
 	idleTimeout      time.Duration
 	linger           time.Duration
 	mtu              int
+	maxMTU           int
 	window           int
 	log              *slog.Logger
 }
@@ -117,6 +127,7 @@ func (o *Options) fill() (*options, error) {
 		idleTimeout:      cmpOr(v.IdleTimeout, DefaultIdleTimeout),
 		linger:           v.Linger,
 		mtu:              cmpOr(v.MTU, DefaultMTU),
+		maxMTU:           cmpOr(v.MaxMTU, maxRecord),
 		window:           cmpOr(v.Window, DefaultWindow),
 		log:              v.Logger,
 	}
@@ -129,6 +140,8 @@ func (o *Options) fill() (*options, error) {
 	switch {
 	case r.mtu < 576 || r.mtu > maxRecord:
 		return nil, fmt.Errorf("dtls: MTU %d out of range [576, %d]", r.mtu, maxRecord)
+	case r.maxMTU > maxRecord:
+		return nil, fmt.Errorf("dtls: MaxMTU %d above %d", r.maxMTU, maxRecord)
 	case r.idleTimeout <= r.keepAlive:
 		return nil, fmt.Errorf("dtls: IdleTimeout %v must exceed KeepAlive %v", r.idleTimeout, r.keepAlive)
 	}
@@ -365,7 +378,8 @@ func Dial(ctx context.Context, addr string, cfg *tls.Config, opts *Options) (*Co
 	}
 	udp := uc.(*net.UDPConn)
 	setBuffers(udp)
-	c, err := dialPacket(ctx, connectedPC{udp}, udp.RemoteAddr(), cfg, o)
+	pc := connectedPC{udp}
+	c, err := dialPacket(ctx, pc, udp.RemoteAddr(), cfg, o, newPathMTU(pc))
 	if err != nil {
 		return nil, fmt.Errorf("dtls: dial %s: %w", addr, err)
 	}
@@ -388,14 +402,14 @@ func DialPacket(ctx context.Context, pc net.PacketConn, raddr net.Addr, cfg *tls
 		pc.Close()
 		return nil, err
 	}
-	c, err := dialPacket(ctx, pc, raddr, cfg, o)
+	c, err := dialPacket(ctx, pc, raddr, cfg, o, nil)
 	if err != nil {
 		return nil, fmt.Errorf("dtls: dial %s: %w", raddr, err)
 	}
 	return c, nil
 }
 
-func dialPacket(ctx context.Context, pc net.PacketConn, raddr net.Addr, cfg *tls.Config, o *options) (*Conn, error) {
+func dialPacket(ctx context.Context, pc net.PacketConn, raddr net.Addr, cfg *tls.Config, o *options, pm *pathMTU) (*Conn, error) {
 	v := &verifier{cfg: cfg, serverName: cfg.ServerName}
 	copts := make([]pdtls.ClientOption, 0, 12)
 	for _, opt := range commonOptions(cfg, o, v) {
@@ -415,7 +429,7 @@ func dialPacket(ctx context.Context, pc net.PacketConn, raddr net.Addr, cfg *tls
 	if err != nil {
 		return nil, err
 	}
-	return newConn(raw, st, o, nil), nil
+	return newConn(raw, st, o, pm, nil), nil
 }
 
 // connectedPC adapts a connected UDP socket to the net.PacketConn pion

@@ -19,3 +19,10 @@ func (c *Conn) Stats() string {
 	s := c.stats
 	return fmt.Sprintf("sent %d, retrans %d, sack-lost %d, rtos %d, random-loss %d, cwnd %d/%d, srtt %v, minrtt %v, round %v/%v lost %d/%d", s.sent, s.retrans, s.lost, s.rtos, s.randomLoss, c.cwnd, c.maxCwnd, c.srtt, c.minRTT, c.roundMinRTT, c.prevRoundMin, c.roundLost, c.roundDelivered)
 }
+
+// MTU returns the largest datagram the conn sends now.
+func (c *Conn) MTU() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mtu
+}

@@ -53,10 +53,11 @@ const dropLogInterval = time.Second
 // accepted, closes every conn it accepted (at once, without lingering:
 // they share its socket) and closes the socket.
 type Listener struct {
-	pc  net.PacketConn
-	cfg *tls.Config
-	o   *options
-	log *slog.Logger
+	pc   net.PacketConn
+	pmtu *pathMTU // nil: the conns do not probe
+	cfg  *tls.Config
+	o    *options
+	log  *slog.Logger
 
 	slots chan struct{} // one token per peer between first datagram and Accept
 	ready chan *Conn
@@ -121,6 +122,7 @@ func ListenPacket(pc net.PacketConn, cfg *tls.Config, opts *Options) (*Listener,
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Listener{
 		pc:       pc,
+		pmtu:     newPathMTU(pc),
 		cfg:      cfg,
 		o:        o,
 		log:      o.log.With("transport", Scheme, "listen", pc.LocalAddr().String()),
@@ -392,7 +394,7 @@ func (l *Listener) serve(p *peerConn) {
 	}
 	p.limit.Store(peerQueue)
 	var c *Conn
-	c = newConn(raw, st, l.o, func() { l.forget(c, p) })
+	c = newConn(raw, st, l.o, l.pmtu, func() { l.forget(c, p) })
 	select {
 	case l.ready <- c: // Accept releases the slot
 	case <-l.ctx.Done():

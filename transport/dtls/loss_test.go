@@ -124,7 +124,7 @@ func TestLoss(t *testing.T) {
 func BenchmarkThroughput(b *testing.B) {
 	for _, mtu := range []int{dtls.DefaultMTU, 8192} {
 		b.Run(fmt.Sprintf("mtu=%d", mtu), func(b *testing.B) {
-			benchThroughput(b, &dtls.Options{MTU: mtu})
+			benchThroughput(b, &dtls.Options{MTU: mtu, MaxMTU: mtu})
 		})
 	}
 }

@@ -24,6 +24,15 @@ import (
 //	18     1    n      number of SACK blocks
 //	19     8n   blocks [start, end) pairs of sequence numbers received
 //	                   above ack
+//	PROBE (type 3):
+//	18     2    size   the UDP payload size probed
+//	20     ...  zeros  padding up to it
+//	PROBEACK (type 4):
+//	18     2    size   the size of the PROBE received
+//
+// A PROBE tests whether the path carries datagrams of its size (pmtu.go);
+// the receiver answers with a PROBEACK at once. Peers that predate them
+// drop both as malformed, so a conn against one keeps its MTU.
 //
 // Sequence numbers count packets, not bytes, start at 0 and wrap modulo
 // 2^32 (compared with serial-number arithmetic). A FIN is a DATA segment
@@ -32,8 +41,10 @@ import (
 const (
 	protoVersion = 1
 
-	typeData = 1
-	typeAck  = 2
+	typeData     = 1
+	typeAck      = 2
+	typeProbe    = 3
+	typeProbeAck = 4
 
 	flagFIN  = 1 << 0
 	flagPing = 1 << 1
@@ -41,6 +52,7 @@ const (
 	hdrLen     = 18
 	dataHdrLen = hdrLen + 4
 	ackHdrLen  = hdrLen + 1
+	probeLen   = hdrLen + 2
 	blockLen   = 8
 
 	// maxBlocks caps the SACK blocks of one ACK; the MTU may cap it lower.
@@ -79,6 +91,7 @@ type packet struct {
 	payload []byte // DATA
 	nblocks int    // ACK
 	blocks  []byte // ACK: nblocks*blockLen bytes
+	size    int    // PROBE, PROBEACK
 }
 
 // block returns the i-th SACK block of an ACK.
@@ -98,7 +111,7 @@ func parse(b []byte, p *packet) error {
 	p.wnd = binary.BigEndian.Uint32(b[6:])
 	p.tsval = binary.BigEndian.Uint32(b[10:])
 	p.tsecr = binary.BigEndian.Uint32(b[14:])
-	p.seq, p.payload, p.nblocks, p.blocks = 0, nil, 0, nil
+	p.seq, p.payload, p.nblocks, p.blocks, p.size = 0, nil, 0, nil, 0
 	switch p.typ {
 	case typeData:
 		if len(b) < dataHdrLen {
@@ -115,6 +128,11 @@ func parse(b []byte, p *packet) error {
 			return errMalformed
 		}
 		p.nblocks, p.blocks = n, b[ackHdrLen:]
+	case typeProbe, typeProbeAck:
+		if len(b) < probeLen || p.typ == typeProbeAck && len(b) != probeLen {
+			return errMalformed
+		}
+		p.size = int(binary.BigEndian.Uint16(b[hdrLen:]))
 	default:
 		return errMalformed
 	}
@@ -143,6 +161,29 @@ func appendAck(b []byte, h header, blocks []block) []byte {
 		b = binary.BigEndian.AppendUint32(b, bl.end)
 	}
 	return b
+}
+
+// appendProbe appends a PROBE padded so that its DTLS record makes a
+// datagram of size bytes.
+func appendProbe(b []byte, h header, size int) []byte {
+	h.typ = typeProbe
+	var hdr [probeLen]byte
+	h.put(hdr[:])
+	binary.BigEndian.PutUint16(hdr[hdrLen:], uint16(size))
+	b = append(b, hdr[:]...)
+	for len(b) < size-dtlsOverhead {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// appendProbeAck appends a PROBEACK for a probe of size bytes.
+func appendProbeAck(b []byte, h header, size int) []byte {
+	h.typ = typeProbeAck
+	var hdr [probeLen]byte
+	h.put(hdr[:])
+	binary.BigEndian.PutUint16(hdr[hdrLen:], uint16(size))
+	return append(b, hdr[:]...)
 }
 
 // seqLT reports a < b in serial-number arithmetic.

@@ -33,6 +33,9 @@ type Faults struct {
 	Corrupt float64
 	// Blackhole drops everything (a route that went away).
 	Blackhole bool
+	// MTU, when positive, drops datagrams larger than MTU bytes without a
+	// word (a path whose ICMP "too big" messages never come back).
+	MTU int
 }
 
 // holdMax is how long a held-back datagram waits for the next one.
@@ -225,7 +228,7 @@ func (p *UDPProxy) forward(d *udpDir, b []byte) {
 	f := p.f.Load()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if f.Blackhole || d.rng.Float64() < f.Drop {
+	if f.Blackhole || f.MTU > 0 && len(pkt) > f.MTU || d.rng.Float64() < f.Drop {
 		p.dropped.Add(1)
 		return
 	}
