@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -94,6 +95,13 @@ func spliceChain(b testing.TB, dest string) func(ctx context.Context) (net.Conn,
 }
 
 func spliceProxy(b testing.TB, dest string) string {
+	return proxy(b, dest, func(c net.Conn) (net.Conn, error) { return c, nil })
+}
+
+// proxy forwards each connection accepted on a loopback port to dest,
+// after wrap (a TLS handshake, say), copying both ways until each side's
+// EOF.
+func proxy(b testing.TB, dest string, wrap func(net.Conn) (net.Conn, error)) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -107,9 +115,14 @@ func spliceProxy(b testing.TB, dest string) string {
 	go func() {
 		defer wg.Done()
 		for {
-			c, err := ln.Accept()
+			raw, err := ln.Accept()
 			if err != nil {
 				return
+			}
+			c, err := wrap(raw)
+			if err != nil {
+				raw.Close()
+				continue
 			}
 			out, err := net.Dial("tcp", dest)
 			if err != nil {
@@ -131,6 +144,53 @@ func spliceProxy(b testing.TB, dest string) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// nestedTLSChain is the crypto of a hopwire chain without anything else:
+// three bare TLS 1.3 terminators in a row in front of dest, and a client
+// that runs a TLS session to each through the one before it (a TLS
+// session inside a TLS session inside a TLS session, as the client of a
+// two-relay chain authenticates every hop). No multiplexing, no records,
+// no RPC: a byte to dest is sealed three times and opened three times, as
+// in the hopwire chain, and copied as the splice proxies copy it.
+func nestedTLSChain(b testing.TB, dest string) func(ctx context.Context) (net.Conn, func(), error) {
+	client, node := newIdentity(b, "client"), newIdentity(b, "node")
+	scfg, err := certs.ServerConfig(node, certs.Trust{Pinned: []string{client.Fingerprint()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ccfg, err := certs.ClientConfig(client, certs.Trust{Pinned: []string{node.Fingerprint()}}, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	next := dest
+	for range 3 {
+		next = proxy(b, next, func(c net.Conn) (net.Conn, error) {
+			tc := tls.Server(c, scfg)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			err := tc.Handshake()
+			c.SetDeadline(time.Time{})
+			return tc, err
+		})
+	}
+	front := next
+	return func(ctx context.Context) (net.Conn, func(), error) {
+		var d net.Dialer
+		raw, err := d.DialContext(ctx, "tcp", front)
+		if err != nil {
+			return nil, nil, err
+		}
+		var c net.Conn = raw
+		for range 3 {
+			tc := tls.Client(c, ccfg)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				raw.Close()
+				return nil, nil, err
+			}
+			c = tc
+		}
+		return c, func() { raw.Close() }, nil
+	}
 }
 
 type chainDialer func(ctx context.Context) (net.Conn, func(), error)
@@ -163,10 +223,12 @@ var chainVariants = []chainVariant{
 // jump hosts (one ssh process for the whole sub-benchmark: each op is a
 // new forwarded connection, where the hopwire variants dial the whole
 // chain per op), and a chain whose middle hop is QUIC behind a TLS hop
-// (CONNECT udp), all in the same run.
+// (CONNECT udp), and the chain's crypto alone (nested-tls: three bare TLS
+// terminators, see nestedTLSChain), all in the same run.
 func BenchmarkChainThroughput(b *testing.B) {
 	variants := append(chainVariants[:len(chainVariants):len(chainVariants)],
-		chainVariant{"quic-behind-tls", hopwireChainOf("tls", "quic", "tls")})
+		chainVariant{"quic-behind-tls", hopwireChainOf("tls", "quic", "tls")},
+		chainVariant{"nested-tls", nestedTLSChain})
 	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
 			dial := chainDialer(v.chain(b, sinkServer(b)))
