@@ -105,7 +105,8 @@ func (m *smuxMuxer) silence(now time.Time) time.Duration {
 // what is queued first (within flushTimeout); abort does not.
 type bufferedConn struct {
 	net.Conn
-	r *bufio.Reader
+	r    *bufio.Reader
+	cork corker // nil unless the transport offers it
 
 	wq   chan writeReq
 	stop chan struct{}         // closed by shut: the writer exits
@@ -132,8 +133,30 @@ const (
 )
 
 func newBufferedConn(c net.Conn, r io.Reader) *bufferedConn {
-	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(r, 16<<10),
+	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(r, 16<<10), cork: corkerOf(c),
 		wq: make(chan writeReq, writeQueue), stop: make(chan struct{})}
+}
+
+// corker is what a transport may offer to gather the writes of a batch
+// of frames below its own framing and send them at once: transport/tls's
+// conn under crypto/tls (found through tls.Conn's NetConn) turns the
+// five records of a frame, or the records of several queued frames, into
+// one write to the socket instead of one each.
+type corker interface {
+	Cork()
+	Flush() error
+}
+
+func corkerOf(c net.Conn) corker {
+	if nc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		if k, ok := nc.NetConn().(corker); ok {
+			return k
+		}
+	}
+	if k, ok := c.(corker); ok {
+		return k
+	}
+	return nil
 }
 
 func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
@@ -202,16 +225,7 @@ func (b *bufferedConn) writer() {
 				}
 			}
 		case r := <-b.wq:
-			if r.bp == nil {
-				close(r.flush)
-			} else {
-				if b.werr.Load() == nil {
-					if _, err := b.Conn.Write(*r.bp); err != nil {
-						b.werr.CompareAndSwap(nil, &err)
-					}
-				}
-				putFrame(r.bp)
-			}
+			b.writeBatch(r)
 			idle.Reset(writerIdle)
 		case <-idle.C:
 			b.mu.Lock()
@@ -225,6 +239,44 @@ func (b *bufferedConn) writer() {
 			return
 		}
 	}
+}
+
+// writeBatch writes r and the frames queued behind it, corked (see
+// corker) so that they reach the socket together.
+func (b *bufferedConn) writeBatch(r writeReq) {
+	corked := false
+	uncork := func() {
+		if corked {
+			corked = false
+			if err := b.cork.Flush(); err != nil {
+				b.werr.CompareAndSwap(nil, &err)
+			}
+		}
+	}
+	for {
+		if r.bp == nil {
+			uncork() // a flush marker: what came before it is out
+			close(r.flush)
+		} else {
+			if b.werr.Load() == nil {
+				if b.cork != nil && !corked {
+					b.cork.Cork()
+					corked = true
+				}
+				if _, err := b.Conn.Write(*r.bp); err != nil {
+					b.werr.CompareAndSwap(nil, &err)
+				}
+			}
+			putFrame(r.bp)
+		}
+		select {
+		case r = <-b.wq:
+			continue
+		default:
+		}
+		break
+	}
+	uncork()
 }
 
 // flush waits until the frames queued so far are written, or d passes.

@@ -345,7 +345,7 @@ func (l *Listener) serve(raw net.Conn) {
 	l.hmu.Lock()
 	l.handshaking[hc] = time.Now()
 	l.hmu.Unlock()
-	tc, err := handshake(ctx, tls.Server(hc, l.cfg), raw)
+	tc, err := handshake(ctx, tls.Server(&corkConn{Conn: hc}, l.cfg), raw)
 	l.hmu.Lock()
 	delete(l.handshaking, hc)
 	l.hmu.Unlock()

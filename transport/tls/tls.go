@@ -53,7 +53,7 @@ func Dial(ctx context.Context, addr string, cfg *tls.Config) (*tls.Conn, error) 
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
-	return handshake(ctx, tls.Client(raw, c), raw)
+	return handshake(ctx, tls.Client(&corkConn{Conn: raw}, c), raw)
 }
 
 // Client runs a TLS 1.3 client handshake with cfg over under, an existing
@@ -75,7 +75,7 @@ func Client(ctx context.Context, under net.Conn, cfg *tls.Config) (*tls.Conn, er
 		under.Close()
 		return nil, err
 	}
-	return handshake(ctx, tls.Client(under, c), under)
+	return handshake(ctx, tls.Client(&corkConn{Conn: under}, c), under)
 }
 
 // Server runs a TLS 1.3 server handshake with cfg over under, an existing
@@ -95,7 +95,7 @@ func Server(ctx context.Context, under net.Conn, cfg *tls.Config) (*tls.Conn, er
 		under.Close()
 		return nil, err
 	}
-	return handshake(ctx, tls.Server(under, c), under)
+	return handshake(ctx, tls.Server(&corkConn{Conn: under}, c), under)
 }
 
 // handshake runs tc's handshake under ctx and checks the result; on error
