@@ -37,6 +37,18 @@
 // are logged to the [ListenerOptions] Logger, if any, since no caller is
 // there to receive them.
 //
+// # Writing whole frames at once
+//
+// crypto/tls writes every record of at most 16 KiB with a Write of its own
+// to the conn below it. Under each TLS conn this package puts a conn that
+// can be corked (cork.go): a caller reaching it through tls.Conn.NetConn
+// and calling Cork, then writing, then Flush, sends all those records with
+// one Write. hopwire's links do this for every batch of multiplexer
+// frames, so a 64 KiB frame is one syscall instead of five (four full
+// records and a runt), and through a chain a hop's records nested inside
+// the previous hop's stream no longer come with a runt record each. Conns
+// nobody corks behave exactly as crypto/tls's own.
+//
 // # Where it sits
 //
 // tls is a leaf at the bottom of the stack (STYLE.md §1): it imports only
