@@ -41,6 +41,10 @@ const (
 
 	initialPeerWindow = 64 // segments the peer accepts before it has told us
 	maxBatch          = 64 // packets the sender builds per round
+	// batchBytes caps a round's packets in bytes too, so that once the
+	// MTU has grown, a conn's send buffers (kept for its life) stay near
+	// 128 KiB rather than 64 datagrams of 8 KiB.
+	batchBytes = 128 << 10
 
 	// dtlsOverhead is what a DTLS 1.2 AES-GCM record adds to its payload:
 	// a 13-byte header, an 8-byte explicit nonce and a 16-byte tag.
@@ -666,6 +670,8 @@ func (c *Conn) nextEvent(now time.Time) time.Duration {
 func (c *Conn) fill(now time.Time, bufs [][]byte) (n int, more bool, probe int) {
 	probe = -1
 	h := header{ack: c.rcvNxt, wnd: c.rcvEdge(), tsval: c.ts(now), tsecr: c.tsRecent}
+	// Data fills at most limit packets; the ACK and probes may follow.
+	limit := min(maxBatch, max(8, batchBytes/c.pktMax))
 	data := func(i int) {
 		s := c.segs[i]
 		s.sentAt, s.ts = now, h.tsval
@@ -687,7 +693,7 @@ func (c *Conn) fill(now time.Time, bufs [][]byte) (n int, more bool, probe int) 
 		n++
 	}
 	if c.nlost > 0 {
-		for i := 0; i < int(c.sndNxt-c.sndUna) && c.nlost > 0 && c.inFlight < c.cwnd && n < maxBatch; i++ {
+		for i := 0; i < int(c.sndNxt-c.sndUna) && c.nlost > 0 && c.inFlight < c.cwnd && n < limit; i++ {
 			if s := c.segs[i]; s.lost {
 				s.lost = false
 				c.nlost--
@@ -695,7 +701,7 @@ func (c *Conn) fill(now time.Time, bufs [][]byte) (n int, more bool, probe int) 
 			}
 		}
 	}
-	for n < maxBatch && c.inFlight < c.cwnd && seqLT(c.sndNxt, c.peerEdge) {
+	for n < limit && c.inFlight < c.cwnd && seqLT(c.sndNxt, c.peerEdge) {
 		i := int(c.sndNxt - c.sndUna)
 		if i >= len(c.segs) {
 			break
@@ -729,7 +735,7 @@ func (c *Conn) fill(now time.Time, bufs [][]byte) (n int, more bool, probe int) 
 		c.lastAdvEdge = h.wnd
 		c.lastSend = now
 	}
-	more = n == maxBatch && (c.nlost > 0 && c.inFlight < c.cwnd ||
+	more = n >= limit && (c.nlost > 0 && c.inFlight < c.cwnd ||
 		c.inFlight < c.cwnd && seqLT(c.sndNxt, c.peerEdge) && int(c.sndNxt-c.sndUna) < len(c.segs))
 	return n, more, probe
 }
