@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -360,5 +361,76 @@ func freeTCPPort(b testing.TB, host string) string {
 func opensshChainOf(jumps int) func(testing.TB, string) func(context.Context) (net.Conn, func(), error) {
 	return func(b testing.TB, dest string) func(context.Context) (net.Conn, func(), error) {
 		return startOpenSSH(b, jumps).forward(b, jumps, dest)
+	}
+}
+
+// The SSH link against OpenSSH with the same cipher (issue 3): a hopwire
+// node's embedded SSH listener reached with an ssh:// hop, the link over a
+// hopwire channel, and a -L style forward to dest through it; beside
+// OpenSSH's ssh -L to a private sshd, forced to aes128-gcm@openssh.com,
+// the cipher x/crypto/ssh (both ends of the hopwire link) prefers.
+
+// sshCipher is the cipher both sides of the comparison use.
+const sshCipher = "aes128-gcm@openssh.com"
+
+func hopwireSSHDirect(b testing.TB, dest string) func(context.Context) (net.Conn, func(), error) {
+	dir := b.TempDir()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer, err := gossh.NewSignerFromSigner(key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	authorized := filepath.Join(dir, "authorized_keys")
+	writeFile(b, authorized, gossh.MarshalAuthorizedKey(signer.PublicKey()))
+	id := newIdentity(b, "sshnode")
+	srv, err := New(&Options{Name: "sshnode", Identity: id, Listen: []string{"ssh://127.0.0.1:0"},
+		SSHAuthorizedKeys: authorized, Policy: NewPolicy([]*Grant{mustGrant(b, "*:connect="+dest)})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close() })
+	a := mustAddr(b, srv.Addrs()[0])
+	hostKey, err := gossh.NewSignerFromSigner(id.TLSCertificate().PrivateKey.(crypto.Signer))
+	if err != nil {
+		b.Fatal(err)
+	}
+	known := filepath.Join(dir, "known_hosts")
+	writeFile(b, known, fmt.Appendf(nil, "[%s]:%s %s", a.Host, a.Port, gossh.MarshalAuthorizedKey(hostKey.PublicKey())))
+	d := &hop.Dialer{SSH: &hssh.ClientOptions{ConfigFile: "none", AgentSocket: "none", User: "bench",
+		Signers: []gossh.Signer{signer}, KnownHostsFiles: []string{known}, Home: dir}}
+	target := mustAddr(b, "ssh://bench@"+a.Host+":"+a.Port)
+	return func(ctx context.Context) (net.Conn, func(), error) {
+		route, err := d.Dial(ctx, nil, target)
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := route.DialContext(ctx, "tcp", dest)
+		if err != nil {
+			route.Close()
+			return nil, nil, err
+		}
+		return c, func() { c.Close(); route.Close() }, nil
+	}
+}
+
+// opensshDirectGCM is ssh -L to the private target sshd with sshCipher.
+func opensshDirectGCM(b testing.TB, dest string) func(context.Context) (net.Conn, func(), error) {
+	o := startOpenSSH(b, 0)
+	local := net.JoinHostPort("127.0.0.1", freeTCPPort(b, "127.0.0.1"))
+	args := append(o.jumpTo(0), "-c", sshCipher, "-N", "-o", "ExitOnForwardFailure=yes", "-L", local+":"+dest, "target")
+	startProcess(b, "ssh -L -c "+sshCipher, o.sshCmd(args...), local)
+	return func(ctx context.Context) (net.Conn, func(), error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", local)
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, func() { c.Close() }, nil
 	}
 }

@@ -223,12 +223,16 @@ var chainVariants = []chainVariant{
 // jump hosts (one ssh process for the whole sub-benchmark: each op is a
 // new forwarded connection, where the hopwire variants dial the whole
 // chain per op), and a chain whose middle hop is QUIC behind a TLS hop
-// (CONNECT udp), and the chain's crypto alone (nested-tls: three bare TLS
-// terminators, see nestedTLSChain), all in the same run.
+// (CONNECT udp), the chain's crypto alone (nested-tls: three bare TLS
+// terminators, see nestedTLSChain), and a direct SSH link beside ssh -L
+// with the same cipher (hopwire-ssh-0jump, openssh-0jump-gcm), all in the
+// same run.
 func BenchmarkChainThroughput(b *testing.B) {
 	variants := append(chainVariants[:len(chainVariants):len(chainVariants)],
 		chainVariant{"quic-behind-tls", hopwireChainOf("tls", "quic", "tls")},
-		chainVariant{"nested-tls", nestedTLSChain})
+		chainVariant{"nested-tls", nestedTLSChain},
+		chainVariant{"hopwire-ssh-0jump", hopwireSSHDirect},
+		chainVariant{"openssh-0jump-gcm", opensshDirectGCM})
 	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
 			dial := chainDialer(v.chain(b, sinkServer(b)))

@@ -31,6 +31,8 @@ var Figures = []Figure{
 		Bench: "BenchmarkLinkThroughput/quic", Ref: "BenchmarkLinkThroughput/bare-quic", RefName: "bare quic-go", Unit: "MB/s", Goal: "≥0.9"},
 	{Group: "Links (one stream)", Name: "SSH link", Pkg: "hop",
 		Bench: "BenchmarkLinkThroughput/ssh", Ref: "BenchmarkLinkThroughput/bare-ssh", RefName: "bare x/crypto/ssh", Unit: "MB/s", Goal: "≥0.8"},
+	{Group: "Links (one stream)", Name: "SSH link through a node, -L style", Pkg: "relay",
+		Bench: "BenchmarkChainThroughput/hopwire-ssh-0jump", Ref: "BenchmarkChainThroughput/openssh-0jump-gcm", RefName: "OpenSSH ssh -L, same cipher", Unit: "MB/s", Goal: "≥1"},
 	{Group: "Links (one stream)", Name: "DTLS link", Pkg: "hop",
 		Bench: "BenchmarkLinkThroughput/dtls", Ref: "BenchmarkLinkThroughput/quic", RefName: "QUIC link", Unit: "MB/s", Goal: "≥0.4"},
 	{Group: "Links (one stream)", Name: "stdio link (child process)", Pkg: "hop",
