@@ -770,25 +770,40 @@ func scenarioStalledPeer(t *testing.T, keepAlive, idle time.Duration) {
 	}()
 	var fill sync.WaitGroup
 	defer fill.Wait()
-	for range 4 {
-		s, err := cl.OpenStream(t.Context(), KindConnect, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fill.Add(1)
-		go func() {
-			defer fill.Done()
-			defer s.Close()
-			s.Write(make([]byte, 512<<10)) // blocks; fails when the link goes
-		}()
-	}
-	// Our side can no longer read the link: a ping gets no answer.
-	waitUntil(t, "the receive buffer to fill", func() bool {
+	full := func() bool {
 		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 		defer cancel()
 		_, err := sc.Ping(ctx)
-		return err != nil
-	})
+		return err != nil // our side can no longer read the link
+	}
+	// Four streams fill the buffer. On a machine so loaded that the busy
+	// writer above starves past the idle timeout, a stream may be reaped
+	// and its data dropped; then four more streams top the buffer up.
+	for attempt := 0; ; attempt++ {
+		for range 4 {
+			s, err := cl.OpenStream(t.Context(), KindConnect, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fill.Add(1)
+			go func() {
+				defer fill.Done()
+				defer s.Close()
+				s.Write(make([]byte, 512<<10)) // blocks; fails when the link goes
+			}()
+		}
+		deadline := time.Now().Add(3 * time.Second)
+		for !full() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if full() {
+			break
+		}
+		if attempt == 3 {
+			t.Fatal("timed out waiting for the receive buffer to fill")
+		}
+		t.Logf("the receive buffer did not fill in 3s (attempt %d); adding streams", attempt+1)
+	}
 
 	close(stopBusy)
 	<-busyDone
