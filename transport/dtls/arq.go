@@ -270,6 +270,8 @@ func (c *Conn) onAck(p *packet, now time.Time) (progress, opened bool) {
 			if s.fin {
 				c.finAcked = true
 			}
+			putBuf(s.data) // sent copies were made by appendData
+			s.data = nil
 			c.segs[i] = nil
 		}
 		c.segs = c.segs[k:]
@@ -480,7 +482,7 @@ func clone(b []byte) []byte {
 	if len(b) == 0 {
 		return nil
 	}
-	return append([]byte(nil), b...)
+	return append(getBuf(len(b)), b...)
 }
 
 // deliver hands the in-order segment rcvNxt to Read.

@@ -282,6 +282,7 @@ func (c *Conn) consume(p []byte) int {
 		n += m
 		c.readOff += m
 		if c.readOff == len(c.readQ[0]) {
+			putBuf(c.readQ[0])
 			c.readQ[0] = nil
 			c.readQ = c.readQ[1:]
 			c.readOff = 0
@@ -346,8 +347,7 @@ func (c *Conn) enqueue(p []byte) int {
 	}
 	for k < len(p) {
 		m := min(c.mss, len(p)-k)
-		d := make([]byte, m, c.mss)
-		copy(d, p[k:k+m])
+		d := append(getBuf(c.mss), p[k:k+m]...)
 		c.segs = append(c.segs, &segment{data: d})
 		k += m
 	}

@@ -439,7 +439,7 @@ func (p *peerConn) push(b []byte) {
 		return
 	}
 	select {
-	case p.in <- append([]byte(nil), b...):
+	case p.in <- append(getBuf(len(b)), b...):
 	default:
 	}
 }
@@ -455,7 +455,9 @@ func (p *peerConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	}
 	select {
 	case d := <-p.in:
-		return copy(b, d), p.raddr, nil
+		n := copy(b, d)
+		putBuf(d)
+		return n, p.raddr, nil
 	case <-p.done:
 		return 0, nil, net.ErrClosed
 	case <-p.rdl.wait():
