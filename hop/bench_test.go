@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/hopwire/hopwire/transport/dtls"
 	"github.com/hopwire/hopwire/transport/quic"
 	hssh "github.com/hopwire/hopwire/transport/ssh"
+	"github.com/hopwire/hopwire/transport/stdio"
 	htls "github.com/hopwire/hopwire/transport/tls"
 	"github.com/hopwire/hopwire/transport/transporttest"
 )
@@ -205,7 +207,7 @@ func BenchmarkLinkThroughput(b *testing.B) {
 	b.Run("ssh", func(b *testing.B) { throughput(b, sshLinkStream) })
 	b.Run("bare-ssh", func(b *testing.B) { throughput(b, bareSSH) })
 	b.Run("dtls", func(b *testing.B) { throughput(b, streamOfB(transports["dtls"])) })
-	b.Run("stdio", func(b *testing.B) { throughput(b, streamOfB(transports["stdio"])) })
+	b.Run("stdio", func(b *testing.B) { throughput(b, streamOfB(stdioThroughChild)) })
 }
 
 // BenchmarkLinkSetup measures a link's setup as a client meets it: a node
@@ -334,4 +336,40 @@ func setupServer(b *testing.B, scheme string) func(context.Context) (*session.Li
 		wg.Wait()
 	})
 	return func(ctx context.Context) (*session.Link, error) { return dial(ctx, addr) }
+}
+
+// stdioThroughChild is the stdio figure's link pair: the data direction
+// runs through a child process relaying bytes from its stdin to its
+// stdout (cat, as `docker exec -i` or `sudo` relay a hop's stdio), the
+// other direction (acknowledgements and window updates) through a plain
+// pipe. Both link ends are in the benchmark's process.
+func stdioThroughChild(t testing.TB) (*session.Link, *session.Link) {
+	cat, err := exec.LookPath("cat")
+	if err != nil {
+		t.Skip("no cat to relay through")
+	}
+	toChild, aOut, err := os.Pipe() // a writes, the child reads
+	if err != nil {
+		t.Fatal(err)
+	}
+	bIn, fromChild, err := os.Pipe() // the child writes, b reads
+	if err != nil {
+		t.Fatal(err)
+	}
+	aIn, bOut, err := os.Pipe() // b writes, a reads
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(cat)
+	cmd.Stdin, cmd.Stdout = toChild, fromChild
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	toChild.Close()
+	fromChild.Close()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return overConns(t, stdio.Stdio(aIn, aOut), stdio.Stdio(bIn, bOut))
 }

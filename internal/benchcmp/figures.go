@@ -35,7 +35,7 @@ var Figures = []Figure{
 		Bench: "BenchmarkChainThroughput/hopwire-ssh-0jump", Ref: "BenchmarkChainThroughput/openssh-0jump-gcm", RefName: "OpenSSH ssh -L, same cipher", Unit: "MB/s", Goal: "≥1"},
 	{Group: "Links (one stream)", Name: "DTLS link", Pkg: "hop",
 		Bench: "BenchmarkLinkThroughput/dtls", Ref: "BenchmarkLinkThroughput/quic", RefName: "QUIC link", Unit: "MB/s", Goal: "≥0.4"},
-	{Group: "Links (one stream)", Name: "stdio link (child process)", Pkg: "hop",
+	{Group: "Links (one stream)", Name: "stdio link (through a child relay: cat)", Pkg: "hop",
 		Bench: "BenchmarkLinkThroughput/stdio", Ref: "BenchmarkLinkThroughput/tcp", RefName: "plain TCP", Unit: "MB/s", Goal: "≥0.5"},
 	{Group: "Links (one stream)", Name: "TLS link setup, to first stream", Pkg: "hop",
 		Bench: "BenchmarkLinkSetup/tls", Bound: 3e6, RefName: "3 ms", Unit: "ns/op", Goal: "≤1"},
