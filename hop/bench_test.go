@@ -251,35 +251,34 @@ func setupServer(b *testing.B, scheme string) func(context.Context) (*session.Li
 		addr   string
 		stop   func() error
 	)
+	// tls and dtls give conns for smux links; quic gives its own streams.
+	var (
+		ln       interface{ Accept() (net.Conn, error) }
+		dialConn func(ctx context.Context, addr string) (net.Conn, error)
+	)
 	switch scheme {
 	case "tls":
-		ln, err := htls.Listen(context.Background(), "127.0.0.1:0", scfg)
+		l, err := htls.Listen(context.Background(), "127.0.0.1:0", scfg)
 		if err != nil {
 			b.Fatal(err)
 		}
-		addr, stop = ln.Addr().String(), ln.Close
-		accept = func() (*session.Link, error) {
-			c, err := ln.Accept()
-			if err != nil {
-				return nil, err
-			}
-			return session.NewLink(c, session.Server, nil)
+		ln, addr, stop = l, l.Addr().String(), l.Close
+		dialConn = func(ctx context.Context, addr string) (net.Conn, error) { return htls.Dial(ctx, addr, ccfg) }
+	case "dtls":
+		l, err := dtls.Listen("127.0.0.1:0", scfg, nil)
+		if err != nil {
+			b.Fatal(err)
 		}
-		dial = func(ctx context.Context, addr string) (*session.Link, error) {
-			c, err := htls.Dial(ctx, addr, ccfg)
-			if err != nil {
-				return nil, err
-			}
-			return session.NewLink(c, session.Client, nil)
-		}
+		ln, addr, stop = l, l.Addr().String(), l.Close
+		dialConn = func(ctx context.Context, addr string) (net.Conn, error) { return dtls.Dial(ctx, addr, ccfg, nil) }
 	case "quic":
-		ln, err := quic.Listen("127.0.0.1:0", scfg, nil)
+		l, err := quic.Listen("127.0.0.1:0", scfg, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		addr, stop = ln.Addr().String(), ln.Close
+		addr, stop = l.Addr().String(), l.Close
 		accept = func() (*session.Link, error) {
-			qc, err := ln.Accept(context.Background())
+			qc, err := l.Accept(context.Background())
 			if err != nil {
 				return nil, err
 			}
@@ -292,12 +291,10 @@ func setupServer(b *testing.B, scheme string) func(context.Context) (*session.Li
 			}
 			return session.NewMuxedLink(qc, session.Client, nil)
 		}
-	case "dtls":
-		ln, err := dtls.Listen("127.0.0.1:0", scfg, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		addr, stop = ln.Addr().String(), ln.Close
+	default:
+		b.Fatalf("no setup benchmark for %s", scheme)
+	}
+	if ln != nil {
 		accept = func() (*session.Link, error) {
 			c, err := ln.Accept()
 			if err != nil {
@@ -306,14 +303,12 @@ func setupServer(b *testing.B, scheme string) func(context.Context) (*session.Li
 			return session.NewLink(c, session.Server, nil)
 		}
 		dial = func(ctx context.Context, addr string) (*session.Link, error) {
-			c, err := dtls.Dial(ctx, addr, ccfg, nil)
+			c, err := dialConn(ctx, addr)
 			if err != nil {
 				return nil, err
 			}
 			return session.NewLink(c, session.Client, nil)
 		}
-	default:
-		b.Fatalf("no setup benchmark for %s", scheme)
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {

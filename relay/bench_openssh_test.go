@@ -163,14 +163,14 @@ func (o *openSSH) sshCmd(args ...string) *exec.Cmd {
 	return cmd
 }
 
-// forward runs `ssh -N -L PORT:dest -J j1,…` to the target for the
-// length of b and returns the dialer of the local end: the -L forward
+// forward runs `ssh -N -L PORT:dest -J j1,… [extra…]` to the target for
+// the length of b and returns the dialer of the local end: the -L forward
 // users write with ssh -J.
-func (o *openSSH) forward(b testing.TB, jumps int, dest string) chainDialer {
+func (o *openSSH) forward(b testing.TB, jumps int, dest string, extra ...string) chainDialer {
 	b.Helper()
 	local := net.JoinHostPort("127.0.0.1", freeTCPPort(b, "127.0.0.1"))
-	args := append(o.jumpTo(jumps), "-N", "-o", "ExitOnForwardFailure=yes", "-L", local+":"+dest, "target")
-	startProcess(b, "ssh -L", o.sshCmd(args...), local)
+	args := append(append(o.jumpTo(jumps), extra...), "-N", "-o", "ExitOnForwardFailure=yes", "-L", local+":"+dest, "target")
+	startProcess(b, strings.Join(append([]string{"ssh -L"}, extra...), " "), o.sshCmd(args...), local)
 	return func(ctx context.Context) (net.Conn, func(), error) {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "tcp", local)
@@ -234,19 +234,7 @@ func (o *openSSH) hopwireViaOpenSSH(b testing.TB, jumps int, dest string) chainD
 	for _, h := range o.hosts[:jumps] {
 		via = append(via, mustAddr(b, "ssh://"+o.user+"@"+h.addr()))
 	}
-	t := mustAddr(b, target.url)
-	return func(ctx context.Context) (net.Conn, func(), error) {
-		route, err := d.Dial(ctx, via, t)
-		if err != nil {
-			return nil, nil, err
-		}
-		c, err := route.DialContext(ctx, "tcp", dest)
-		if err != nil {
-			route.Close()
-			return nil, nil, err
-		}
-		return c, func() { c.Close(); route.Close() }, nil
-	}
+	return routeDialer(d, via, mustAddr(b, target.url), dest)
 }
 
 // startProcess starts cmd (in a process group of its own, so that its
@@ -404,33 +392,10 @@ func hopwireSSHDirect(b testing.TB, dest string) func(context.Context) (net.Conn
 	writeFile(b, known, fmt.Appendf(nil, "[%s]:%s %s", a.Host, a.Port, gossh.MarshalAuthorizedKey(hostKey.PublicKey())))
 	d := &hop.Dialer{SSH: &hssh.ClientOptions{ConfigFile: "none", AgentSocket: "none", User: "bench",
 		Signers: []gossh.Signer{signer}, KnownHostsFiles: []string{known}, Home: dir}}
-	target := mustAddr(b, "ssh://bench@"+a.Host+":"+a.Port)
-	return func(ctx context.Context) (net.Conn, func(), error) {
-		route, err := d.Dial(ctx, nil, target)
-		if err != nil {
-			return nil, nil, err
-		}
-		c, err := route.DialContext(ctx, "tcp", dest)
-		if err != nil {
-			route.Close()
-			return nil, nil, err
-		}
-		return c, func() { c.Close(); route.Close() }, nil
-	}
+	return routeDialer(d, nil, mustAddr(b, "ssh://bench@"+a.Host+":"+a.Port), dest)
 }
 
 // opensshDirectGCM is ssh -L to the private target sshd with sshCipher.
 func opensshDirectGCM(b testing.TB, dest string) func(context.Context) (net.Conn, func(), error) {
-	o := startOpenSSH(b, 0)
-	local := net.JoinHostPort("127.0.0.1", freeTCPPort(b, "127.0.0.1"))
-	args := append(o.jumpTo(0), "-c", sshCipher, "-N", "-o", "ExitOnForwardFailure=yes", "-L", local+":"+dest, "target")
-	startProcess(b, "ssh -L -c "+sshCipher, o.sshCmd(args...), local)
-	return func(ctx context.Context) (net.Conn, func(), error) {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", local)
-		if err != nil {
-			return nil, nil, err
-		}
-		return c, func() { c.Close() }, nil
-	}
+	return startOpenSSH(b, 0).forward(b, 0, dest, "-c", sshCipher)
 }

@@ -60,19 +60,25 @@ func hopwireChainOf(schemes ...string) func(testing.TB, string) func(context.Con
 		for _, n := range nodes[:len(nodes)-1] {
 			via = append(via, mustAddr(b, n.url))
 		}
-		t := mustAddr(b, nodes[len(nodes)-1].url)
-		return func(ctx context.Context) (net.Conn, func(), error) {
-			route, err := d.Dial(ctx, via, t)
-			if err != nil {
-				return nil, nil, err
-			}
-			c, err := route.DialContext(ctx, "tcp", dest)
-			if err != nil {
-				route.Close()
-				return nil, nil, err
-			}
-			return c, func() { c.Close(); route.Close() }, nil
+		return routeDialer(d, via, mustAddr(b, nodes[len(nodes)-1].url), dest)
+	}
+}
+
+// routeDialer dials the chain via… to target with d for each connection
+// and exits at target towards dest; done closes the connection and the
+// chain.
+func routeDialer(d *hop.Dialer, via []hop.Addr, target hop.Addr, dest string) chainDialer {
+	return func(ctx context.Context) (net.Conn, func(), error) {
+		route, err := d.Dial(ctx, via, target)
+		if err != nil {
+			return nil, nil, err
 		}
+		c, err := route.DialContext(ctx, "tcp", dest)
+		if err != nil {
+			route.Close()
+			return nil, nil, err
+		}
+		return c, func() { c.Close(); route.Close() }, nil
 	}
 }
 

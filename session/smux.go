@@ -153,9 +153,6 @@ func corkerOf(c net.Conn) corker {
 			return k
 		}
 	}
-	if k, ok := c.(corker); ok {
-		return k
-	}
 	return nil
 }
 
