@@ -53,6 +53,18 @@ func newIdentity(t testing.TB, name string) *certs.Identity {
 // that accepts the given client identities and applies grants.
 func startNode(t testing.TB, name, listen string, clients []*certs.Identity, grants ...string) *testNode {
 	t.Helper()
+	return startNodeWith(t, name, listen, clients, nil, grants...)
+}
+
+// withEcho serves echoSvc as "echo" to every peer.
+func withEcho(o *Options) {
+	o.Services = func(session.Peer) map[string]any { return map[string]any{"echo": echoSvc{}} }
+}
+
+// startNodeWith is startNode with set, if not nil, applied to the node's
+// Options before it starts (its goroutines read them from then on).
+func startNodeWith(t testing.TB, name, listen string, clients []*certs.Identity, set func(*Options), grants ...string) *testNode {
+	t.Helper()
 	id := newIdentity(t, name)
 	var pinned []string
 	for _, c := range clients {
@@ -66,7 +78,11 @@ func startNode(t testing.TB, name, listen string, clients []*certs.Identity, gra
 		}
 		gs = append(gs, pg)
 	}
-	srv, err := New(&Options{Name: name, Identity: id, Trust: certs.Trust{Pinned: pinned}, Policy: NewPolicy(gs), Listen: []string{listen}})
+	opts := &Options{Name: name, Identity: id, Trust: certs.Trust{Pinned: pinned}, Policy: NewPolicy(gs), Listen: []string{listen}}
+	if set != nil {
+		set(opts)
+	}
+	srv, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,8 +174,7 @@ func tcpServer(t testing.TB, handle func(net.Conn)) string {
 
 func TestChainTLSQUICTLS(t *testing.T) {
 	client := newIdentity(t, "client")
-	target := startNode(t, "target", "tls://127.0.0.1:0", []*certs.Identity{client})
-	target.srv.opts.Services = func(session.Peer) map[string]any { return map[string]any{"echo": echoSvc{}} }
+	target := startNodeWith(t, "target", "tls://127.0.0.1:0", []*certs.Identity{client}, withEcho)
 	echoAddr := echoServer(t)
 	r2 := startNode(t, "r2", "quic://127.0.0.1:0", []*certs.Identity{client}, "client:connect="+hostPort(t, target.url))
 	r1 := startNode(t, "r1", "tls://127.0.0.1:0", []*certs.Identity{client}, "client:connect="+hostPort(t, r2.url))
@@ -328,8 +343,7 @@ func TestReverseAgent(t *testing.T) {
 // A DTLS hop behind a TLS hop: CONNECT udp carries the datagrams.
 func TestChainTLSDTLS(t *testing.T) {
 	client := newIdentity(t, "client")
-	target := startNode(t, "target", "dtls://127.0.0.1:0", []*certs.Identity{client})
-	target.srv.opts.Services = func(session.Peer) map[string]any { return map[string]any{"echo": echoSvc{}} }
+	target := startNodeWith(t, "target", "dtls://127.0.0.1:0", []*certs.Identity{client}, withEcho)
 	r1 := startNode(t, "r1", "tls://127.0.0.1:0", []*certs.Identity{client}, "client:connect="+hostPort(t, target.url))
 	d := dialer(client, r1, target)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -480,8 +494,8 @@ func TestClassicGrant(t *testing.T) {
 	other := newIdentity(t, "other")
 	root := t.TempDir()
 	os.WriteFile(filepath.Join(root, "f"), []byte("data"), 0o600)
-	n := startNode(t, "n", "tls://127.0.0.1:0", []*certs.Identity{client, other}, "client:classic")
-	n.srv.opts.ClassicRoot = root
+	n := startNodeWith(t, "n", "tls://127.0.0.1:0", []*certs.Identity{client, other},
+		func(o *Options) { o.ClassicRoot = root }, "client:classic")
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	route, err := dialer(client, n).Dial(ctx, nil, mustAddr(t, n.url))

@@ -28,33 +28,6 @@ import (
 	htls "github.com/hopwire/hopwire/transport/tls"
 )
 
-// startNodeWith is startNode with a hook to adjust the options first.
-func startNodeWith(t testing.TB, name, listen string, clients []*certs.Identity, adjust func(*Options), grants ...string) *testNode {
-	t.Helper()
-	id := newIdentity(t, name)
-	var pinned []string
-	for _, c := range clients {
-		pinned = append(pinned, c.Fingerprint())
-	}
-	var gs []*Grant
-	for _, g := range grants {
-		gs = append(gs, mustGrant(t, g))
-	}
-	opts := &Options{Name: name, Identity: id, Trust: certs.Trust{Pinned: pinned}, Policy: NewPolicy(gs), Listen: []string{listen}}
-	if adjust != nil {
-		adjust(opts)
-	}
-	srv, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return &testNode{id: id, srv: srv, url: srv.Addrs()[0]}
-}
-
 // chain2 is client → r1 → r2, where r2 may connect to loopback TCP: a
 // connection the client dials through the route crosses two relays.
 type chain2 struct {
