@@ -1,6 +1,7 @@
 package hop
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	gossh "golang.org/x/crypto/ssh"
 
@@ -176,7 +178,82 @@ func sshPair(b testing.TB) (net.Conn, net.Conn) {
 	return ch1, ch2
 }
 
-func bareSSH(b *testing.B) (net.Conn, net.Conn) { return sshPair(b) }
+// bareSSH is issue 3's reference for the SSH link: a channel of
+// x/crypto/ssh itself, written and read by the benchmark with nothing of
+// hopwire's in between (the same library defaults for key exchange and
+// cipher as the link's, an Ed25519 host key and public-key auth). The
+// "ssh-conn" row is hopwire's net.Conn over such a channel
+// (transport/ssh.Conn, without the multiplexer).
+func bareSSH(b *testing.B) (net.Conn, net.Conn) {
+	_, hostKey, _ := ed25519.GenerateKey(rand.Reader)
+	_, clientKey, _ := ed25519.GenerateKey(rand.Reader)
+	host, _ := gossh.NewSignerFromSigner(hostKey)
+	client, _ := gossh.NewSignerFromSigner(clientKey)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	type accepted struct {
+		ch  gossh.Channel
+		err error
+	}
+	acc := make(chan accepted, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			acc <- accepted{err: err}
+			return
+		}
+		cfg := &gossh.ServerConfig{PublicKeyCallback: func(_ gossh.ConnMetadata, k gossh.PublicKey) (*gossh.Permissions, error) {
+			if !bytes.Equal(k.Marshal(), client.PublicKey().Marshal()) {
+				return nil, errors.New("unknown key")
+			}
+			return nil, nil
+		}}
+		cfg.AddHostKey(host)
+		sc, chans, reqs, err := gossh.NewServerConn(c, cfg)
+		if err != nil {
+			c.Close()
+			acc <- accepted{err: err}
+			return
+		}
+		b.Cleanup(func() { sc.Close() })
+		go gossh.DiscardRequests(reqs)
+		nc := <-chans
+		ch, creqs, err := nc.Accept()
+		if err == nil {
+			go gossh.DiscardRequests(creqs)
+		}
+		acc <- accepted{ch, err}
+	}()
+	cl, err := gossh.Dial("tcp", ln.Addr().String(), &gossh.ClientConfig{User: "bench",
+		Auth: []gossh.AuthMethod{gossh.PublicKeys(client)}, HostKeyCallback: gossh.FixedHostKey(host.PublicKey())})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cl.Close() })
+	ch1, reqs, err := cl.OpenChannel("bench", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	go gossh.DiscardRequests(reqs)
+	a := <-acc
+	if a.err != nil {
+		b.Fatal(a.err)
+	}
+	return channelConn{ch1}, channelConn{a.ch}
+}
+
+// channelConn lets throughput drive a bare ssh.Channel: Read, Write and
+// Close are the channel's own; a channel has no addresses or deadlines.
+type channelConn struct{ gossh.Channel }
+
+func (channelConn) LocalAddr() net.Addr                { return &net.TCPAddr{} }
+func (channelConn) RemoteAddr() net.Addr               { return &net.TCPAddr{} }
+func (channelConn) SetDeadline(t time.Time) error      { return os.ErrNoDeadline }
+func (channelConn) SetReadDeadline(t time.Time) error  { return os.ErrNoDeadline }
+func (channelConn) SetWriteDeadline(t time.Time) error { return os.ErrNoDeadline }
 
 func sshLinkStream(b *testing.B) (net.Conn, net.Conn) {
 	a, c := sshPair(b)
@@ -206,8 +283,10 @@ func BenchmarkLinkThroughput(b *testing.B) {
 	b.Run("bare-quic", func(b *testing.B) { throughput(b, bareQUIC) })
 	b.Run("ssh", func(b *testing.B) { throughput(b, sshLinkStream) })
 	b.Run("bare-ssh", func(b *testing.B) { throughput(b, bareSSH) })
+	b.Run("ssh-conn", func(b *testing.B) { throughput(b, func(b *testing.B) (net.Conn, net.Conn) { return sshPair(b) }) })
 	b.Run("dtls", func(b *testing.B) { throughput(b, streamOfB(transports["dtls"])) })
 	b.Run("stdio", func(b *testing.B) { throughput(b, streamOfB(stdioThroughChild)) })
+	b.Run("bare-stdio", func(b *testing.B) { throughput(b, bareStdio) })
 }
 
 // BenchmarkLinkSetup measures a link's setup as a client meets it: a node
@@ -339,6 +418,18 @@ func setupServer(b *testing.B, scheme string) func(context.Context) (*session.Li
 // other direction (acknowledgements and window updates) through a plain
 // pipe. Both link ends are in the benchmark's process.
 func stdioThroughChild(t testing.TB) (*session.Link, *session.Link) {
+	a, b := catConns(t)
+	return overConns(t, a, b)
+}
+
+// bareStdio is the ceiling of the stdio figure: the same pipes and cat
+// child as stdioThroughChild, with the benchmark's bytes written to and
+// read from the pipes directly, no link between.
+func bareStdio(b *testing.B) (net.Conn, net.Conn) { return catConns(b) }
+
+// catConns returns two stdio conns joined through a cat child (a to b)
+// and a plain pipe (b to a).
+func catConns(t testing.TB) (*stdio.Conn, *stdio.Conn) {
 	cat, err := exec.LookPath("cat")
 	if err != nil {
 		t.Skip("no cat to relay through")
@@ -366,5 +457,5 @@ func stdioThroughChild(t testing.TB) (*session.Link, *session.Link) {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	return overConns(t, stdio.Stdio(aIn, aOut), stdio.Stdio(bIn, bOut))
+	return stdio.Stdio(aIn, aOut), stdio.Stdio(bIn, bOut)
 }
