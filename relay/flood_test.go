@@ -76,8 +76,9 @@ func dtlsHello() []byte {
 	return b
 }
 
-// TestPreAuthFlood is scenario 10: 2,000 silent TCP connections and
-// 2,000 sending random bytes to a TLS listener, and a flood of DTLS
+// TestPreAuthFlood is scenario 10: 2,000 silent TCP connections, 2,000
+// sending random bytes and 500 that begin a TLS record and stall
+// (slowloris) to a TLS listener, and a flood of DTLS
 // ClientHellos from 500 sources to a DTLS listener. The node holds at
 // most MaxHandshakes unauthenticated peers per listener, closes every
 // flood connection by the handshake deadline, its heap stays bounded, and
@@ -89,6 +90,7 @@ func TestPreAuthFlood(t *testing.T) {
 	const (
 		silent   = 2000
 		noisy    = 2000
+		loris    = 500
 		udpPeers = 500
 		deadline = 3 * time.Second
 		maxHS    = 64
@@ -218,19 +220,33 @@ func TestPreAuthFlood(t *testing.T) {
 		})
 	}
 
-	// A legitimate client, once every flood conn is in and the silent
-	// ones hold every slot.
 	// Once all but the slot holders are closed, the listen backlog has
 	// drained: every flood conn was accepted.
-	dialed.Wait()
-	for closedN.Load() < silent+noisy-maxHS {
-		if time.Since(floodStart) > 30*time.Second {
-			t.Fatalf("only %d flood conns closed after 30s", closedN.Load())
+	waitDrained := func(n int) {
+		dialed.Wait()
+		for closedN.Load() < int64(n-maxHS) {
+			if time.Since(floodStart) > 30*time.Second {
+				t.Fatalf("only %d flood conns closed after 30s", closedN.Load())
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
+	waitDrained(silent + noisy)
+	// Then the lorises: once the silent holders are past their grace
+	// (250ms), each loris takes the slot of one, until they hold every
+	// slot and the rest are refused.
+	time.Sleep(300 * time.Millisecond)
+	dialed.Add(loris)
+	for range loris {
+		// A handshake record header announcing 512 bytes, and 3 of them.
+		junk := []byte{22, 3, 1, 2, 0, 1, 0, 1}
+		flood.Go(func() { record(floodConn(tlsAddr, junk, giveUp, dialed.Done)) })
+	}
+	waitDrained(silent + noisy + loris)
 	drained := time.Now()
-	time.Sleep(300 * time.Millisecond) // the silent slot holders are past the eviction grace
+	// A legitimate client, once the lorises holding every slot are past
+	// the slow grace (a quarter of the handshake deadline: 750ms).
+	time.Sleep(time.Second)
 	t.Logf("flood conns accepted after %v; %d unauthenticated peers held", drained.Sub(floodStart), srv.PreAuth())
 	for _, target := range []hop.Addr{tlsTarget, dtlsTarget} {
 		took, err := connect(target, time.Second)
@@ -243,7 +259,7 @@ func TestPreAuthFlood(t *testing.T) {
 
 	flood.Wait()
 	t.Logf("flood of %d tcp conns and %d dtls sources over in %v; last closed %v after the last accept",
-		silent+noisy, udpPeers, time.Since(floodStart), lastClose.Sub(drained))
+		silent+noisy+loris, udpPeers, time.Since(floodStart), lastClose.Sub(drained))
 	if dialErrs > 0 {
 		t.Errorf("%d flood dials failed", dialErrs)
 	}

@@ -60,12 +60,15 @@
 // ways this server does not enforce (from=, command=, principals=,
 // expiry-time=, cert-authority, …) are ignored. Each handshake has a
 // deadline, and at most MaxPreAuth connections (64) wait between the TCP
-// accept and Accept; beyond that, new ones are closed at once.
+// accept and Accept; beyond that, a newcomer takes the slot of a stalled
+// handshake (silent, or begun and left hanging) or is closed at once.
 //
 // # Where it sits
 //
 // ssh is a leaf at the bottom of the stack (STYLE.md §1): it imports
-// golang.org/x/crypto/ssh and the standard library, nothing from hopwire.
+// golang.org/x/crypto/ssh and the standard library, and from hopwire only
+// the admission control it shares with the tls transport
+// (transport/internal/preauth).
 // It returns net.Conns; hop and relay use them through the scheme table
 // that cmd builds.
 //

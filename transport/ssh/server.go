@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/hopwire/hopwire/transport/internal/preauth"
 )
 
 // Defaults for [ServerConfig].
@@ -83,9 +85,12 @@ type ServerConfig struct {
 
 	// MaxPreAuth caps the connections held between the TCP accept and
 	// Accept: handshakes in progress, and authenticated conns waiting to
-	// be accepted. A connection arriving beyond it is closed at once,
-	// before any SSH state exists for it. Zero means DefaultMaxPreAuth
-	// (64).
+	// be accepted. A connection arriving beyond it takes the slot of a
+	// stalled handshake, which is closed: the oldest connection that has
+	// sent nothing for an eighth of HandshakeTimeout (at most 250ms), or
+	// failing that the oldest handshake running for a quarter of it (at
+	// most a second). With none, the newcomer is closed at once, before
+	// any SSH state exists for it. Zero means DefaultMaxPreAuth (64).
 	MaxPreAuth int
 
 	// Logger receives refused and failed handshakes (Warn, or Debug for
@@ -116,7 +121,7 @@ type Listener struct {
 	auth    *authorizer
 	timeout time.Duration
 	log     *slog.Logger
-	slots   chan struct{}
+	gate    *preauth.Gate
 	ready   chan *Conn
 
 	ctx    context.Context
@@ -189,7 +194,7 @@ func NewListener(inner net.Listener, cfg *ServerConfig) (*Listener, error) {
 		auth:     auth,
 		timeout:  o.HandshakeTimeout,
 		log:      log,
-		slots:    make(chan struct{}, o.MaxPreAuth),
+		gate:     preauth.NewGate(o.MaxPreAuth, o.HandshakeTimeout),
 		ready:    make(chan *Conn),
 		ctx:      ctx,
 		cancel:   cancel,
@@ -278,7 +283,7 @@ func (d *dropCounts) snapshot() map[string]uint64 {
 
 // Stats returns a snapshot of the connections that have not authenticated.
 func (l *Listener) Stats() Stats {
-	return Stats{PreAuth: len(l.slots), Dropped: l.drops.snapshot()}
+	return Stats{PreAuth: l.gate.Held(), Dropped: l.drops.snapshot()}
 }
 
 // Addr returns the listener's network address.
@@ -331,34 +336,34 @@ func (l *Listener) acceptLoop() {
 			continue
 		}
 		backoff = 0
-		select {
-		case l.slots <- struct{}{}:
-		default:
+		hc, ok := l.gate.Admit(raw)
+		if !ok {
 			raw.Close()
 			l.drops.cap.Add(1)
 			dropped++
 			if now := time.Now(); now.Sub(lastDrop) >= dropLogInterval {
 				l.log.Warn("ssh: too many connections waiting to authenticate; closed new ones",
-					"max", cap(l.slots), "dropped", dropped)
+					"max", l.gate.Cap(), "dropped", dropped)
 				dropped, lastDrop = 0, now
 			}
 			continue
 		}
-		l.wg.Go(func() { l.serve(raw) })
+		l.wg.Go(func() { l.serve(hc) })
 	}
 }
 
-// serve runs the handshake on raw and hands the conn to Accept. It holds
+// serve runs the handshake on hc and hands the conn to Accept. It holds
 // a slot until then.
-func (l *Listener) serve(raw net.Conn) {
-	defer func() { <-l.slots }()
+func (l *Listener) serve(hc *preauth.Conn) {
+	defer l.gate.Release(hc)
+	raw := hc.Conn
 	ctx, cancel := context.WithTimeout(l.ctx, l.timeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	raw.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	addr := raw.RemoteAddr().String()
-	c, err := l.handshake(ctx, raw)
+	c, err := l.handshake(ctx, hc)
 	if !stop() {
 		if c != nil {
 			c.Close()
@@ -366,11 +371,14 @@ func (l *Listener) serve(raw net.Conn) {
 		if err == nil {
 			err = context.Cause(ctx)
 		}
+	} else if err == nil && !l.gate.Authenticated(hc) {
+		c.Close()
+		err = errEvicted
 	}
 	if err != nil {
 		if l.ctx.Err() == nil {
 			level := slog.LevelWarn
-			if quiet(err) {
+			if quiet(err) || hc.Evicted() {
 				level = slog.LevelDebug
 				l.drops.silent.Add(1)
 			} else {
@@ -391,6 +399,9 @@ func (l *Listener) serve(raw net.Conn) {
 		c.Close()
 	}
 }
+
+// errEvicted is the error of a handshake whose slot went to a newcomer.
+var errEvicted = errors.New("ssh: handshake stalled and evicted at the pre-auth cap")
 
 // handshake runs the SSH server handshake on raw and waits for the
 // client's hopwire channel, until ctx is done.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -336,12 +337,14 @@ func TestListenerConfigChecks(t *testing.T) {
 	}
 }
 
-// TestPreAuthLimits: a silent client is cut off at the handshake
-// deadline, and connections beyond MaxPreAuth are closed at once.
+// TestPreAuthLimits: a client that stalls in its handshake is cut off at
+// the handshake deadline, and connections beyond MaxPreAuth are closed at
+// once while no handshake has stalled long enough to be evicted.
 func TestPreAuthLimits(t *testing.T) {
 	key := newEd25519(t)
-	srv := startServer(t, &hssh.ServerConfig{HandshakeTimeout: 300 * time.Millisecond, MaxPreAuth: 2}, key.PublicKey())
-	var silent []net.Conn
+	const timeout = 2 * time.Second // evictable after 500ms (a quarter)
+	srv := startServer(t, &hssh.ServerConfig{HandshakeTimeout: timeout, MaxPreAuth: 2}, key.PublicKey())
+	var stalled []net.Conn
 	for range 2 {
 		c, err := net.Dial("tcp", srv.addr)
 		if err != nil {
@@ -349,12 +352,15 @@ func TestPreAuthLimits(t *testing.T) {
 		}
 		defer c.Close()
 		// The server's version line shows that its handshake, holding a
-		// slot, has begun.
+		// slot, has begun; the client starts its own, and stalls.
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
 			t.Fatalf("no banner: %v", err)
 		}
-		silent = append(silent, c)
+		if _, err := c.Write([]byte("SSH-2.0-")); err != nil {
+			t.Fatal(err)
+		}
+		stalled = append(stalled, c)
 	}
 	extra, err := net.Dial("tcp", srv.addr)
 	if err != nil {
@@ -365,14 +371,14 @@ func TestPreAuthLimits(t *testing.T) {
 	if b, err := io.ReadAll(extra); err != nil || len(b) > 0 {
 		t.Errorf("connection beyond the cap: read %q, %v; want it closed at once, unanswered", b, err)
 	}
-	for _, c := range silent {
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for _, c := range stalled {
+		c.SetReadDeadline(time.Now().Add(2 * timeout))
 		start := time.Now()
 		if _, err := io.Copy(io.Discard, c); err != nil {
-			t.Errorf("silent client: %v; want the server to close it at its deadline", err)
+			t.Errorf("stalled client: %v; want the server to close it at its deadline", err)
 		}
-		if d := time.Since(start); d > 3*time.Second {
-			t.Errorf("silent client held on for %v", d)
+		if d := time.Since(start); d > timeout+time.Second {
+			t.Errorf("stalled client held on for %v", d)
 		}
 	}
 	// Slots are free again.
@@ -384,6 +390,71 @@ func TestPreAuthLimits(t *testing.T) {
 	}
 	defer conn.Close()
 	roundTrip(t, conn, "after")
+}
+
+// TestPreAuthEvictsStalled: with every slot held by stalled handshakes —
+// a peer that sent nothing, and one that began its version line and
+// stopped (slowloris) — clients still get in: each takes the slot of the
+// oldest silent peer first, then of the oldest handshake past the slow
+// grace (a second here).
+func TestPreAuthEvictsStalled(t *testing.T) {
+	key := newEd25519(t)
+	srv := startServer(t, &hssh.ServerConfig{HandshakeTimeout: time.Minute, MaxPreAuth: 2}, key.PublicKey())
+	acceptEcho(t, srv.ln)
+	dialStalled := func(first []byte) net.Conn {
+		c, err := net.Dial("tcp", srv.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+			t.Fatalf("no banner: %v", err)
+		}
+		if first != nil {
+			if _, err := c.Write(first); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return c
+	}
+	loris := dialStalled([]byte("SSH-2.0-"))
+	silent := dialStalled(nil)
+	time.Sleep(1100 * time.Millisecond) // past both graces
+
+	closedNow := func(c net.Conn) bool {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err := io.Copy(io.Discard, c)
+		return err == nil
+	}
+	connect := func(i int) {
+		start := time.Now()
+		cl := dial(t, clientConfig(t, srv.addr, pubs(srv.hostKeys...), key))
+		conn, err := cl.OpenHopwire(ctx(t))
+		if err != nil {
+			t.Fatalf("client %d with every slot held by a stalled handshake: %v", i, err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		roundTrip(t, conn, "in")
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("client %d got in after %v", i, d)
+		}
+	}
+	connect(0)
+	if !closedNow(silent) {
+		t.Error("client 0 got in, but the silent peer is still open")
+	}
+	// Client 0 was accepted and gave its slot back; a fresh stalled
+	// handshake takes it, so the cap is reached again.
+	fresh := dialStalled([]byte("SSH-2.0-"))
+	connect(1)
+	if !closedNow(loris) {
+		t.Error("client 1 got in, but the slowloris peer is still open")
+	}
+	fresh.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := fresh.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the fresh handshake, within its grace, was closed: %v", err)
+	}
 }
 
 // TestCloseEndsEverything: closing the Listener, the Client and the conns

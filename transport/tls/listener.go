@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/hopwire/hopwire/transport/internal/preauth"
 )
 
 // Defaults for [ListenerOptions].
@@ -39,13 +41,15 @@ type ListenerOptions struct {
 	// MaxHandshakes caps the connections held between the TCP accept and
 	// Accept handing them out: handshakes in progress, and authenticated
 	// conns waiting for the caller to call Accept. A connection that
-	// arrives when the cap is reached takes the slot of the oldest
-	// connection that has sent nothing at all for a while (an eighth of
-	// HandshakeTimeout, at most 250ms; that one is closed), and is closed
-	// at once otherwise, before any TLS state exists for it. A client
-	// sends its ClientHello as soon as it is connected, so a flood of
-	// silent connections cannot keep it out. Zero means
-	// DefaultMaxHandshakes (64).
+	// arrives when the cap is reached takes the slot of a stalled
+	// handshake, which is closed: the oldest connection that has sent
+	// nothing for an eighth of HandshakeTimeout (at most 250ms), or
+	// failing that the oldest handshake running for a quarter of it (at
+	// most a second). With none, the newcomer is closed at once, before
+	// any TLS state exists for it. A client completes its handshake in a
+	// few round trips, so neither a flood of silent connections nor one
+	// of handshakes begun and left hanging (slowloris) can keep it out.
+	// Zero means DefaultMaxHandshakes (64).
 	MaxHandshakes int
 
 	// Logger receives failed handshakes (at Warn, or Debug for peers that
@@ -70,11 +74,8 @@ type Listener struct {
 	cfg     *tls.Config // prepared
 	timeout time.Duration
 	log     *slog.Logger
-	slots   chan struct{} // one token per connection between TCP accept and Accept
+	gate    *preauth.Gate // a slot per connection between TCP accept and Accept
 	ready   chan *tls.Conn
-
-	hmu         sync.Mutex
-	handshaking map[*hsConn]time.Time // conns in their handshake, by start time
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -140,17 +141,15 @@ func NewListener(inner net.Listener, cfg *tls.Config, opts *ListenerOptions) (*L
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Listener{
-		inner:   inner,
-		cfg:     c,
-		timeout: o.HandshakeTimeout,
-		log:     o.Logger.With("transport", Scheme, "listen", inner.Addr().String()),
-		slots:   make(chan struct{}, o.MaxHandshakes),
-		ready:   make(chan *tls.Conn),
-
-		handshaking: make(map[*hsConn]time.Time),
-		ctx:         ctx,
-		cancel:      cancel,
-		loopDone:    make(chan struct{}),
+		inner:    inner,
+		cfg:      c,
+		timeout:  o.HandshakeTimeout,
+		log:      o.Logger.With("transport", Scheme, "listen", inner.Addr().String()),
+		gate:     preauth.NewGate(o.MaxHandshakes, o.HandshakeTimeout),
+		ready:    make(chan *tls.Conn),
+		ctx:      ctx,
+		cancel:   cancel,
+		loopDone: make(chan struct{}),
 	}
 	l.wg.Add(1)
 	go l.acceptLoop()
@@ -211,7 +210,7 @@ func (d *dropCounts) snapshot() map[string]uint64 {
 
 // Stats returns a snapshot of the connections that have not authenticated.
 func (l *Listener) Stats() Stats {
-	return Stats{PreAuth: len(l.slots), Dropped: l.drops.snapshot()}
+	return Stats{PreAuth: l.gate.Held(), Dropped: l.drops.snapshot()}
 }
 
 // Addr returns the listener's network address.
@@ -266,93 +265,43 @@ func (l *Listener) acceptLoop() {
 			continue
 		}
 		backoff = 0
-		select {
-		case l.slots <- struct{}{}:
-		default:
-			if l.evict() {
-				// raw takes over the slot of the evicted conn.
-				l.wg.Add(1)
-				go l.serve(raw)
-				continue
-			}
+		hc, ok := l.gate.Admit(raw)
+		if !ok {
 			raw.Close()
 			l.drops.cap.Add(1)
 			dropped++
 			if now := time.Now(); now.Sub(lastDrop) >= dropLogInterval {
 				l.log.Warn("tls: too many connections waiting to authenticate; closed new ones",
-					"max", cap(l.slots), "dropped", dropped)
+					"max", l.gate.Cap(), "dropped", dropped)
 				dropped, lastDrop = 0, now
 			}
 			continue
 		}
 		l.wg.Add(1)
-		go l.serve(raw)
+		go l.serve(hc)
 	}
 }
 
-// evict closes the oldest connection in its handshake that has sent
-// nothing for a while, and reports whether there was one.
-func (l *Listener) evict() bool {
-	grace := min(l.timeout/8, 250*time.Millisecond)
-	l.hmu.Lock()
-	defer l.hmu.Unlock()
-	var oldest *hsConn
-	var at time.Time
-	for c, start := range l.handshaking {
-		if !c.spoke.Load() && (oldest == nil || start.Before(at)) {
-			oldest, at = c, start
-		}
-	}
-	if oldest == nil || time.Since(at) < grace {
-		return false
-	}
-	delete(l.handshaking, oldest)
-	oldest.evicted.Store(true) // its slot passes to the newcomer
-	oldest.Close()
-	return true
-}
-
-// hsConn is a conn that notes whether the peer has sent anything.
-type hsConn struct {
-	net.Conn
-	spoke   atomic.Bool
-	evicted atomic.Bool // closed by evict, which gave its slot away
-}
-
-func (c *hsConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 && !c.spoke.Load() {
-		c.spoke.Store(true)
-	}
-	return n, err
-}
-
-// serve runs the handshake on raw and hands the conn to Accept. It holds a
+// serve runs the handshake on hc and hands the conn to Accept. It holds a
 // slot until then.
-func (l *Listener) serve(raw net.Conn) {
+func (l *Listener) serve(hc *preauth.Conn) {
 	defer l.wg.Done()
-	hc := &hsConn{Conn: raw}
-	defer func() {
-		if !hc.evicted.Load() {
-			<-l.slots
-		}
-	}()
+	defer l.gate.Release(hc)
+	raw := hc.Conn
 	ctx, cancel := context.WithTimeout(l.ctx, l.timeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	raw.SetDeadline(deadline) // also ends reads and writes the context cannot reach
 	addr := raw.RemoteAddr().String()
-	l.hmu.Lock()
-	l.handshaking[hc] = time.Now()
-	l.hmu.Unlock()
 	tc, err := handshake(ctx, tls.Server(&corkConn{Conn: hc}, l.cfg), raw)
-	l.hmu.Lock()
-	delete(l.handshaking, hc)
-	l.hmu.Unlock()
+	if err == nil && !l.gate.Authenticated(hc) {
+		tc.Close()
+		err = errEvicted
+	}
 	if err != nil {
 		if l.ctx.Err() == nil {
 			level := slog.LevelWarn
-			if quiet(err) {
+			if quiet(err) || hc.Evicted() {
 				level = slog.LevelDebug
 				l.drops.silent.Add(1)
 			} else {
@@ -372,6 +321,9 @@ func (l *Listener) serve(raw net.Conn) {
 		tc.Close()
 	}
 }
+
+// errEvicted is the error of a handshake whose slot went to a newcomer.
+var errEvicted = errors.New("tls: handshake stalled and evicted at the pre-auth cap")
 
 // quiet reports whether a handshake error is the ordinary noise of a peer
 // that went away or said nothing (port scanners, health checks), rather

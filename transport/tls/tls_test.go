@@ -423,7 +423,8 @@ func TestMaxHandshakes(t *testing.T) {
 	acceptEcho(t, ln)
 
 	// Two slow peers that have started their handshake (one byte of a
-	// record header): they are not evicted.
+	// record header): they are not evicted before the slow grace (a
+	// second; see TestEvictSlowloris).
 	s1 := silent(t, ln)
 	s2 := silent(t, ln)
 	for _, c := range []net.Conn{s1, s2} {
@@ -480,6 +481,48 @@ func TestEvictSilent(t *testing.T) {
 	second.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	if _, err := second.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("the younger silent peer was closed too: %v", err)
+	}
+	if n := ln.InFlight(); n > 2 {
+		t.Errorf("%d in flight, cap 2", n)
+	}
+}
+
+// At the cap, a handshake begun and left hanging (slowloris: part of a
+// ClientHello, then nothing) loses its slot to a newcomer once it has run
+// for the slow grace (a quarter of the handshake timeout, at most a
+// second), oldest first.
+func TestEvictSlowloris(t *testing.T) {
+	t.Parallel()
+	p := newPair(t)
+	ln := listen(t, p.server, &htls.ListenerOptions{MaxHandshakes: 2, HandshakeTimeout: time.Minute})
+	acceptEcho(t, ln)
+	var loris []net.Conn
+	for range 2 {
+		c := silent(t, ln)
+		// A handshake record header announcing 512 bytes, and 3 of them.
+		if _, err := c.Write([]byte{22, 3, 1, 2, 0, 1, 0, 1}); err != nil {
+			t.Fatal(err)
+		}
+		loris = append(loris, c)
+		waitInFlight(t, ln, len(loris))
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(1100 * time.Millisecond) // past the slow grace
+
+	start := time.Now()
+	c, err := htls.Dial(ctx(t), ln.Addr().String(), p.cli)
+	if err != nil {
+		t.Fatalf("Dial with every slot held by a stalled handshake: %v", err)
+	}
+	defer c.Close()
+	roundTrip(t, c, "in")
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the client got in after %v", d)
+	}
+	closedWithin(t, loris[0], 5*time.Second) // the oldest made room
+	loris[1].SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := loris[1].Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the younger stalled peer was closed too: %v", err)
 	}
 	if n := ln.InFlight(); n > 2 {
 		t.Errorf("%d in flight, cap 2", n)

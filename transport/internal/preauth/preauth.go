@@ -1,0 +1,143 @@
+// Package preauth is the admission control that hopwire's stream
+// listeners (transport/tls and transport/ssh) share: a cap on the
+// connections a listener holds before they authenticate and, when the cap
+// is reached, the eviction of a stalled handshake so that a newcomer is
+// not shut out by peers that take slots and never finish.
+//
+// Two kinds of peer stall a handshake: one that connects and sends
+// nothing (a port scanner, a flood of silent connections), and one that
+// sends the start of a handshake and then trickles or stops (slowloris).
+// A client completes a TLS 1.3 or SSH handshake within a few round trips,
+// so at the cap a Gate evicts, oldest first, a connection that has been
+// silent for an eighth of the handshake timeout (at most 250 ms), or
+// failing that one that has been handshaking for a quarter of it (at most
+// a second). Below the cap nothing is evicted: every peer gets the whole
+// handshake timeout.
+package preauth
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Gate admits connections up to a cap. It is safe for concurrent use.
+type Gate struct {
+	slots chan struct{} // one token per admitted conn until Release
+	quiet time.Duration // a silent conn may be evicted after this
+	slow  time.Duration // any unfinished handshake may be evicted after this
+
+	mu   sync.Mutex
+	live map[*Conn]struct{} // admitted conns still handshaking
+}
+
+// NewGate returns a Gate admitting at most max connections at once, for
+// handshakes bounded by timeout.
+func NewGate(max int, timeout time.Duration) *Gate {
+	return &Gate{
+		slots: make(chan struct{}, max),
+		quiet: min(timeout/8, 250*time.Millisecond),
+		slow:  min(timeout/4, time.Second),
+		live:  make(map[*Conn]struct{}),
+	}
+}
+
+// Conn is an admitted connection: the handshake runs over it, so that the
+// Gate sees whether the peer has sent anything.
+type Conn struct {
+	net.Conn
+	start   time.Time
+	spoke   atomic.Bool
+	evicted atomic.Bool // closed by the Gate, which gave its slot to another
+}
+
+// Read reads from the connection, noting that the peer spoke.
+func (c *Conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.spoke.Load() {
+		c.spoke.Store(true)
+	}
+	return n, err
+}
+
+// Evicted reports whether the Gate closed c to admit another connection.
+func (c *Conn) Evicted() bool { return c.evicted.Load() }
+
+// Admit takes a slot for raw, evicting a stalled handshake if the cap is
+// reached. It returns false when the cap is reached and no handshake has
+// stalled; the caller then closes raw, before any state exists for it.
+// An admitted Conn must be given to Release once it has authenticated
+// and been handed on, or failed.
+func (g *Gate) Admit(raw net.Conn) (*Conn, bool) {
+	c := &Conn{Conn: raw, start: time.Now()}
+	select {
+	case g.slots <- struct{}{}:
+	default:
+		victim := g.evict()
+		if victim == nil {
+			return nil, false
+		}
+		victim.Close() // its slot passes to c
+	}
+	g.mu.Lock()
+	g.live[c] = struct{}{}
+	g.mu.Unlock()
+	return c, true
+}
+
+// evict picks and unregisters the connection to close at the cap: the
+// oldest silent one past the quiet grace, else the oldest past the slow
+// one; nil if none.
+func (g *Gate) evict() *Conn {
+	now := time.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var silent, any *Conn
+	for c := range g.live {
+		if !c.spoke.Load() && now.Sub(c.start) >= g.quiet && (silent == nil || c.start.Before(silent.start)) {
+			silent = c
+		}
+		if now.Sub(c.start) >= g.slow && (any == nil || c.start.Before(any.start)) {
+			any = c
+		}
+	}
+	victim := silent
+	if victim == nil {
+		victim = any
+	}
+	if victim != nil {
+		delete(g.live, victim)
+		victim.evicted.Store(true)
+	}
+	return victim
+}
+
+// Authenticated takes c out of eviction once its handshake has succeeded
+// (it keeps its slot until Release). It returns false if c was evicted
+// first: the caller must treat the handshake as failed.
+func (g *Gate) Authenticated(c *Conn) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if c.evicted.Load() {
+		return false
+	}
+	delete(g.live, c)
+	return true
+}
+
+// Release gives c's slot back, unless an eviction already passed it on.
+func (g *Gate) Release(c *Conn) {
+	g.mu.Lock()
+	delete(g.live, c)
+	g.mu.Unlock()
+	if !c.evicted.Load() {
+		<-g.slots
+	}
+}
+
+// Held returns how many connections hold a slot.
+func (g *Gate) Held() int { return len(g.slots) }
+
+// Cap returns the cap.
+func (g *Gate) Cap() int { return cap(g.slots) }
