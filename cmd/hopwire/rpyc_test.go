@@ -9,46 +9,15 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/relay/relaytest"
+	"github.com/hopwire/hopwire/session/rpyc/rpyctest"
 )
 
 // startPyClassic runs an RPyC classic server from Debian's python3-rpyc
 // (session/rpyc's test peer) until the test ends; it skips without one.
-func startPyClassic(t *testing.T) string {
-	t.Helper()
-	py := os.Getenv("HOPWIRE_PYTHON")
-	if py == "" {
-		py = "/usr/bin/python3"
-	}
-	if err := exec.Command(py, "-c", "import rpyc").Run(); err != nil {
-		t.Skipf("%s has no rpyc module: apt-get install python3-rpyc to run this test", py)
-	}
-	cmd := exec.Command(py, "../../session/rpyc/testdata/pyserver.py", "classic")
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("python classic server did not start: %v", err)
-	}
-	return "127.0.0.1:" + strings.TrimSpace(line)
-}
+func startPyClassic(t *testing.T) string { return rpyctest.StartServer(t, "classic") }
 
 func TestRPyCCommand(t *testing.T) {
 	addr := startPyClassic(t)
@@ -119,13 +88,7 @@ func runCmdErr(t *testing.T, args ...string) (string, string, int) {
 
 // TestServeRPyC: a Python RPyC client calls the node's RPyC service.
 func TestServeRPyC(t *testing.T) {
-	py := os.Getenv("HOPWIRE_PYTHON")
-	if py == "" {
-		py = "/usr/bin/python3"
-	}
-	if err := exec.Command(py, "-c", "import rpyc").Run(); err != nil {
-		t.Skipf("%s has no rpyc module: apt-get install python3-rpyc to run this test", py)
-	}
+	py := rpyctest.Python(t)
 	if _, _, code := runCmd(t, "serve", "--rpyc", "192.0.2.1:1", "--listen", "tls://127.0.0.1:0"); code != 2 {
 		t.Fatalf("--rpyc off loopback: exit %d, want 2", code)
 	}

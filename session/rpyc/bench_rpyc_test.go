@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hopwire/hopwire/session"
+	"github.com/hopwire/hopwire/session/rpyc/rpyctest"
 )
 
 // The BenchmarkRPyC* pairs are hopwire's own RPC beside stock RPyC 5
@@ -197,7 +198,7 @@ func (r *rpycPeers) start(b *testing.B) *pyProc {
 	if r.client != nil {
 		return r.client
 	}
-	py := needPython(b)
+	py := rpyctest.Python(b)
 	srv, err := startPyProc(py, "testdata/pyserver.py", "service")
 	if err != nil {
 		b.Fatal(err)

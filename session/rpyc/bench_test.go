@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/hopwire/hopwire/session/rpyc/rpyctest"
 )
 
 // BenchmarkInterop measures null calls (echo of a small int) in one run:
@@ -26,8 +28,8 @@ import (
 // the Python server's — is the highest go-server/py-server ratio possible
 // in this run, whatever the server does.
 func BenchmarkInterop(b *testing.B) {
-	needPython(b)
-	pyAddr := startPython(b, "service")
+	rpyctest.Python(b)
+	pyAddr := rpyctest.StartServer(b, "service")
 	goAddr := serveGo(b, &goSvc{Name: "bench"})
 	var goNs, goGetattrNs, pyPyRate, pyGoRate, pyGoCPU float64
 

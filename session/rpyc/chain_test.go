@@ -9,6 +9,7 @@ import (
 	"github.com/hopwire/hopwire/hop"
 	"github.com/hopwire/hopwire/relay/relaytest"
 	"github.com/hopwire/hopwire/session/rpyc"
+	"github.com/hopwire/hopwire/session/rpyc/rpyctest"
 )
 
 // startRelay runs a hopwire node on loopback TLS that trusts client and
@@ -27,7 +28,7 @@ func startRelay(t *testing.T, name string, client *certs.Identity, grants ...str
 // server reached through two hopwire relays: the TCP connection to the
 // server leaves from r2, the chain's last hop.
 func TestSeedThroughChain(t *testing.T) {
-	pyAddr := rpyc.StartPython(t, "classic")
+	pyAddr := rpyctest.StartServer(t, "classic")
 	client, err := certs.LoadOrCreate(t.TempDir(), "client")
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,5 @@ package rpyc
 
 // For the external tests (chain_test.go).
 var (
-	StartPython  = startPython
 	SeedScenario = seedScenario
 )

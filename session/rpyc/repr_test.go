@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/hopwire/hopwire/session/rpyc/rpyctest"
 )
 
 var point3 = func(a, b float64) float64 { return a + b }(0.1, 0.2)
@@ -24,7 +26,7 @@ func TestRepr(t *testing.T) {
 			t.Errorf("Repr(%#v) = %s, want %s", v, got, want[i])
 		}
 	}
-	py := pythonPath()
+	py := rpyctest.Path()
 	if py == "" {
 		return
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hopwire/hopwire/session/rpyc/rpyctest"
 )
 
 // goSvc is the Go service the Python client script calls.
@@ -106,7 +108,7 @@ func serveGo(t testing.TB, root any) string {
 
 func runPyClient(t testing.TB, addr string, args ...string) string {
 	t.Helper()
-	py := needPython(t)
+	py := rpyctest.Python(t)
 	_, port, _ := net.SplitHostPort(addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()

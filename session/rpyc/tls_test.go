@@ -16,12 +16,14 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/hopwire/hopwire/session/rpyc/rpyctest"
 )
 
 // TestTLS reaches a Python RPyC server behind SSLAuthenticator, verifying
 // its certificate.
 func TestTLS(t *testing.T) {
-	needPython(t)
+	rpyctest.Python(t)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +43,7 @@ func TestTLS(t *testing.T) {
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
-	addr := startPython(t, "classic", certFile, keyFile)
+	addr := rpyctest.StartServer(t, "classic", certFile, keyFile)
 
 	cert, _ := x509.ParseCertificate(der)
 	pool := x509.NewCertPool()
