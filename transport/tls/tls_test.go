@@ -424,7 +424,7 @@ func TestMaxHandshakes(t *testing.T) {
 
 	// Two slow peers that have started their handshake (one byte of a
 	// record header): they are not evicted before the slow grace (a
-	// second; see TestEvictSlowloris).
+	// second; see TestEvictStalled).
 	s1 := silent(t, ln)
 	s2 := silent(t, ln)
 	for _, c := range []net.Conn{s1, s2} {
@@ -453,79 +453,58 @@ func TestMaxHandshakes(t *testing.T) {
 }
 
 // A connection that arrives when the cap is reached takes the slot of the
-// oldest peer that has sent nothing for a while: silent connections cannot
-// keep a client out.
-func TestEvictSilent(t *testing.T) {
-	t.Parallel()
-	p := newPair(t)
-	ln := listen(t, p.server, &htls.ListenerOptions{MaxHandshakes: 2, HandshakeTimeout: time.Minute})
-	acceptEcho(t, ln)
-	first := silent(t, ln)
-	waitInFlight(t, ln, 1)
-	time.Sleep(10 * time.Millisecond)
-	second := silent(t, ln)
-	waitInFlight(t, ln, 2)
-	time.Sleep(300 * time.Millisecond) // past the eviction grace (250ms)
-
-	start := time.Now()
-	c, err := htls.Dial(ctx(t), ln.Addr().String(), p.cli)
-	if err != nil {
-		t.Fatalf("Dial with every slot held by a silent peer: %v", err)
-	}
-	defer c.Close()
-	roundTrip(t, c, "in")
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("the client got in after %v", d)
-	}
-	closedWithin(t, first, 5*time.Second) // the oldest made room
-	second.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	if _, err := second.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Errorf("the younger silent peer was closed too: %v", err)
-	}
-	if n := ln.InFlight(); n > 2 {
-		t.Errorf("%d in flight, cap 2", n)
-	}
-}
-
-// At the cap, a handshake begun and left hanging (slowloris: part of a
-// ClientHello, then nothing) loses its slot to a newcomer once it has run
-// for the slow grace (a quarter of the handshake timeout, at most a
-// second), oldest first.
-func TestEvictSlowloris(t *testing.T) {
-	t.Parallel()
-	p := newPair(t)
-	ln := listen(t, p.server, &htls.ListenerOptions{MaxHandshakes: 2, HandshakeTimeout: time.Minute})
-	acceptEcho(t, ln)
-	var loris []net.Conn
-	for range 2 {
-		c := silent(t, ln)
+// oldest stalled handshake: one that has sent nothing for the quiet grace
+// (250ms), or one begun and left hanging (slowloris: part of a
+// ClientHello, then nothing) for the slow grace (a quarter of the
+// handshake timeout, at most a second). Neither kind keeps a client out.
+func TestEvictStalled(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		first []byte        // what each stalled peer sends
+		grace time.Duration // how long to wait before the client comes
+	}{
+		{"silent", nil, 300 * time.Millisecond},
 		// A handshake record header announcing 512 bytes, and 3 of them.
-		if _, err := c.Write([]byte{22, 3, 1, 2, 0, 1, 0, 1}); err != nil {
-			t.Fatal(err)
-		}
-		loris = append(loris, c)
-		waitInFlight(t, ln, len(loris))
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(1100 * time.Millisecond) // past the slow grace
+		{"slowloris", []byte{22, 3, 1, 2, 0, 1, 0, 1}, 1100 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := newPair(t)
+			ln := listen(t, p.server, &htls.ListenerOptions{MaxHandshakes: 2, HandshakeTimeout: time.Minute})
+			acceptEcho(t, ln)
+			var stalled []net.Conn
+			for range 2 {
+				c := silent(t, ln)
+				if tt.first != nil {
+					if _, err := c.Write(tt.first); err != nil {
+						t.Fatal(err)
+					}
+				}
+				stalled = append(stalled, c)
+				waitInFlight(t, ln, len(stalled))
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(tt.grace)
 
-	start := time.Now()
-	c, err := htls.Dial(ctx(t), ln.Addr().String(), p.cli)
-	if err != nil {
-		t.Fatalf("Dial with every slot held by a stalled handshake: %v", err)
-	}
-	defer c.Close()
-	roundTrip(t, c, "in")
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("the client got in after %v", d)
-	}
-	closedWithin(t, loris[0], 5*time.Second) // the oldest made room
-	loris[1].SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	if _, err := loris[1].Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Errorf("the younger stalled peer was closed too: %v", err)
-	}
-	if n := ln.InFlight(); n > 2 {
-		t.Errorf("%d in flight, cap 2", n)
+			start := time.Now()
+			c, err := htls.Dial(ctx(t), ln.Addr().String(), p.cli)
+			if err != nil {
+				t.Fatalf("Dial with every slot held by a stalled handshake: %v", err)
+			}
+			defer c.Close()
+			roundTrip(t, c, "in")
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("the client got in after %v", d)
+			}
+			closedWithin(t, stalled[0], 5*time.Second) // the oldest made room
+			stalled[1].SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			if _, err := stalled[1].Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("the younger stalled peer was closed too: %v", err)
+			}
+			if n := ln.InFlight(); n > 2 {
+				t.Errorf("%d in flight, cap 2", n)
+			}
+		})
 	}
 }
 
