@@ -31,26 +31,18 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b 
 // otherwise hold c, and this goroutine, until c spoke again.
 func Splice(st *session.Stream, c net.Conn) {
 	var wg sync.WaitGroup
-	finished := make(chan struct{})
-	watched := make(chan struct{})
 	var down error // of the copy from st to c
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		down = pipe(c, st)
 	}()
-	go func() {
-		defer close(watched)
-		select {
-		case <-st.Done():
-			abort(c, nil)
-		case <-finished:
-		}
-	}()
+	// No goroutine waits for the stream's release: at 10,000 forwards
+	// that was 10,000 parked goroutines and their stacks.
+	stop := st.AfterDone(func() { abort(c, nil) })
 	pipe(st, c)
 	wg.Wait()
-	close(finished)
-	<-watched
+	stop()
 	if down != nil {
 		// c failed while the client was still sending: the client learns
 		// why, even after st's other direction ended cleanly.
@@ -67,9 +59,7 @@ func pipe(dst, src net.Conn) error {
 	if st, ok := dst.(*session.Stream); ok {
 		_, err = st.ReadFrom(readerOnly{src})
 	} else {
-		bp := bufPool.Get().(*[]byte)
-		_, err = io.CopyBuffer(writerOnly{dst}, readerOnly{src}, *bp)
-		bufPool.Put(bp)
+		_, err = copyTiered(dst, src)
 	}
 	if err == nil {
 		closeWrite(dst)
@@ -77,6 +67,49 @@ func pipe(dst, src net.Conn) error {
 	}
 	abort(dst, err)
 	return err
+}
+
+// smallBuf is what a copy holds while its source is quiet.
+const smallBuf = 2 << 10
+
+// copyTiered copies src to dst with a small buffer while src delivers
+// little at a time, and a pooled copyBuf one while it fills whatever it
+// is given: most forwarded connections sit idle in a read most of the
+// time, and at 10,000 forwards a 32 KiB buffer each was most of a relay's
+// memory.
+func copyTiered(dst io.Writer, src io.Reader) (int64, error) {
+	small := make([]byte, smallBuf)
+	buf := small
+	var bp *[]byte
+	defer func() {
+		if bp != nil {
+			bufPool.Put(bp)
+		}
+	}()
+	var total int64
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return total, werr
+			}
+			total += int64(n)
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+		switch {
+		case bp == nil && n == len(small): // src has more: go big
+			bp = bufPool.Get().(*[]byte)
+			buf = *bp
+		case bp != nil && n < smallBuf: // src has drained: back to small
+			bufPool.Put(bp)
+			bp, buf = nil, small
+		}
+	}
 }
 
 type writerOnly struct{ io.Writer }

@@ -128,6 +128,9 @@ type LinkConfig struct {
 	FrameSize int
 }
 
+// defaultFrameSize is LinkConfig.FrameSize's default, and its maximum.
+const defaultFrameSize = 65535
+
 func (c *LinkConfig) withDefaults() LinkConfig {
 	var cfg LinkConfig
 	if c != nil {
@@ -162,7 +165,7 @@ func (c *LinkConfig) withDefaults() LinkConfig {
 		cfg.LinkBuffer = 32 << 20
 	}
 	if cfg.FrameSize == 0 {
-		cfg.FrameSize = 65535
+		cfg.FrameSize = defaultFrameSize
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -570,3 +570,59 @@ func TestWriterLearnsOfFailureAfterPeerEnded(t *testing.T) {
 		})
 	}
 }
+
+// AfterDone runs its function once the stream is released, and not after
+// stop; registered on a released stream, it runs at once.
+func TestStreamAfterDone(t *testing.T) {
+	cl, sl := linkPair(t, "pipe", nil, nil)
+	ctx := context.Background()
+	s, err := cl.OpenStream(ctx, KindData, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := sl.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ran := make(chan string, 3)
+	stopA := s.AfterDone(func() { ran <- "a" })
+	stopB := s.AfterDone(func() { ran <- "b" })
+	if !stopB() {
+		t.Fatal("stop before the release returned false")
+	}
+	if stopB() {
+		t.Fatal("a second stop returned true")
+	}
+	select {
+	case f := <-ran:
+		t.Fatalf("%s ran before the release", f)
+	case <-time.After(20 * time.Millisecond):
+	}
+	s.Abort(AbortClosed, "done")
+	select {
+	case f := <-ran:
+		if f != "a" {
+			t.Fatalf("%s ran, want a", f)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the function did not run at the release")
+	}
+	if stopA() {
+		t.Fatal("stop after the function started returned true")
+	}
+	s.AfterDone(func() { ran <- "c" })
+	select {
+	case f := <-ran:
+		if f != "c" {
+			t.Fatalf("%s ran, want c", f)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a function registered after the release did not run")
+	}
+	select {
+	case f := <-ran:
+		t.Fatalf("%s ran after being stopped", f)
+	case <-time.After(20 * time.Millisecond):
+	}
+}

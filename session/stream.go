@@ -113,6 +113,10 @@ type Stream struct {
 	closed    atomic.Bool
 	aborted   atomic.Pointer[StreamError]
 	done      chan struct{} // closed when the stream is released
+
+	afterMu  sync.Mutex
+	after    []*func() // AfterDone's functions, until released
+	released bool      // after has run
 }
 
 func newStream(raw rawStream, l *Link, kind StreamKind, hdr []byte) *Stream {
@@ -354,7 +358,18 @@ func (s *Stream) ReadFrom(r io.Reader) (int64, error) {
 	if err := s.writeExpired(); err != nil {
 		return 0, err
 	}
-	buf := make([]byte, wire.RecordHeaderLen+s.link.chunk)
+	// While r delivers little at a time (an interactive connection, or
+	// one idle in a read, as most of a relay's are) a small buffer is
+	// held; once a read fills it, a frame-sized one from a pool, until r
+	// drains again.
+	small := make([]byte, wire.RecordHeaderLen+smallReadFrom)
+	buf := small
+	var bp *[]byte
+	defer func() {
+		if bp != nil {
+			putRecordBuf(s.link.chunk, bp)
+		}
+	}()
 	var total int64
 	for {
 		if err := s.writeErr(); err != nil {
@@ -374,6 +389,39 @@ func (s *Stream) ReadFrom(r io.Reader) (int64, error) {
 		if rerr != nil {
 			return total, rerr
 		}
+		switch {
+		case bp == nil && n == len(small)-wire.RecordHeaderLen && s.link.chunk > smallReadFrom:
+			bp = getRecordBuf(s.link.chunk)
+			buf = *bp
+		case bp != nil && n < smallReadFrom:
+			putRecordBuf(s.link.chunk, bp)
+			bp, buf = nil, small
+		}
+	}
+}
+
+// smallReadFrom is the record payload ReadFrom reads with while its
+// source is quiet.
+const smallReadFrom = 2 << 10
+
+// recordBufs pools ReadFrom's frame-sized buffers for the default frame
+// size; other sizes are allocated.
+var recordBufs = sync.Pool{New: func() any {
+	b := make([]byte, wire.RecordHeaderLen+defaultFrameSize-wire.RecordHeaderLen)
+	return &b
+}}
+
+func getRecordBuf(chunk int) *[]byte {
+	if chunk == defaultFrameSize-wire.RecordHeaderLen {
+		return recordBufs.Get().(*[]byte)
+	}
+	b := make([]byte, wire.RecordHeaderLen+chunk)
+	return &b
+}
+
+func putRecordBuf(chunk int, bp *[]byte) {
+	if chunk == defaultFrameSize-wire.RecordHeaderLen {
+		recordBufs.Put(bp)
 	}
 }
 
@@ -399,9 +447,18 @@ func (s *Stream) writeRecord(rec []byte) error {
 }
 
 // WriteTo copies the stream into w until its clean end (returning nil) or
-// an error, in frame-sized reads. io.Copy uses it.
+// an error, in reads of up to a frame. io.Copy uses it. Like ReadFrom, it
+// holds a small buffer while the stream delivers little
+// at a time and a frame-sized one from a pool while it delivers more.
 func (s *Stream) WriteTo(w io.Writer) (int64, error) {
-	buf := make([]byte, s.link.chunk)
+	small := make([]byte, smallReadFrom)
+	buf := small
+	var bp *[]byte
+	defer func() {
+		if bp != nil {
+			putRecordBuf(s.link.chunk, bp)
+		}
+	}()
 	var total int64
 	for {
 		n, err := s.Read(buf)
@@ -417,6 +474,14 @@ func (s *Stream) WriteTo(w io.Writer) (int64, error) {
 		}
 		if err != nil {
 			return total, err
+		}
+		switch {
+		case bp == nil && n == len(small) && s.link.chunk > smallReadFrom:
+			bp = getRecordBuf(s.link.chunk)
+			buf = (*bp)[wire.RecordHeaderLen:]
+		case bp != nil && n < smallReadFrom:
+			putRecordBuf(s.link.chunk, bp)
+			bp, buf = nil, small
 		}
 	}
 }
@@ -550,7 +615,42 @@ func (s *Stream) release(reset bool) {
 		_ = s.raw.Close()
 		s.link.forget(s)
 		close(s.done)
+		s.afterMu.Lock()
+		fs := s.after
+		s.after, s.released = nil, true
+		s.afterMu.Unlock()
+		for _, f := range fs {
+			go (*f)()
+		}
 	})
+}
+
+// AfterDone arranges for f to run in a goroutine of its own once the
+// stream is released (see Done), at once if it already is — as
+// context.AfterFunc does for a context, with no goroutine waiting in the
+// meantime: a relay joins each stream to a connection this way, and holds
+// thousands. Calling stop unregisters f; it returns false if f has been
+// started already (or stop was called before).
+func (s *Stream) AfterDone(f func()) (stop func() bool) {
+	p := &f
+	s.afterMu.Lock()
+	defer s.afterMu.Unlock()
+	if s.released {
+		go f()
+		return func() bool { return false }
+	}
+	s.after = append(s.after, p)
+	return func() bool {
+		s.afterMu.Lock()
+		defer s.afterMu.Unlock()
+		for i, q := range s.after {
+			if q == p {
+				s.after = append(s.after[:i], s.after[i+1:]...)
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // Done is closed once the stream is released: closed, aborted by either
