@@ -60,8 +60,10 @@
 // ways this server does not enforce (from=, command=, principals=,
 // expiry-time=, cert-authority, …) are ignored. Each handshake has a
 // deadline, and at most MaxPreAuth connections (64) wait between the TCP
-// accept and Accept; beyond that, a newcomer takes the slot of a stalled
-// handshake (silent, or begun and left hanging) or is closed at once.
+// accept and Accept, at most a quarter of them from one address; beyond
+// that, a newcomer takes the slot of a stalled handshake (silent, or
+// begun and left hanging; of its own address when its share is full) or
+// is closed at once.
 //
 // # Where it sits
 //

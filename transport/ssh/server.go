@@ -90,7 +90,10 @@ type ServerConfig struct {
 	// sent nothing for an eighth of HandshakeTimeout (at most 250ms), or
 	// failing that the oldest handshake running for a quarter of it (at
 	// most a second). With none, the newcomer is closed at once, before
-	// any SSH state exists for it. Zero means DefaultMaxPreAuth (64).
+	// any SSH state exists for it. With a cap of 16 or more, one source
+	// address may hold at most a quarter of the slots; past that, its
+	// newcomers can only take the slots of its own stalled handshakes.
+	// Zero means DefaultMaxPreAuth (64).
 	MaxPreAuth int
 
 	// Logger receives refused and failed handshakes (Warn, or Debug for

@@ -49,7 +49,10 @@ type ListenerOptions struct {
 	// any TLS state exists for it. A client completes its handshake in a
 	// few round trips, so neither a flood of silent connections nor one
 	// of handshakes begun and left hanging (slowloris) can keep it out.
-	// Zero means DefaultMaxHandshakes (64).
+	// With a cap of 16 or more, one source address may hold at most a
+	// quarter of the slots; past that, its newcomers can only take the
+	// slots of its own stalled handshakes, so one flooding host cannot
+	// fill the cap. Zero means DefaultMaxHandshakes (64).
 	MaxHandshakes int
 
 	// Logger receives failed handshakes (at Warn, or Debug for peers that

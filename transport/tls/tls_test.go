@@ -508,6 +508,46 @@ func TestEvictStalled(t *testing.T) {
 	}
 }
 
+// One host may hold at most a quarter of the pre-auth slots (cap 16:
+// four). Its fifth stalled handshake is refused at once while its own are
+// within their graces, and a client from another address gets in at
+// once, without waiting for any grace.
+func TestPerSourceShare(t *testing.T) {
+	t.Parallel()
+	p := newPair(t)
+	ln := listen(t, p.server, &htls.ListenerOptions{MaxHandshakes: 16, HandshakeTimeout: time.Minute})
+	acceptEcho(t, ln)
+	flooder := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	for i := range 4 {
+		c, err := flooder.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.Write([]byte{22, 3, 1, 2, 0, 1, 0, 1}); err != nil {
+			t.Fatal(err)
+		}
+		waitInFlight(t, ln, i+1)
+	}
+	fifth, err := flooder.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fifth.Close()
+	closedWithin(t, fifth, 5*time.Second)
+
+	start := time.Now()
+	c, err := htls.Dial(ctx(t), ln.Addr().String(), p.cli) // from 127.0.0.1
+	if err != nil {
+		t.Fatalf("Dial from another address: %v", err)
+	}
+	defer c.Close()
+	roundTrip(t, c, "in")
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the client got in after %v", d)
+	}
+}
+
 // waitInFlight waits until ln holds n connections.
 func waitInFlight(t *testing.T, ln *htls.Listener, n int) {
 	t.Helper()

@@ -1,8 +1,9 @@
 // Package preauth is the admission control that hopwire's stream
 // listeners (transport/tls and transport/ssh) share: a cap on the
-// connections a listener holds before they authenticate and, when the cap
-// is reached, the eviction of a stalled handshake so that a newcomer is
-// not shut out by peers that take slots and never finish.
+// connections a listener holds before they authenticate, a share of it
+// per source address, and, when either is reached, the eviction of a
+// stalled handshake so that a newcomer is not shut out by peers that take
+// slots and never finish.
 //
 // Two kinds of peer stall a handshake: one that connects and sends
 // nothing (a port scanner, a flood of silent connections), and one that
@@ -13,6 +14,14 @@
 // failing that one that has been handshaking for a quarter of it (at most
 // a second). Below the cap nothing is evicted: every peer gets the whole
 // handshake timeout.
+//
+// One source address (an IP) may hold at most a quarter of the slots of a
+// cap of 16 or more; beyond that its newcomers can only displace its own
+// stalled handshakes. A single host flooding faster than the graces
+// expire therefore cannot take the slots that other hosts' clients need.
+// (A quarter of 64 is 16 handshakes in flight from one address, far more
+// than a client behind a NAT needs; small caps, as in tests, have no
+// per-source share.)
 package preauth
 
 import (
@@ -24,22 +33,30 @@ import (
 
 // Gate admits connections up to a cap. It is safe for concurrent use.
 type Gate struct {
-	slots chan struct{} // one token per admitted conn until Release
-	quiet time.Duration // a silent conn may be evicted after this
-	slow  time.Duration // any unfinished handshake may be evicted after this
+	slots     chan struct{} // one token per admitted conn until Release
+	quiet     time.Duration // a silent conn may be evicted after this
+	slow      time.Duration // any unfinished handshake may be evicted after this
+	perSource int           // slots one source may hold
 
-	mu   sync.Mutex
-	live map[*Conn]struct{} // admitted conns still handshaking
+	mu       sync.Mutex
+	live     map[*Conn]struct{} // admitted conns still handshaking
+	bySource map[string]int     // slots held, by source
 }
 
 // NewGate returns a Gate admitting at most max connections at once, for
 // handshakes bounded by timeout.
 func NewGate(max int, timeout time.Duration) *Gate {
+	per := max
+	if max >= 16 {
+		per = max / 4
+	}
 	return &Gate{
-		slots: make(chan struct{}, max),
-		quiet: min(timeout/8, 250*time.Millisecond),
-		slow:  min(timeout/4, time.Second),
-		live:  make(map[*Conn]struct{}),
+		slots:     make(chan struct{}, max),
+		quiet:     min(timeout/8, 250*time.Millisecond),
+		slow:      min(timeout/4, time.Second),
+		perSource: per,
+		live:      make(map[*Conn]struct{}),
+		bySource:  make(map[string]int),
 	}
 }
 
@@ -47,6 +64,7 @@ func NewGate(max int, timeout time.Duration) *Gate {
 // Gate sees whether the peer has sent anything.
 type Conn struct {
 	net.Conn
+	src     string
 	start   time.Time
 	spoke   atomic.Bool
 	evicted atomic.Bool // closed by the Gate, which gave its slot to another
@@ -64,37 +82,65 @@ func (c *Conn) Read(p []byte) (int, error) {
 // Evicted reports whether the Gate closed c to admit another connection.
 func (c *Conn) Evicted() bool { return c.evicted.Load() }
 
-// Admit takes a slot for raw, evicting a stalled handshake if the cap is
-// reached. It returns false when the cap is reached and no handshake has
-// stalled; the caller then closes raw, before any state exists for it.
-// An admitted Conn must be given to Release once it has authenticated
-// and been handed on, or failed.
+// source is the address a connection's share is counted by: its IP.
+func source(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	if host, _, err := net.SplitHostPort(a.String()); err == nil {
+		return host
+	}
+	return a.String()
+}
+
+// Admit takes a slot for raw, evicting a stalled handshake if the cap or
+// raw's source's share is reached. It returns false when no slot can be
+// had; the caller then closes raw, before any state exists for it. An
+// admitted Conn must be given to Release once it has authenticated and
+// been handed on, or failed. Admit is called by one goroutine (a
+// listener's accept loop).
 func (g *Gate) Admit(raw net.Conn) (*Conn, bool) {
-	c := &Conn{Conn: raw, start: time.Now()}
-	select {
-	case g.slots <- struct{}{}:
-	default:
-		victim := g.evict()
+	c := &Conn{Conn: raw, src: source(raw.RemoteAddr()), start: time.Now()}
+	g.mu.Lock()
+	full := g.bySource[c.src] >= g.perSource
+	g.mu.Unlock()
+	if full {
+		// Only the source's own stalled handshakes make room for it.
+		victim := g.evict(c.src)
 		if victim == nil {
 			return nil, false
 		}
 		victim.Close() // its slot passes to c
+	} else {
+		select {
+		case g.slots <- struct{}{}:
+		default:
+			victim := g.evict("")
+			if victim == nil {
+				return nil, false
+			}
+			victim.Close()
+		}
 	}
 	g.mu.Lock()
 	g.live[c] = struct{}{}
+	g.bySource[c.src]++
 	g.mu.Unlock()
 	return c, true
 }
 
-// evict picks and unregisters the connection to close at the cap: the
-// oldest silent one past the quiet grace, else the oldest past the slow
-// one; nil if none.
-func (g *Gate) evict() *Conn {
+// evict picks and unregisters the connection to close for a newcomer:
+// the oldest silent one past the quiet grace, else the oldest past the
+// slow one; from src only, unless src is empty; nil if none.
+func (g *Gate) evict(src string) *Conn {
 	now := time.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var silent, any *Conn
 	for c := range g.live {
+		if src != "" && c.src != src {
+			continue
+		}
 		if !c.spoke.Load() && now.Sub(c.start) >= g.quiet && (silent == nil || c.start.Before(silent.start)) {
 			silent = c
 		}
@@ -108,9 +154,17 @@ func (g *Gate) evict() *Conn {
 	}
 	if victim != nil {
 		delete(g.live, victim)
+		g.leave(victim.src)
 		victim.evicted.Store(true)
 	}
 	return victim
+}
+
+// leave drops one slot from src's count. The caller holds g.mu.
+func (g *Gate) leave(src string) {
+	if g.bySource[src]--; g.bySource[src] <= 0 {
+		delete(g.bySource, src)
+	}
 }
 
 // Authenticated takes c out of eviction once its handshake has succeeded
@@ -130,8 +184,12 @@ func (g *Gate) Authenticated(c *Conn) bool {
 func (g *Gate) Release(c *Conn) {
 	g.mu.Lock()
 	delete(g.live, c)
+	evicted := c.evicted.Load()
+	if !evicted {
+		g.leave(c.src)
+	}
 	g.mu.Unlock()
-	if !c.evicted.Load() {
+	if !evicted {
 		<-g.slots
 	}
 }

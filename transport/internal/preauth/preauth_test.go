@@ -108,3 +108,69 @@ func TestGateEviction(t *testing.T) {
 		t.Fatalf("held %d after releasing all", g.Held())
 	}
 }
+
+// from is a conn whose peer is at addr.
+type from struct {
+	net.Conn
+	addr net.Addr
+}
+
+func (f from) RemoteAddr() net.Addr { return f.addr }
+
+func fromIP(t *testing.T, ip string) net.Conn {
+	a, _ := conn(t)
+	return from{Conn: a, addr: &net.TCPAddr{IP: net.ParseIP(ip), Port: 40000}}
+}
+
+// One source holds at most a quarter of a cap of 16 or more: past that,
+// its newcomers displace only its own stalled handshakes, and other
+// sources still find slots, at once.
+func TestGatePerSource(t *testing.T) {
+	if g := NewGate(8, time.Minute); g.perSource != 8 {
+		t.Fatalf("cap 8: per-source share %d, want no share (8)", g.perSource)
+	}
+	g := NewGate(16, time.Minute)
+	if g.perSource != 4 {
+		t.Fatalf("per-source share %d, want 4", g.perSource)
+	}
+	g.quiet, g.slow = 40*time.Millisecond, 120*time.Millisecond
+	var flood []*Conn
+	for range 4 {
+		c, ok := g.Admit(fromIP(t, "192.0.2.1"))
+		if !ok {
+			t.Fatal("refused within the share")
+		}
+		flood = append(flood, c)
+	}
+	// The share is full and nothing of the source's has stalled: refused,
+	// although 12 slots are free.
+	if _, ok := g.Admit(fromIP(t, "192.0.2.1")); ok {
+		t.Fatal("admitted past the source's share")
+	}
+	// Another source gets in at once.
+	other, ok := g.Admit(fromIP(t, "198.51.100.7"))
+	if !ok {
+		t.Fatal("another source refused")
+	}
+	// Once the flood's conns are past the quiet grace, a newcomer from the
+	// same source displaces its own oldest one, not the other source's
+	// (which is older than the newcomer and silent too).
+	time.Sleep(60 * time.Millisecond)
+	c5, ok := g.Admit(fromIP(t, "192.0.2.1"))
+	if !ok {
+		t.Fatal("the source's newcomer did not displace its own stalled conn")
+	}
+	if !flood[0].Evicted() || other.Evicted() {
+		t.Fatalf("evicted: the source's oldest %v, the other source's %v", flood[0].Evicted(), other.Evicted())
+	}
+	g.Release(flood[0])
+	if held := g.Held(); held != 5 {
+		t.Fatalf("held %d, want 5", held)
+	}
+	for _, c := range append(flood[1:], other, c5) {
+		g.Release(c)
+	}
+	if g.Held() != 0 || len(g.bySource) != 0 || len(g.live) != 0 {
+		t.Fatalf("after releasing all: held %d, sources %v, live %d", g.Held(), g.bySource, len(g.live))
+	}
+}
