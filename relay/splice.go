@@ -12,12 +12,6 @@ import (
 	"github.com/hopwire/hopwire/session"
 )
 
-// copyBuf is the fixed buffer of one direction of a splice: no queue
-// between hops beyond it; back-pressure comes from the streams' windows.
-const copyBuf = 32 << 10
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
-
 // Splice joins a connect stream and the connection it was connected to,
 // until both directions end, then closes both. A clean end in one
 // direction is passed on as a half-close; a failure is passed on as an
@@ -52,14 +46,17 @@ func Splice(st *session.Stream, c net.Conn) {
 	c.Close()
 }
 
-// pipe copies src into dst with one fixed buffer and passes the ending
-// on. Into a stream, the stream's own record buffer is the buffer.
+// pipe copies src into dst and passes the ending on; one of them is the
+// splice's stream, whose ReadFrom or WriteTo does the copy with a buffer
+// of its own (small while the connection is quiet, a pooled frame-sized
+// one while data flows). No queue between hops beyond it: back-pressure
+// comes from the streams' windows.
 func pipe(dst, src net.Conn) error {
 	var err error
 	if st, ok := dst.(*session.Stream); ok {
 		_, err = st.ReadFrom(readerOnly{src})
 	} else {
-		_, err = copyTiered(dst, src)
+		_, err = src.(*session.Stream).WriteTo(writerOnly{dst})
 	}
 	if err == nil {
 		closeWrite(dst)
@@ -67,49 +64,6 @@ func pipe(dst, src net.Conn) error {
 	}
 	abort(dst, err)
 	return err
-}
-
-// smallBuf is what a copy holds while its source is quiet.
-const smallBuf = 2 << 10
-
-// copyTiered copies src to dst with a small buffer while src delivers
-// little at a time, and a pooled copyBuf one while it fills whatever it
-// is given: most forwarded connections sit idle in a read most of the
-// time, and at 10,000 forwards a 32 KiB buffer each was most of a relay's
-// memory.
-func copyTiered(dst io.Writer, src io.Reader) (int64, error) {
-	small := make([]byte, smallBuf)
-	buf := small
-	var bp *[]byte
-	defer func() {
-		if bp != nil {
-			bufPool.Put(bp)
-		}
-	}()
-	var total int64
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return total, werr
-			}
-			total += int64(n)
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-		switch {
-		case bp == nil && n == len(small): // src has more: go big
-			bp = bufPool.Get().(*[]byte)
-			buf = *bp
-		case bp != nil && n < smallBuf: // src has drained: back to small
-			bufPool.Put(bp)
-			bp, buf = nil, small
-		}
-	}
 }
 
 type writerOnly struct{ io.Writer }
