@@ -35,9 +35,6 @@ func TestDialHTTPThroughRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := certs.AddFingerprint(filepath.Join(home, certs.KnownNodesFile), nodeID.Fingerprint(), "node"); err != nil {
-		t.Fatal(err)
-	}
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "hello from behind the node")
 	}))
@@ -46,7 +43,7 @@ func TestDialHTTPThroughRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := relay.New(&hopwire.ServeOptions{Name: "node", Identity: nodeID, Trust: certs.Trust{Pinned: []string{client.Fingerprint()}},
+	srv, err := relay.New(&hopwire.ServeOptions{Name: "node", Identity: nodeID, Trust: certs.Trust{Store: certs.StoreOf(client)},
 		Policy: relay.NewPolicy([]*relay.Grant{grant}), Listen: []string{"tls://127.0.0.1:0"}})
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +52,12 @@ func TestDialHTTPThroughRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
+	// The client trusts the node at the address it listens on, as
+	// "hopwire trust --known FP node --addr HOST:PORT" records it.
+	nodeAddr := strings.TrimPrefix(srv.Addrs()[0], "tls://")
+	if err := certs.AddEntry(filepath.Join(home, certs.KnownNodesFile), certs.Entry{Fingerprint: nodeID.Fingerprint(), Name: "node", Addrs: []string{nodeAddr}}); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	c, err := hopwire.Dial(ctx, srv.Addrs()[0], &hopwire.Options{Home: home})

@@ -123,7 +123,7 @@ func TestHandshake(t *testing.T) {
 			setup: func(t *testing.T) (*tls.Config, *tls.Config) {
 				return mustClient(t, f.cli, Trust{Pool: f.ca.Pool(), Name: "r2"}), mustServer(t, f.srv, ca)
 			},
-			client: refused(`certs: peer is "r1"`, `want "r2"`),
+			client: refused(`certs: peer "r1"`, `issued to "r1", not to this hop (r2)`),
 			server: refused(),
 		},
 		{

@@ -29,6 +29,8 @@ func checkName(name string) error {
 		return bad(`contains ".."`)
 	case name[0] == '-':
 		return bad(`starts with "-"`)
+	case reserved(name):
+		return bad("reserved for hopwire's own principals")
 	}
 	for _, r := range name {
 		switch {
@@ -39,6 +41,13 @@ func checkName(name string) error {
 		}
 	}
 	return nil
+}
+
+// reserved reports whether name is one hopwire gives itself, which no
+// certificate or trust file may claim: "stdio" (the spawner of a pipe
+// node) and the "ssh:" and "fp:" forms (checkName already refuses ':').
+func reserved(name string) bool {
+	return name == "stdio" || strings.HasPrefix(name, "ssh:") || strings.HasPrefix(name, "fp:")
 }
 
 // shellSafe reports whether s can be pasted into a shell command as one word
@@ -58,15 +67,13 @@ func shellSafe(s string) bool {
 	return true
 }
 
-// PeerFromState returns the principal name (the certificate CommonName) and
-// the fingerprint of the peer of a connection whose configuration came from
-// [ClientConfig] or [ServerConfig], and so was verified against a [Trust]
-// during the handshake. Both are empty if the peer sent no certificate.
+// PeerFromState returns the name the peer's certificate claims (its
+// CommonName) and its fingerprint. Both are empty if the peer sent no
+// certificate.
 //
-// The name is vouched for by the CA only when the peer was accepted because
-// it chains to [Trust.Pool]. A peer trusted by fingerprint chose its own
-// name; policy for such peers should use "fp:" rules, or the names the trust
-// file gives the fingerprint ([FingerprintStore.Names]).
+// The name is NOT verified: a peer trusted by fingerprint chose it itself.
+// Never use it for policy; [Trust.VerifiedClient] and
+// [Trust.VerifiedServer] say who the peer is.
 func PeerFromState(cs tls.ConnectionState) (name, fingerprint string) {
 	if len(cs.PeerCertificates) == 0 {
 		return "", ""

@@ -80,7 +80,9 @@ func TestLoadFingerprintsErrors(t *testing.T) {
 	a := testFP("a")
 	for _, tc := range []struct{ name, content, want string }{
 		{"bad fingerprint", a + "\nSHA256:short r2\n", ":2: certs: invalid fingerprint"},
-		{"too many fields", "\n\n" + a + " r1 extra\n", ":3: too many fields"},
+		{"unknown option", "\n\n" + a + " r1 extra\n", `:3: unknown option "extra"`},
+		{"bad address", a + " r1 addr=10.0.0.1\n", ":1: bad address"},
+		{"reserved name", a + " stdio\n", ":1: certs: invalid name"},
 		{"bad name", a + " a/b\n", ":1: certs: invalid name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -198,11 +200,12 @@ func FuzzParseStore(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data string) {
-		entries, err := parseStore([]byte(data), "f")
+		d, err := parseStore([]byte(data), "f")
 		if err != nil {
 			return
 		}
-		for fp, names := range entries {
+		for fp, e := range d.entries {
+			names := e.names
 			if got, err := ParseFingerprint(fp); err != nil || got != fp {
 				t.Fatalf("entry %q is not canonical", fp)
 			}

@@ -27,9 +27,12 @@ import (
 type Dialer struct {
 	// Identity is presented to every hop.
 	Identity *certs.Identity
-	// Trust says how to verify hop a; a fingerprint pinned in the address
-	// is added to it by the dialer. Required for tls, quic, dtls and agent
-	// hops.
+	// Trust says how to verify hop a. The dialer binds it to the hop: it
+	// sets Trust.Addr to a's HOST:PORT (and Trust.Name to an agent's name)
+	// unless the function set them, so a node trusted somewhere else on
+	// the chain cannot answer here; a fingerprint pinned in the address
+	// replaces every other way of trusting the hop. Required for tls,
+	// quic, dtls and agent hops.
 	Trust func(a Addr) certs.Trust
 	// InsecureTCP allows tcp:// hops that are not on loopback.
 	InsecureTCP bool
@@ -66,6 +69,7 @@ type Hop struct {
 	Addr      Addr
 	Transport string        // how the hop was reached: tls, quic, ssh, ssh+stdio, agent, …
 	Peer      session.Peer  // who answered, as authenticated
+	Verified  string        // how its identity was checked: pinned, known, ca (certs.By…), ssh, or "" (tcp, stdio)
 	Conn      *session.Conn // the RPC session with the hop; nil for a plain SSH bastion
 	SSH       *hssh.Client  // the SSH connection of an ssh:// hop
 	Setup     time.Duration // from the start of its dial to its session
@@ -193,12 +197,22 @@ func (d *Dialer) Dial(ctx context.Context, via []Addr, target Addr) (*Route, err
 			prev = r.Hops[i-1]
 		}
 		h, err := d.dialHop(ctx, prev, a, i == len(all)-1)
+		if err == nil {
+			err = sameKeyAsEarlier(r.Hops, h)
+			if err != nil {
+				h.close()
+			}
+		}
 		if err != nil {
 			r.Close()
 			return nil, &HopError{Index: i + 1, Addr: a, Err: err}
 		}
 		h.Setup = time.Since(start)
 		r.Hops = append(r.Hops, h)
+		if h.Verified == certs.ByUnbound {
+			d.logger().Warn("hop trusted by a known_nodes entry without an address; bind it to the hop",
+				"hop", i+1, "addr", a.String(), "fp", h.Peer.Fingerprint, "run", "hopwire trust --known "+h.Peer.Fingerprint+" NAME --addr "+a.HostPort())
+		}
 		d.logger().Debug("hop up", "hop", i+1, "addr", a.String(), "peer", h.Peer.Name, "setup", h.Setup)
 	}
 	return r, nil
@@ -247,7 +261,7 @@ func (d *Dialer) dialHop(ctx context.Context, prev *Hop, a Addr, last bool) (*Ho
 		if err != nil {
 			return nil, fmt.Errorf("handshake: %w", err)
 		}
-		l, err = session.NewLink(tc, session.Client, d.linkConfig(peerOf(tc.ConnectionState())))
+		l, err = session.NewLink(tc, session.Client, d.linkConfig(d.peerOf(h, a, tc.ConnectionState())))
 	case "quic":
 		cfg, err2 := d.tlsConfig(a)
 		if err2 != nil {
@@ -266,7 +280,7 @@ func (d *Dialer) dialHop(ctx context.Context, prev *Hop, a Addr, last bool) (*Ho
 		if err != nil {
 			return nil, fmt.Errorf("handshake: %w", err)
 		}
-		l, err = session.NewMuxedLink(qc, session.Client, d.linkConfig(peerOf(qc.ConnectionState())))
+		l, err = session.NewMuxedLink(qc, session.Client, d.linkConfig(d.peerOf(h, a, qc.ConnectionState())))
 	case "dtls":
 		cfg, err2 := d.tlsConfig(a)
 		if err2 != nil {
@@ -285,7 +299,7 @@ func (d *Dialer) dialHop(ctx context.Context, prev *Hop, a Addr, last bool) (*Ho
 		if err != nil {
 			return nil, fmt.Errorf("handshake: %w", err)
 		}
-		l, err = session.NewLink(dc, session.Client, d.linkConfig(peerOf(dc.ConnectionState())))
+		l, err = session.NewLink(dc, session.Client, d.linkConfig(d.peerOf(h, a, dc.ConnectionState())))
 	case "stdio":
 		var c net.Conn
 		switch {
@@ -322,7 +336,7 @@ func (d *Dialer) dialHop(ctx context.Context, prev *Hop, a Addr, last bool) (*Ho
 			return nil, fmt.Errorf("handshake: %w", err)
 		}
 		h.Transport = "agent"
-		l, err = session.NewLink(tc, session.Client, d.linkConfig(peerOf(tc.ConnectionState())))
+		l, err = session.NewLink(tc, session.Client, d.linkConfig(d.peerOf(h, a, tc.ConnectionState())))
 	default:
 		return nil, fmt.Errorf("scheme %q is not supported by this build", a.Scheme)
 	}
@@ -385,22 +399,55 @@ func packetThrough(ctx context.Context, prev *Hop, a Addr) (net.PacketConn, net.
 	return session.NewPacketConn(s, raddr), raddr, nil
 }
 
-func (d *Dialer) tlsConfig(a Addr) (*tls.Config, error) {
-	if d.Identity == nil {
-		return nil, errors.New("no identity to present")
+// sameKeyAsEarlier refuses a hop that answered with the key of an earlier
+// hop of the chain, unless that key was pinned or bound to this very hop:
+// it is the relay before it answering for the node behind it.
+func sameKeyAsEarlier(earlier []*Hop, h *Hop) error {
+	if h.Peer.Fingerprint == "" || h.Verified == certs.ByPinned || h.Verified == "known" {
+		return nil
 	}
+	for j, e := range earlier {
+		if e.Peer.Fingerprint == h.Peer.Fingerprint {
+			return fmt.Errorf("answered with the key of hop %d (%s, %s): the node before it is answering in the place of the node meant; pin the hop's key (%s#SHA256:…) or bind it: hopwire trust --known FINGERPRINT NAME --addr %s",
+				j+1, e.Addr, h.Peer.Fingerprint, h.Addr, h.Addr.HostPort())
+		}
+	}
+	return nil
+}
+
+// trust is the trust for hop a, bound to it (see Dialer.Trust).
+func (d *Dialer) trust(a Addr) certs.Trust {
 	var trust certs.Trust
 	if d.Trust != nil {
 		trust = d.Trust(a)
 	}
 	if a.Fingerprint != "" {
-		trust.Pinned = append(append([]string(nil), trust.Pinned...), a.Fingerprint)
+		// A pin is the only key accepted at its hop.
+		trust.Pinned = []string{a.Fingerprint}
 	}
+	if trust.Addr == "" && a.Host != "" {
+		trust.Addr = a.HostPort()
+	}
+	if trust.Name == "" && a.Scheme == "" {
+		trust.Name = a.Name
+	}
+	return trust
+}
+
+func (d *Dialer) tlsConfig(a Addr) (*tls.Config, error) {
+	if d.Identity == nil {
+		return nil, errors.New("no identity to present")
+	}
+	trust := d.trust(a)
 	host := a.Host
 	if host == "" {
 		host = a.Name
 	}
-	return certs.ClientConfig(d.Identity, trust, strings.Trim(host, "[]"))
+	cfg, err := certs.ClientConfig(d.Identity, trust, strings.Trim(host, "[]"))
+	if err != nil {
+		return nil, fmt.Errorf("trust for %s: %w", a, err)
+	}
+	return cfg, nil
 }
 
 func (d *Dialer) linkConfig(p session.Peer) *session.LinkConfig {
@@ -415,7 +462,13 @@ func (d *Dialer) linkConfig(p session.Peer) *session.LinkConfig {
 	return &cfg
 }
 
-func peerOf(cs tls.ConnectionState) session.Peer {
-	name, fp := certs.PeerFromState(cs)
-	return session.Peer{Principal: name, Fingerprint: fp}
+// peerOf is who the node at hop a is, as the hop's trust vouches (never
+// the name its certificate claims), and records how on h.
+func (d *Dialer) peerOf(h *Hop, a Addr, cs tls.ConnectionState) session.Peer {
+	v := d.trust(a).VerifiedServer(cs)
+	h.Verified = v.By
+	if v.By == certs.ByStore {
+		h.Verified = "known"
+	}
+	return session.Peer{Principal: v.Principal, Fingerprint: v.Fingerprint}
 }

@@ -61,7 +61,7 @@ func (d *Dialer) dialSSH(ctx context.Context, prev *Hop, a Addr, last bool) (*Ho
 	if err != nil {
 		return nil, fmt.Errorf("handshake: %w", err)
 	}
-	h := &Hop{Addr: a, Transport: "ssh", SSH: c}
+	h := &Hop{Addr: a, Transport: "ssh", SSH: c, Verified: "known_hosts"}
 	hostPeer := session.Peer{Principal: "ssh:" + cfg.User + "@" + cfg.HostName, Fingerprint: hostFingerprint(c)}
 	if ch, err := c.OpenHopwire(ctx); err == nil {
 		l, err := session.NewLink(ch, session.Client, d.linkConfig(hostPeer))

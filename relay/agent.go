@@ -98,5 +98,5 @@ func (s *Server) serveInbound(st *session.Stream) {
 		s.log.Warn("inbound client refused", "err", err)
 		return
 	}
-	s.ServeConn(tc, peerOf(tc.ConnectionState()))
+	s.ServeConn(tc, s.peerOf(tc.ConnectionState()))
 }

@@ -98,7 +98,7 @@ func TestPreAuthFlood(t *testing.T) {
 	raiseOpenFiles(t, 16384)
 	client := newIdentity(t, "client")
 	id := newIdentity(t, "flooded")
-	srv, err := New(&Options{Name: "flooded", Identity: id, Trust: certs.Trust{Pinned: []string{client.Fingerprint()}},
+	srv, err := New(&Options{Name: "flooded", Identity: id, Trust: certs.Trust{Store: certs.StoreOf(client)},
 		Listen:           []string{"tls://127.0.0.1:0", "dtls://127.0.0.1:0"},
 		HandshakeTimeout: deadline, MaxHandshakes: maxHS})
 	if err != nil {

@@ -218,7 +218,7 @@ func (s *Server) listen(ctx context.Context, u string) error {
 			if err != nil {
 				return nil, session.Peer{}, err
 			}
-			return c, peerOf(c.ConnectionState()), nil
+			return c, s.peerOf(c.ConnectionState()), nil
 		})
 	case "tcp":
 		ln, err := tcp.Listen(ctx, a.HostPort(), &tcp.Options{Insecure: s.opts.InsecureTCP})
@@ -251,7 +251,7 @@ func (s *Server) listen(ctx context.Context, u string) error {
 				s.wg.Add(1)
 				go func() {
 					defer s.wg.Done()
-					l, err := session.NewMuxedLink(qc, session.Server, s.linkConfig(peerOf(qc.ConnectionState())))
+					l, err := session.NewMuxedLink(qc, session.Server, s.linkConfig(s.peerOf(qc.ConnectionState())))
 					if err != nil {
 						s.drops.link.Add(1)
 						s.log.Warn("link refused", "transport", "quic", "addr", qc.RemoteAddr().String(), "err", err)
@@ -284,8 +284,14 @@ func (s *Server) listen(ctx context.Context, u string) error {
 			if err != nil {
 				return nil, session.Peer{}, err
 			}
-			// An SSH client is its key: policy rules name it fp:SHA256:….
-			return c, session.Peer{Principal: "ssh:" + c.User(), Fingerprint: c.PeerFingerprint()}, nil
+			// An SSH client is its key (fp:SHA256:… rules), and ssh:USER
+			// only when USER's own authorized keys file (a %u path)
+			// listed that key, as OpenSSH binds logins to keys.
+			p := session.Peer{Fingerprint: c.PeerFingerprint()}
+			if u := c.BoundUser(); u != "" {
+				p.Principal = "ssh:" + u
+			}
+			return c, p, nil
 		})
 	case "dtls":
 		cfg, err := s.serverTLS()
@@ -304,7 +310,7 @@ func (s *Server) listen(ctx context.Context, u string) error {
 			if err != nil {
 				return nil, session.Peer{}, err
 			}
-			return c, peerOf(c.ConnectionState()), nil
+			return c, s.peerOf(c.ConnectionState()), nil
 		})
 	default:
 		return fmt.Errorf("relay: cannot listen on %q: scheme %q is not supported by this build", u, a.Scheme)
@@ -381,9 +387,12 @@ func (s *Server) linkConfig(p session.Peer) *session.LinkConfig {
 	return &cfg
 }
 
-func peerOf(cs tls.ConnectionState) session.Peer {
-	name, fp := certs.PeerFromState(cs)
-	return session.Peer{Principal: name, Fingerprint: fp}
+// peerOf is who the client of a connection is: the principal the node's
+// trust vouches for (a CA-signed name, or the name the authorized file
+// gives the key), never the name the client's certificate claims.
+func (s *Server) peerOf(cs tls.ConnectionState) session.Peer {
+	v := s.opts.Trust.VerifiedClient(cs)
+	return session.Peer{Principal: v.Principal, Fingerprint: v.Fingerprint}
 }
 
 // ServeConn runs a link over c, already authenticated as peer (by the

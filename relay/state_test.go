@@ -38,7 +38,7 @@ func TestStateEndpoint(t *testing.T) {
 	id := newIdentity(t, "r1")
 	sock := filepath.Join(t.TempDir(), "state.sock")
 	g := mustGrant(t, "client:connect=127.0.0.1/32:1-65535")
-	srv, err := New(&Options{Name: "r1", Identity: id, Trust: certs.Trust{Pinned: []string{client.Fingerprint()}},
+	srv, err := New(&Options{Name: "r1", Identity: id, Trust: certs.Trust{Store: certs.StoreOf(client)},
 		Policy: NewPolicy([]*Grant{g}), Listen: []string{"tls://127.0.0.1:0"}, StateSocket: sock})
 	if err != nil {
 		t.Fatal(err)

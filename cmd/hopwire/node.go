@@ -322,7 +322,25 @@ func dialTargetWith(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, c
 	d.Session = sess
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return d.Dial(dctx, via, target)
+	r, err := d.Dial(dctx, via, target)
+	if err == nil {
+		warnUnbound(stderr, r)
+	}
+	return r, err
+}
+
+// warnUnbound says, once per hop, that a hop was trusted by a known_nodes
+// entry bound to no address (a file from before addresses were bound), and
+// how to bind it.
+func warnUnbound(stderr io.Writer, r *hop.Route) {
+	for i, h := range r.Hops {
+		if h.Verified != certs.ByUnbound {
+			continue
+		}
+		name := orDefault(h.Peer.Principal, "NAME")
+		fmt.Fprintf(stderr, "hopwire: warning: hop %d (%s) was accepted by a known_nodes entry bound to no address; bind it so no other trusted node can answer there: hopwire trust --known %s %s --addr %s\n",
+			i+1, h.Addr, h.Peer.Fingerprint, name, h.Addr.HostPort())
+	}
 }
 
 func runPing(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -355,6 +373,7 @@ type traceHop struct {
 	Name        string `json:"name"`
 	Principal   string `json:"principal"`
 	Fingerprint string `json:"fingerprint"`
+	Verified    string `json:"verified"` // pinned, known, ca, known_hosts; "" for tcp and stdio hops
 	RTTMicros   int64  `json:"rtt_us"`
 	SetupMicros int64  `json:"setup_us"`
 }
@@ -379,13 +398,18 @@ func runTrace(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 			h.Peer = session.Peer{Principal: "ssh:" + h.Addr.Host, Fingerprint: h.SSHFingerprint()}
 		}
 		out = append(out, traceHop{Hop: i + 1, Addr: h.Addr.String(), Transport: h.Transport, Name: h.Peer.Name,
-			Principal: h.Peer.Principal, Fingerprint: h.Peer.Fingerprint, RTTMicros: rtt.Microseconds(), SetupMicros: h.Setup.Microseconds()})
+			Principal: h.Peer.Principal, Fingerprint: h.Peer.Fingerprint, Verified: h.Verified,
+			RTTMicros: rtt.Microseconds(), SetupMicros: h.Setup.Microseconds()})
 	}
 	if *rc.asJSON {
 		return json.NewEncoder(stdout).Encode(out)
 	}
 	for _, h := range out {
-		fmt.Fprintf(stdout, "%2d  %-28s %-6s %-12s %s  rtt=%v setup=%v\n", h.Hop, h.Addr, h.Transport, h.Principal, h.Fingerprint,
+		verified := h.Verified
+		if verified == "" {
+			verified = "-"
+		}
+		fmt.Fprintf(stdout, "%2d  %-28s %-6s %-12s %s %-7s rtt=%v setup=%v\n", h.Hop, h.Addr, h.Transport, h.Principal, h.Fingerprint, verified,
 			time.Duration(h.RTTMicros)*time.Microsecond, time.Duration(h.SetupMicros)*time.Microsecond)
 	}
 	return nil
@@ -415,15 +439,21 @@ func runTrust(_ context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	fs := newFlags("trust", stderr)
 	home := fs.String("home", certs.Home(), "hopwire's directory ($HOPWIRE_HOME)")
 	known := fs.Bool("known", false, "trust a node this client dials (known_nodes)")
-	authorized := fs.Bool("authorized", false, "accept a client at this node (authorized)")
-	if err := parse(fs, args); err != nil {
+	authorized := fs.Bool("authorized", false, "accept a client at this node (authorized): NAME is then its principal, the name --grant rules use")
+	var addrs multi
+	fs.Var(&addrs, "addr", "with --known: the HOST:PORT of the hop this node answers at (repeatable); a node is accepted only at the hops bound to it, or where the hop's host name or agent name is NAME")
+	shared := fs.Bool("shared", false, "let NAME belong to this key although another key has it too (a key rotation, a pool)")
+	if err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
 	if *known == *authorized {
 		return fmt.Errorf("%w: trust needs exactly one of --known or --authorized", errUsage)
 	}
 	if fs.NArg() < 1 || fs.NArg() > 2 {
-		return fmt.Errorf("%w: trust FINGERPRINT [NAME]", errUsage)
+		return fmt.Errorf("%w: trust FINGERPRINT [NAME] [--addr HOST:PORT]", errUsage)
+	}
+	if *authorized && len(addrs) > 0 {
+		return fmt.Errorf("%w: --addr binds a node (--known) to a hop; a client is bound by its NAME", errUsage)
 	}
 	fp, err := certs.ParseFingerprint(fs.Arg(0))
 	if err != nil {
@@ -434,7 +464,10 @@ func runTrust(_ context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		file = certs.AuthorizedFile
 	}
 	path := filepath.Join(*home, file)
-	if err := certs.AddFingerprint(path, fp, fs.Arg(1)); err != nil {
+	if (len(addrs) > 0 || *shared) && fs.Arg(1) == "" {
+		return fmt.Errorf("%w: --addr and --shared need a NAME: trust --known FINGERPRINT NAME --addr HOST:PORT", errUsage)
+	}
+	if err := certs.AddEntry(path, certs.Entry{Fingerprint: fp, Name: fs.Arg(1), Addrs: addrs, Shared: *shared}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "added %s to %s\n", fp, path)
@@ -473,8 +506,8 @@ func serveSocketStdin(ctx context.Context, srv *relay.Server, id *certs.Identity
 	if err != nil {
 		return fmt.Errorf("stdin socket: %w", err)
 	}
-	name, fp := certs.PeerFromState(tc.ConnectionState())
-	srv.ServeConn(tc, session.Peer{Principal: name, Fingerprint: fp})
+	v := trust.VerifiedClient(tc.ConnectionState())
+	srv.ServeConn(tc, session.Peer{Principal: v.Principal, Fingerprint: v.Fingerprint})
 	return nil
 }
 

@@ -25,7 +25,7 @@ func Start(t testing.TB, name string, client *certs.Identity, grants ...string) 
 		}
 		gs = append(gs, pg)
 	}
-	srv, err := relay.New(&relay.Options{Name: name, Identity: id, Trust: certs.Trust{Pinned: []string{client.Fingerprint()}},
+	srv, err := relay.New(&relay.Options{Name: name, Identity: id, Trust: certs.Trust{Store: certs.StoreOf(client)},
 		Policy: relay.NewPolicy(gs), Listen: []string{"tls://127.0.0.1:0"}})
 	if err != nil {
 		t.Fatal(err)

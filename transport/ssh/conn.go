@@ -66,6 +66,7 @@ type Conn struct {
 	local, remote net.Addr
 	peerKey       ssh.PublicKey
 	user          string
+	boundUser     string
 
 	// Reading: the pump goroutine hands chunks over data and waits for
 	// ack before reading into its buffer again; rdone is closed, after
@@ -414,8 +415,14 @@ func (c *Conn) PeerFingerprint() string {
 
 // User returns the SSH user name of the connection: the name the client
 // asked for, for a Conn from a [Listener] (it carries no authority: the
-// key does), or the name this client logged in as.
+// key does; see BoundUser), or the name this client logged in as.
 func (c *Conn) User() string { return c.user }
+
+// BoundUser returns the login name the client's key is authorized for, for
+// a Conn from a [Listener] whose authorized keys path has %u: that user's
+// own file listed the key. It is empty otherwise: a single authorized keys
+// file authorizes keys, and the name a client asks for is its own choice.
+func (c *Conn) BoundUser() string { return c.boundUser }
 
 // deadline is a settable deadline that blocked operations can wait on:
 // wait returns a channel that is closed once the deadline passes. Moving

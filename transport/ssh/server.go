@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -36,6 +37,7 @@ const serverVersion = "SSH-2.0-hopwire"
 const (
 	extFingerprint = "fingerprint@hopwire"
 	extKey         = "key@hopwire"
+	extBoundUser   = "bound-user@hopwire" // set when the user's own file listed the key
 )
 
 // Limits on how often the accept loop retries and logs.
@@ -73,6 +75,15 @@ type ServerConfig struct {
 	// with options other than those restricting terminals, forwarding,
 	// agent, X11, user rc or environment are ignored (see the package
 	// documentation).
+	//
+	// The path may contain %u, which stands for the login name the client
+	// asks for (as in sshd_config's AuthorizedKeysFile): each user then
+	// has a file of their own, and a key authorizes exactly the users
+	// whose files list it, as with OpenSSH; [Conn.BoundUser] reports the
+	// user. A name that could not be a file name ('/', "..", control
+	// characters, empty, over 64 bytes) is refused. Without %u the file
+	// authorizes keys, not users: the name a client asks for carries no
+	// authority, and BoundUser is empty.
 	AuthorizedKeysFile string
 
 	// AuthorizedKeys are further allowed client keys, held in memory.
@@ -222,7 +233,7 @@ func (c *ServerConfig) check() error {
 			return errors.New("ssh: ServerConfig has a nil host key")
 		}
 	}
-	if c.AuthorizedKeysFile != "" {
+	if c.AuthorizedKeysFile != "" && !strings.Contains(c.AuthorizedKeysFile, "%u") {
 		if _, err := os.ReadFile(c.AuthorizedKeysFile); err != nil {
 			return fmt.Errorf("ssh: authorized keys: %w", err)
 		}
@@ -462,6 +473,9 @@ func (l *Listener) handshake(ctx context.Context, raw net.Conn) (*Conn, error) {
 	c := newConn(ch, creqs, wg.Go, nil, raw.LocalAddr(), raw.RemoteAddr())
 	c.peerKey = key
 	c.user = sconn.User()
+	if u, ok := sconn.Permissions.Extensions[extBoundUser]; ok && u == c.user {
+		c.boundUser = u
+	}
 	c.onClose = func() error {
 		err := sconn.Close()
 		wg.Wait()
@@ -501,7 +515,7 @@ func (a *authorizer) publicKeyCallback(offered func(string, ssh.PublicKey)) func
 			offered(meta.User(), key)
 		}
 		fp := ssh.FingerprintSHA256(key)
-		ok, noTouch := a.authorized(key)
+		ok, noTouch, bound := a.authorized(key, meta.User())
 		if !ok {
 			a.log.Debug("ssh: key not authorized", "addr", meta.RemoteAddr().String(), "user", meta.User(), "peer", fp)
 			return nil, fmt.Errorf("ssh: key %s is not authorized", fp)
@@ -513,26 +527,42 @@ func (a *authorizer) publicKeyCallback(offered func(string, ssh.PublicKey)) func
 		if noTouch {
 			perms.Extensions["no-touch-required"] = ""
 		}
+		if bound {
+			perms.Extensions[extBoundUser] = meta.User()
+		}
 		return perms, nil
 	}
 }
 
-// authorized reports whether key is allowed, reading the authorized keys
-// file afresh, and whether its entry waives the security-key touch.
-func (a *authorizer) authorized(key ssh.PublicKey) (ok, noTouch bool) {
+// authorized reports whether key is allowed for user, reading the
+// authorized keys file afresh, whether its entry waives the security-key
+// touch, and whether it was user's own file (a %u path) that allowed it.
+func (a *authorizer) authorized(key ssh.PublicKey, user string) (ok, noTouch, bound bool) {
 	want := key.Marshal()
 	for _, k := range a.static {
 		if subtle.ConstantTimeCompare(k, want) == 1 {
-			return true, false
+			return true, false, false
 		}
 	}
 	if a.file == "" {
-		return false, false
+		return false, false, false
 	}
-	data, err := os.ReadFile(a.file)
+	file := a.file
+	perUser := strings.Contains(file, "%u")
+	if perUser {
+		if !fileSafeUser(user) {
+			a.log.Debug("ssh: login name refused", "user", fmt.Sprintf("%.64q", user))
+			return false, false, false
+		}
+		file = strings.ReplaceAll(file, "%u", user)
+	}
+	data, err := os.ReadFile(file)
+	if perUser && errors.Is(err, fs.ErrNotExist) {
+		return false, false, false // no such user here
+	}
 	if err != nil {
-		a.log.Warn("ssh: cannot read the authorized keys; refusing every key", "file", a.file, "err", err)
-		return false, false
+		a.log.Warn("ssh: cannot read the authorized keys; refusing every key", "file", file, "err", err)
+		return false, false, false
 	}
 	rest := data
 	for len(rest) > 0 {
@@ -559,10 +589,23 @@ func (a *authorizer) authorized(key ssh.PublicKey) (ok, noTouch bool) {
 			}
 		}
 		if usable {
-			return true, nt
+			return true, nt, perUser
 		}
 	}
-	return false, false
+	return false, false, false
+}
+
+// fileSafeUser reports whether a login name may be put into a file path.
+func fileSafeUser(u string) bool {
+	if u == "" || len(u) > 64 || u == "." || strings.Contains(u, "..") || u[0] == '-' {
+		return false
+	}
+	for _, r := range u {
+		if r == '/' || r == '\\' || r < 0x20 || r == 0x7f || r == '%' {
+			return false
+		}
+	}
+	return true
 }
 
 // quiet reports whether a handshake error is the ordinary noise of a peer

@@ -674,3 +674,70 @@ func TestAgentAndEncryptedKeys(t *testing.T) {
 		roundTrip(t, conn, "via agent")
 	})
 }
+
+// TestPerUserAuthorizedKeys: with %u in the authorized keys path, a key
+// authorizes only the users whose own files list it (as OpenSSH binds
+// logins to keys), and BoundUser names that user; without %u the login
+// name binds nothing.
+func TestPerUserAuthorizedKeys(t *testing.T) {
+	aliceKey, rootKey := newEd25519(t), newEd25519(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "alice.keys"), authorizedLines(aliceKey.PublicKey()))
+	writeFile(t, filepath.Join(dir, "root.keys"), authorizedLines(rootKey.PublicKey()))
+	srv := startServer(t, &hssh.ServerConfig{AuthorizedKeysFile: filepath.Join(dir, "%u.keys")})
+	accepted := acceptEcho(t, srv.ln)
+	login := func(user string, key ssh.Signer) (*hssh.Client, error) {
+		cfg := clientConfig(t, srv.addr, pubs(srv.hostKeys...), key)
+		cfg.User = user
+		return hssh.Dial(ctx(t), cfg)
+	}
+	for _, tc := range []struct {
+		user string
+		key  ssh.Signer
+		ok   bool
+	}{
+		{"alice", aliceKey, true},
+		{"root", aliceKey, false}, // alice's key does not make her root
+		{"../alice", aliceKey, false},
+		{"alice/../alice", aliceKey, false},
+		{"nobody", aliceKey, false},
+		{"root", rootKey, true},
+	} {
+		c, err := login(tc.user, tc.key)
+		if (err == nil) != tc.ok {
+			t.Fatalf("login as %q: %v, want success %v", tc.user, err, tc.ok)
+		}
+		if err != nil {
+			continue
+		}
+		conn, err := c.OpenHopwire(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := <-accepted
+		if sc.BoundUser() != tc.user {
+			t.Errorf("login as %q: BoundUser = %q", tc.user, sc.BoundUser())
+		}
+		conn.Close()
+		c.Close()
+	}
+
+	// One file for everyone: the name asked for is not bound.
+	srv2 := startServer(t, nil, aliceKey.PublicKey())
+	accepted2 := acceptEcho(t, srv2.ln)
+	cfg := clientConfig(t, srv2.addr, pubs(srv2.hostKeys...), aliceKey)
+	cfg.User = "root"
+	c, err := hssh.Dial(ctx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	conn, err := c.OpenHopwire(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if sc := <-accepted2; sc.User() != "root" || sc.BoundUser() != "" {
+		t.Errorf("single file: User %q BoundUser %q, want root and none", sc.User(), sc.BoundUser())
+	}
+}

@@ -93,7 +93,7 @@ func TestEvilPeerRelay(t *testing.T) {
 	srv, err := relay.New(&relay.Options{
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Name:   "relay", Identity: nodeID,
-		Trust:            certs.Trust{Pinned: []string{good.Fingerprint(), evil.Fingerprint()}},
+		Trust:            certs.Trust{Store: certs.StoreOf(good, evil)},
 		Listen:           []string{"tls://127.0.0.1:0"},
 		HandshakeTimeout: hsTimeout,
 		Link:             &session.LinkConfig{HandshakeTimeout: hsTimeout, OpenTimeout: 2 * time.Second},
