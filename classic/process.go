@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -15,6 +17,28 @@ type RunRequest struct {
 	Argv []string
 	Env  []string // added to the service's environment
 	Dir  string
+}
+
+// dir returns the working directory for a command. Under a root, req.Dir
+// is a directory inside it, like any name; the process starts there but
+// is not confined to it (nor is this look-up race-free: the process could
+// leave anyway).
+func (s *Service) dir(dir string) (string, error) {
+	if dir == "" || !s.confined() {
+		return dir, nil
+	}
+	fsys, p, err := s.fs(dir)
+	if err != nil {
+		return "", err
+	}
+	fi, err := fsys.Stat(p)
+	if err != nil {
+		return "", err
+	}
+	if !fi.IsDir() {
+		return "", &fs.PathError{Op: "chdir", Path: dir, Err: syscall.ENOTDIR}
+	}
+	return filepath.Join(s.rootPath, p), nil
 }
 
 // Run runs a command with its stdin, stdout and stderr streamed to and
@@ -27,13 +51,9 @@ func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdo
 	if len(req.Argv) == 0 {
 		return -1, errors.New("classic: empty command")
 	}
-	dir := req.Dir
-	if dir != "" {
-		p, err := s.path(dir, true)
-		if err != nil {
-			return -1, err
-		}
-		dir = p
+	dir, err := s.dir(req.Dir)
+	if err != nil {
+		return -1, err
 	}
 	cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
 	cmd.Dir = dir
@@ -53,7 +73,7 @@ func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdo
 		case <-done:
 		}
 	}()
-	err := cmd.Wait()
+	err = cmd.Wait()
 	close(done)
 	if err == nil {
 		return 0, nil
@@ -89,14 +109,12 @@ func (s *Service) Start(req RunRequest) (int, error) {
 	if len(req.Argv) == 0 {
 		return -1, errors.New("classic: empty command")
 	}
-	cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
-	if req.Dir != "" {
-		p, err := s.path(req.Dir, true)
-		if err != nil {
-			return -1, err
-		}
-		cmd.Dir = p
+	dir, err := s.dir(req.Dir)
+	if err != nil {
+		return -1, err
 	}
+	cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
+	cmd.Dir = dir
 	if len(req.Env) > 0 {
 		cmd.Env = append(cmd.Environ(), req.Env...)
 	}

@@ -38,14 +38,12 @@ func (s *Service) RunTTY(ctx context.Context, req RunRequest, rows, cols int, st
 	if len(req.Argv) == 0 {
 		return -1, errors.New("classic: empty command")
 	}
-	cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
-	if req.Dir != "" {
-		p, err := s.path(req.Dir, true)
-		if err != nil {
-			return -1, err
-		}
-		cmd.Dir = p
+	dir, err := s.dir(req.Dir)
+	if err != nil {
+		return -1, err
 	}
+	cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
+	cmd.Dir = dir
 	cmd.Env = append(cmd.Environ(), req.Env...)
 	if !hasTERM(cmd.Env) {
 		cmd.Env = append(cmd.Env, "TERM=xterm-256color")
