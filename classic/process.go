@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
@@ -17,6 +18,15 @@ type RunRequest struct {
 	Argv []string
 	Env  []string // added to the service's environment
 	Dir  string
+}
+
+// mayRun refuses process operations under a root, unless the service
+// was built with AllowProcesses.
+func (s *Service) mayRun() error {
+	if s.confined() && !s.allowProcs {
+		return ErrProcessDenied
+	}
+	return nil
 }
 
 // dir returns the working directory for a command. Under a root, req.Dir
@@ -41,13 +51,32 @@ func (s *Service) dir(dir string) (string, error) {
 	return filepath.Join(s.rootPath, p), nil
 }
 
+// track records a process this service started, for Signal, until untrack
+// is called once it has been reaped.
+func (s *Service) track(p *os.Process) (untrack func()) {
+	s.mu.Lock()
+	if s.procs == nil {
+		s.procs = make(map[int]*os.Process)
+	}
+	s.procs[p.Pid] = p
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.procs, p.Pid)
+		s.mu.Unlock()
+	}
+}
+
 // Run runs a command with its stdin, stdout and stderr streamed to and
 // from the caller, and returns its exit status (-1 and an error when it
 // could not start or was killed by a signal). The command runs in a
 // process group of its own; when the call is cancelled or the session
 // ends, the whole group is killed (SIGTERM, then SIGKILL after 2 s) — no
-// orphans.
+// orphans. Under a root it needs AllowProcesses ([ErrProcessDenied]).
 func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	if err := s.mayRun(); err != nil {
+		return -1, err
+	}
 	if len(req.Argv) == 0 {
 		return -1, errors.New("classic: empty command")
 	}
@@ -65,6 +94,7 @@ func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdo
 	if err := cmd.Start(); err != nil {
 		return -1, err
 	}
+	defer s.track(cmd.Process)()
 	done := make(chan struct{})
 	go func() {
 		select {
@@ -104,8 +134,12 @@ func killGroup(pid int, done <-chan struct{}) {
 // Start starts a detached command: in a session of its own, with its
 // standard input and output on /dev/null, and not killed when the call or
 // the session ends (nohup-like). It returns the process id; the service
-// reaps the process when it exits.
+// reaps the process when it exits. Under a root it needs AllowProcesses
+// ([ErrProcessDenied]).
 func (s *Service) Start(req RunRequest) (int, error) {
+	if err := s.mayRun(); err != nil {
+		return -1, err
+	}
 	if len(req.Argv) == 0 {
 		return -1, errors.New("classic: empty command")
 	}
@@ -122,13 +156,24 @@ func (s *Service) Start(req RunRequest) (int, error) {
 	if err := cmd.Start(); err != nil {
 		return -1, err
 	}
-	go cmd.Wait() // reap it whenever it ends; nothing else waits for it
+	untrack := s.track(cmd.Process)
+	go func() { // reap it whenever it ends; nothing else waits for it
+		cmd.Wait()
+		untrack()
+	}()
 	return cmd.Process.Pid, nil
 }
 
 // Signal sends a signal ("TERM", "INT", "HUP", "KILL", "QUIT", or a
-// number) to a process, or to a process group when pid is negative.
+// number) to a process, or to a process group when pid is negative. It
+// never signals the node itself (its pid or its process group), init
+// (pid 1) or every process (0, -1). Under a root it needs AllowProcesses
+// ([ErrProcessDenied]), and then reaches only the processes this Service
+// started (Run, RunTTY, Start) and has not yet reaped, or their groups.
 func (s *Service) Signal(pid int, sig string) error {
+	if err := s.mayRun(); err != nil {
+		return err
+	}
 	n, ok := signals[sig]
 	if !ok {
 		var num int
@@ -137,8 +182,21 @@ func (s *Service) Signal(pid int, sig string) error {
 		}
 		n = syscall.Signal(num)
 	}
-	if pid == 0 || pid == 1 || pid == -1 {
-		return fmt.Errorf("classic: refusing to signal pid %d", pid)
+	self := os.Getpid()
+	if pid == 0 || pid == 1 || pid == -1 || pid == self || pid == -self || pid == -syscall.Getpgrp() {
+		return fmt.Errorf("classic: refusing to signal pid %d: %w", pid, fs.ErrPermission)
 	}
-	return syscall.Kill(pid, n)
+	if !s.confined() {
+		return syscall.Kill(pid, n)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.procs[max(pid, -pid)]
+	if !ok {
+		return fmt.Errorf("classic: refusing to signal pid %d, which this service did not start: %w", pid, fs.ErrPermission)
+	}
+	if pid > 0 {
+		return p.Signal(n) // by pidfd: never a process that took over a reaped pid
+	}
+	return syscall.Kill(pid, n) // the group is led by p, which is not reaped yet
 }

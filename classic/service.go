@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/hopwire/hopwire/session"
 )
 
 // FileInfo describes a file, as Stat and ReadDir return it.
@@ -45,12 +47,18 @@ type HostInfo struct {
 }
 
 // Options configures a [Service] built by [NewService]. nil means the
-// defaults: the whole file system.
+// defaults: the whole file system, processes allowed.
 type Options struct {
 	// Root, if set, confines the service's file operations to this
 	// directory tree (see the package documentation for what it does not
 	// confine). It is opened once, by NewService.
 	Root string
+	// AllowProcesses lets a service with a Root run and signal processes
+	// (Run, RunTTY, Start, Signal). They are not confined by the Root: a
+	// process reaches whatever the node's user can. Grant it only to
+	// principals that may run commands on the node anyway. Without a Root,
+	// processes are always allowed.
+	AllowProcesses bool
 }
 
 // Service is the classic administration service. Its methods are called
@@ -61,29 +69,53 @@ type Options struct {
 // Service confined to a root comes from [NewService]; its owner closes it
 // once the session it serves has ended. Build one per session: the peer
 // can call Close too (every exported method is callable), which ends only
-// its own use of the root.
+// its own use of the root, and Signal reaches only the processes this
+// Service started.
 type Service struct {
 	// Root, if set, confines the service's file operations to this
 	// directory, as Options.Root does.
 	//
 	// Deprecated: use [NewService] with Options.Root, which opens the root
 	// at once and reports a bad one. A Service literal with Root opens it
-	// on its first file operation and is released by Close.
+	// on its first file operation, refuses processes (AllowProcesses is
+	// false) and is released by Close.
 	Root string
+
+	allowProcs bool
 
 	open     sync.Once // opens the root: in NewService, or on first use
 	root     *os.Root  // nil without a Root, or when opening failed (openErr)
 	rootPath string    // Root made absolute, for the Dir of a process
 	openErr  error
 	escape   error // os.Root's error for an escape (see escapes)
+
+	mu    sync.Mutex
+	procs map[int]*os.Process // started and not yet reaped, by pid
 }
 
-// ErrEscape reports a path or a symlink target that leaves the service's
-// root. It matches fs.ErrPermission, also through a session.
-var ErrEscape = fmt.Errorf("classic: path escapes the root: %w", fs.ErrPermission)
+// Sentinel errors, also seen through a session (both match
+// fs.ErrPermission, and ErrProcessDenied session.ErrDenied too).
+var (
+	// ErrEscape reports a path or a symlink target that leaves the
+	// service's root.
+	ErrEscape = fmt.Errorf("classic: path escapes the root: %w", fs.ErrPermission)
+	// ErrProcessDenied reports a process operation refused because the
+	// service has a root and was not built with AllowProcesses.
+	ErrProcessDenied error = processDenied{}
+)
+
+type processDenied struct{}
+
+func (processDenied) Error() string {
+	return "classic: processes are not confined by the classic root; running them needs an explicit exec grant"
+}
+
+func (processDenied) Is(target error) bool {
+	return target == session.ErrDenied || target == fs.ErrPermission
+}
 
 // NewService returns a classic service configured by opts (nil: the whole
-// file system). With a Root, it opens the root
+// file system, processes allowed). With a Root, it opens the root
 // directory once, here, as an [os.Root]; every later file operation is
 // resolved beneath that descriptor, even if the directory is renamed or
 // replaced meanwhile. The caller closes the Service.
@@ -92,7 +124,7 @@ func NewService(opts *Options) (*Service, error) {
 	if opts != nil {
 		o = *opts
 	}
-	s := &Service{Root: o.Root}
+	s := &Service{Root: o.Root, allowProcs: o.AllowProcesses}
 	s.open.Do(s.openRoot)
 	if s.openErr != nil {
 		return nil, s.openErr
@@ -118,7 +150,7 @@ func (s *Service) openRoot() {
 
 // Close releases the root directory. Afterwards, file operations fail
 // with fs.ErrClosed: a closed Service never falls back to the whole file
-// system. Close is idempotent, and
+// system. Processes it started are not affected. Close is idempotent, and
 // a no-op without a root.
 func (s *Service) Close() error {
 	s.open.Do(func() { // a literal that never opened its root never will
