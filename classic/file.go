@@ -13,11 +13,11 @@ import (
 // caller gets a proxy whose Read, Write, Seek and Close run here ([File]
 // wraps it in the io interfaces). flag and mode are os.OpenFile's.
 func (s *Service) Open(name string, flag int, mode uint32) (session.Object, error) {
-	p, err := s.path(name, true)
+	fsys, p, err := s.fs(name)
 	if err != nil {
 		return session.Object{}, err
 	}
-	f, err := os.OpenFile(p, flag, os.FileMode(mode).Perm())
+	f, err := fsys.OpenFile(p, flag, os.FileMode(mode).Perm())
 	if err != nil {
 		return session.Object{}, err
 	}

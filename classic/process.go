@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -17,23 +20,69 @@ type RunRequest struct {
 	Dir  string
 }
 
+// mayRun refuses process operations under a root, unless the service
+// was built with AllowProcesses.
+func (s *Service) mayRun() error {
+	if s.confined() && !s.allowProcs {
+		return ErrProcessDenied
+	}
+	return nil
+}
+
+// dir returns the working directory for a command. Under a root, req.Dir
+// is a directory inside it, like any name; the process starts there but
+// is not confined to it (nor is this look-up race-free: the process could
+// leave anyway).
+func (s *Service) dir(dir string) (string, error) {
+	if dir == "" || !s.confined() {
+		return dir, nil
+	}
+	fsys, p, err := s.fs(dir)
+	if err != nil {
+		return "", err
+	}
+	fi, err := fsys.Stat(p)
+	if err != nil {
+		return "", err
+	}
+	if !fi.IsDir() {
+		return "", &fs.PathError{Op: "chdir", Path: dir, Err: syscall.ENOTDIR}
+	}
+	return filepath.Join(s.rootPath, p), nil
+}
+
+// track records a process this service started, for Signal, until untrack
+// is called once it has been reaped.
+func (s *Service) track(p *os.Process) (untrack func()) {
+	s.mu.Lock()
+	if s.procs == nil {
+		s.procs = make(map[int]*os.Process)
+	}
+	s.procs[p.Pid] = p
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.procs, p.Pid)
+		s.mu.Unlock()
+	}
+}
+
 // Run runs a command with its stdin, stdout and stderr streamed to and
 // from the caller, and returns its exit status (-1 and an error when it
 // could not start or was killed by a signal). The command runs in a
 // process group of its own; when the call is cancelled or the session
 // ends, the whole group is killed (SIGTERM, then SIGKILL after 2 s) — no
-// orphans.
+// orphans. Under a root it needs AllowProcesses ([ErrProcessDenied]).
 func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	if err := s.mayRun(); err != nil {
+		return -1, err
+	}
 	if len(req.Argv) == 0 {
 		return -1, errors.New("classic: empty command")
 	}
-	dir := req.Dir
-	if dir != "" {
-		p, err := s.path(dir, true)
-		if err != nil {
-			return -1, err
-		}
-		dir = p
+	dir, err := s.dir(req.Dir)
+	if err != nil {
+		return -1, err
 	}
 	cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
 	cmd.Dir = dir
@@ -45,6 +94,7 @@ func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdo
 	if err := cmd.Start(); err != nil {
 		return -1, err
 	}
+	defer s.track(cmd.Process)()
 	done := make(chan struct{})
 	go func() {
 		select {
@@ -53,7 +103,7 @@ func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdo
 		case <-done:
 		}
 	}()
-	err := cmd.Wait()
+	err = cmd.Wait()
 	close(done)
 	if err == nil {
 		return 0, nil
@@ -84,19 +134,21 @@ func killGroup(pid int, done <-chan struct{}) {
 // Start starts a detached command: in a session of its own, with its
 // standard input and output on /dev/null, and not killed when the call or
 // the session ends (nohup-like). It returns the process id; the service
-// reaps the process when it exits.
+// reaps the process when it exits. Under a root it needs AllowProcesses
+// ([ErrProcessDenied]).
 func (s *Service) Start(req RunRequest) (int, error) {
+	if err := s.mayRun(); err != nil {
+		return -1, err
+	}
 	if len(req.Argv) == 0 {
 		return -1, errors.New("classic: empty command")
 	}
-	cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
-	if req.Dir != "" {
-		p, err := s.path(req.Dir, true)
-		if err != nil {
-			return -1, err
-		}
-		cmd.Dir = p
+	dir, err := s.dir(req.Dir)
+	if err != nil {
+		return -1, err
 	}
+	cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
+	cmd.Dir = dir
 	if len(req.Env) > 0 {
 		cmd.Env = append(cmd.Environ(), req.Env...)
 	}
@@ -104,13 +156,24 @@ func (s *Service) Start(req RunRequest) (int, error) {
 	if err := cmd.Start(); err != nil {
 		return -1, err
 	}
-	go cmd.Wait() // reap it whenever it ends; nothing else waits for it
+	untrack := s.track(cmd.Process)
+	go func() { // reap it whenever it ends; nothing else waits for it
+		cmd.Wait()
+		untrack()
+	}()
 	return cmd.Process.Pid, nil
 }
 
 // Signal sends a signal ("TERM", "INT", "HUP", "KILL", "QUIT", or a
-// number) to a process, or to a process group when pid is negative.
+// number) to a process, or to a process group when pid is negative. It
+// never signals the node itself (its pid or its process group), init
+// (pid 1) or every process (0, -1). Under a root it needs AllowProcesses
+// ([ErrProcessDenied]), and then reaches only the processes this Service
+// started (Run, RunTTY, Start) and has not yet reaped, or their groups.
 func (s *Service) Signal(pid int, sig string) error {
+	if err := s.mayRun(); err != nil {
+		return err
+	}
 	n, ok := signals[sig]
 	if !ok {
 		var num int
@@ -119,8 +182,21 @@ func (s *Service) Signal(pid int, sig string) error {
 		}
 		n = syscall.Signal(num)
 	}
-	if pid == 0 || pid == 1 || pid == -1 {
-		return fmt.Errorf("classic: refusing to signal pid %d", pid)
+	self := os.Getpid()
+	if pid == 0 || pid == 1 || pid == -1 || pid == self || pid == -self || pid == -syscall.Getpgrp() {
+		return fmt.Errorf("classic: refusing to signal pid %d: %w", pid, fs.ErrPermission)
 	}
-	return syscall.Kill(pid, n)
+	if !s.confined() {
+		return syscall.Kill(pid, n)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.procs[max(pid, -pid)]
+	if !ok {
+		return fmt.Errorf("classic: refusing to signal pid %d, which this service did not start: %w", pid, fs.ErrPermission)
+	}
+	if pid > 0 {
+		return p.Signal(n) // by pidfd: never a process that took over a reaped pid
+	}
+	return syscall.Kill(pid, n) // the group is led by p, which is not reaped yet
 }

@@ -33,19 +33,21 @@ var signals = map[string]syscall.Signal{
 // signals; events blocks until there is one, and returns an error once the
 // client has no more. The command runs in a session of its own; the
 // whole group is killed when the call is cancelled or the session ends.
+// Under a root it needs AllowProcesses ([ErrProcessDenied]).
 func (s *Service) RunTTY(ctx context.Context, req RunRequest, rows, cols int, stdin io.Reader, stdout io.Writer,
 	events func(context.Context) (TTYEvent, error)) (int, error) {
+	if err := s.mayRun(); err != nil {
+		return -1, err
+	}
 	if len(req.Argv) == 0 {
 		return -1, errors.New("classic: empty command")
 	}
-	cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
-	if req.Dir != "" {
-		p, err := s.path(req.Dir, true)
-		if err != nil {
-			return -1, err
-		}
-		cmd.Dir = p
+	dir, err := s.dir(req.Dir)
+	if err != nil {
+		return -1, err
 	}
+	cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
+	cmd.Dir = dir
 	cmd.Env = append(cmd.Environ(), req.Env...)
 	if !hasTERM(cmd.Env) {
 		cmd.Env = append(cmd.Env, "TERM=xterm-256color")
@@ -55,6 +57,7 @@ func (s *Service) RunTTY(ctx context.Context, req RunRequest, rows, cols int, st
 		return -1, err
 	}
 	pid := cmd.Process.Pid
+	defer s.track(cmd.Process)()
 	evctx, stopEvents := context.WithCancel(ctx)
 	defer stopEvents()
 	var ptyMu sync.Mutex // Setsize against the final Close

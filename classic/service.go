@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,9 +12,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/hopwire/hopwire/session"
 )
 
 // FileInfo describes a file, as Stat and ReadDir return it.
@@ -45,48 +46,147 @@ type HostInfo struct {
 	PID      int
 }
 
-// Service is the classic administration service. The zero value serves
-// the whole file system; Root confines it. Its methods are called through
-// a session; each is also usable directly.
-type Service struct {
-	// Root, if set, confines every path to this directory.
+// Options configures a [Service] built by [NewService]. nil means the
+// defaults: the whole file system, processes allowed.
+type Options struct {
+	// Root, if set, confines the service's file operations to this
+	// directory tree (see the package documentation for what it does not
+	// confine). It is opened once, by NewService.
 	Root string
+	// AllowProcesses lets a service with a Root run and signal processes
+	// (Run, RunTTY, Start, Signal). They are not confined by the Root: a
+	// process reaches whatever the node's user can. Grant it only to
+	// principals that may run commands on the node anyway. Without a Root,
+	// processes are always allowed.
+	AllowProcesses bool
 }
 
-// ErrEscape reports a path that leaves the service's root.
-var ErrEscape = fmt.Errorf("classic: path escapes the root: %w", fs.ErrPermission)
+// Service is the classic administration service. Its methods are called
+// through a session; each is also usable directly, by several goroutines
+// at once.
+//
+// The zero value serves the whole file system and runs processes. A
+// Service confined to a root comes from [NewService]; its owner closes it
+// once the session it serves has ended. Build one per session: the peer
+// can call Close too (every exported method is callable), which ends only
+// its own use of the root, and Signal reaches only the processes this
+// Service started.
+type Service struct {
+	// Root, if set, confines the service's file operations to this
+	// directory, as Options.Root does.
+	//
+	// Deprecated: use [NewService] with Options.Root, which opens the root
+	// at once and reports a bad one. A Service literal with Root opens it
+	// on its first file operation, refuses processes (AllowProcesses is
+	// false) and is released by Close.
+	Root string
 
-// path resolves name on the far side, inside Root when there is one.
-// With follow, symlinks along the whole path must stay inside Root;
-// without it, the last element is not followed.
-func (s *Service) path(name string, follow bool) (string, error) {
+	allowProcs bool
+
+	open     sync.Once // opens the root: in NewService, or on first use
+	root     *os.Root  // nil without a Root, or when opening failed (openErr)
+	rootPath string    // Root made absolute, for the Dir of a process
+	openErr  error
+	escape   error // os.Root's error for an escape (see escapes)
+
+	mu    sync.Mutex
+	procs map[int]*os.Process // started and not yet reaped, by pid
+}
+
+// Sentinel errors, also seen through a session (both match
+// fs.ErrPermission, and ErrProcessDenied session.ErrDenied too).
+var (
+	// ErrEscape reports a path or a symlink target that leaves the
+	// service's root.
+	ErrEscape = fmt.Errorf("classic: path escapes the root: %w", fs.ErrPermission)
+	// ErrProcessDenied reports a process operation refused because the
+	// service has a root and was not built with AllowProcesses.
+	ErrProcessDenied error = processDenied{}
+)
+
+type processDenied struct{}
+
+func (processDenied) Error() string {
+	return "classic: processes are not confined by the classic root; running them needs an explicit exec grant"
+}
+
+func (processDenied) Is(target error) bool {
+	return target == session.ErrDenied || target == fs.ErrPermission
+}
+
+// NewService returns a classic service configured by opts (nil: the whole
+// file system, processes allowed). With a Root, it opens the root
+// directory once, here, as an [os.Root]; every later file operation is
+// resolved beneath that descriptor, even if the directory is renamed or
+// replaced meanwhile. The caller closes the Service.
+func NewService(opts *Options) (*Service, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	s := &Service{Root: o.Root, allowProcs: o.AllowProcesses}
+	s.open.Do(s.openRoot)
+	if s.openErr != nil {
+		return nil, s.openErr
+	}
+	return s, nil
+}
+
+func (s *Service) openRoot() {
 	if s.Root == "" {
-		return name, nil
+		return
 	}
-	root, err := filepath.EvalSymlinks(s.Root)
+	abs, err := filepath.Abs(s.Root)
+	if err == nil {
+		s.root, err = os.OpenRoot(abs)
+	}
 	if err != nil {
-		return "", err
+		s.openErr = fmt.Errorf("classic: root: %w", err)
+		return
 	}
-	p := filepath.Join(root, filepath.Clean("/"+name))
-	dir, base := filepath.Split(p)
-	real, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			real = filepath.Clean(dir)
-		} else {
-			return "", err
+	s.rootPath = abs
+	s.escape = escapes(s.root)
+}
+
+// Close releases the root directory. Afterwards, file operations fail
+// with fs.ErrClosed: a closed Service never falls back to the whole file
+// system. Processes it started are not affected. Close is idempotent, and
+// a no-op without a root.
+func (s *Service) Close() error {
+	s.open.Do(func() { // a literal that never opened its root never will
+		if s.Root != "" {
+			s.openErr = fmt.Errorf("classic: root: %w", fs.ErrClosed)
 		}
+	})
+	if s.root != nil {
+		return s.root.Close()
 	}
-	if follow {
-		if r, err := filepath.EvalSymlinks(filepath.Join(real, base)); err == nil {
-			real, base = filepath.Split(r)
-		}
+	return nil
+}
+
+// confined reports whether the service has a root.
+func (s *Service) confined() bool { return s.Root != "" }
+
+// fs returns where the client's name is, and its name there: the host's
+// file system and the name as given, or the root and the name made
+// relative to it ("/a/b" is <root>/a/b; see rootName).
+func (s *Service) fs(name string) (fsys, string, error) {
+	if !s.confined() {
+		return hostFS{}, name, nil
 	}
-	full := filepath.Join(real, base)
-	if full != root && !strings.HasPrefix(full, root+string(filepath.Separator)) {
-		return "", &fs.PathError{Op: "resolve", Path: name, Err: ErrEscape}
+	s.open.Do(s.openRoot)
+	if s.openErr != nil {
+		return nil, "", s.openErr
 	}
-	return full, nil
+	return rootFS{r: s.root, escape: s.escape}, rootName(name), nil
+}
+
+// notRoot refuses an operation on the root directory itself.
+func (s *Service) notRoot(op, name, p string) error {
+	if s.confined() && p == "." {
+		return &fs.PathError{Op: op, Path: name, Err: fs.ErrPermission}
+	}
+	return nil
 }
 
 func infoOf(name string, fi fs.FileInfo, link string) FileInfo {
@@ -97,43 +197,57 @@ func infoOf(name string, fi fs.FileInfo, link string) FileInfo {
 	return out
 }
 
+// baseName is fi's name as the client sees it: the root is "/", not the
+// name of a directory on the node.
+func (s *Service) baseName(fi fs.FileInfo, p string) string {
+	if s.confined() && p == "." {
+		return "/"
+	}
+	return fi.Name()
+}
+
 // Stat describes a file, following symlinks.
 func (s *Service) Stat(name string) (FileInfo, error) {
-	p, err := s.path(name, true)
+	fsys, p, err := s.fs(name)
 	if err != nil {
 		return FileInfo{}, err
 	}
-	fi, err := os.Stat(p)
+	fi, err := fsys.Stat(p)
 	if err != nil {
 		return FileInfo{}, err
 	}
-	return infoOf(fi.Name(), fi, ""), nil
+	return infoOf(s.baseName(fi, p), fi, ""), nil
 }
 
 // Lstat describes a file without following a final symlink.
 func (s *Service) Lstat(name string) (FileInfo, error) {
-	p, err := s.path(name, false)
+	fsys, p, err := s.fs(name)
 	if err != nil {
 		return FileInfo{}, err
 	}
-	fi, err := os.Lstat(p)
+	fi, err := fsys.Lstat(p)
 	if err != nil {
 		return FileInfo{}, err
 	}
 	link := ""
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		link, _ = os.Readlink(p)
+		link, _ = fsys.Readlink(p)
 	}
-	return infoOf(fi.Name(), fi, link), nil
+	return infoOf(s.baseName(fi, p), fi, link), nil
 }
 
 // ReadDir lists a directory, sorted by name.
 func (s *Service) ReadDir(name string) ([]FileInfo, error) {
-	p, err := s.path(name, true)
+	fsys, p, err := s.fs(name)
 	if err != nil {
 		return nil, err
 	}
-	des, err := os.ReadDir(p)
+	f, err := fsys.OpenFile(p, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	des, err := f.ReadDir(-1)
+	f.Close()
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +259,7 @@ func (s *Service) ReadDir(name string) ([]FileInfo, error) {
 		}
 		link := ""
 		if fi.Mode()&fs.ModeSymlink != 0 {
-			link, _ = os.Readlink(filepath.Join(p, de.Name()))
+			link, _ = fsys.Readlink(filepath.Join(p, de.Name()))
 		}
 		out = append(out, infoOf(de.Name(), fi, link))
 	}
@@ -155,11 +269,11 @@ func (s *Service) ReadDir(name string) ([]FileInfo, error) {
 
 // ReadFile streams a file's contents from offset (for resuming).
 func (s *Service) ReadFile(name string, offset int64) (io.Reader, error) {
-	p, err := s.path(name, true)
+	fsys, p, err := s.fs(name)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	f, err := fsys.OpenFile(p, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -181,14 +295,14 @@ func (r *fileReader) Close() error               { return r.f.Close() }
 
 // WriteFile replaces a file atomically with the contents of r: the data
 // goes to a temporary file beside it, which is renamed over the file only
-// once complete, with the given mode.
+// once complete, with the given mode. A symlink at name is replaced, not
+// followed.
 func (s *Service) WriteFile(name string, r io.Reader, mode uint32) (int64, error) {
-	p, err := s.path(name, true)
+	fsys, p, err := s.fs(name)
 	if err != nil {
 		return 0, err
 	}
-	dir, base := filepath.Split(p)
-	tmp, err := os.CreateTemp(dir, "."+base+".hopwire-*")
+	tmp, tmpName, err := createTemp(fsys, p)
 	if err != nil {
 		return 0, err
 	}
@@ -202,10 +316,10 @@ func (s *Service) WriteFile(name string, r io.Reader, mode uint32) (int64, error
 		tmp.Close()
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), p)
+		err = fsys.Rename(tmpName, p)
 	}
 	if err != nil {
-		os.Remove(tmp.Name())
+		fsys.Remove(tmpName)
 		return n, err
 	}
 	return n, nil
@@ -213,11 +327,11 @@ func (s *Service) WriteFile(name string, r io.Reader, mode uint32) (int64, error
 
 // AppendFile appends the contents of r to a file, creating it with mode.
 func (s *Service) AppendFile(name string, r io.Reader, mode uint32) (int64, error) {
-	p, err := s.path(name, true)
+	fsys, p, err := s.fs(name)
 	if err != nil {
 		return 0, err
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, fs.FileMode(mode).Perm())
+	f, err := fsys.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, fs.FileMode(mode).Perm())
 	if err != nil {
 		return 0, err
 	}
@@ -228,111 +342,114 @@ func (s *Service) AppendFile(name string, r io.Reader, mode uint32) (int64, erro
 	return n, err
 }
 
-// Remove removes a file or an empty directory.
+// Remove removes a file or an empty directory (never the root).
 func (s *Service) Remove(name string) error {
-	p, err := s.path(name, false)
+	fsys, p, err := s.fs(name)
 	if err != nil {
 		return err
 	}
-	return os.Remove(p)
+	if err := s.notRoot("remove", name, p); err != nil {
+		return err
+	}
+	return fsys.Remove(p)
 }
 
-// RemoveAll removes a path and everything below it.
+// RemoveAll removes a path and everything below it (never the root).
 func (s *Service) RemoveAll(name string) error {
-	p, err := s.path(name, false)
+	fsys, p, err := s.fs(name)
 	if err != nil {
 		return err
 	}
-	if s.Root != "" && filepath.Clean(p) == filepath.Clean(s.Root) {
-		return &fs.PathError{Op: "removeall", Path: name, Err: fs.ErrPermission}
+	if err := s.notRoot("removeall", name, p); err != nil {
+		return err
 	}
-	return os.RemoveAll(p)
+	return fsys.RemoveAll(p)
 }
 
 // MkdirAll creates a directory and its parents (mkdir -p).
 func (s *Service) MkdirAll(name string, mode uint32) error {
-	p, err := s.path(name, true)
+	fsys, p, err := s.fs(name)
 	if err != nil {
 		return err
 	}
-	return os.MkdirAll(p, fs.FileMode(mode).Perm())
+	return fsys.MkdirAll(p, fs.FileMode(mode).Perm())
 }
 
-// Rename renames a file.
+// Rename renames a file (never the root).
 func (s *Service) Rename(from, to string) error {
-	pf, err := s.path(from, false)
+	fsys, pf, err := s.fs(from)
 	if err != nil {
 		return err
 	}
-	pt, err := s.path(to, false)
+	_, pt, err := s.fs(to)
 	if err != nil {
 		return err
 	}
-	return os.Rename(pf, pt)
+	if err := s.notRoot("rename", from, pf); err != nil {
+		return err
+	}
+	if err := s.notRoot("rename", to, pt); err != nil {
+		return err
+	}
+	return fsys.Rename(pf, pt)
 }
 
 // Chmod changes a file's mode.
 func (s *Service) Chmod(name string, mode uint32) error {
-	p, err := s.path(name, true)
+	fsys, p, err := s.fs(name)
 	if err != nil {
 		return err
 	}
-	return os.Chmod(p, fs.FileMode(mode))
+	return fsys.Chmod(p, fs.FileMode(mode))
 }
 
 // Chown changes a file's owner and group (-1 keeps one).
 func (s *Service) Chown(name string, uid, gid int) error {
-	p, err := s.path(name, true)
+	fsys, p, err := s.fs(name)
 	if err != nil {
 		return err
 	}
-	return os.Chown(p, uid, gid)
+	return fsys.Chown(p, uid, gid)
 }
 
-// Symlink creates newname as a symlink to oldname. Under a Root, the
-// target must resolve inside it.
+// Symlink creates newname as a symlink to oldname. Under a root, oldname
+// must be relative and have no ".." element, so that the link leads out
+// of the root for no one who follows it, wherever it is later moved (see
+// checkLinkTarget).
 func (s *Service) Symlink(oldname, newname string) error {
-	pn, err := s.path(newname, false)
+	fsys, pn, err := s.fs(newname)
 	if err != nil {
 		return err
 	}
-	if s.Root != "" {
-		target := oldname
-		if !filepath.IsAbs(target) {
-			target = filepath.Join(filepath.Dir(pn), target)
-		}
-		root, _ := filepath.EvalSymlinks(s.Root)
-		if t := filepath.Clean(target); t != root && !strings.HasPrefix(t, root+string(filepath.Separator)) {
-			return &fs.PathError{Op: "symlink", Path: oldname, Err: ErrEscape}
+	if s.confined() {
+		if err := checkLinkTarget(oldname); err != nil {
+			return err
 		}
 	}
-	return os.Symlink(oldname, pn)
+	return fsys.Symlink(oldname, pn)
 }
 
 // Readlink returns a symlink's target.
 func (s *Service) Readlink(name string) (string, error) {
-	p, err := s.path(name, false)
+	fsys, p, err := s.fs(name)
 	if err != nil {
 		return "", err
 	}
-	return os.Readlink(p)
+	return fsys.Readlink(p)
 }
 
 // Glob returns the paths matching pattern (filepath.Match syntax).
 func (s *Service) Glob(pattern string) ([]string, error) {
-	if s.Root == "" {
-		return filepath.Glob(pattern)
-	}
-	root, err := filepath.EvalSymlinks(s.Root)
+	fsys, p, err := s.fs(pattern)
 	if err != nil {
 		return nil, err
 	}
-	m, err := filepath.Glob(filepath.Join(root, filepath.Clean("/"+pattern)))
-	if err != nil {
-		return nil, err
+	m, err := fsys.Glob(p)
+	if err != nil || !s.confined() {
+		return m, err
 	}
 	for i := range m {
-		m[i] = "/" + strings.TrimPrefix(strings.TrimPrefix(m[i], root), "/")
+		m[i] = filepath.Clean("/" + m[i])
 	}
 	return m, nil
 }
@@ -340,11 +457,11 @@ func (s *Service) Glob(pattern string) ([]string, error) {
 // Checksum returns a file's SHA-256 in hex, of its first n bytes when n ≥ 0
 // (to check a partial transfer before resuming it).
 func (s *Service) Checksum(name string, n int64) (string, error) {
-	p, err := s.path(name, true)
+	fsys, p, err := s.fs(name)
 	if err != nil {
 		return "", err
 	}
-	f, err := os.Open(p)
+	f, err := fsys.OpenFile(p, os.O_RDONLY, 0)
 	if err != nil {
 		return "", err
 	}
@@ -362,12 +479,12 @@ func (s *Service) Checksum(name string, n int64) (string, error) {
 
 // DiskUsage returns the bytes used by the files below name.
 func (s *Service) DiskUsage(ctx context.Context, name string) (int64, error) {
-	p, err := s.path(name, true)
+	fsys, p, err := s.fs(name)
 	if err != nil {
 		return 0, err
 	}
 	var total int64
-	err = filepath.WalkDir(p, func(_ string, d fs.DirEntry, err error) error {
+	err = fsys.WalkDir(p, func(_ string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return nil // unreadable parts are skipped, as du does
 		}
