@@ -59,7 +59,9 @@ func exitCode(err error, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hopwire:", err)
 		return 2
 	default:
-		fmt.Fprintln(stderr, "hopwire:", err)
+		// The message may carry a remote side's text (a remote error, a
+		// file name): quoted if it holds control characters.
+		fmt.Fprintln(stderr, "hopwire:", quoteName(err.Error()))
 		return 1
 	}
 }
