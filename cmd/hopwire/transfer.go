@@ -37,7 +37,7 @@ type transferFunc func(ctx context.Context, c *classic.Client, srcs []string, ds
 func runTransfer(ctx context.Context, verb, operands string, args []string, stdout, stderr io.Writer,
 	copyFn transferFunc, fanDst func(dst, target string) (string, error)) error {
 	rc := newRouteCmd(verb, stderr)
-	recursive := rc.fs.Bool("r", false, "copy directories recursively")
+	recursive := rc.fs.Bool("r", false, "copy directories recursively; symlinks and special files are skipped with a warning")
 	targets := rc.fs.String("targets", "", "copy with every target listed in FILE, in parallel (get: into LOCAL/TARGET/)")
 	parallel := rc.fs.Int("P", 8, "with --targets: how many at once")
 	if err := parse(rc.fs, args); err != nil {
@@ -58,7 +58,7 @@ func runTransfer(ctx context.Context, verb, operands string, args []string, stdo
 				if err != nil {
 					return -1, err
 				}
-				return 0, copyFn(ctx, c, srcs, d, *recursive, newProgress(io.Discard))
+				return 0, copyFn(ctx, c, srcs, d, *recursive, newProgress(errw)) // warnings only: errw is no terminal
 			})
 	}
 	route, err := dialTarget(ctx, rc.fs, &rc.idf, &rc.cf, stderr)
@@ -74,7 +74,11 @@ func runTransfer(ctx context.Context, verb, operands string, args []string, stdo
 	return nil
 }
 
-// putAll copies srcs to dst on the far side.
+// putAll copies srcs to dst on the far side. Below a directory it copies
+// regular files and directories only: a symlink is not followed (it may
+// point anywhere, outside the tree too) but skipped with a warning, as are
+// special files. The names it sends are this side's; the far side's
+// classic service checks every path it is given (Service.Root).
 func putAll(ctx context.Context, c *classic.Client, srcs []string, dst string, recursive bool, p *progress) error {
 	dstIsDir := false
 	if fi, err := c.Stat(ctx, dst); err == nil && fi.IsDir {
@@ -96,7 +100,9 @@ func putAll(ctx context.Context, c *classic.Client, srcs []string, dst string, r
 			if !recursive {
 				return fmt.Errorf("put: %s is a directory (use -r)", src)
 			}
-			err = filepath.WalkDir(src, func(local string, d fs.DirEntry, err error) error {
+			// The trailing separator follows src itself when the user
+			// named a symlink to a directory; links below it are not.
+			err = filepath.WalkDir(src+string(filepath.Separator), func(local string, d fs.DirEntry, err error) error {
 				if err != nil {
 					return err
 				}
@@ -112,8 +118,14 @@ func putAll(ctx context.Context, c *classic.Client, srcs []string, dst string, r
 					}
 					return c.Chmod(ctx, remote, uint32(info.Mode().Perm()))
 				}
+				if info.Mode()&fs.ModeSymlink != 0 {
+					to, _ := os.Readlink(local)
+					p.warn("put: skipping symlink %s -> %s", quoteName(local), quoteName(to))
+					return nil
+				}
 				if !info.Mode().IsRegular() {
-					return nil // sockets, devices, symlinks: not copied
+					p.warn("put: skipping %s: not a regular file", quoteName(local))
+					return nil // sockets, devices, fifos: not copied
 				}
 				return putFile(ctx, c, local, remote, info, p)
 			})

@@ -13,7 +13,9 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/classic"
+	"github.com/hopwire/hopwire/relay/relaytest"
 )
 
 func TestProgressOnlyOnATerminal(t *testing.T) {
@@ -192,6 +194,53 @@ func TestGetDestinations(t *testing.T) {
 		}
 		if b, err := os.ReadFile(filepath.Join(tmp, tc.want)); err != nil || string(b) != hostilePayload {
 			t.Errorf("%v: %s: %q %v", tc.args, tc.want, b, err)
+		}
+	}
+}
+
+// TestPutSkipsSymlinks: put -r copies regular files and directories, and
+// skips the symlinks below the tree (even one to a directory outside it)
+// with a warning; a symlink the user names is followed.
+func TestPutSkipsSymlinks(t *testing.T) {
+	home := t.TempDir()
+	client, err := certs.LoadOrCreate(home, "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, id := relaytest.Start(t, "node", client, "client:classic")
+	if _, errOut, code := runCmd(t, "trust", "--home", home, "--known", id.Fingerprint()); code != 0 {
+		t.Fatal(errOut)
+	}
+	top := t.TempDir()
+	src := filepath.Join(top, "tree")
+	secret := filepath.Join(top, "secret")
+	os.MkdirAll(filepath.Join(src, "sub"), 0o755)
+	os.MkdirAll(secret, 0o700)
+	os.WriteFile(filepath.Join(secret, "key"), []byte("k"), 0o600)
+	os.WriteFile(filepath.Join(src, "f.txt"), []byte("f"), 0o644)
+	os.WriteFile(filepath.Join(src, "sub", "g.txt"), []byte("g"), 0o640)
+	os.Symlink(secret, filepath.Join(src, "out"))
+	os.Symlink("f.txt", filepath.Join(src, "sub", "in"))
+	os.Symlink(src, filepath.Join(top, "named"))
+	remote := t.TempDir()
+	for _, from := range []string{src, filepath.Join(top, "named")} {
+		_, errOut, code := runCmdErr(t, "put", "-r", "--home", home, srv.Addrs()[0], from, remote)
+		if code != 0 {
+			t.Fatalf("put -r %s: exit %d:\n%s", from, code, errOut)
+		}
+		to := filepath.Join(remote, filepath.Base(from))
+		for _, f := range []string{"f.txt", "sub/g.txt"} {
+			if b, err := os.ReadFile(filepath.Join(to, f)); err != nil || len(b) != 1 {
+				t.Errorf("%s: %q %v", f, b, err)
+			}
+		}
+		for _, f := range []string{"out", "sub/in"} {
+			if _, err := os.Lstat(filepath.Join(to, f)); err == nil {
+				t.Errorf("%s was copied", f)
+			}
+			if want := "put: skipping symlink " + filepath.Join(from, f) + " -> "; !strings.Contains(errOut, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, errOut)
+			}
 		}
 	}
 }
