@@ -132,7 +132,7 @@ func fanOut(ctx context.Context, rc *routeCmd, file string, parallel int, stdout
 			defer mu.Unlock()
 			switch {
 			case err != nil:
-				results[i] = fmt.Sprintf("%-30s error: %v", t, err)
+				results[i] = fmt.Sprintf("%-30s error: %s", t, quoteName(err.Error()))
 				failed++
 			case code != 0:
 				results[i] = fmt.Sprintf("%-30s exit %d", t, code)
@@ -205,7 +205,9 @@ func (p *prefixWriter) flush() {
 	}
 }
 
-// runLs: hopwire ls [-J chain] [-l] TARGET PATH...
+// runLs: hopwire ls [-J chain] [-l] TARGET PATH... Names with control
+// characters or invalid UTF-8 are printed Go-quoted (see quoteName);
+// --json gives them as they are.
 func runLs(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	rc := newRouteCmd("ls", stderr)
 	long := rc.fs.Bool("l", false, "long format: mode, owner, size, time, name")
@@ -239,9 +241,11 @@ func runLs(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 			fmt.Fprintf(stdout, "%s:\n", p)
 		}
 		for _, e := range entries {
-			name := e.Name
+			// Names and link targets are the far side's: a hostile node
+			// could put terminal escapes in them.
+			name := quoteName(e.Name)
 			if e.Link != "" {
-				name += " -> " + e.Link
+				name += " -> " + quoteName(e.Link)
 			}
 			if *long {
 				fmt.Fprintf(stdout, "%s %5d %5d %10d %s %s\n", e.FileMode(), e.UID, e.GID, e.Size, e.ModTime.Local().Format(time.DateTime), name)

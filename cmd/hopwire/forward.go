@@ -133,7 +133,7 @@ func runForward(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 				if ctx.Err() != nil {
 					return
 				}
-				fmt.Fprintln(stderr, "hopwire: remote forward", bind+":", err)
+				fmt.Fprintln(stderr, "hopwire: remote forward", bind+":", quoteName(fmt.Sprint(err)))
 				if errors.Is(err, session.ErrDenied) {
 					return
 				}
@@ -240,12 +240,12 @@ func forwardConn(ctx context.Context, rr *reRoute, c net.Conn, dest string, stde
 	defer cancel()
 	r, err := rr.get(dctx)
 	if err != nil {
-		fmt.Fprintln(stderr, "hopwire: forward:", err)
+		fmt.Fprintln(stderr, "hopwire: forward:", quoteName(err.Error()))
 		return
 	}
 	remote, err := r.DialContext(dctx, "tcp", dest)
 	if err != nil {
-		fmt.Fprintln(stderr, "hopwire: forward:", err)
+		fmt.Fprintln(stderr, "hopwire: forward:", quoteName(err.Error()))
 		return
 	}
 	splice(c, remote)
@@ -344,7 +344,7 @@ func serveSOCKS(ctx context.Context, rr *reRoute, c net.Conn, stderr io.Writer) 
 	dest := net.JoinHostPort(host, strconv.Itoa(int(binary.BigEndian.Uint16(port[:]))))
 	r, err := rr.get(ctx)
 	if err != nil {
-		fmt.Fprintln(stderr, "hopwire: socks:", err)
+		fmt.Fprintln(stderr, "hopwire: socks:", quoteName(err.Error()))
 		socksReply(c, 1)
 		return
 	}
@@ -353,7 +353,7 @@ func serveSOCKS(ctx context.Context, rr *reRoute, c net.Conn, stderr io.Writer) 
 	// SOCKS client as the connection's abrupt end.
 	remote, err := r.DialContext(ctx, "tcp", dest)
 	if err != nil {
-		fmt.Fprintln(stderr, "hopwire: socks:", dest, err)
+		fmt.Fprintln(stderr, "hopwire: socks:", quoteName(dest), quoteName(err.Error()))
 		socksReply(c, 5) // connection refused
 		return
 	}
@@ -424,11 +424,11 @@ func serveSOCKSUDP(ctx context.Context, rr *reRoute, ctrl net.Conn, stderr io.Wr
 		if flow == nil {
 			r, err := rr.get(ctx)
 			if err != nil {
-				fmt.Fprintln(stderr, "hopwire: socks udp:", err)
+				fmt.Fprintln(stderr, "hopwire: socks udp:", quoteName(err.Error()))
 				continue
 			}
 			if flow, err = r.DialContext(ctx, "udp", dest); err != nil {
-				fmt.Fprintln(stderr, "hopwire: socks udp:", dest, err)
+				fmt.Fprintln(stderr, "hopwire: socks udp:", quoteName(dest), quoteName(err.Error()))
 				continue
 			}
 			mu.Lock()

@@ -59,7 +59,9 @@ func exitCode(err error, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hopwire:", err)
 		return 2
 	default:
-		fmt.Fprintln(stderr, "hopwire:", err)
+		// The message may carry a remote side's text (a remote error, a
+		// file name): quoted if it holds control characters.
+		fmt.Fprintln(stderr, "hopwire:", quoteName(err.Error()))
 		return 1
 	}
 }
@@ -81,7 +83,7 @@ func commands() []command {
 		{"exec", "run a command on TARGET with streamed stdio; its exit status is ours", runExec},
 		{"shell", "an interactive shell on TARGET under a PTY", runShell},
 		{"put", "copy local files to TARGET (-r: directories), verified by SHA-256, resumable", runPut},
-		{"get", "copy files from TARGET (-r: directories), verified by SHA-256, resumable", runGet},
+		{"get", "copy files from TARGET (-r: directories), verified by SHA-256, resumable; never writes outside LOCAL", runGet},
 		{"call", "call SERVICE.METHOD on TARGET with JSON arguments; prints JSON results", runCall},
 		{"rpyc", "poke an RPyC classic server: rpyc [-J HOPS] HOST:PORT modules.os.getcwd()", runRPyC},
 		{"forward", "-L [BIND:]PORT:HOST:PORT and -D PORT (SOCKS5): connections that leave from TARGET", runForward},

@@ -360,7 +360,7 @@ func runPing(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		if *rc.asJSON {
 			json.NewEncoder(stdout).Encode(map[string]any{"target": t.Addr.String(), "peer": t.Peer.Principal, "rtt_us": rtt.Microseconds()})
 		} else {
-			fmt.Fprintf(stdout, "%s (%s): rtt=%v\n", t.Addr, t.Peer.Principal, rtt.Round(time.Microsecond))
+			fmt.Fprintf(stdout, "%s (%s): rtt=%v\n", t.Addr, quoteName(t.Peer.Principal), rtt.Round(time.Microsecond))
 		}
 	}
 	return nil
@@ -409,7 +409,7 @@ func runTrace(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		if verified == "" {
 			verified = "-"
 		}
-		fmt.Fprintf(stdout, "%2d  %-28s %-6s %-12s %s %-7s rtt=%v setup=%v\n", h.Hop, h.Addr, h.Transport, h.Principal, h.Fingerprint, verified,
+		fmt.Fprintf(stdout, "%2d  %-28s %-6s %-12s %s %-7s rtt=%v setup=%v\n", h.Hop, h.Addr, h.Transport, quoteName(h.Principal), h.Fingerprint, verified,
 			time.Duration(h.RTTMicros)*time.Microsecond, time.Duration(h.SetupMicros)*time.Microsecond)
 	}
 	return nil
@@ -430,7 +430,7 @@ func runPeers(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return json.NewEncoder(stdout).Encode(info.Agents)
 	}
 	for _, a := range info.Agents {
-		fmt.Fprintln(stdout, a)
+		fmt.Fprintln(stdout, quoteName(a)) // names the agents chose
 	}
 	return nil
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,7 +37,7 @@ type transferFunc func(ctx context.Context, c *classic.Client, srcs []string, ds
 func runTransfer(ctx context.Context, verb, operands string, args []string, stdout, stderr io.Writer,
 	copyFn transferFunc, fanDst func(dst, target string) (string, error)) error {
 	rc := newRouteCmd(verb, stderr)
-	recursive := rc.fs.Bool("r", false, "copy directories recursively")
+	recursive := rc.fs.Bool("r", false, "copy directories recursively; symlinks and special files are skipped with a warning")
 	targets := rc.fs.String("targets", "", "copy with every target listed in FILE, in parallel (get: into LOCAL/TARGET/)")
 	parallel := rc.fs.Int("P", 8, "with --targets: how many at once")
 	if err := parse(rc.fs, args); err != nil {
@@ -56,7 +58,7 @@ func runTransfer(ctx context.Context, verb, operands string, args []string, stdo
 				if err != nil {
 					return -1, err
 				}
-				return 0, copyFn(ctx, c, srcs, d, *recursive, newProgress(io.Discard))
+				return 0, copyFn(ctx, c, srcs, d, *recursive, newProgress(errw)) // warnings only: errw is no terminal
 			})
 	}
 	route, err := dialTarget(ctx, rc.fs, &rc.idf, &rc.cf, stderr)
@@ -72,7 +74,11 @@ func runTransfer(ctx context.Context, verb, operands string, args []string, stdo
 	return nil
 }
 
-// putAll copies srcs to dst on the far side.
+// putAll copies srcs to dst on the far side. Below a directory it copies
+// regular files and directories only: a symlink is not followed (it may
+// point anywhere, outside the tree too) but skipped with a warning, as are
+// special files. The names it sends are this side's; the far side's
+// classic service checks every path it is given (Service.Root).
 func putAll(ctx context.Context, c *classic.Client, srcs []string, dst string, recursive bool, p *progress) error {
 	dstIsDir := false
 	if fi, err := c.Stat(ctx, dst); err == nil && fi.IsDir {
@@ -94,7 +100,9 @@ func putAll(ctx context.Context, c *classic.Client, srcs []string, dst string, r
 			if !recursive {
 				return fmt.Errorf("put: %s is a directory (use -r)", src)
 			}
-			err = filepath.WalkDir(src, func(local string, d fs.DirEntry, err error) error {
+			// The trailing separator follows src itself when the user
+			// named a symlink to a directory; links below it are not.
+			err = filepath.WalkDir(src+string(filepath.Separator), func(local string, d fs.DirEntry, err error) error {
 				if err != nil {
 					return err
 				}
@@ -110,8 +118,14 @@ func putAll(ctx context.Context, c *classic.Client, srcs []string, dst string, r
 					}
 					return c.Chmod(ctx, remote, uint32(info.Mode().Perm()))
 				}
+				if info.Mode()&fs.ModeSymlink != 0 {
+					to, _ := os.Readlink(local)
+					p.warn("put: skipping symlink %s -> %s", quoteName(local), quoteName(to))
+					return nil
+				}
 				if !info.Mode().IsRegular() {
-					return nil // sockets, devices, symlinks: not copied
+					p.warn("put: skipping %s: not a regular file", quoteName(local))
+					return nil // sockets, devices, fifos: not copied
 				}
 				return putFile(ctx, c, local, remote, info, p)
 			})
@@ -193,6 +207,15 @@ func safeName(target string) string {
 }
 
 // getAll copies srcs from the far side into dst.
+//
+// The far side names everything below a directory it sends, and a hostile
+// node would name entries "../../.bashrc" (CVE-2019-6111 in scp). So each
+// name from a ReadDir must be one plain path element (checkName): one that
+// is not, fails the transfer. And every write below the directory the user
+// named goes through an [os.Root] opened on it, so that neither a name nor
+// a symlink already there takes a write outside it. Modes are the far
+// side's permission bits less this process's umask: no setuid, setgid or
+// sticky bit. Remote symlinks and special files are skipped with a warning.
 func getAll(ctx context.Context, c *classic.Client, srcs []string, dst string, recursive bool, p *progress) error {
 	dstIsDir := false
 	if fi, err := os.Stat(dst); err == nil && fi.IsDir() {
@@ -201,54 +224,129 @@ func getAll(ctx context.Context, c *classic.Client, srcs []string, dst string, r
 	if len(srcs) > 1 && !dstIsDir {
 		return fmt.Errorf("get: %s is not a directory", dst)
 	}
-	var walk func(remote, local string, fi classic.FileInfo) error
-	walk = func(remote, local string, fi classic.FileInfo) error {
-		if !fi.IsDir {
-			return getFile(ctx, c, remote, local, fi, p)
-		}
-		if !recursive {
-			return fmt.Errorf("get: %s is a directory (use -r)", remote)
-		}
-		if err := os.MkdirAll(local, fi.FileMode().Perm()|0o700); err != nil {
-			return err
-		}
-		entries, err := c.ReadDir(ctx, remote)
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			if e.Link != "" || (!e.IsDir && !e.FileMode().IsRegular()) {
-				continue
-			}
-			if err := walk(path.Join(remote, e.Name), filepath.Join(local, e.Name), e); err != nil {
-				return err
-			}
-		}
-		return os.Chmod(local, fi.FileMode().Perm())
-	}
 	for _, src := range srcs {
 		fi, err := c.Stat(ctx, src)
 		if err != nil {
 			return err
 		}
-		local := dst
-		if dstIsDir {
-			local = filepath.Join(dst, path.Base(src))
+		if fi.IsDir && !recursive {
+			return fmt.Errorf("get: %s is a directory (use -r)", src)
 		}
-		if err := walk(src, local, fi); err != nil {
+		// dir is the local directory the user named, name the path the
+		// copy takes inside it: the source's base name, "." to copy a
+		// directory into dst itself.
+		dir, name := dst, "."
+		switch {
+		case dstIsDir:
+			name = path.Base(src)
+			if name == "/" || name == "." || name == ".." {
+				if !fi.IsDir {
+					return fmt.Errorf("get: %s names no file", src)
+				}
+				name = "." // the contents of / or .. go into dst itself
+			} else if err := checkName(name); err != nil {
+				return fmt.Errorf("get: %s: %v", src, err)
+			}
+		case fi.IsDir:
+			if err := os.MkdirAll(dst, 0o700); err != nil {
+				return err
+			}
+		default:
+			dir, name = filepath.Split(dst)
+			if name == "" {
+				return fmt.Errorf("get: %s is not a directory", dst)
+			}
+			if dir == "" {
+				dir = "."
+			}
+		}
+		root, err := os.OpenRoot(dir)
+		if err != nil {
+			return err
+		}
+		err = getTree(ctx, c, root, src, name, fi, p)
+		root.Close()
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// getFile fetches one file into a partial file beside local, resuming it
-// when its prefix matches the remote file's, and verifies by SHA-256.
-func getFile(ctx context.Context, c *classic.Client, remote, local string, fi classic.FileInfo, p *progress) error {
-	part := local + partSuffix
-	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
+// getTree copies remote, described by fi, to local inside root: a file,
+// or a directory and everything below it.
+func getTree(ctx context.Context, c *classic.Client, root *os.Root, remote, local string, fi classic.FileInfo, p *progress) error {
+	if !fi.IsDir {
+		return getFile(ctx, c, root, remote, local, fi, p)
+	}
+	if err := root.MkdirAll(local, 0o700); err != nil {
+		return inRoot(root, err)
+	}
+	entries, err := c.ReadDir(ctx, remote)
 	if err != nil {
 		return err
+	}
+	for _, e := range entries {
+		child := filepath.Join(local, e.Name)
+		if err := checkName(e.Name); err != nil || !filepath.IsLocal(child) {
+			if err == nil {
+				err = errors.New("leaves the destination")
+			}
+			return fmt.Errorf("get: refusing remote entry %s in %s: %v", strconv.Quote(e.Name), quoteName(remote), err)
+		}
+		from := path.Join(remote, e.Name)
+		switch {
+		case e.Link != "":
+			p.warn("get: skipping symlink %s -> %s", quoteName(from), quoteName(e.Link))
+			continue
+		case !e.IsDir && !e.FileMode().IsRegular():
+			p.warn("get: skipping %s: not a regular file", quoteName(from))
+			continue
+		}
+		if err := getTree(ctx, c, root, from, child, e, p); err != nil {
+			return err
+		}
+	}
+	return inRoot(root, root.Chmod(local, localMode(fi.FileMode())))
+}
+
+// inRoot says in which local directory a write that os.Root refused (or
+// that failed) was: its own errors name paths inside it only.
+func inRoot(root *os.Root, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("get: in %s: %w", root.Name(), err)
+}
+
+// checkName returns an error unless name, from a remote directory listing,
+// is one plain path element here and on Windows.
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty name")
+	case name == "." || name == "..":
+		return errors.New("not a file name")
+	case strings.ContainsAny(name, "/\\\x00"):
+		return errors.New("has a path separator or NUL")
+	}
+	return nil
+}
+
+// localMode is the mode a file received from the far side gets here: its
+// permission bits (never setuid, setgid or sticky) less the umask.
+func localMode(m fs.FileMode) fs.FileMode {
+	return m.Perm() &^ umask()
+}
+
+// getFile fetches one file into a partial file beside local, resuming it
+// when its prefix matches the remote file's, and verifies by SHA-256. local
+// is a path inside root.
+func getFile(ctx context.Context, c *classic.Client, root *os.Root, remote, local string, fi classic.FileInfo, p *progress) error {
+	part := local + partSuffix
+	f, err := root.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return inRoot(root, err)
 	}
 	defer f.Close()
 	var offset int64
@@ -271,11 +369,11 @@ func getFile(ctx context.Context, c *classic.Client, remote, local string, fi cl
 	if err != nil {
 		return err
 	}
-	p.start(local, fi.Size, offset)
+	p.start(filepath.Join(root.Name(), local), fi.Size, offset)
 	_, err = io.Copy(f, p.reader(r))
 	r.Close()
 	if err != nil {
-		return fmt.Errorf("get %s: %w (run get again to resume)", remote, err)
+		return fmt.Errorf("get %s: %w (run get again to resume)", quoteName(remote), err)
 	}
 	have, err := fileSum(f, -1)
 	if err != nil {
@@ -286,16 +384,16 @@ func getFile(ctx context.Context, c *classic.Client, remote, local string, fi cl
 		return err
 	}
 	if have != want {
-		os.Remove(part)
-		return fmt.Errorf("get %s: SHA-256 differs after transfer", remote)
+		root.Remove(part)
+		return fmt.Errorf("get %s: SHA-256 differs after transfer", quoteName(remote))
 	}
-	if err := f.Chmod(fi.FileMode().Perm()); err != nil {
+	if err := f.Chmod(localMode(fi.FileMode())); err != nil {
 		return err
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(part, local)
+	return inRoot(root, root.Rename(part, local))
 }
 
 // fileSum hashes the first n bytes of f (all when n < 0) from its start.
@@ -326,6 +424,7 @@ type progress struct {
 	total int64
 	done_ int64
 	last  time.Time
+	drawn bool // a bar is on the current line
 }
 
 func newProgress(w io.Writer) *progress {
@@ -338,8 +437,19 @@ func newProgress(w io.Writer) *progress {
 	return p
 }
 
+// start begins a file's bar; name may hold a remote side's text.
 func (p *progress) start(name string, total, offset int64) {
-	p.name, p.total, p.done_ = name, total, offset
+	p.name, p.total, p.done_ = quoteName(name), total, offset
+}
+
+// warn prints a line about a file that is skipped, on a line of its own
+// (terminals or not). Callers quote remote text with quoteName.
+func (p *progress) warn(format string, args ...any) {
+	if p.drawn {
+		fmt.Fprintln(p.w)
+		p.drawn = false
+	}
+	fmt.Fprintf(p.w, format+"\n", args...)
 }
 
 func (p *progress) reader(r io.Reader) io.Reader {
@@ -356,14 +466,16 @@ func (p *progress) reader(r io.Reader) io.Reader {
 				pct = float64(p.done_) * 100 / float64(p.total)
 			}
 			fmt.Fprintf(p.w, "\r%-40s %6.1f%% %10d bytes", p.name, pct, p.done_)
+			p.drawn = true
 		}
 		return n, err
 	})
 }
 
 func (p *progress) done() {
-	if p.tty {
+	if p.drawn {
 		fmt.Fprintln(p.w)
+		p.drawn = false
 	}
 }
 
