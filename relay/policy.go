@@ -20,7 +20,7 @@ type Capability string
 // Capabilities. Everything is denied unless a grant allows it.
 const (
 	CapConnect       Capability = "connect"        // CONNECT tcp/udp; scope HOST_OR_CIDR[:PORT|:LOW-HIGH]
-	CapExec          Capability = "exec"           // CONNECT exec; scope: the command (a path.Match pattern)
+	CapExec          Capability = "exec"           // CONNECT exec; scope: the whole command line, word by word (see AllowExec)
 	CapRegister      Capability = "register"       // register as an agent; scope: a name pattern (default any)
 	CapClassic       Capability = "classic"        // classic administration; scope "eval" also allows execute
 	CapForwardRemote Capability = "forward-remote" // -R forwards; scope HOST_OR_CIDR[:PORT|:LOW-HIGH] of the bind address
@@ -87,11 +87,13 @@ func ParseGrant(s string) (*Grant, error) {
 		}
 		g.addr = a
 	case CapExec:
-		if !hasScope {
-			return nil, fmt.Errorf("relay: grant %q: exec needs a scope: the command allowed", s)
+		if !hasScope || strings.TrimSpace(scope) == "" {
+			return nil, fmt.Errorf("relay: grant %q: exec needs a scope: the command line allowed, e.g. exec='/usr/bin/systemctl status *' or exec='/usr/bin/uptime'", s)
 		}
-		if _, err := path.Match(scope, ""); err != nil {
-			return nil, fmt.Errorf("relay: grant %q: %w", s, err)
+		for _, w := range strings.Fields(scope) {
+			if _, err := path.Match(w, ""); err != nil {
+				return nil, fmt.Errorf("relay: grant %q: %w", s, err)
+			}
 		}
 	case CapClassic:
 		if hasScope && scope != "eval" {
@@ -250,16 +252,96 @@ func (p *Policy) AllowAddr(peer Peer, c Capability, ip netip.Addr, port uint16) 
 		Target: netip.AddrPortFrom(ip.Unmap(), port).String()}
 }
 
-// AllowExec checks a command (argv[0] as given).
-func (p *Policy) AllowExec(peer Peer, command string) (*Grant, error) {
+// AllowExec checks a command line. An exec scope matches the whole argv,
+// word by word: its first word is a pattern on the program (on argv[0] as
+// given, or, when the pattern is an absolute path, on the program's
+// absolute path as resolve finds it in this node's PATH), and each further
+// word a pattern on one argument, where '*' matches any run of characters
+// ('/' included) and '?' any one. A last word "..." allows any further
+// arguments. So exec=/usr/bin/uptime allows uptime with no arguments,
+// exec='/usr/bin/systemctl status *' one status query, and exec='/bin/* ...'
+// anything in /bin. It returns the grant and the program to run: the
+// resolved path when an absolute pattern matched it, argv[0] otherwise.
+func (p *Policy) AllowExec(peer Peer, argv []string, resolve func(string) (string, error)) (*Grant, string, error) {
+	if len(argv) == 0 {
+		return nil, "", &DeniedError{Principal: peer.Name, Fingerprint: peer.Fingerprint, Capability: CapExec, Target: "(empty command)"}
+	}
+	resolved := ""
 	for _, g := range p.grants {
-		if g.Capability == CapExec && certs.Matches(g.Principal, peer.Name, peer.Fingerprint) {
-			if ok, _ := path.Match(g.Scope, command); ok {
-				return g, nil
+		if g.Capability != CapExec || !certs.Matches(g.Principal, peer.Name, peer.Fingerprint) {
+			continue
+		}
+		words := strings.Fields(g.Scope)
+		prog := argv[0]
+		if strings.HasPrefix(words[0], "/") && !strings.HasPrefix(prog, "/") {
+			if resolved == "" && resolve != nil {
+				if r, err := resolve(prog); err == nil {
+					resolved = r
+				}
 			}
+			prog = resolved
+		}
+		if prog == "" {
+			continue
+		}
+		if ok, _ := path.Match(words[0], prog); ok && argsMatch(words[1:], argv[1:]) {
+			return g, prog, nil
 		}
 	}
-	return nil, &DeniedError{Principal: peer.Name, Fingerprint: peer.Fingerprint, Capability: CapExec, Target: command}
+	return nil, "", &DeniedError{Principal: peer.Name, Fingerprint: peer.Fingerprint, Capability: CapExec, Target: quoteArgv(argv)}
+}
+
+// HasExec reports whether some exec grant names peer (whatever its scope).
+func (p *Policy) HasExec(peer Peer) bool {
+	for _, g := range p.grants {
+		if g.Capability == CapExec && certs.Matches(g.Principal, peer.Name, peer.Fingerprint) {
+			return true
+		}
+	}
+	return false
+}
+
+// argsMatch matches arguments against an exec scope's argument patterns.
+func argsMatch(pats, args []string) bool {
+	if n := len(pats); n > 0 && pats[n-1] == "..." {
+		pats = pats[:n-1]
+		if len(args) < len(pats) {
+			return false
+		}
+		args = args[:len(pats)]
+	}
+	if len(pats) != len(args) {
+		return false
+	}
+	for i, pat := range pats {
+		if !globAny(pat, args[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// globAny is path.Match where '*' and '?' also match '/'.
+func globAny(pat, s string) bool {
+	const slash = "\x00" // path.Match treats '/' specially; NUL cannot appear in an argument
+	ok, _ := path.Match(strings.ReplaceAll(pat, "/", slash), strings.ReplaceAll(s, "/", slash))
+	return ok
+}
+
+// quoteArgv renders a command line for a message, bounded.
+func quoteArgv(argv []string) string {
+	var b strings.Builder
+	for i, a := range argv {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if b.Len() > 200 {
+			b.WriteString("…")
+			break
+		}
+		b.WriteString(strconv.Quote(a))
+	}
+	return b.String()
 }
 
 // AllowRegister checks an agent registration under name.

@@ -106,10 +106,10 @@ func TestPolicyAddr(t *testing.T) {
 func TestPolicyOther(t *testing.T) {
 	p := mustPolicy(t, "ops:exec=/usr/bin/*", "agent1:register=db-*", "fp:"+fpA+":register", "ops:classic", "root:classic=eval")
 	ops := Peer{Name: "ops", Fingerprint: "SHA256:o"}
-	if _, err := p.AllowExec(ops, "/usr/bin/uptime"); err != nil {
+	if _, _, err := p.AllowExec(ops, []string{"/usr/bin/uptime"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.AllowExec(ops, "/bin/sh"); err == nil {
+	if _, _, err := p.AllowExec(ops, []string{"/bin/sh"}, nil); err == nil {
 		t.Fatal("exec outside the pattern allowed")
 	}
 	if _, err := p.AllowRegister(Peer{Name: "agent1", Fingerprint: "SHA256:a"}, "db-1"); err != nil {
@@ -132,5 +132,54 @@ func TestPolicyOther(t *testing.T) {
 	}
 	if _, err := p.AllowClassic(Peer{Name: "nobody", Fingerprint: "SHA256:n"}, false); !errors.Is(err, ErrDenied) {
 		t.Fatal("default is not deny")
+	}
+}
+
+// TestExecScopeIsTheWholeCommandLine: an exec grant names a command line,
+// not a program that then takes any arguments (F4: exec=hopwire was
+// hopwire serve --stdio, and with it eval).
+func TestExecScopeIsTheWholeCommandLine(t *testing.T) {
+	p := mustPolicy(t,
+		"ops:exec=/usr/bin/uptime",
+		"ops:exec=/usr/bin/systemctl status *",
+		"ops:exec=/opt/tools/* ...",
+		"hop:exec=/usr/local/bin/hopwire serve --stdio --home /var/lib/hw/*",
+		"dev:exec=cat")
+	ops, hop, dev := Peer{Name: "ops", Fingerprint: "SHA256:o"}, Peer{Name: "hop", Fingerprint: "SHA256:h"}, Peer{Name: "dev", Fingerprint: "SHA256:d"}
+	resolve := func(p string) (string, error) {
+		if p == "uptime" {
+			return "/usr/bin/uptime", nil
+		}
+		return "", errors.New("not found")
+	}
+	for _, tc := range []struct {
+		peer Peer
+		argv []string
+		ok   bool
+		prog string
+	}{
+		{ops, []string{"/usr/bin/uptime"}, true, "/usr/bin/uptime"},
+		{ops, []string{"uptime"}, true, "/usr/bin/uptime"}, // resolved in PATH, and that is what runs
+		{ops, []string{"/usr/bin/uptime", "-p"}, false, ""},
+		{ops, []string{"/usr/bin/systemctl", "status", "nginx.service"}, true, "/usr/bin/systemctl"},
+		{ops, []string{"/usr/bin/systemctl", "status", "a/b"}, true, "/usr/bin/systemctl"},
+		{ops, []string{"/usr/bin/systemctl", "stop", "nginx"}, false, ""},
+		{ops, []string{"/usr/bin/systemctl", "status", "a", "b"}, false, ""},
+		{ops, []string{"/opt/tools/x"}, true, "/opt/tools/x"},
+		{ops, []string{"/opt/tools/x", "-a", "/etc/passwd"}, true, "/opt/tools/x"},
+		{hop, []string{"/usr/local/bin/hopwire", "serve", "--stdio", "--home", "/var/lib/hw/inner"}, true, "/usr/local/bin/hopwire"},
+		{hop, []string{"/usr/local/bin/hopwire", "serve", "--stdio", "--home", "/var/lib/hw/inner", "--grant", "x:classic=eval"}, false, ""},
+		{hop, []string{"/usr/local/bin/hopwire", "exec", "x", "--", "id"}, false, ""},
+		{dev, []string{"cat"}, true, "cat"},
+		{dev, []string{"cat", "/etc/shadow"}, false, ""},
+		{dev, nil, false, ""},
+	} {
+		_, prog, err := p.AllowExec(tc.peer, tc.argv, resolve)
+		if (err == nil) != tc.ok || prog != tc.prog {
+			t.Errorf("%s %q: prog %q err %v; want ok=%v prog %q", tc.peer.Name, tc.argv, prog, err, tc.ok, tc.prog)
+		}
+		if err != nil && !errors.Is(err, ErrDenied) {
+			t.Errorf("%q: %v is not a denial", tc.argv, err)
+		}
 	}
 }

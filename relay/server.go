@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,7 +58,11 @@ type Options struct {
 	// sessions (nil: defaults).
 	Link    *session.LinkConfig
 	Session *session.Options
-	// ClassicRoot, if set, confines the classic service to a directory.
+	// ClassicRoot, if set, confines the classic service's file operations
+	// to a directory (through an os.Root; see package classic). Processes
+	// cannot be confined by it: under a root they are refused unless the
+	// principal also holds an exec grant. New fails if it is not a
+	// directory.
 	ClassicRoot string
 	// Services, when set, is called for every new session and returns
 	// services to expose beyond the node service.
@@ -105,6 +111,11 @@ func New(opts *Options) (*Server, error) {
 	}
 	if o.Name == "" && o.Identity != nil {
 		o.Name = o.Identity.Name()
+	}
+	if o.ClassicRoot != "" {
+		if fi, err := os.Stat(o.ClassicRoot); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("relay: classic root %q is not a directory (%v)", o.ClassicRoot, err)
+		}
 	}
 	p := o.Policy
 	if p == nil {
@@ -429,8 +440,17 @@ func (s *Server) serveLink(l *session.Link) {
 	// Classic administration only for peers granted it; for everyone
 	// else the service does not exist (ErrNoService).
 	if g, err := s.policy.AllowClassic(Peer{Name: peer.Principal, Fingerprint: peer.Fingerprint}, false); err == nil {
-		opts.Services[classic.ServiceName] = &classic.Service{Root: s.opts.ClassicRoot}
-		log.Info("classic granted", "rule", g.String())
+		// Under a classic root, processes (which the root cannot
+		// confine) need an exec grant besides.
+		svc, err := classic.NewService(&classic.Options{Root: s.opts.ClassicRoot,
+			AllowProcesses: s.policy.HasExec(Peer{Name: peer.Principal, Fingerprint: peer.Fingerprint})})
+		if err != nil {
+			log.Error("classic administration unavailable: cannot open the classic root", "root", s.opts.ClassicRoot, "err", err)
+		} else {
+			defer svc.Close()
+			opts.Services[classic.ServiceName] = svc
+			log.Info("classic granted", "rule", g.String())
+		}
 	}
 	if g, err := s.policy.AllowClassic(Peer{Name: peer.Principal, Fingerprint: peer.Fingerprint}, true); err == nil {
 		opts.Services[classic.EvalServiceName] = &classic.Evaluator{}
@@ -477,6 +497,34 @@ func (s *Server) serveLink(l *session.Link) {
 	log.Info("link down", "err", conn.Err())
 }
 
+// StdioGrantEnv is the environment variable through which a node tells a
+// child it spawns under an exec grant the most a "hopwire serve --stdio"
+// child may grant its spawner: "classic=eval", "classic" or "none". A
+// child that finds it grants its "stdio" principal no more than that (and
+// one spawned by a shell, sudo or ssh, without it, grants classic=eval as
+// before: whoever could spawn it could already run anything there). The
+// node passes what the principal already holds on the node itself, so an
+// exec grant never yields more than classic administration the principal
+// has anyway.
+const StdioGrantEnv = "HOPWIRE_STDIO_GRANT"
+
+// spawnEnv is the environment of a child spawned for peer.
+func (s *Server) spawnEnv(peer Peer) []string {
+	grant := "none"
+	if _, err := s.policy.AllowClassic(peer, true); err == nil {
+		grant = "classic=eval"
+	} else if _, err := s.policy.AllowClassic(peer, false); err == nil {
+		grant = "classic"
+	}
+	env := []string{StdioGrantEnv + "=" + grant}
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, StdioGrantEnv+"=") {
+			env = append(env, e)
+		}
+	}
+	return env
+}
+
 // handleConnect serves one connect stream under the policy.
 func (s *Server) handleConnect(log *slog.Logger, peer session.Peer, st *session.Stream) {
 	req, err := session.ParseConnectRequest(st.Header())
@@ -493,8 +541,11 @@ func (s *Server) handleConnect(log *slog.Logger, peer session.Peer, st *session.
 	case session.ConnectTCP, session.ConnectUDP:
 		out, err = s.dialChecked(ctx, log, pp, req)
 	case session.ConnectExec:
-		if _, err = s.policy.AllowExec(pp, req.Address); err == nil {
-			out, err = stdio.Spawn(s.ctx, append([]string{req.Address}, req.Args...), nil)
+		argv := append([]string{req.Address}, req.Args...)
+		var prog string
+		if _, prog, err = s.policy.AllowExec(pp, argv, exec.LookPath); err == nil {
+			argv[0] = prog
+			out, err = stdio.Spawn(s.ctx, argv, &stdio.SpawnOptions{Env: s.spawnEnv(pp)})
 		}
 	case session.ConnectAgent:
 		out, err = s.reachAgent(ctx, req.Address)

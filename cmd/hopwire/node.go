@@ -145,7 +145,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	connect := fs.String("connect", "", "run as a reverse agent: dial this relay URL and register --name")
 	insecureTCP := fs.Bool("insecure-tcp", false, "allow tcp:// listeners off loopback (no authentication!)")
 	sshAuth := fs.String("ssh-authorized-keys", "", "authorized_keys of ssh:// listeners (default: authorized_keys in --home)")
-	classicRoot := fs.String("classic-root", "", "confine classic administration (files, exec dirs) to this directory")
+	classicRoot := fs.String("classic-root", "", "confine classic administration's FILE operations to this directory (resolved beneath it, symlinks included); processes are NOT confined, so under a root they are refused unless the principal also holds an exec grant")
 	stateSock := fs.String("state", "", "serve the node's state (goroutines, sessions, streams, refs, drops) as JSON on this unix socket; read it with hopwire state")
 	rpycListen := fs.String("rpyc", "", "also serve Python RPyC clients on this loopback HOST:PORT (node info; RPyC has no authentication)")
 	if err := parse(fs, args); err != nil {
@@ -164,14 +164,27 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	if *useStdio && !isSocket(os.Stdin) {
 		// Whoever spawned this node over pipes (an ssh exec channel, sudo,
-		// docker exec, a relay under an exec grant) can already run
-		// anything here: its link gets classic administration, eval
-		// included, as a shell would.
-		g, err := relay.ParseGrant("stdio:classic=eval")
-		if err != nil {
-			return err
+		// docker exec) can already run anything here: its link gets
+		// classic administration, eval included, as a shell would. A
+		// relay that spawned it under an exec grant says how much less
+		// its client may have (relay.StdioGrantEnv): what that client
+		// holds on the relay itself, so an exec grant is never a way to
+		// eval.
+		scope := "stdio:classic=eval"
+		switch v, set := os.LookupEnv(relay.StdioGrantEnv); {
+		case !set || v == "classic=eval":
+		case v == "classic":
+			scope = "stdio:classic"
+		default:
+			scope = ""
 		}
-		gs = append(gs, g)
+		if scope != "" {
+			g, err := relay.ParseGrant(scope)
+			if err != nil {
+				return err
+			}
+			gs = append(gs, g)
+		}
 	}
 	id, err := idf.identity()
 	if err != nil {
