@@ -48,8 +48,9 @@ type Options struct {
 	// HandshakeTimeout bounds each transport handshake of a tls or dtls
 	// listener, before the peer is authenticated (default 10s), and
 	// MaxHandshakes caps how many such peers each of those listeners
-	// holds at once (default 64; a tls listener lets one source address
-	// hold at most a quarter of them); see [Server.PreAuth].
+	// holds at once (default 64; a tls listener lets one source network,
+	// an IPv4 /24 or IPv6 /64, hold at most a quarter of them); see
+	// [Server.PreAuth].
 	HandshakeTimeout time.Duration
 	MaxHandshakes    int
 	// Link and Session are the base configurations of links and RPC
