@@ -576,8 +576,10 @@ func (n *nodeService) Register(ctx context.Context, name string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if _, err := hop.Parse(name); err != nil || len(name) == 0 {
-		return fmt.Errorf("relay: bad agent name %q", name)
+	// A plain agent name (no scheme, no fingerprint; at most 64 bytes of
+	// letters, digits, '-', '_', '.') before it is quoted anywhere.
+	if a, err := hop.Parse(name); err != nil || a.Name != name {
+		return fmt.Errorf("relay: bad agent name %s: want letters, digits, '-', '_', '.' (at most 64)", clip(name))
 	}
 	if _, err := n.s.policy.AllowRegister(Peer{Name: n.peer.Principal, Fingerprint: n.peer.Fingerprint}, name); err != nil {
 		n.s.log.Warn("register denied", "agent", name, "peer", n.peer.Principal, "err", err)
