@@ -89,6 +89,8 @@ type Server struct {
 
 	drops dropCounts
 	state *stateServer
+
+	resolver *net.Resolver // of CONNECT's dialer; nil: net.DefaultResolver (tests count its lookups)
 }
 
 type listener struct {
@@ -513,10 +515,12 @@ func (s *Server) handleConnect(log *slog.Logger, peer session.Peer, st *session.
 
 // dialChecked dials tcp or udp; the policy is checked in the dialer's
 // Control hook, on the IP actually dialled, so no spelling of an address
-// and no DNS answer can slip past it.
+// and no DNS answer can slip past it. A peer no grant could serve is
+// refused before its host is resolved.
 func (s *Server) dialChecked(ctx context.Context, log *slog.Logger, peer Peer, req *session.ConnectRequest) (net.Conn, error) {
 	var denied error
 	d := net.Dialer{
+		Resolver: s.resolver,
 		Control: func(network, address string, _ syscall.RawConn) error {
 			ap, err := netip.ParseAddrPort(address)
 			if err != nil {
@@ -534,6 +538,9 @@ func (s *Server) dialChecked(ctx context.Context, log *slog.Logger, peer Peer, r
 	network := "tcp"
 	if req.Network == session.ConnectUDP {
 		network = "udp"
+	}
+	if !s.policy.couldConnect(ctx, network, peer, req.Address) { // before any lookup
+		return nil, &DeniedError{Principal: peer.Name, Fingerprint: peer.Fingerprint, Capability: CapConnect, Target: req.Address}
 	}
 	c, err := d.DialContext(ctx, network, req.Address)
 	if denied != nil {
