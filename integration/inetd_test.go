@@ -78,10 +78,10 @@ func TestExecHop(t *testing.T) {
 	trust(t, hw, home("relay"), "--authorized", fp["client"], "client")
 	trust(t, hw, home("client"), "--known", fp["relay"], "relay")
 	relay := "tls://127.0.0.1:" + freePort(t)
-	startNS(t, "", "listening", hw, "serve", "--home", home("relay"), "--listen", relay, "--grant", "client:exec="+hw)
+	stdioHop := "stdio:" + hw + " serve --stdio --home " + home("inner")
+	startNS(t, "", "listening", hw, "serve", "--home", home("relay"), "--listen", relay, "--grant", "client:exec="+strings.TrimPrefix(stdioHop, "stdio:"))
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	stdioHop := "stdio:" + hw + " serve --stdio --home " + home("inner")
 	out, err := exec.CommandContext(ctx, hw, "trace", "--home", home("client"), "-J", relay, stdioHop).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "stdio") || !strings.Contains(string(out), "inner") {
 		t.Fatalf("exec hop: %v\n%s", err, out)

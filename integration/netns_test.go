@@ -185,9 +185,9 @@ func identity(t *testing.T, hw, home, name string) string {
 	return strings.Fields(string(out))[0]
 }
 
-func trust(t *testing.T, hw, home, flag, fp, name string) {
+func trust(t *testing.T, hw, home, flag, fp, name string, more ...string) {
 	t.Helper()
-	sh(t, hw, "trust", "--home", home, flag, fp, name)
+	sh(t, append([]string{hw, "trust", "--home", home, flag, fp, name}, more...)...)
 }
 
 // echoIn runs a TCP echo server in a namespace (the test binary's own

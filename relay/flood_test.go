@@ -37,11 +37,11 @@ func raiseOpenFiles(t *testing.T, n uint64) {
 	t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
 }
 
-// floodConn dials addr, optionally sends junk, and waits until the
+// floodConn dials addr with d, optionally sends junk, and waits until the
 // server closes the conn (or giveUp). It reports how long the server
 // took from the connection, or -1 if it never closed it.
-func floodConn(addr string, junk []byte, giveUp time.Duration, dialed func()) (time.Duration, error) {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+func floodConn(d *net.Dialer, addr string, junk []byte, giveUp time.Duration, dialed func()) (time.Duration, error) {
+	c, err := d.Dial("tcp", addr)
 	dialed()
 	if err != nil {
 		return 0, err
@@ -83,6 +83,9 @@ func dtlsHello() []byte {
 // most MaxHandshakes unauthenticated peers per listener, closes every
 // flood connection by the handshake deadline, its heap stays bounded, and
 // a legitimate client still connects within a second during the flood.
+// Then a slowloris flood from 64 addresses in 8 networks that renews its
+// handshakes a few hundred times a second (review F7): the client still
+// connects within a second.
 func TestPreAuthFlood(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a flood of 4,500 connections")
@@ -199,7 +202,7 @@ func TestPreAuthFlood(t *testing.T) {
 			junk = make([]byte, 1024)
 			rand.Read(junk)
 		}
-		flood.Go(func() { record(floodConn(tlsAddr, junk, giveUp, dialed.Done)) })
+		flood.Go(func() { record(floodConn(&net.Dialer{Timeout: 5 * time.Second}, tlsAddr, junk, giveUp, dialed.Done)) })
 	}
 	raddr, err := net.ResolveUDPAddr("udp", dtlsAddr)
 	if err != nil {
@@ -240,7 +243,7 @@ func TestPreAuthFlood(t *testing.T) {
 	for range loris {
 		// A handshake record header announcing 512 bytes, and 3 of them.
 		junk := []byte{22, 3, 1, 2, 0, 1, 0, 1}
-		flood.Go(func() { record(floodConn(tlsAddr, junk, giveUp, dialed.Done)) })
+		flood.Go(func() { record(floodConn(&net.Dialer{Timeout: 5 * time.Second}, tlsAddr, junk, giveUp, dialed.Done)) })
 	}
 	waitDrained(silent + noisy + loris)
 	drained := time.Now()
@@ -275,6 +278,8 @@ func TestPreAuthFlood(t *testing.T) {
 			t.Fatalf("%d unauthenticated peers still held after the flood", srv.PreAuth())
 		}
 	}
+	multiSourceLoris(t, tlsAddr, deadline, maxHS, srv.PreAuth, func() (time.Duration, error) { return connect(tlsTarget, time.Second) })
+
 	close(stopWatch)
 	watch.Wait()
 	if p := peakPreAuth.Load(); p > 2*maxHS {
@@ -309,5 +314,61 @@ func TestPreAuthFlood(t *testing.T) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// multiSourceLoris floods the TLS listener at addr with handshakes begun
+// and left hanging, from 64 addresses in 8 /24s (127.0.1-8.x: each network
+// stays within its share of the cap), about 300 a second, as review F7's
+// poc/slowflood.py does. Once the flood holds every slot and renews them
+// (past the slow grace), a client from another network must connect
+// within a second, three times out of three; it used to lose the race for
+// each slot as it expired to the flood's next connection (2 in 10 got
+// in). Every flood connection is closed by the handshake deadline.
+func multiSourceLoris(t *testing.T, addr string, deadline time.Duration, maxHS int, preAuth func() int, connect func() (time.Duration, error)) {
+	t.Helper()
+	stop := make(chan struct{})
+	var flood sync.WaitGroup
+	var unclosed atomic.Int64
+	flood.Go(func() {
+		tick := time.NewTicker(time.Second / 300)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, byte(1+i%8), byte(2+i/8%8))}, Timeout: time.Second}
+			flood.Go(func() {
+				// A handshake record header announcing 512 bytes, and 3 of them.
+				took, err := floodConn(d, addr, []byte{22, 3, 1, 2, 0, 1, 0, 1}, deadline+5*time.Second, func() {})
+				if err == nil && took < 0 {
+					unclosed.Add(1)
+				}
+			})
+		}
+	})
+	defer func() {
+		close(stop)
+		flood.Wait()
+		if n := unclosed.Load(); n > 0 {
+			t.Errorf("%d connections of the multi-source flood still open %v after they connected", n, deadline+5*time.Second)
+		}
+	}()
+	for end := time.Now().Add(10 * time.Second); preAuth() < maxHS; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("the multi-source flood holds %d slots after 10s, want %d", preAuth(), maxHS)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond) // past the slow grace: the flood renews its slots
+	for i := range 3 {
+		took, err := connect()
+		if err != nil {
+			t.Errorf("a legitimate client during a slowloris flood from 8 networks (try %d): %v (pre-auth now %d)", i+1, err, preAuth())
+		} else {
+			t.Logf("a legitimate client connected in %v during a slowloris flood from 8 networks", took)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -252,6 +252,40 @@ func (p *Policy) AllowAddr(peer Peer, c Capability, ip netip.Addr, port uint16) 
 		Target: netip.AddrPortFrom(ip.Unmap(), port).String()}
 }
 
+// couldConnect reports whether some connect grant of peer could allow
+// address (HOST:PORT, as the peer gave it) for an address its host may
+// resolve to, resolving nothing: neither the host nor the grants' names.
+// dialChecked asks it first, so that a peer no grant can serve (none for
+// it, or only grants for addresses and ports that exclude this one) does
+// not make the node look up names of its choosing (review F11); AllowAddr
+// still decides, on the address dialled. An address it cannot parse is
+// left to the dialer, which fails on it before resolving anything.
+func (p *Policy) couldConnect(ctx context.Context, network string, peer Peer, address string) bool {
+	host, service, err := net.SplitHostPort(address)
+	if err != nil {
+		return true
+	}
+	port, err := net.DefaultResolver.LookupPort(ctx, network, service) // a number, or the services file: no DNS
+	if err != nil {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	literal := err == nil
+	for _, g := range p.grants {
+		if g.Capability != CapConnect || !certs.Matches(g.Principal, peer.Name, peer.Fingerprint) {
+			continue
+		}
+		a := g.addr
+		if port < int(a.lo) || port > int(a.hi) {
+			continue
+		}
+		if !literal || a.any || a.host != "" || a.prefix.Contains(ip.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
 // AllowExec checks a command line. An exec scope matches the whole argv,
 // word by word: its first word is a pattern on the program (on argv[0] as
 // given, or, when the pattern is an absolute path, on the program's

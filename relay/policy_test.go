@@ -183,3 +183,50 @@ func TestExecScopeIsTheWholeCommandLine(t *testing.T) {
 		}
 	}
 }
+
+// couldConnect refuses, without resolving anything, a CONNECT that no
+// grant of the peer could allow whatever its host resolves to: none for
+// the peer, or only grants for addresses or ports that exclude it. A name
+// that some grant's port range admits may be looked up (review F11).
+func TestPolicyCouldConnect(t *testing.T) {
+	p := mustPolicy(t, "alice:connect=10.1.0.0/16:22", "alice:connect=[::1]:80-90",
+		"bob:connect=db.internal:5432", "carol:connect=*:443", "*:connect=127.0.0.1:7000")
+	var lookups int
+	p.resolve = func(string) []netip.Addr { lookups++; return nil }
+	alice := Peer{Name: "alice", Fingerprint: fpA}
+	bob := Peer{Name: "bob", Fingerprint: "SHA256:x"}
+	carol := Peer{Name: "carol", Fingerprint: "SHA256:y"}
+	dave := Peer{Name: "dave", Fingerprint: "SHA256:z"}
+	for _, tc := range []struct {
+		peer    Peer
+		network string
+		address string
+		could   bool
+	}{
+		{dave, "tcp", "evil.example:80", false},   // no grant of dave's for port 80
+		{dave, "tcp", "evil.example:7000", true},  // the "*" grant: the name may be 127.0.0.1
+		{dave, "udp", "evil.example:7000", true},  // connect covers udp too
+		{alice, "tcp", "evil.example:23", false},  // alice's ports are 22 and 80-90
+		{alice, "tcp", "evil.example:22", true},   // may resolve into 10.1/16
+		{alice, "tcp", "evil.example:ssh", true},  // a service name is a port
+		{alice, "tcp", "evil.example:http", true}, // 80
+		{alice, "tcp", "10.1.2.3:22", true},
+		{alice, "tcp", "10.2.0.1:22", false}, // a literal outside the prefix
+		{alice, "tcp", "[::ffff:10.1.2.3]:22", true},
+		{alice, "tcp", "[::1]:85", true},
+		{alice, "tcp", "[::2]:85", false},
+		{bob, "tcp", "evil.example:5432", true}, // a name grant: may be anything
+		{bob, "tcp", "10.9.9.9:5432", true},     // decided at dial time, on the grant's name
+		{bob, "tcp", "evil.example:5433", false},
+		{carol, "tcp", "evil.example:443", true},
+		{carol, "tcp", "192.0.2.1:444", false},
+		{alice, "tcp", "no-port", true}, // left to the dialer, which fails on it
+	} {
+		if got := p.couldConnect(t.Context(), tc.network, tc.peer, tc.address); got != tc.could {
+			t.Errorf("%s %s %s: could %v, want %v", tc.peer.Name, tc.network, tc.address, got, tc.could)
+		}
+	}
+	if lookups != 0 {
+		t.Errorf("%d grant names resolved", lookups)
+	}
+}

@@ -538,3 +538,69 @@ func TestEvalGrant(t *testing.T) {
 		t.Fatalf("eval: %v %v", v, err)
 	}
 }
+
+// A CONNECT that no grant of the peer could allow is refused before its
+// host is resolved: a peer with no connect grant, or with grants whose
+// ports exclude the one asked for, makes the node look up no name of its
+// choosing (review F11: denied connects still went to the DNS server). A
+// name some grant admits is looked up, as before.
+func TestDeniedConnectResolvesNothing(t *testing.T) {
+	client := newIdentity(t, "client")
+	other := newIdentity(t, "other")
+	id := newIdentity(t, "r1")
+	srv, err := New(&Options{Name: "r1", Identity: id, Listen: []string{"tls://127.0.0.1:0"},
+		Trust:  certs.Trust{Store: certs.StoreOf(client, other)},
+		Policy: NewPolicy([]*Grant{mustGrant(t, "client:connect=127.0.0.1:1-100")})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lookups atomic.Int64
+	srv.resolver = &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+		lookups.Add(1)
+		return nil, errors.New("no DNS in this test")
+	}}
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	r1 := &testNode{id: id, srv: srv, url: srv.Addrs()[0]}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	connect := func(who *certs.Identity, network, dest string) error {
+		route, err := dialer(who, r1).Dial(ctx, nil, mustAddr(t, r1.url))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer route.Close()
+		c, err := route.DialContext(ctx, network, dest)
+		if err == nil {
+			_, err = c.Read(make([]byte, 1))
+			c.Close()
+		}
+		return err
+	}
+	for _, tc := range []struct {
+		who           *certs.Identity
+		network, dest string
+	}{
+		{other, "tcp", "f11-a.invalid:80"},   // no connect grant at all
+		{other, "udp", "f11-b.invalid:53"},   // udp alike
+		{client, "tcp", "f11-c.invalid:443"}, // its grant's ports exclude 443
+	} {
+		err := connect(tc.who, tc.network, tc.dest)
+		if !errors.Is(err, session.ErrStreamAborted) || !strings.Contains(err.Error(), "denied by policy") {
+			t.Errorf("%s %s: %v, want a policy refusal", tc.network, tc.dest, err)
+		}
+		if n := lookups.Load(); n != 0 {
+			t.Fatalf("%s %s: %d DNS lookups for a refused connect", tc.network, tc.dest, n)
+		}
+	}
+	// The counting resolver does count: a name the grant's ports admit is
+	// looked up (and here fails).
+	if err := connect(client, "tcp", "f11-d.invalid:80"); err == nil || strings.Contains(err.Error(), "denied by policy") {
+		t.Errorf("a name within the grant's ports: %v, want a failed lookup", err)
+	}
+	if lookups.Load() == 0 {
+		t.Error("the name within the grant's ports was not looked up through the node's resolver")
+	}
+}

@@ -27,7 +27,7 @@ func (n *nodeService) ListenRemote(ctx context.Context, bind, tag string) error 
 	}
 	ap, err := netip.ParseAddrPort(bind)
 	if err != nil {
-		return fmt.Errorf("relay: remote forward: bind %q: want IP:PORT", bind)
+		return fmt.Errorf("relay: remote forward: bind %s: want IP:PORT", clip(bind))
 	}
 	peer := Peer{Name: n.peer.Principal, Fingerprint: n.peer.Fingerprint}
 	if _, err := n.s.policy.AllowAddr(peer, CapForwardRemote, ap.Addr(), ap.Port()); err != nil {
@@ -35,7 +35,7 @@ func (n *nodeService) ListenRemote(ctx context.Context, bind, tag string) error 
 		return err
 	}
 	if strings.ContainsAny(tag, " \n") || len(tag) > 64 {
-		return fmt.Errorf("relay: remote forward: bad tag %q", tag)
+		return fmt.Errorf("relay: remote forward: bad tag %s", clip(tag))
 	}
 	ln, err := net.Listen("tcp", bind)
 	if err != nil {

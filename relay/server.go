@@ -50,8 +50,9 @@ type Options struct {
 	// HandshakeTimeout bounds each transport handshake of a tls or dtls
 	// listener, before the peer is authenticated (default 10s), and
 	// MaxHandshakes caps how many such peers each of those listeners
-	// holds at once (default 64; a tls listener lets one source address
-	// hold at most a quarter of them); see [Server.PreAuth].
+	// holds at once (default 64; a tls listener lets one source network,
+	// an IPv4 /24 or IPv6 /64, hold at most a quarter of them); see
+	// [Server.PreAuth].
 	HandshakeTimeout time.Duration
 	MaxHandshakes    int
 	// Link and Session are the base configurations of links and RPC
@@ -94,6 +95,8 @@ type Server struct {
 
 	drops dropCounts
 	state *stateServer
+
+	resolver *net.Resolver // of CONNECT's dialer; nil: net.DefaultResolver (tests count its lookups)
 }
 
 type listener struct {
@@ -572,10 +575,12 @@ func (s *Server) handleConnect(log *slog.Logger, peer session.Peer, st *session.
 
 // dialChecked dials tcp or udp; the policy is checked in the dialer's
 // Control hook, on the IP actually dialled, so no spelling of an address
-// and no DNS answer can slip past it.
+// and no DNS answer can slip past it. A peer no grant could serve is
+// refused before its host is resolved.
 func (s *Server) dialChecked(ctx context.Context, log *slog.Logger, peer Peer, req *session.ConnectRequest) (net.Conn, error) {
 	var denied error
 	d := net.Dialer{
+		Resolver: s.resolver,
 		Control: func(network, address string, _ syscall.RawConn) error {
 			ap, err := netip.ParseAddrPort(address)
 			if err != nil {
@@ -593,6 +598,9 @@ func (s *Server) dialChecked(ctx context.Context, log *slog.Logger, peer Peer, r
 	network := "tcp"
 	if req.Network == session.ConnectUDP {
 		network = "udp"
+	}
+	if !s.policy.couldConnect(ctx, network, peer, req.Address) { // before any lookup
+		return nil, &DeniedError{Principal: peer.Name, Fingerprint: peer.Fingerprint, Capability: CapConnect, Target: req.Address}
 	}
 	c, err := d.DialContext(ctx, network, req.Address)
 	if denied != nil {
@@ -635,8 +643,10 @@ func (n *nodeService) Register(ctx context.Context, name string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if _, err := hop.Parse(name); err != nil || len(name) == 0 {
-		return fmt.Errorf("relay: bad agent name %q", name)
+	// A plain agent name (no scheme, no fingerprint; at most 64 bytes of
+	// letters, digits, '-', '_', '.') before it is quoted anywhere.
+	if a, err := hop.Parse(name); err != nil || a.Name != name {
+		return fmt.Errorf("relay: bad agent name %s: want letters, digits, '-', '_', '.' (at most 64)", clip(name))
 	}
 	if _, err := n.s.policy.AllowRegister(Peer{Name: n.peer.Principal, Fingerprint: n.peer.Fingerprint}, name); err != nil {
 		n.s.log.Warn("register denied", "agent", name, "peer", n.peer.Principal, "err", err)

@@ -22,7 +22,10 @@ import (
 // When the stream is released while c still has a direction open (the
 // stream was aborted, reaped by the link's idle or half-close timeout, or
 // its link closed), c is reset at once: a copy waiting on a silent c would
-// otherwise hold c, and this goroutine, until c spoke again.
+// otherwise hold c, and this goroutine, until c spoke again. So an
+// upstream that ignores the client's clean end is let go of too: once one
+// direction has ended, the link's half-close timeout reaps the stream,
+// and a link that ends releases its streams when its node closes it.
 func Splice(st *session.Stream, c net.Conn) {
 	var wg sync.WaitGroup
 	var down error // of the copy from st to c

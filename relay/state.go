@@ -145,12 +145,8 @@ func (s *Server) serveState(path string) (*stateServer, error) {
 		}
 		os.Remove(path)
 	}
-	ln, err := net.Listen("unix", path)
+	ln, err := listenPrivate(path)
 	if err != nil {
-		return nil, fmt.Errorf("relay: state socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
 		return nil, fmt.Errorf("relay: state socket: %w", err)
 	}
 	mux := http.NewServeMux()
@@ -172,6 +168,38 @@ func (s *Server) serveState(path string) (*stateServer, error) {
 	}()
 	s.log.Info("state endpoint", "socket", path)
 	return st, nil
+}
+
+// listenPrivate listens on a unix socket at path that is mode 0600 from
+// the moment it appears there. A socket is created with the mode the
+// umask leaves, and a chmod after listening leaves a window in which
+// another user may connect. So the socket is bound inside a new directory
+// beside path that only this user can enter (a umask is process-wide,
+// and other goroutines create files too), made 0600 there, then given its
+// name by a hard link, which fails rather than replace whatever appeared
+// at path meanwhile. The directory is removed; the listener does not
+// unlink path when closed (stateServer.close removes it).
+func listenPrivate(path string) (net.Listener, error) {
+	dir, err := os.MkdirTemp(filepath.Dir(path), ".hopwire-state-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "s")
+	ln, err := net.Listen("unix", tmp)
+	if err != nil {
+		return nil, err
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if err := os.Link(tmp, path); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
 }
 
 func (st *stateServer) close() {

@@ -3,9 +3,13 @@ package relay
 import (
 	"context"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -134,5 +138,67 @@ func TestStateSocketNotASocket(t *testing.T) {
 	}
 	if b, err := os.ReadFile(p); err != nil || string(b) != "keep" {
 		t.Fatalf("the file was touched: %q %v", b, err)
+	}
+}
+
+// The state socket is 0600 from the moment it appears at its path,
+// whatever the umask: a watcher never sees it with another mode. (It was
+// created with the umask's mode and chmod'ed after, and the watcher saw
+// it 0777 about a hundred times a start: review F11.) Nothing is left
+// beside it, and Close removes it.
+func TestStateSocketPrivate(t *testing.T) {
+	old := syscall.Umask(0) // the loosest: a socket would be created 0777
+	defer syscall.Umask(old)
+	for range 30 { // the old window was short: catch it even under -race
+		dir := t.TempDir()
+		sock := filepath.Join(dir, "state.sock")
+		var loose atomic.Int64
+		stop := make(chan struct{})
+		var watch sync.WaitGroup
+		watch.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if fi, err := os.Lstat(sock); err == nil && fi.Mode().Perm() != 0o600 {
+					loose.Add(1)
+				}
+			}
+		})
+		srv, err := New(&Options{Name: "n", StateSocket: sock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = srv.Start(t.Context())
+		close(stop)
+		watch.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := loose.Load(); n > 0 {
+			t.Errorf("the state socket was seen %d times with a mode other than 0600", n)
+		}
+		fi, err := os.Lstat(sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Type() != fs.ModeSocket || fi.Mode().Perm() != 0o600 {
+			t.Errorf("state socket %v, want a socket of mode 0600", fi.Mode())
+		}
+		if ents, err := os.ReadDir(dir); err != nil || len(ents) != 1 {
+			t.Errorf("beside the socket: %v %v", ents, err)
+		}
+		if st, err := ReadState(t.Context(), sock, false); err != nil || st.Node != "n" {
+			t.Fatalf("ReadState: %+v %v", st, err)
+		}
+		srv.Close()
+		if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {
+			t.Errorf("left behind after Close: %v %v", ents, err)
+		}
+		if t.Failed() {
+			break
+		}
 	}
 }

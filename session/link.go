@@ -491,6 +491,14 @@ func (l *Link) Ping(ctx context.Context) (time.Duration, error) {
 // closed. It waits for the link's goroutines and is idempotent.
 func (l *Link) Close() error {
 	l.shutdown(errLocalClose)
+	// A link that broke first left its streams to their owners, to read
+	// what had arrived; closing it lets go of those still open, so that
+	// whatever waits for a stream's release (Done, AfterDone: a relay's
+	// splice) learns of it.
+	for _, s := range l.tracked() {
+		s.aborted.CompareAndSwap(nil, &StreamError{Code: AbortClosed, Reason: "link closed"})
+		s.reset()
+	}
 	l.mux.close()
 	l.wg.Wait()
 	return nil

@@ -626,3 +626,59 @@ func TestStreamAfterDone(t *testing.T) {
 	case <-time.After(20 * time.Millisecond):
 	}
 }
+
+// A stream that failed without being released (the peer let go of it after
+// its end, or its link broke) is released by the next Abort (the owner's,
+// or a reaper's) and by closing its link: whatever waits on Done (a
+// relay's splice, through AfterDone) learns of it. Both used to leave it
+// unreleased for good (review F8).
+func TestFailedStreamIsReleased(t *testing.T) {
+	released := func(t *testing.T, s *Stream) {
+		t.Helper()
+		select {
+		case <-s.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the stream was never released")
+		}
+	}
+	open := func(t *testing.T) (a, b *Stream, cl, sl *Link) {
+		cl, sl = linkPair(t, "tcp", nil, &LinkConfig{HalfCloseTimeout: 100 * time.Millisecond})
+		a, err := cl.OpenStream(t.Context(), KindConnect, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err = sl.AcceptStream(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, b, cl, sl
+	}
+	t.Run("peer-released-after-its-end", func(t *testing.T) {
+		a, b, _, _ := open(t)
+		a.Write([]byte("bye"))
+		a.Close() // end, then the multiplexer's FIN
+		if got, err := io.ReadAll(b); err != nil || string(got) != "bye" {
+			t.Fatalf("read %q %v", got, err)
+		}
+		// b's owner never writes or closes: the half-close reaper's
+		// Abort releases it, after the peer's release already failed it.
+		released(t, b)
+	})
+	t.Run("link-broke-then-closed", func(t *testing.T) {
+		a, b, cl, sl := open(t)
+		a.Write([]byte("x"))
+		cl.Close()
+		select {
+		case <-sl.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the link did not notice the close")
+		}
+		select {
+		case <-b.Done():
+			t.Fatal("released before its owner could read what had arrived")
+		default:
+		}
+		sl.Close()
+		released(t, b)
+	})
+}

@@ -570,6 +570,11 @@ func (s *Stream) Abort(code AbortCode, reason string) {
 func (s *Stream) abort(code AbortCode, reason string) {
 	se := &StreamError{Code: code, Reason: reason}
 	if !s.aborted.CompareAndSwap(nil, se) {
+		// The stream failed already, and may not be released yet: the
+		// peer let go of it after its end (watchAfterEnd), or its link
+		// broke. Its owner, or a reaper, is done with it now; whatever
+		// waits for its release (Done, AfterDone) must learn of it.
+		s.reset()
 		return
 	}
 	sent := false

@@ -60,10 +60,12 @@
 // ways this server does not enforce (from=, command=, principals=,
 // expiry-time=, cert-authority, …) are ignored. Each handshake has a
 // deadline, and at most MaxPreAuth connections (64) wait between the TCP
-// accept and Accept, at most a quarter of them from one address; beyond
-// that, a newcomer takes the slot of a stalled handshake (silent, or
-// begun and left hanging; of its own address when its share is full) or
-// is closed at once.
+// accept and Accept, at most a quarter of them from one network (an IPv4
+// /24, an IPv6 /64); beyond that, a newcomer takes the slot of a stalled
+// handshake (silent, or begun and left hanging; of its own network when
+// its share is full; under a flood from several networks, sooner when
+// another network holds many more slots than its own) or is closed at
+// once.
 //
 // # Where it sits
 //

@@ -102,8 +102,13 @@ type ServerConfig struct {
 	// failing that the oldest handshake running for a quarter of it (at
 	// most a second). With none, the newcomer is closed at once, before
 	// any SSH state exists for it. With a cap of 16 or more, one source
-	// address may hold at most a quarter of the slots; past that, its
-	// newcomers can only take the slots of its own stalled handshakes.
+	// network (an IPv4 /24, an IPv6 /64) may hold at most a quarter of
+	// the slots; past that, its newcomers can only take the slots of its
+	// own stalled handshakes. At the cap, a newcomer from a network
+	// holding at least two slots fewer than the network holding the most
+	// may also take that one's oldest handshake past the quiet grace, so
+	// that a flood from several networks cannot keep clients of others
+	// out.
 	// Zero means DefaultMaxPreAuth (64).
 	MaxPreAuth int
 

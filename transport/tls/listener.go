@@ -49,10 +49,14 @@ type ListenerOptions struct {
 	// any TLS state exists for it. A client completes its handshake in a
 	// few round trips, so neither a flood of silent connections nor one
 	// of handshakes begun and left hanging (slowloris) can keep it out.
-	// With a cap of 16 or more, one source address may hold at most a
-	// quarter of the slots; past that, its newcomers can only take the
-	// slots of its own stalled handshakes, so one flooding host cannot
-	// fill the cap. Zero means DefaultMaxHandshakes (64).
+	// With a cap of 16 or more, one source network (an IPv4 /24, an IPv6
+	// /64) may hold at most a quarter of the slots; past that, its
+	// newcomers can only take the slots of its own stalled handshakes, so
+	// one flooding host cannot fill the cap. At the cap, a newcomer from a
+	// network holding at least two slots fewer than the network holding
+	// the most may also take that one's oldest handshake past the quiet
+	// grace, so that a flood from several networks cannot keep clients of
+	// others out either. Zero means DefaultMaxHandshakes (64).
 	MaxHandshakes int
 
 	// Logger receives failed handshakes (at Warn, or Debug for peers that

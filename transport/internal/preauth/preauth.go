@@ -15,17 +15,34 @@
 // a second). Below the cap nothing is evicted: every peer gets the whole
 // handshake timeout.
 //
-// One source address (an IP) may hold at most a quarter of the slots of a
-// cap of 16 or more; beyond that its newcomers can only displace its own
-// stalled handshakes. A single host flooding faster than the graces
+// One source may hold at most a quarter of the slots of a cap of 16 or
+// more; beyond that its newcomers can only displace its own stalled
+// handshakes. A source is a network rather than an address, because a
+// host commonly has many: an IPv4 /24, an IPv6 /64 (an IPv4-mapped IPv6
+// address counts as IPv4). A single host flooding faster than the graces
 // expire therefore cannot take the slots that other hosts' clients need.
-// (A quarter of 64 is 16 handshakes in flight from one address, far more
-// than a client behind a NAT needs; small caps, as in tests, have no
+// (A quarter of 64 is 16 handshakes in flight from one network, far more
+// than the clients behind a NAT need; small caps, as in tests, have no
 // per-source share.)
+//
+// A flood from several networks, each within its share, can fill the cap
+// and renew its connections as fast as the slow grace lets them go: a
+// newcomer then finds a slot only in the moment between one expiring and
+// the flood's next connection taking it. So at the cap, a newcomer whose
+// source holds at least two fewer slots than the source holding the most
+// (a client's network usually holds none) may also take the slot of that
+// source's oldest handshake past the quiet grace, silent or not. The
+// flood's own newcomers, from sources holding about as many slots as the
+// others, still wait for the slow grace; however fast it renews its
+// connections, most of them are past the quiet grace and a client takes
+// one of those at once. Only a flood from about as many networks as there
+// are slots (an IPv6 flood can have that many /64s) brings back the race
+// for expiring slots.
 package preauth
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,11 +53,11 @@ type Gate struct {
 	slots     chan struct{} // one token per admitted conn until Release
 	quiet     time.Duration // a silent conn may be evicted after this
 	slow      time.Duration // any unfinished handshake may be evicted after this
-	perSource int           // slots one source may hold
+	perSource int           // slots one source may hold; max for no share
 
 	mu       sync.Mutex
-	live     map[*Conn]struct{} // admitted conns still handshaking
-	bySource map[string]int     // slots held, by source
+	live     map[*Conn]struct{}   // admitted conns still handshaking
+	bySource map[netip.Prefix]int // slots held, by source
 }
 
 // NewGate returns a Gate admitting at most max connections at once, for
@@ -56,7 +73,7 @@ func NewGate(max int, timeout time.Duration) *Gate {
 		slow:      min(timeout/4, time.Second),
 		perSource: per,
 		live:      make(map[*Conn]struct{}),
-		bySource:  make(map[string]int),
+		bySource:  make(map[netip.Prefix]int),
 	}
 }
 
@@ -64,7 +81,7 @@ func NewGate(max int, timeout time.Duration) *Gate {
 // Gate sees whether the peer has sent anything.
 type Conn struct {
 	net.Conn
-	src     string
+	src     netip.Prefix
 	start   time.Time
 	spoke   atomic.Bool
 	evicted atomic.Bool // closed by the Gate, which gave its slot to another
@@ -82,15 +99,31 @@ func (c *Conn) Read(p []byte) (int, error) {
 // Evicted reports whether the Gate closed c to admit another connection.
 func (c *Conn) Evicted() bool { return c.evicted.Load() }
 
-// source is the address a connection's share is counted by: its IP.
-func source(a net.Addr) string {
-	if a == nil {
-		return ""
+// source is the source a connection's share is counted by: its IP's /24
+// (IPv4, also when mapped into IPv6) or /64 (IPv6). Connections without an
+// IP address (pipes, in tests) share the zero Prefix.
+func source(a net.Addr) netip.Prefix {
+	var ip netip.Addr
+	switch x := a.(type) {
+	case nil:
+		return netip.Prefix{}
+	case *net.TCPAddr:
+		ip, _ = netip.AddrFromSlice(x.IP)
+	default:
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			ip = ap.Addr()
+		}
 	}
-	if host, _, err := net.SplitHostPort(a.String()); err == nil {
-		return host
+	ip = ip.Unmap().WithZone("")
+	bits := 64
+	if ip.Is4() {
+		bits = 24
 	}
-	return a.String()
+	p, err := ip.Prefix(bits)
+	if err != nil {
+		return netip.Prefix{}
+	}
+	return p
 }
 
 // Admit takes a slot for raw, evicting a stalled handshake if the cap or
@@ -102,11 +135,11 @@ func source(a net.Addr) string {
 func (g *Gate) Admit(raw net.Conn) (*Conn, bool) {
 	c := &Conn{Conn: raw, src: source(raw.RemoteAddr()), start: time.Now()}
 	g.mu.Lock()
-	full := g.bySource[c.src] >= g.perSource
+	held := g.bySource[c.src]
 	g.mu.Unlock()
-	if full {
+	if held >= g.perSource {
 		// Only the source's own stalled handshakes make room for it.
-		victim := g.evict(c.src)
+		victim := g.evict(c.src, true, 0)
 		if victim == nil {
 			return nil, false
 		}
@@ -115,7 +148,7 @@ func (g *Gate) Admit(raw net.Conn) (*Conn, bool) {
 		select {
 		case g.slots <- struct{}{}:
 		default:
-			victim := g.evict("")
+			victim := g.evict(c.src, false, held)
 			if victim == nil {
 				return nil, false
 			}
@@ -129,16 +162,19 @@ func (g *Gate) Admit(raw net.Conn) (*Conn, bool) {
 	return c, true
 }
 
-// evict picks and unregisters the connection to close for a newcomer:
-// the oldest silent one past the quiet grace, else the oldest past the
-// slow one; from src only, unless src is empty; nil if none.
-func (g *Gate) evict(src string) *Conn {
+// evict picks and unregisters the connection to close for a newcomer
+// from src, which holds held slots: the oldest silent one past the quiet
+// grace, else the oldest past the slow one, from src only if own. Failing
+// those (and not own, with a per-source share), the oldest past the quiet
+// grace of the source holding the most slots, if that is at least two
+// more than held: see the package doc. It returns nil if none qualifies.
+func (g *Gate) evict(src netip.Prefix, own bool, held int) *Conn {
 	now := time.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var silent, any *Conn
 	for c := range g.live {
-		if src != "" && c.src != src {
+		if own && c.src != src {
 			continue
 		}
 		if !c.spoke.Load() && now.Sub(c.start) >= g.quiet && (silent == nil || c.start.Before(silent.start)) {
@@ -152,6 +188,9 @@ func (g *Gate) evict(src string) *Conn {
 	if victim == nil {
 		victim = any
 	}
+	if victim == nil && !own && g.perSource < cap(g.slots) {
+		victim = g.unfair(now, held)
+	}
 	if victim != nil {
 		delete(g.live, victim)
 		g.leave(victim.src)
@@ -160,8 +199,29 @@ func (g *Gate) evict(src string) *Conn {
 	return victim
 }
 
+// unfair returns the oldest handshake past the quiet grace from the
+// source holding the most slots, if that is at least two more than held
+// (so that taking one never just swaps two sources' counts), or nil. The
+// caller holds g.mu.
+func (g *Gate) unfair(now time.Time, held int) *Conn {
+	var victim *Conn
+	most := held + 1
+	for c := range g.live {
+		if now.Sub(c.start) < g.quiet {
+			continue
+		}
+		switch n := g.bySource[c.src]; {
+		case n > most:
+			victim, most = c, n
+		case n == most && victim != nil && c.start.Before(victim.start):
+			victim = c
+		}
+	}
+	return victim
+}
+
 // leave drops one slot from src's count. The caller holds g.mu.
-func (g *Gate) leave(src string) {
+func (g *Gate) leave(src netip.Prefix) {
 	if g.bySource[src]--; g.bySource[src] <= 0 {
 		delete(g.bySource, src)
 	}

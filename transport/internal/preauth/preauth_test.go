@@ -1,6 +1,7 @@
 package preauth
 
 import (
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -168,6 +169,125 @@ func TestGatePerSource(t *testing.T) {
 		t.Fatalf("held %d, want 5", held)
 	}
 	for _, c := range append(flood[1:], other, c5) {
+		g.Release(c)
+	}
+	if g.Held() != 0 || len(g.bySource) != 0 || len(g.live) != 0 {
+		t.Fatalf("after releasing all: held %d, sources %v, live %d", g.Held(), g.bySource, len(g.live))
+	}
+}
+
+// A source is a network: an IPv4 /24 (also mapped into IPv6) or an IPv6
+// /64. Addresses of one network share one quarter of the cap; another
+// network's client still gets in at once. (Keyed on the exact address,
+// as it was, 16 addresses of one /64 held every slot: review F7.)
+func TestGateSourceIsNetwork(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		flood  []string // one network, four addresses
+		same   []string // more of that network: refused
+		others []string // other networks: admitted
+	}{
+		{"ipv4-24",
+			[]string{"192.0.2.1", "192.0.2.2", "192.0.2.77", "192.0.2.254"},
+			[]string{"192.0.2.200", "::ffff:192.0.2.9"},
+			[]string{"192.0.3.1", "192.0.1.255", "2001:db8::1"}},
+		{"ipv4-mapped",
+			[]string{"::ffff:192.0.2.1", "::ffff:192.0.2.2", "192.0.2.3", "192.0.2.4"},
+			[]string{"192.0.2.5", "::ffff:192.0.2.6"},
+			[]string{"::ffff:192.0.3.1"}},
+		{"ipv6-64",
+			[]string{"2001:db8::1", "2001:db8::ffff:1", "2001:db8::1:2:3:4", "2001:db8::dead:beef:0:1"},
+			[]string{"2001:db8::ffff:ffff:ffff:ffff", "2001:db8::5"},
+			[]string{"2001:db8:0:1::1", "2001:db9::1", "192.0.2.1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewGate(16, time.Minute)
+			for _, ip := range tc.flood {
+				if _, ok := g.Admit(fromIP(t, ip)); !ok {
+					t.Fatalf("%s refused within its network's share", ip)
+				}
+			}
+			for _, ip := range tc.same {
+				if _, ok := g.Admit(fromIP(t, ip)); ok {
+					t.Errorf("%s admitted past its network's share", ip)
+				}
+			}
+			for _, ip := range tc.others {
+				if _, ok := g.Admit(fromIP(t, ip)); !ok {
+					t.Errorf("%s, of another network, refused", ip)
+				}
+			}
+		})
+	}
+}
+
+func TestSource(t *testing.T) {
+	for addr, want := range map[net.Addr]string{
+		&net.TCPAddr{IP: net.ParseIP("198.51.100.7"), Port: 1}:         "198.51.100.0/24",
+		&net.TCPAddr{IP: net.ParseIP("::ffff:198.51.100.7"), Port: 1}:  "198.51.100.0/24",
+		&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:3:4:5:6"), Port: 1}: "2001:db8:1:2::/64",
+		&net.TCPAddr{IP: net.ParseIP("fe80::1"), Zone: "eth0"}:         "fe80::/64",
+		&net.UDPAddr{IP: net.ParseIP("203.0.113.9"), Port: 1}:          "203.0.113.0/24",
+		&net.UnixAddr{Name: "@x", Net: "unix"}:                         "invalid Prefix",
+	} {
+		if got := source(addr).String(); got != want {
+			t.Errorf("source(%v) = %s, want %s", addr, got, want)
+		}
+	}
+	if got := source(nil); got.IsValid() {
+		t.Errorf("source(nil) = %v", got)
+	}
+}
+
+// A flood from several networks, each within its share, fills the cap
+// with handshakes that have spoken (slowloris). Its own newcomers still
+// wait for the slow grace, but a client from a network holding none takes
+// the slot of the oldest handshake past the quiet grace of the network
+// holding the most, at once: the flood cannot renew its connections fast
+// enough to keep it out. (It used to wait, like the flood, for the slow
+// grace, and lose the race for each expiring slot to the flood's next
+// connection: review F7.)
+func TestGateMultiSourceFlood(t *testing.T) {
+	g := NewGate(16, time.Minute)
+	g.quiet, g.slow = 40*time.Millisecond, time.Hour
+	var flood []*Conn
+	for i := range 16 { // 8 networks, 2 each
+		c, ok := g.Admit(fromIP(t, fmt.Sprintf("10.0.%d.%d", i%8, 1+i/8)))
+		if !ok {
+			t.Fatalf("flood conn %d refused below the cap", i)
+		}
+		c.spoke.Store(true)
+		flood = append(flood, c)
+		time.Sleep(time.Millisecond) // distinct start times
+	}
+	if _, ok := g.Admit(fromIP(t, "198.51.100.7")); ok {
+		t.Fatal("a client took a slot of a handshake within the quiet grace")
+	}
+	time.Sleep(60 * time.Millisecond)
+	if _, ok := g.Admit(fromIP(t, "10.0.3.99")); ok {
+		t.Fatal("a flood newcomer, of a network holding as many slots as any, took a slot before the slow grace")
+	}
+	client, ok := g.Admit(fromIP(t, "198.51.100.7"))
+	if !ok {
+		t.Fatal("a client of a network holding no slot was refused at a full cap of stalled handshakes")
+	}
+	if !flood[0].Evicted() {
+		t.Error("the client did not take the oldest handshake's slot")
+	}
+	for _, c := range flood[1:] {
+		if c.Evicted() {
+			t.Error("more than one handshake evicted for one client")
+		}
+	}
+	// The client's network now holds one slot, flood[0]'s one, the others
+	// two each: one more from the client's network would only swap counts.
+	if _, ok := g.Admit(fromIP(t, "198.51.100.8")); ok {
+		t.Error("a newcomer took a slot from a network holding just one more than its own")
+	}
+	if !g.Authenticated(client) {
+		t.Fatal("the client was evicted")
+	}
+	for _, c := range append(flood, client) {
 		g.Release(c)
 	}
 	if g.Held() != 0 || len(g.bySource) != 0 || len(g.live) != 0 {

@@ -1,0 +1,190 @@
+//go:build integration && linux
+
+package integration
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// run runs the hopwire binary (in the host namespace when ns is "") and
+// returns its combined output.
+func run(ctx context.Context, ns string, args ...string) (string, error) {
+	if ns == "" {
+		out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
+		return string(out), err
+	}
+	return inNS(ctx, ns, args...)
+}
+
+// TestPrincipalSpoof (issue 13 §1, the review's F1): a client the node
+// authorized as bob, with no grants, re-signs its own key (so its
+// fingerprint is unchanged) with the CommonName alice, who holds
+// classic=eval. It stays bob: denied everything alice may do.
+func TestPrincipalSpoof(t *testing.T) {
+	hw, _ := binaries(t)
+	dir := t.TempDir()
+	home := func(n string) string { return filepath.Join(dir, n) }
+	fp := map[string]string{}
+	for _, n := range []string{"alice", "bob", "node"} {
+		fp[n] = identity(t, hw, home(n), n)
+	}
+	node := "tls://127.0.0.1:" + freePort(t)
+	for _, n := range []string{"alice", "bob"} {
+		trust(t, hw, home(n), "--known", fp["node"], "node", "--addr", strings.TrimPrefix(node, "tls://"))
+		trust(t, hw, home("node"), "--authorized", fp[n], n)
+	}
+	startNS(t, "", "listening", hw, "serve", "--home", home("node"), "--listen", node, "--grant", "alice:classic=eval")
+
+	// bob2 is bob's key under the name alice.
+	sh(t, "cp", "-a", home("bob"), home("bob2"))
+	if err := os.Remove(filepath.Join(home("bob2"), "id.crt")); err != nil {
+		t.Fatal(err)
+	}
+	if got := identity(t, hw, home("bob2"), "alice"); got != fp["bob"] {
+		t.Fatalf("re-signed key has fingerprint %s, want bob's %s", got, fp["bob"])
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+
+	// Control: alice herself gets eval.
+	out, err := run(ctx, "", hw, "call", "--home", home("alice"), node, "eval.Eval", `"6*7"`)
+	if err != nil || !strings.Contains(out, "42") {
+		t.Fatalf("alice's eval: %v\n%s", err, out)
+	}
+	out, err = run(ctx, "", hw, "call", "--home", home("bob2"), node, "node.Info")
+	if err != nil || !strings.Contains(out, `"Peer":"bob"`) {
+		t.Fatalf("node.Info as the forged alice: %v\n%s (want the node to see bob)", err, out)
+	}
+	out, err = run(ctx, "", hw, "call", "--home", home("bob2"), node, "eval.Eval", `"6*7"`)
+	if err == nil || strings.Contains(out, "42") {
+		t.Fatalf("bob under a self-chosen name alice ran eval:\n%s", out)
+	}
+	out, err = run(ctx, "", hw, "exec", "--home", home("bob2"), node, "--", "id")
+	if err == nil || strings.Contains(out, "uid=") {
+		t.Fatalf("bob under a self-chosen name alice ran a command:\n%s", out)
+	}
+}
+
+// TestRelayAnswersForNextHop (issue 13 §2, F2): r1, a relay the client
+// trusts, takes over node1's address on its own side and answers the
+// client's CONNECT to node1 itself, with its own (trusted) key. The client
+// refuses it however node1 is trusted: bound to its address, pinned in
+// the hop, or by an old known_nodes file with no addresses at all.
+func TestRelayAnswersForNextHop(t *testing.T) {
+	hw, _ := binaries(t)
+	ns, addr := segmented(t, 3) // client, r1, node1
+	dir := t.TempDir()
+	home := func(n string) string { return filepath.Join(dir, n) }
+	fp := map[string]string{}
+	for _, n := range []string{"client", "r1", "node1"} {
+		fp[n] = identity(t, hw, home(n), n)
+	}
+	r1HP := net.JoinHostPort(addr(1, 0), "7443")
+	node1HP := net.JoinHostPort(addr(2, 1), "7443")
+	r1, node1 := "tls://"+r1HP, "tls://"+node1HP
+	for _, n := range []string{"r1", "node1"} {
+		trust(t, hw, home(n), "--authorized", fp["client"], "client")
+	}
+	bound := home("client")
+	trust(t, hw, bound, "--known", fp["r1"], "r1", "--addr", r1HP)
+	trust(t, hw, bound, "--known", fp["node1"], "node1", "--addr", node1HP)
+	// The same client with an old known_nodes file: names, no addresses.
+	legacy := home("legacy")
+	sh(t, "cp", "-a", bound, legacy)
+	os.WriteFile(filepath.Join(legacy, "known_nodes"), []byte(fp["r1"]+" r1\n"+fp["node1"]+" node1\n"), 0o600)
+
+	startNS(t, ns[2], "listening", hw, "serve", "--home", home("node1"), "--listen", node1, "--grant", "client:classic")
+	startNS(t, ns[1], "listening", hw, "serve", "--home", home("r1"), "--listen", r1, "--grant", "client:connect="+node1HP)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+
+	// Control: the real node1 answers, bound, pinned or legacy.
+	for _, h := range []string{bound, legacy} {
+		out, err := run(ctx, ns[0], hw, "exec", "--home", h, "-J", r1, node1, "--", "cat", "/proc/sys/kernel/hostname")
+		if err != nil {
+			t.Fatalf("exec on the real node1 (%s): %v\n%s", filepath.Base(h), err, out)
+		}
+	}
+
+	// r1 hijacks node1's address: on r1's side it is a local address, and
+	// a second node with r1's key listens there.
+	sh(t, "ip", "-n", ns[1], "addr", "add", addr(2, 1)+"/32", "dev", "lo")
+	startNS(t, ns[1], "listening", hw, "serve", "--home", home("r1"), "--listen", node1, "--grant", "client:classic")
+
+	for _, tc := range []struct {
+		name, home, target string
+		want               []string
+	}{
+		{"bound", bound, node1, []string{"hop 2", node1HP + " answered with " + fp["r1"], "binds " + fp["node1"], "another node is answering for it"}},
+		{"pinned", legacy, node1 + "#" + fp["node1"], []string{"hop 2", "does not match the pinned " + fp["node1"]}},
+		{"legacy file", legacy, node1, []string{"hop 2", "answered with the key of hop 1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, cmd := range [][]string{
+				{"exec", "--home", tc.home, "-J", r1, tc.target, "--", "cat", "/proc/sys/kernel/hostname"},
+				{"trace", "--home", tc.home, "-J", r1, tc.target},
+			} {
+				out, err := run(ctx, ns[0], append([]string{hw}, cmd...)...)
+				if err == nil {
+					t.Fatalf("%s through a relay answering for node1 succeeded:\n%s", cmd[0], out)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(out, w) {
+						t.Errorf("%s: error lacks %q:\n%s", cmd[0], w, out)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestExecGrantIsNotEval (issue 13 §5, F4): a grant to run hopwire as a
+// stdio hop lets the client spawn exactly that command line, and the node
+// so spawned grants the client nothing on the relay host that the relay
+// did not grant it itself: no classic, no eval.
+func TestExecGrantIsNotEval(t *testing.T) {
+	hw, _ := binaries(t)
+	dir := t.TempDir()
+	home := func(n string) string { return filepath.Join(dir, n) }
+	fp := map[string]string{}
+	for _, n := range []string{"client", "relay", "inner"} {
+		fp[n] = identity(t, hw, home(n), n)
+	}
+	relay := "tls://127.0.0.1:" + freePort(t)
+	trust(t, hw, home("relay"), "--authorized", fp["client"], "client")
+	trust(t, hw, home("client"), "--known", fp["relay"], "relay", "--addr", strings.TrimPrefix(relay, "tls://"))
+	stdioCmd := hw + " serve --stdio --home " + home("inner")
+	startNS(t, "", "listening", hw, "serve", "--home", home("relay"), "--listen", relay, "--grant", "client:exec="+stdioCmd)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+
+	out, err := run(ctx, "", hw, "ping", "--home", home("client"), "-J", relay, "stdio:"+stdioCmd)
+	if err != nil {
+		t.Fatalf("the granted stdio hop: %v\n%s", err, out)
+	}
+	for _, cmd := range [][]string{
+		{"call", "--home", home("client"), "-J", relay, "stdio:" + stdioCmd, "eval.Eval", `"6*7"`},
+		{"exec", "--home", home("client"), "-J", relay, "stdio:" + stdioCmd, "--", "id"},
+	} {
+		if out, err := run(ctx, "", append([]string{hw}, cmd...)...); err == nil || strings.Contains(out, "42") || strings.Contains(out, "uid=") {
+			t.Errorf("%s through an exec grant: %v\n%s", cmd[0], err, out)
+		}
+	}
+	// Other arguments to the granted program are other command lines.
+	for _, hopCmd := range []string{
+		hw + " serve --stdio --home " + home("inner") + " --grant client:classic=eval",
+		hw + " exec --home " + home("inner") + " tls://127.0.0.1:1 -- id",
+	} {
+		out, err := run(ctx, "", hw, "ping", "--home", home("client"), "-J", relay, "stdio:"+hopCmd)
+		if err == nil || !strings.Contains(out, "denied by policy") {
+			t.Errorf("ungranted command line %q: %v\n%s", hopCmd, err, out)
+		}
+	}
+}
