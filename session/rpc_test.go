@@ -733,3 +733,31 @@ func TestPing(t *testing.T) {
 		})
 	}
 }
+
+// A call that cannot run (no such service or method) drops the data
+// streams of its io.Reader/io.Writer arguments at once: the caller gets
+// the error, not a wait for the unclaimed streams to time out.
+func TestRejectedCallDropsItsStreams(t *testing.T) {
+	cc, sc := rpcPair(t, "pipe", nil, &Options{StreamWait: time.Hour, Services: map[string]any{"calc": &calc{}}})
+	_ = sc
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		ref  *Ref
+		want error
+	}{
+		{cc.Service("nope"), ErrNoService},
+		{cc.Service("calc"), ErrNoMethod},
+		{cc.Service("calc"), ErrBadArgs}, // Produce takes two
+	} {
+		method := "Produce"
+		if errors.Is(tc.want, ErrNoMethod) {
+			method = "NoSuchMethod"
+		}
+		var out bytes.Buffer
+		_, err := tc.ref.Call(ctx, method, 10, &out, strings.NewReader("in"))
+		if !errors.Is(err, tc.want) {
+			t.Fatalf("call: %v, want %v (not a wait for the streams)", err, tc.want)
+		}
+	}
+}

@@ -225,6 +225,7 @@ func (c *Conn) invoke(ctx context.Context, req *callReq) (*wire.Msg, *encoder) {
 	}
 	c.mu.Unlock()
 	if ex == nil {
+		c.rejectArgs(req.body)
 		if req.obj != 0 {
 			return c.errorMsg(req.id, localError(ErrUnknownRef, "no object %016x in this session (released, or never exported)", req.obj)), nil
 		}
@@ -232,6 +233,7 @@ func (c *Conn) invoke(ctx context.Context, req *callReq) (*wire.Msg, *encoder) {
 	}
 	m := ex.methods[req.method]
 	if m == nil {
+		c.rejectArgs(req.body)
 		return c.errorMsg(req.id, localError(ErrNoMethod, "%q", req.method)), nil
 	}
 	maxArgs := len(m.in)
@@ -240,6 +242,7 @@ func (c *Conn) invoke(ctx context.Context, req *callReq) (*wire.Msg, *encoder) {
 	}
 	items, err := splitArray(req.body, maxArgs)
 	if err != nil {
+		c.rejectArgs(req.body)
 		return c.errorMsg(req.id, localError(ErrBadArgs, "%v", err)), nil
 	}
 	args, err := c.decodeArgs(ctx, m, items)
@@ -283,6 +286,16 @@ func (c *Conn) invoke(ctx context.Context, req *callReq) (*wire.Msg, *encoder) {
 	}
 	enc.start()
 	return &wire.Msg{Kind: wire.MsgReply, ID: req.id, Body: b}, enc
+}
+
+// rejectArgs drops what the arguments of a call that will not run refer
+// to: references are released and data streams aborted at once, so the
+// caller's io.Writer copies end with the call instead of waiting for the
+// unclaimed streams to time out.
+func (c *Conn) rejectArgs(body []byte) {
+	if items, err := splitArray(body, maxResults); err == nil {
+		c.releaseUnused(items)
+	}
 }
 
 // panicError is what a handler's panic becomes.
