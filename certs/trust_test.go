@@ -166,7 +166,9 @@ func TestHopBinding(t *testing.T) {
 		{"bound node at its address", Trust{Store: known, Addr: "10.0.0.2:7443"}, node1, ByStore, nil, nil},
 		{"bound node, IPv6 spelt otherwise", Trust{Store: known, Addr: "[2001:db8:0::1]:7443"}, r1, ByStore, nil, nil},
 		{"trusted relay answering for the next hop", Trust{Store: known, Addr: "10.0.0.2:7443"}, r1,
-			"", func(err error) bool { return errors.As(err, &hm) && len(hm.Want) == 1 && hm.Want[0] == node1.Fingerprint() },
+			"", func(err error) bool {
+				return errors.As(err, &hm) && len(hm.Want) == 1 && hm.Want[0] == node1.Fingerprint()
+			},
 			[]string{"10.0.0.2:7443 answered with " + r1.Fingerprint(), `("r1")`, "binds " + node1.Fingerprint(), "--addr 10.0.0.2:7443"}},
 		{"bound node at another port", Trust{Store: known, Addr: "10.0.0.2:7444"}, node1,
 			"", func(err error) bool { return errors.As(err, &hm) && len(hm.Want) == 0 },
