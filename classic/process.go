@@ -21,10 +21,19 @@ type RunRequest struct {
 }
 
 // mayRun refuses process operations under a root, unless the service
-// was built with AllowProcesses.
-func (s *Service) mayRun() error {
-	if s.confined() && !s.allowProcs {
+// was built with AllowProcesses, and then command lines its
+// AllowCommand refuses (argv is nil for Signal).
+func (s *Service) mayRun(argv []string) error {
+	if !s.confined() {
+		return nil
+	}
+	if !s.allowProcs {
 		return ErrProcessDenied
+	}
+	if argv != nil && s.allowCmd != nil {
+		if err := s.allowCmd(argv); err != nil {
+			return fmt.Errorf("%w: %w", ErrProcessDenied, err)
+		}
 	}
 	return nil
 }
@@ -74,7 +83,7 @@ func (s *Service) track(p *os.Process) (untrack func()) {
 // ends, the whole group is killed (SIGTERM, then SIGKILL after 2 s) — no
 // orphans. Under a root it needs AllowProcesses ([ErrProcessDenied]).
 func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	if err := s.mayRun(); err != nil {
+	if err := s.mayRun(req.Argv); err != nil {
 		return -1, err
 	}
 	if len(req.Argv) == 0 {
@@ -137,7 +146,7 @@ func killGroup(pid int, done <-chan struct{}) {
 // reaps the process when it exits. Under a root it needs AllowProcesses
 // ([ErrProcessDenied]).
 func (s *Service) Start(req RunRequest) (int, error) {
-	if err := s.mayRun(); err != nil {
+	if err := s.mayRun(req.Argv); err != nil {
 		return -1, err
 	}
 	if len(req.Argv) == 0 {
@@ -171,7 +180,7 @@ func (s *Service) Start(req RunRequest) (int, error) {
 // ([ErrProcessDenied]), and then reaches only the processes this Service
 // started (Run, RunTTY, Start) and has not yet reaped, or their groups.
 func (s *Service) Signal(pid int, sig string) error {
-	if err := s.mayRun(); err != nil {
+	if err := s.mayRun(nil); err != nil {
 		return err
 	}
 	n, ok := signals[sig]

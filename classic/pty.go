@@ -36,7 +36,7 @@ var signals = map[string]syscall.Signal{
 // Under a root it needs AllowProcesses ([ErrProcessDenied]).
 func (s *Service) RunTTY(ctx context.Context, req RunRequest, rows, cols int, stdin io.Reader, stdout io.Writer,
 	events func(context.Context) (TTYEvent, error)) (int, error) {
-	if err := s.mayRun(); err != nil {
+	if err := s.mayRun(req.Argv); err != nil {
 		return -1, err
 	}
 	if len(req.Argv) == 0 {

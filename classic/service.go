@@ -59,6 +59,12 @@ type Options struct {
 	// principals that may run commands on the node anyway. Without a Root,
 	// processes are always allowed.
 	AllowProcesses bool
+	// AllowCommand, if set, is asked about every command line a service
+	// with a Root and AllowProcesses runs (Run, RunTTY, Start); an error
+	// refuses it (wrapped in ErrProcessDenied). A relay passes its exec
+	// policy here, so that under a root a principal runs exactly the
+	// commands its exec grants name.
+	AllowCommand func(argv []string) error
 }
 
 // Service is the classic administration service. Its methods are called
@@ -82,6 +88,7 @@ type Service struct {
 	Root string
 
 	allowProcs bool
+	allowCmd   func([]string) error
 
 	open     sync.Once // opens the root: in NewService, or on first use
 	root     *os.Root  // nil without a Root, or when opening failed (openErr)
@@ -124,7 +131,7 @@ func NewService(opts *Options) (*Service, error) {
 	if opts != nil {
 		o = *opts
 	}
-	s := &Service{Root: o.Root, allowProcs: o.AllowProcesses}
+	s := &Service{Root: o.Root, allowProcs: o.AllowProcesses, allowCmd: o.AllowCommand}
 	s.open.Do(s.openRoot)
 	if s.openErr != nil {
 		return nil, s.openErr

@@ -524,6 +524,39 @@ func TestClassicGrant(t *testing.T) {
 	}
 }
 
+// Under --classic-root, processes (which the root cannot confine) need an
+// exec grant besides classic (issue 13 §4: exec -- cat /etc/shadow ran
+// under a root).
+func TestClassicRootProcessesNeedExec(t *testing.T) {
+	confined, trusted := newIdentity(t, "confined"), newIdentity(t, "trusted")
+	root := t.TempDir()
+	n := startNodeWith(t, "n", "tls://127.0.0.1:0", []*certs.Identity{confined, trusted},
+		func(o *Options) { o.ClassicRoot = root }, "confined:classic", "trusted:classic", "trusted:exec=/bin/true")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	run := func(who *certs.Identity, argv ...string) error {
+		route, err := dialer(who, n).Dial(ctx, nil, mustAddr(t, n.url))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer route.Close()
+		code, err := classic.New(route.Target()).Run(ctx, classic.RunRequest{Argv: argv}, strings.NewReader(""), io.Discard, io.Discard)
+		if err == nil && code != 0 {
+			err = fmt.Errorf("exit %d", code)
+		}
+		return err
+	}
+	if err := run(confined, "/bin/true"); !errors.Is(err, session.ErrDenied) {
+		t.Errorf("a process under a classic root without an exec grant: %v, want a denial", err)
+	}
+	if err := run(trusted, "/bin/true"); err != nil {
+		t.Errorf("a process under a classic root with an exec grant: %v", err)
+	}
+	if err := run(trusted, "/bin/cat", "/etc/hostname"); !errors.Is(err, session.ErrDenied) {
+		t.Errorf("a command line the exec grant does not name, under a classic root: %v, want a denial", err)
+	}
+}
+
 func TestEvalGrant(t *testing.T) {
 	client := newIdentity(t, "client")
 	n := startNode(t, "n", "tls://127.0.0.1:0", []*certs.Identity{client}, "client:classic=eval")

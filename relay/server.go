@@ -445,8 +445,13 @@ func (s *Server) serveLink(l *session.Link) {
 	if g, err := s.policy.AllowClassic(Peer{Name: peer.Principal, Fingerprint: peer.Fingerprint}, false); err == nil {
 		// Under a classic root, processes (which the root cannot
 		// confine) need an exec grant besides.
+		pp := Peer{Name: peer.Principal, Fingerprint: peer.Fingerprint}
 		svc, err := classic.NewService(&classic.Options{Root: s.opts.ClassicRoot,
-			AllowProcesses: s.policy.HasExec(Peer{Name: peer.Principal, Fingerprint: peer.Fingerprint})})
+			AllowProcesses: s.policy.HasExec(pp),
+			AllowCommand: func(argv []string) error {
+				_, _, err := s.policy.AllowExec(pp, argv, exec.LookPath)
+				return err
+			}})
 		if err != nil {
 			log.Error("classic administration unavailable: cannot open the classic root", "root", s.opts.ClassicRoot, "err", err)
 		} else {
