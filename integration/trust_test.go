@@ -13,6 +13,19 @@ import (
 	"time"
 )
 
+// homes creates a hopwire home with an identity for each name, and
+// returns where each home is and each fingerprint.
+func homes(t *testing.T, hw string, names ...string) (home func(string) string, fp map[string]string) {
+	t.Helper()
+	dir := t.TempDir()
+	home = func(n string) string { return filepath.Join(dir, n) }
+	fp = map[string]string{}
+	for _, n := range names {
+		fp[n] = identity(t, hw, home(n), n)
+	}
+	return home, fp
+}
+
 // run runs the hopwire binary (in the host namespace when ns is "") and
 // returns its combined output.
 func run(ctx context.Context, ns string, args ...string) (string, error) {
@@ -29,12 +42,7 @@ func run(ctx context.Context, ns string, args ...string) (string, error) {
 // classic=eval. It stays bob: denied everything alice may do.
 func TestPrincipalSpoof(t *testing.T) {
 	hw, _ := binaries(t)
-	dir := t.TempDir()
-	home := func(n string) string { return filepath.Join(dir, n) }
-	fp := map[string]string{}
-	for _, n := range []string{"alice", "bob", "node"} {
-		fp[n] = identity(t, hw, home(n), n)
-	}
+	home, fp := homes(t, hw, "alice", "bob", "node")
 	node := "tls://127.0.0.1:" + freePort(t)
 	for _, n := range []string{"alice", "bob"} {
 		trust(t, hw, home(n), "--known", fp["node"], "node", "--addr", strings.TrimPrefix(node, "tls://"))
@@ -80,12 +88,7 @@ func TestPrincipalSpoof(t *testing.T) {
 func TestRelayAnswersForNextHop(t *testing.T) {
 	hw, _ := binaries(t)
 	ns, addr := segmented(t, 3) // client, r1, node1
-	dir := t.TempDir()
-	home := func(n string) string { return filepath.Join(dir, n) }
-	fp := map[string]string{}
-	for _, n := range []string{"client", "r1", "node1"} {
-		fp[n] = identity(t, hw, home(n), n)
-	}
+	home, fp := homes(t, hw, "client", "r1", "node1")
 	r1HP := net.JoinHostPort(addr(1, 0), "7443")
 	node1HP := net.JoinHostPort(addr(2, 1), "7443")
 	r1, node1 := "tls://"+r1HP, "tls://"+node1HP
@@ -151,12 +154,7 @@ func TestRelayAnswersForNextHop(t *testing.T) {
 // did not grant it itself: no classic, no eval.
 func TestExecGrantIsNotEval(t *testing.T) {
 	hw, _ := binaries(t)
-	dir := t.TempDir()
-	home := func(n string) string { return filepath.Join(dir, n) }
-	fp := map[string]string{}
-	for _, n := range []string{"client", "relay", "inner"} {
-		fp[n] = identity(t, hw, home(n), n)
-	}
+	home, fp := homes(t, hw, "client", "relay", "inner")
 	relay := "tls://127.0.0.1:" + freePort(t)
 	trust(t, hw, home("relay"), "--authorized", fp["client"], "client")
 	trust(t, hw, home("client"), "--known", fp["relay"], "relay", "--addr", strings.TrimPrefix(relay, "tls://"))
