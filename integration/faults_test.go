@@ -146,9 +146,14 @@ func newFaultChain(t *testing.T) *faultChain {
 		fp[n] = identity(t, hw, fc.home(n), n)
 		fc.states[n] = filepath.Join(dir, n+".state")
 	}
+	at := map[string][]string{
+		"r1":     {"--addr", net.JoinHostPort(addr(1, 0), "7443")},
+		"r2":     {"--addr", net.JoinHostPort(addr(2, 1), "7443"), "--addr", net.JoinHostPort(addr(2, 1), "7444")}, // direct, and through the fault proxy
+		"target": {"--addr", net.JoinHostPort(addr(3, 2), "7443")},
+	}
 	for _, n := range []string{"r1", "r2", "target"} {
 		trust(t, hw, fc.home(n), "--authorized", fp["client"], "client")
-		trust(t, hw, fc.home("client"), "--known", fp[n], n)
+		trust(t, hw, fc.home("client"), "--known", fp[n], n, at[n]...)
 	}
 	fc.r1 = "tls://" + net.JoinHostPort(addr(1, 0), "7443")
 	fc.r2direct = "tls://" + net.JoinHostPort(addr(2, 1), "7443")

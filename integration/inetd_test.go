@@ -26,14 +26,14 @@ func TestStdioSocket(t *testing.T) {
 	for _, n := range []string{"client", "stranger", "node"} {
 		fp[n] = identity(t, hw, home(n), n)
 	}
-	trust(t, hw, home("node"), "--authorized", fp["client"], "client")
-	trust(t, hw, home("client"), "--known", fp["node"], "node")
-	trust(t, hw, home("stranger"), "--known", fp["node"], "node")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	trust(t, hw, home("node"), "--authorized", fp["client"], "client")
+	trust(t, hw, home("client"), "--known", fp["node"], "node", "--addr", ln.Addr().String())
+	trust(t, hw, home("stranger"), "--known", fp["node"], "node", "--addr", ln.Addr().String())
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -76,8 +76,8 @@ func TestExecHop(t *testing.T) {
 		fp[n] = identity(t, hw, home(n), n)
 	}
 	trust(t, hw, home("relay"), "--authorized", fp["client"], "client")
-	trust(t, hw, home("client"), "--known", fp["relay"], "relay")
 	relay := "tls://127.0.0.1:" + freePort(t)
+	trust(t, hw, home("client"), "--known", fp["relay"], "relay", "--addr", strings.TrimPrefix(relay, "tls://"))
 	stdioHop := "stdio:" + hw + " serve --stdio --home " + home("inner")
 	startNS(t, "", "listening", hw, "serve", "--home", home("relay"), "--listen", relay, "--grant", "client:exec="+strings.TrimPrefix(stdioHop, "stdio:"))
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -107,8 +107,8 @@ func TestFanOut(t *testing.T) {
 		name := fmt.Sprintf("n%d", i)
 		fp := identity(t, hw, home(name), name)
 		trust(t, hw, home(name), "--authorized", fpc, "client")
-		trust(t, hw, home("client"), "--known", fp, name)
 		addr := "tls://127.0.0.1:" + freePort(t)
+		trust(t, hw, home("client"), "--known", fp, name, "--addr", strings.TrimPrefix(addr, "tls://"))
 		startNS(t, "", "listening", hw, "serve", "--home", home(name), "--listen", addr, "--grant", "client:classic")
 		for range 5 {
 			lines = append(lines, addr)

@@ -246,9 +246,9 @@ func TestSegmentedChain(t *testing.T) {
 	for _, n := range []string{"client", "r1", "r2", "target"} {
 		fp[n] = identity(t, hw, home(n), n)
 	}
-	for _, n := range []string{"r1", "r2", "target"} {
+	for i, n := range []string{"r1", "r2", "target"} {
 		trust(t, hw, home(n), "--authorized", fp["client"], "client")
-		trust(t, hw, home("client"), "--known", fp[n], n)
+		trust(t, hw, home("client"), "--known", fp[n], n, "--addr", net.JoinHostPort(addr(i+1, i), "7443"))
 	}
 	r1 := "tls://" + net.JoinHostPort(addr(1, 0), "7443")
 	r2 := "quic://" + net.JoinHostPort(addr(2, 1), "7443")
@@ -535,9 +535,9 @@ func TestReverseAgent(t *testing.T) {
 	}
 	trust(t, hw, home("relay"), "--authorized", fp["client"], "client")
 	trust(t, hw, home("relay"), "--authorized", fp["db1"], "db1")
-	trust(t, hw, home("db1"), "--known", fp["relay"], "relay")
+	trust(t, hw, home("db1"), "--known", fp["relay"], "relay", "--addr", net.JoinHostPort(addr(1, 2), "7443"))
 	trust(t, hw, home("db1"), "--authorized", fp["client"], "client")
-	trust(t, hw, home("client"), "--known", fp["relay"], "relay")
+	trust(t, hw, home("client"), "--known", fp["relay"], "relay", "--addr", net.JoinHostPort(addr(1, 0), "7443"))
 	trust(t, hw, home("client"), "--known", fp["db1"], "db1")
 	relay := "tls://" + net.JoinHostPort(addr(1, 0), "7443")
 	relayForAgent := "tls://" + net.JoinHostPort(addr(1, 2), "7443")
@@ -575,9 +575,9 @@ func TestKillMiddleRelay(t *testing.T) {
 	for _, n := range []string{"client", "r1", "r2", "target"} {
 		fp[n] = identity(t, hw, home(n), n)
 	}
-	for _, n := range []string{"r1", "r2", "target"} {
+	for i, n := range []string{"r1", "r2", "target"} {
 		trust(t, hw, home(n), "--authorized", fp["client"], "client")
-		trust(t, hw, home("client"), "--known", fp[n], n)
+		trust(t, hw, home("client"), "--known", fp[n], n, "--addr", net.JoinHostPort(addr(i+1, i), "7443"))
 	}
 	r1 := "tls://" + net.JoinHostPort(addr(1, 0), "7443")
 	r2 := "tls://" + net.JoinHostPort(addr(2, 1), "7443")

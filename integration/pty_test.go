@@ -26,12 +26,12 @@ func TestShellPTY(t *testing.T) {
 	fpr := identity(t, hw, home("relay"), "relay")
 	trust(t, hw, home("node"), "--authorized", fpc, "client")
 	trust(t, hw, home("relay"), "--authorized", fpc, "client")
-	trust(t, hw, home("client"), "--known", fpn, "node")
-	trust(t, hw, home("client"), "--known", fpr, "relay")
 	nodePort := freePort(t)
 	node := "quic://127.0.0.1:" + nodePort
+	trust(t, hw, home("client"), "--known", fpn, "node", "--addr", "127.0.0.1:"+nodePort)
 	startNS(t, "", "listening", hw, "serve", "--home", home("node"), "--listen", node, "--grant", "client:classic")
 	relay := "tls://127.0.0.1:" + freePort(t)
+	trust(t, hw, home("client"), "--known", fpr, "relay", "--addr", strings.TrimPrefix(relay, "tls://"))
 	startNS(t, "", "listening", hw, "serve", "--home", home("relay"), "--listen", relay, "--grant", "client:connect=127.0.0.1:"+nodePort)
 
 	sock := filepath.Join(dir, "tmux.sock")

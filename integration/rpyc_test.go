@@ -48,9 +48,9 @@ func TestRPyCSegmented(t *testing.T) {
 	for _, n := range []string{"client", "r1", "r2"} {
 		fp[n] = identity(t, hw, home(n), n)
 	}
-	for _, n := range []string{"r1", "r2"} {
+	for i, n := range []string{"r1", "r2"} {
 		trust(t, hw, home(n), "--authorized", fp["client"], "client")
-		trust(t, hw, home("client"), "--known", fp[n], n)
+		trust(t, hw, home("client"), "--known", fp[n], n, "--addr", net.JoinHostPort(addr(i+1, i), "7443"))
 	}
 	r1 := "tls://" + net.JoinHostPort(addr(1, 0), "7443")
 	r2 := "tls://" + net.JoinHostPort(addr(2, 1), "7443")

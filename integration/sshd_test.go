@@ -120,8 +120,8 @@ func TestOpenSSH(t *testing.T) {
 		fp[n] = identity(t, hw, home(n), n)
 	}
 	trust(t, hw, home("target"), "--authorized", fp["client"], "client")
-	trust(t, hw, home("client"), "--known", fp["target"], "target")
 	target := "tls://127.0.0.1:" + freePort(t)
+	trust(t, hw, home("client"), "--known", fp["target"], "target", "--addr", strings.TrimPrefix(target, "tls://"))
 	startNS(t, "", "listening", hw, "serve", "--home", home("target"), "--listen", target)
 	bastion := "ssh://root@127.0.0.1:" + s.port
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
