@@ -14,7 +14,11 @@ import (
 )
 
 // Options configures Dial. nil means: the identity and known_nodes file
-// in certs.Home(), no jump hops.
+// in certs.Home(), no jump hops. Every hop must present the key
+// known_nodes binds to its address ("hopwire trust --known FP NAME --addr
+// HOST:PORT"), or to its name for an agent, or the one pinned in its
+// address (tls://h:p#SHA256:…): a node trusted elsewhere on the chain
+// cannot answer in its place.
 type Options struct {
 	// Via are the jump hops before the target, as with ssh -J
 	// ("tls://r1:7443", "quic://10.0.2.2:7443", …).
@@ -24,7 +28,9 @@ type Options struct {
 	Identity *certs.Identity
 	// Home is hopwire's directory (default certs.Home()).
 	Home string
-	// CA, if set, trusts every peer the CA issued, besides known_nodes.
+	// CA, if set, also trusts a peer whose certificate the CA issued to the
+	// hop: its CommonName or a DNS name is the hop's name, or an IP address
+	// the hop's address.
 	CA string
 	// Services are exposed to the target for its calls back.
 	Services map[string]any

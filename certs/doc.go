@@ -13,14 +13,17 @@
 //
 // Every node and client has an [Identity]. By default it is created on first
 // use by [LoadOrCreate] in [Home] ($HOPWIRE_HOME, or ~/.hopwire) as id.crt and
-// id.key: an Ed25519 key and a self-signed certificate whose CommonName is the
-// principal name. [Load] reads a certificate and key given by --cert/--key,
+// id.key: an Ed25519 key and a self-signed certificate whose CommonName is
+// the name the identity proposes for itself. [Load] reads a certificate and key given by --cert/--key,
 // for instance ones issued by a fleet [Authority] ([InitCA], [LoadCA],
 // [Authority.Issue], [Authority.IssueToDir]).
 //
-// A peer is identified by its principal name (certificate CommonName) and its
-// fingerprint ([Fingerprint]): "SHA256:" and the base64 SHA-256 of its public
-// key, in the form OpenSSH prints, so it survives re-issuing the certificate.
+// A peer is identified by its fingerprint ([Fingerprint]): "SHA256:" and the
+// base64 SHA-256 of its public key, in the form OpenSSH prints, so it
+// survives re-issuing the certificate; and by its principal name, which the
+// verifying side's [Trust] decides ([Trust.VerifiedClient]): the name the
+// trust file gives the fingerprint, or the CommonName of a certificate the
+// CA signed. A peer never names itself.
 //
 // # Trust
 //
@@ -33,12 +36,15 @@
 // [*UnknownPeerError] whose message names the fingerprint and the
 // "hopwire trust" command that would trust it; a pinned fingerprint that does
 // not match gives a [*MismatchError]. [ClientConfig] and [ServerConfig] build
-// the configs; [PeerFromState] reads the verified peer back from a
-// connection, and [Matches] applies a policy rule to it.
+// the configs; [Trust.VerifiedClient] and [Trust.VerifiedServer] say who the
+// peer of a connection is, and [Matches] applies a policy rule to it.
 //
-// Names are only vouched for in CA mode. A peer trusted by fingerprint picks
-// its own CommonName, so policy about such peers should use "fp:" rules or the
-// names the trust file gives ([FingerprintStore.Names]).
+// A client binds each hop's trust to the hop ([Trust.Addr], [Trust.Name]):
+// the known-nodes file binds keys to addresses (addr=HOST:PORT, written by
+// "hopwire trust --known FP NAME --addr HOST:PORT"), agents by name, and a
+// CA certificate must be issued to the hop's name or address. Another
+// trusted node answering at a hop — the relay before it, say — fails with a
+// [*HopMismatchError]; a pin is the only key accepted at its hop.
 //
 // # Resources
 //
@@ -52,14 +58,16 @@
 //	if err != nil { … }
 //	known, err := certs.LoadFingerprints(filepath.Join(certs.Home(), certs.KnownNodesFile))
 //	if err != nil { … }
-//	cfg, err := certs.ClientConfig(id, certs.Trust{Store: known, Pinned: pinned}, host)
+//	trust := certs.Trust{Store: known, Addr: addr} // bound to the hop dialled
+//	cfg, err := certs.ClientConfig(id, trust, host)
 //	if err != nil { … }
 //	cfg.NextProtos = []string{"hopwire/1"} // the caller's to set
 //	conn, err := tls.Dial("tcp", addr, cfg) // or any transport taking a *tls.Config
 //	if err != nil { … } // e.g. *certs.UnknownPeerError: print it, it says what to run
-//	name, fp := certs.PeerFromState(conn.ConnectionState())
+//	v := trust.VerifiedServer(conn.ConnectionState()) // v.Principal, v.Fingerprint, v.By
 //
-// A node does the same with [ServerConfig] and the authorized file.
+// A node does the same with [ServerConfig] and the authorized file, and
+// [Trust.VerifiedClient] gives it the principal its policy names.
 //
 // # References
 //
