@@ -404,6 +404,9 @@ func normAddr(a string) (string, error) {
 		return "", fmt.Errorf("bad address %q: bad host", clip(a))
 	} else {
 		host = strings.ToLower(strings.TrimSuffix(host, "."))
+		if host == "" || strings.HasSuffix(host, ".") {
+			return "", fmt.Errorf("bad address %q: bad host", clip(a))
+		}
 	}
 	return net.JoinHostPort(host, port), nil
 }

@@ -196,7 +196,8 @@ func TestStoreFollowsFile(t *testing.T) {
 
 func FuzzParseStore(f *testing.F) {
 	a := testFP("a")
-	for _, s := range []string{"", "#x\n", a + " r1\n", a + "\n" + a + " r2 # c\n", a + " r1 r2\n", "SHA256:x"} {
+	for _, s := range []string{"", "#x\n", a + " r1\n", a + "\n" + a + " r2 # c\n", a + " r1 r2\n", "SHA256:x",
+		a + " r1 addr=10.0.0.1:7443,[::1]:7443\n", a + " ops shared\n" + a + " ops addr=h.example:1 shared\n", a + " r1 addr=\n"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data string) {
@@ -205,6 +206,11 @@ func FuzzParseStore(f *testing.F) {
 			return
 		}
 		for fp, e := range d.entries {
+			for _, ad := range e.addrs {
+				if n, err := normAddr(ad); err != nil || n != ad {
+					t.Fatalf("address %q is not normalised (%q, %v)", ad, n, err)
+				}
+			}
 			names := e.names
 			if got, err := ParseFingerprint(fp); err != nil || got != fp {
 				t.Fatalf("entry %q is not canonical", fp)
