@@ -12,8 +12,10 @@
 // so at the cap a Gate evicts, oldest first, a connection that has been
 // silent for an eighth of the handshake timeout (at most 250 ms), or
 // failing that one that has been handshaking for a quarter of it (at most
-// a second). Below the cap nothing is evicted: every peer gets the whole
-// handshake timeout.
+// a second), taken from the source holding the most slots, so that a
+// flood renewing its slots evicts itself before a lone client whose
+// handshake is slow on a loaded machine. Below the cap nothing is
+// evicted: every peer gets the whole handshake timeout.
 //
 // One source may hold at most a quarter of the slots of a cap of 16 or
 // more; beyond that its newcomers can only displace its own stalled
@@ -164,7 +166,8 @@ func (g *Gate) Admit(raw net.Conn) (*Conn, bool) {
 
 // evict picks and unregisters the connection to close for a newcomer
 // from src, which holds held slots: the oldest silent one past the quiet
-// grace, else the oldest past the slow one, from src only if own. Failing
+// grace, else one past the slow one (from the network holding the most
+// slots, the oldest of those), from src only if own. Failing
 // those (and not own, with a per-source share), the oldest past the quiet
 // grace of the source holding the most slots, if that is at least two
 // more than held: see the package doc. It returns nil if none qualifies.
@@ -180,7 +183,12 @@ func (g *Gate) evict(src netip.Prefix, own bool, held int) *Conn {
 		if !c.spoke.Load() && now.Sub(c.start) >= g.quiet && (silent == nil || c.start.Before(silent.start)) {
 			silent = c
 		}
-		if now.Sub(c.start) >= g.slow && (any == nil || c.start.Before(any.start)) {
+		// Past the slow grace, the network holding the most slots loses
+		// one first (then the oldest): a flood renewing its slots takes
+		// them from itself, not from a lone client whose handshake is slow
+		// on a loaded machine.
+		if now.Sub(c.start) >= g.slow && (any == nil || g.bySource[c.src] > g.bySource[any.src] ||
+			g.bySource[c.src] == g.bySource[any.src] && c.start.Before(any.start)) {
 			any = c
 		}
 	}

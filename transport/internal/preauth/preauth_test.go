@@ -294,3 +294,42 @@ func TestGateMultiSourceFlood(t *testing.T) {
 		t.Fatalf("after releasing all: held %d, sources %v, live %d", g.Held(), g.bySource, len(g.live))
 	}
 }
+
+// Past the slow grace, a newcomer evicts from the network holding the most
+// slots: a flood renewing its slots takes them from itself, and a client
+// whose handshake is slow keeps its slot (a loaded machine's -race run
+// showed a flood newcomer evicting the client's older handshake).
+func TestGateSlowEvictsTheFullestNetwork(t *testing.T) {
+	g := NewGate(8, time.Minute)
+	g.quiet, g.slow = time.Hour, 20*time.Millisecond
+	client, ok := g.Admit(fromIP(t, "198.51.100.7"))
+	if !ok {
+		t.Fatal("client refused below the cap")
+	}
+	client.spoke.Store(true)
+	time.Sleep(time.Millisecond)
+	var flood []*Conn
+	for i := range 7 {
+		c, ok := g.Admit(fromIP(t, fmt.Sprintf("10.0.%d.1", i%2)))
+		if !ok {
+			t.Fatalf("flood conn %d refused below the cap", i)
+		}
+		c.spoke.Store(true)
+		flood = append(flood, c)
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(30 * time.Millisecond) // every handshake is past the slow grace
+	c, ok := g.Admit(fromIP(t, "10.0.1.9"))
+	if !ok {
+		t.Fatal("a newcomer was refused with every handshake past the slow grace")
+	}
+	if client.Evicted() {
+		t.Error("the client's handshake, alone in its network, was evicted before a flood network's")
+	}
+	if !flood[0].Evicted() {
+		t.Error("the oldest handshake of the network holding the most slots (10.0.0.0/24: 4) was not the one evicted")
+	}
+	for _, x := range append(flood, client, c) {
+		g.Release(x)
+	}
+}
