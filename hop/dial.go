@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/session"
+	"github.com/hopwire/hopwire/session/connect"
 	"github.com/hopwire/hopwire/transport/dtls"
 	"github.com/hopwire/hopwire/transport/quic"
 	hssh "github.com/hopwire/hopwire/transport/ssh"
@@ -91,7 +93,7 @@ func (h *Hop) dialTCP(ctx context.Context, addr string) (net.Conn, error) {
 	if h.Conn == nil {
 		return h.SSH.DialContext(ctx, "tcp", addr)
 	}
-	return connect(ctx, h.Conn.Link(), "tcp", addr)
+	return connect.Dial(ctx, h.Conn.Link(), "tcp", addr)
 }
 
 // link returns the hop's link, or an error for a plain SSH bastion, which
@@ -130,55 +132,8 @@ func (r *Route) Done() <-chan struct{} { return r.Target().Done() }
 // "udp"), like a net.Dialer whose packets leave from the target. The
 // target's policy decides whether it may.
 func (r *Route) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	return connect(ctx, r.Target().Link(), network, addr)
+	return connect.Dial(ctx, r.Target().Link(), network, addr)
 }
-
-// connect opens a connect stream on l.
-func connect(ctx context.Context, l *session.Link, network, addr string) (net.Conn, error) {
-	var n session.ConnectNetwork
-	switch network {
-	case "tcp", "tcp4", "tcp6":
-		n = session.ConnectTCP
-	case "udp", "udp4", "udp6":
-		n = session.ConnectUDP
-	default:
-		return nil, fmt.Errorf("hop: network %q: want tcp or udp", network)
-	}
-	return openConnect(ctx, l, &session.ConnectRequest{Network: n, Address: addr})
-}
-
-func openConnect(ctx context.Context, l *session.Link, req *session.ConnectRequest) (net.Conn, error) {
-	hdr, err := req.Encode()
-	if err != nil {
-		return nil, err
-	}
-	s, err := l.OpenStream(ctx, session.KindConnect, hdr)
-	if err != nil {
-		return nil, err
-	}
-	if req.Network == session.ConnectUDP {
-		raddr, err := net.ResolveUDPAddr("udp", req.Address)
-		if err != nil {
-			raddr = &net.UDPAddr{}
-		}
-		return &udpStream{Stream: s, pc: session.NewPacketConn(s, raddr)}, nil
-	}
-	return s, nil
-}
-
-// udpStream is a connect udp stream: a net.Conn whose Read and Write are
-// whole datagrams.
-type udpStream struct {
-	*session.Stream
-	pc *session.PacketConn
-}
-
-func (u *udpStream) Read(p []byte) (int, error) {
-	n, _, err := u.pc.ReadFrom(p)
-	return n, err
-}
-
-func (u *udpStream) Write(p []byte) (int, error) { return u.pc.WriteTo(p, nil) }
 
 // Dial reaches target through via, hop by hop: each hop after the first is
 // dialed through the previous one, and each is authenticated by this side.
@@ -308,7 +263,7 @@ func (d *Dialer) dialHop(ctx context.Context, prev *Hop, a Addr, last bool) (*Ho
 		case prev.Conn == nil:
 			c, err = prev.SSH.Exec(ctx, shellJoin(a.Command))
 		default:
-			c, err = openConnect(ctx, prev.Conn.Link(), &session.ConnectRequest{Network: session.ConnectExec, Address: a.Command[0], Args: a.Command[1:]})
+			c, err = connect.Open(ctx, prev.Conn.Link(), &connect.Request{Network: connect.Exec, Address: a.Command[0], Args: a.Command[1:]})
 		}
 		if err != nil {
 			return nil, err
@@ -329,7 +284,7 @@ func (d *Dialer) dialHop(ctx context.Context, prev *Hop, a Addr, last bool) (*Ho
 		if perr != nil {
 			return nil, perr
 		}
-		if c, err = openConnect(ctx, pl, &session.ConnectRequest{Network: session.ConnectAgent, Address: a.Name}); err == nil {
+		if c, err = connect.Open(ctx, pl, &connect.Request{Network: connect.Agent, Address: a.Name}); err == nil {
 			tc, err = htls.Client(ctx, c, cfg)
 		}
 		if err != nil {
@@ -381,22 +336,7 @@ func packetThrough(ctx context.Context, prev *Hop, a Addr) (net.PacketConn, net.
 	if err != nil {
 		return nil, nil, err
 	}
-	req := &session.ConnectRequest{Network: session.ConnectUDP, Address: a.HostPort()}
-	hdr, err := req.Encode()
-	if err != nil {
-		return nil, nil, err
-	}
-	s, err := pl.OpenStream(ctx, session.KindConnect, hdr)
-	if err != nil {
-		return nil, nil, err
-	}
-	raddr, err := net.ResolveUDPAddr("udp", a.HostPort())
-	if err != nil {
-		// The name is resolved by the relay; locally it only labels
-		// packets.
-		raddr = &net.UDPAddr{IP: net.IPv4zero}
-	}
-	return session.NewPacketConn(s, raddr), raddr, nil
+	return connect.DialPacket(ctx, pl, a.HostPort())
 }
 
 // sameKeyAsEarlier refuses a hop that answered with the key of an earlier
@@ -456,6 +396,9 @@ func (d *Dialer) linkConfig(p session.Peer) *session.LinkConfig {
 		cfg = *d.Link
 	}
 	cfg.Peer = p
+	if !slices.Contains(cfg.Caps, connect.VerdictCap) {
+		cfg.Caps = append(slices.Clip(cfg.Caps), connect.VerdictCap) // a refused CONNECT is a dial error
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = d.Logger
 	}

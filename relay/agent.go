@@ -7,6 +7,7 @@ import (
 
 	"github.com/hopwire/hopwire/hop"
 	"github.com/hopwire/hopwire/session"
+	"github.com/hopwire/hopwire/session/connect"
 	htls "github.com/hopwire/hopwire/transport/tls"
 )
 
@@ -81,14 +82,18 @@ func (s *Server) agentOnce(ctx context.Context, d *hop.Dialer, via []hop.Addr, r
 // serveInbound serves a client that a relay sent over st: TLS server side
 // end to end with the client, then a link as from any listener.
 func (s *Server) serveInbound(st *session.Stream) {
-	req, err := session.ParseConnectRequest(st.Header())
-	if err != nil || req.Network != session.ConnectAgent {
+	req, err := connect.ParseRequest(st.Header())
+	if err != nil || req.Network != connect.Agent {
 		st.Abort(session.AbortRefused, "an agent accepts only inbound agent streams")
 		return
 	}
 	cfg, err := s.serverTLS()
 	if err != nil {
 		st.Abort(session.AbortRefused, err.Error())
+		return
+	}
+	if err := connect.Accept(st); err != nil {
+		st.Abort(session.AbortLocal, err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)

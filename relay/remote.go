@@ -7,17 +7,13 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/hopwire/hopwire/session"
+	"github.com/hopwire/hopwire/session/connect"
 )
-
-// ReversePrefix starts the address of a connect stream a node opens back
-// to a client for a remote forward (-R): "reverse:" and the client's tag.
-const ReversePrefix = "reverse:"
 
 // ListenRemote listens on bind (HOST:PORT) on this node for the caller —
 // a remote forward, ssh -R — if a forward-remote grant covers the address.
 // Every connection accepted is sent back to the caller as a connect stream
-// to "reverse:TAG". It returns when the caller cancels the call or the
+// back ([connect.Reverse] of tag). It returns when the caller cancels the call or the
 // session ends.
 func (n *nodeService) ListenRemote(ctx context.Context, bind, tag string) error {
 	select {
@@ -45,24 +41,23 @@ func (n *nodeService) ListenRemote(ctx context.Context, bind, tag string) error 
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	defer ln.Close()
-	hdr, err := (&session.ConnectRequest{Network: session.ConnectTCP, Address: ReversePrefix + tag}).Encode()
-	if err != nil {
-		return err
-	}
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return ctx.Err()
 		}
-		st, err := n.conn.Link().OpenStream(ctx, session.KindConnect, hdr)
-		if err != nil {
-			c.Close()
-			return err
-		}
 		n.s.wg.Add(1)
 		go func() {
 			defer n.s.wg.Done()
-			Splice(st, c)
+			// The client accepts each connection (or refuses it: its
+			// local service is down) before any byte flows.
+			st, err := connect.Open(ctx, n.conn.Link(), connect.Reverse(tag))
+			if err != nil {
+				n.s.log.Info("remote forward: the client refused a connection", "bind", bind, "peer", n.peer.Principal, "err", err)
+				connect.Abort(c, err)
+				return
+			}
+			connect.Splice(st, c)
 		}()
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"os"
 	"os/exec"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/hopwire/hopwire/classic"
 	"github.com/hopwire/hopwire/hop"
 	"github.com/hopwire/hopwire/session"
+	"github.com/hopwire/hopwire/session/connect"
 	"github.com/hopwire/hopwire/transport/dtls"
 	"github.com/hopwire/hopwire/transport/quic"
 	hssh "github.com/hopwire/hopwire/transport/ssh"
@@ -393,6 +395,9 @@ func (s *Server) linkConfig(p session.Peer) *session.LinkConfig {
 	if s.opts.Link != nil {
 		cfg = *s.opts.Link
 	}
+	if !slices.Contains(cfg.Caps, connect.VerdictCap) {
+		cfg.Caps = append(slices.Clip(cfg.Caps), connect.VerdictCap) // a refused CONNECT is the client's dial error
+	}
 	cfg.Name = s.opts.Name
 	cfg.Peer = p
 	if cfg.Logger == nil {
@@ -435,7 +440,7 @@ func (s *Server) serveLink(l *session.Link) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.handleConnect(log, peer, st)
+			s.connectServer(log).Serve(s.ctx, st)
 		}()
 	}
 	node := &nodeService{s: s, peer: peer, ready: make(chan struct{})}
@@ -533,56 +538,49 @@ func (s *Server) spawnEnv(peer Peer) []string {
 	return env
 }
 
-// handleConnect serves one connect stream under the policy.
-func (s *Server) handleConnect(log *slog.Logger, peer session.Peer, st *session.Stream) {
-	req, err := session.ParseConnectRequest(st.Header())
-	if err != nil {
-		s.drops.malformed.Add(1)
-		st.Abort(session.AbortProtocol, err.Error())
-		return
+// connectServer serves the connect streams of one peer's link under the
+// policy: tcp and udp to the addresses a connect grant allows (checked on
+// the address dialled), exec of the command lines an exec grant names,
+// and the agents registered here.
+func (s *Server) connectServer(log *slog.Logger) *connect.Server {
+	return &connect.Server{
+		Dial: func(ctx context.Context, peer session.Peer, req *connect.Request) (net.Conn, error) {
+			pp := Peer{Name: peer.Principal, Fingerprint: peer.Fingerprint}
+			switch req.Network {
+			case connect.TCP, connect.UDP:
+				return s.dialChecked(ctx, log, pp, req)
+			case connect.Exec:
+				argv := append([]string{req.Address}, req.Args...)
+				_, prog, err := s.policy.AllowExec(pp, argv, exec.LookPath)
+				if err != nil {
+					return nil, err
+				}
+				argv[0] = prog
+				return stdio.Spawn(s.ctx, argv, &stdio.SpawnOptions{Env: s.spawnEnv(pp)})
+			case connect.Agent:
+				return s.reachAgent(ctx, req.Address)
+			}
+			return nil, fmt.Errorf("relay: connect network %s is not served here", req.Network)
+		},
+		Refused: func(req *connect.Request, err error) {
+			switch {
+			case req == nil:
+				s.drops.malformed.Add(1)
+				log.Warn("connect refused: malformed request", "err", err)
+			case errors.Is(err, ErrDenied):
+				s.drops.denied.Add(1)
+				log.Warn("connect denied", "network", req.Network.String(), "dest", clip(req.Address), "err", err)
+			default:
+				log.Info("connect failed", "network", req.Network.String(), "dest", clip(req.Address), "err", err)
+			}
+		},
+		Accepted: func(req *connect.Request) {
+			log.Debug("connect", "network", req.Network.String(), "dest", clip(req.Address))
+		},
 	}
-	pp := Peer{Name: peer.Principal, Fingerprint: peer.Fingerprint}
-	ctx, cancel := context.WithTimeout(s.ctx, 15*time.Second)
-	defer cancel()
-	var out net.Conn
-	switch req.Network {
-	case session.ConnectTCP, session.ConnectUDP:
-		out, err = s.dialChecked(ctx, log, pp, req)
-	case session.ConnectExec:
-		argv := append([]string{req.Address}, req.Args...)
-		var prog string
-		if _, prog, err = s.policy.AllowExec(pp, argv, exec.LookPath); err == nil {
-			argv[0] = prog
-			out, err = stdio.Spawn(s.ctx, argv, &stdio.SpawnOptions{Env: s.spawnEnv(pp)})
-		}
-	case session.ConnectAgent:
-		out, err = s.reachAgent(ctx, req.Address)
-	}
-	if err != nil {
-		code := session.AbortUpstream
-		if errors.Is(err, ErrDenied) {
-			code = session.AbortPolicy
-			s.drops.denied.Add(1)
-			log.Warn("connect denied", "network", req.Network.String(), "dest", req.Address, "err", err)
-		} else {
-			log.Info("connect failed", "network", req.Network.String(), "dest", req.Address, "err", err)
-		}
-		st.Abort(code, err.Error())
-		return
-	}
-	log.Debug("connect", "network", req.Network.String(), "dest", req.Address)
-	if req.Network == session.ConnectUDP {
-		relayUDP(st, out)
-		return
-	}
-	Splice(st, out)
 }
 
-// dialChecked dials tcp or udp; the policy is checked in the dialer's
-// Control hook, on the IP actually dialled, so no spelling of an address
-// and no DNS answer can slip past it. A peer no grant could serve is
-// refused before its host is resolved.
-func (s *Server) dialChecked(ctx context.Context, log *slog.Logger, peer Peer, req *session.ConnectRequest) (net.Conn, error) {
+func (s *Server) dialChecked(ctx context.Context, log *slog.Logger, peer Peer, req *connect.Request) (net.Conn, error) {
 	var denied error
 	d := net.Dialer{
 		Resolver: s.resolver,
@@ -601,7 +599,7 @@ func (s *Server) dialChecked(ctx context.Context, log *slog.Logger, peer Peer, r
 		},
 	}
 	network := "tcp"
-	if req.Network == session.ConnectUDP {
+	if req.Network == connect.UDP {
 		network = "udp"
 	}
 	if !s.policy.couldConnect(ctx, network, peer, req.Address) { // before any lookup
@@ -692,11 +690,7 @@ func (s *Server) reachAgent(ctx context.Context, name string) (net.Conn, error) 
 	if a == nil {
 		return nil, fmt.Errorf("relay: no agent %q registered here", name)
 	}
-	hdr, err := (&session.ConnectRequest{Network: session.ConnectAgent, Address: name}).Encode()
-	if err != nil {
-		return nil, err
-	}
-	return a.Link().OpenStream(ctx, session.KindConnect, hdr)
+	return connect.Open(ctx, a.Link(), &connect.Request{Network: connect.Agent, Address: name})
 }
 
 func sortStrings(s []string) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -389,6 +390,9 @@ func (l *Link) watchLoop(w silenceWatcher) {
 
 // Peer returns what is known of the node at the other end.
 func (l *Link) Peer() Peer { return l.peer }
+
+// Caps returns the capabilities this side announced in its hello.
+func (l *Link) Caps() []string { return slices.Clone(l.cfg.Caps) }
 
 // Role returns this side's role.
 func (l *Link) Role() Role { return l.role }

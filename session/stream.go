@@ -57,8 +57,11 @@ func (e *StreamError) Error() string {
 	return fmt.Sprintf("session: stream aborted %s: %s: %s", who, e.Code, e.Reason)
 }
 
-// Is reports whether target is ErrStreamAborted.
-func (e *StreamError) Is(target error) bool { return target == ErrStreamAborted }
+// Is reports whether target is ErrStreamAborted, or ErrDenied for a
+// policy refusal (AbortPolicy).
+func (e *StreamError) Is(target error) bool {
+	return target == ErrStreamAborted || target == ErrDenied && e.Code == AbortPolicy
+}
 
 // Timeout reports whether the abort was caused by a timeout.
 func (e *StreamError) Timeout() bool { return e.Code == AbortTimeout }
@@ -130,6 +133,9 @@ func (s *Stream) Kind() StreamKind { return s.kind }
 
 // Header returns the header bytes the opener attached to the stream.
 func (s *Stream) Header() []byte { return s.hdr }
+
+// Link returns the link the stream belongs to.
+func (s *Stream) Link() *Link { return s.link }
 
 func (s *Stream) touch() { s.lastActive.Store(time.Now().UnixNano()) }
 

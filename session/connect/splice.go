@@ -1,4 +1,4 @@
-package relay
+package connect
 
 import (
 	"bufio"
@@ -36,14 +36,14 @@ func Splice(st *session.Stream, c net.Conn) {
 	}()
 	// No goroutine waits for the stream's release: at 10,000 forwards
 	// that was 10,000 parked goroutines and their stacks.
-	stop := st.AfterDone(func() { abort(c, nil) })
+	stop := st.AfterDone(func() { Abort(c, nil) })
 	pipe(st, c)
 	wg.Wait()
 	stop()
 	if down != nil {
 		// c failed while the client was still sending: the client learns
 		// why, even after st's other direction ended cleanly.
-		abort(st, down)
+		Abort(st, down)
 	}
 	st.Close()
 	c.Close()
@@ -65,7 +65,7 @@ func pipe(dst, src net.Conn) error {
 		closeWrite(dst)
 		return nil
 	}
-	abort(dst, err)
+	Abort(dst, err)
 	return err
 }
 
@@ -80,8 +80,9 @@ func closeWrite(c net.Conn) {
 	c.Close()
 }
 
-// abort ends c with an error the far side sees.
-func abort(c net.Conn, cause error) {
+// Abort ends c with an error the far side sees: an abort for a stream, a
+// reset (RST) for TCP, a close otherwise.
+func Abort(c net.Conn, cause error) {
 	switch x := c.(type) {
 	case *session.Stream:
 		reason := "upstream failed"
@@ -102,9 +103,9 @@ func abort(c net.Conn, cause error) {
 	}
 }
 
-// relayUDP carries framed datagrams between a connect udp stream and a
-// connected UDP socket.
-func relayUDP(st *session.Stream, c net.Conn) {
+// SpliceUDP carries framed datagrams between a connect udp stream and a
+// connected UDP socket, until either ends, then closes both.
+func SpliceUDP(st *session.Stream, c net.Conn) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -112,7 +113,7 @@ func relayUDP(st *session.Stream, c net.Conn) {
 		buf := make([]byte, 65535)
 		r := bufio.NewReaderSize(st, 64<<10)
 		for {
-			n, err := session.ReadDatagram(r, buf)
+			n, err := ReadDatagram(r, buf)
 			if err != nil {
 				c.Close()
 				return
@@ -121,7 +122,7 @@ func relayUDP(st *session.Stream, c net.Conn) {
 		}
 	}()
 	buf := make([]byte, 65535)
-	send := session.NewDatagramSender(st)
+	send := NewDatagramSender(st)
 	for {
 		n, err := c.Read(buf)
 		if errors.Is(err, syscall.ECONNREFUSED) {

@@ -1,0 +1,354 @@
+// Package socks5 is a small SOCKS5 server (RFC 1928) for hopwire's -D
+// forwards: no authentication, CONNECT and UDP ASSOCIATE, with every
+// connection made by a dial function the caller gives, in the shape of
+// tailscale's net/socks5. It knows nothing of hops: cmd hands it a route's
+// DialContext, so connections leave from the route's target.
+//
+// A CONNECT is answered after the dial function returns, with the reply
+// code its error maps to ([Server.ReplyCode]): a refusal by policy is "connection
+// not allowed by ruleset", a refused or unreachable upstream says so. The
+// dial function should therefore return only once the far side has given
+// its verdict (hop routes do, on links that carry connect verdicts).
+package socks5
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Reply codes (RFC 1928 §6).
+const (
+	Succeeded          byte = 0
+	GeneralFailure     byte = 1
+	NotAllowed         byte = 2 // connection not allowed by ruleset
+	NetworkUnreachable byte = 3
+	HostUnreachable    byte = 4
+	ConnectionRefused  byte = 5
+	TTLExpired         byte = 6
+	CommandUnsupported byte = 7
+	AddrUnsupported    byte = 8
+)
+
+// Server serves SOCKS5 clients. Its fields are set before ServeConn is
+// first called and not changed after.
+type Server struct {
+	// Dial makes the connections: network "tcp" for a CONNECT, "udp"
+	// for each destination of a UDP ASSOCIATE (a net.Conn whose reads and
+	// writes are whole datagrams).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Splice joins a client's connection and its upstream until both are
+	// done (default: copies both ways, passing half-closes on). hopwire
+	// passes the one that turns an upstream failure into a reset.
+	Splice func(client, upstream net.Conn)
+	// Refused, if set, is told of every request that failed: its
+	// destination, the reply code sent, and why.
+	Refused func(dest string, code byte, err error)
+	// Denied, if set, reports whether a dial error is a refusal by
+	// policy, answered "connection not allowed by ruleset".
+	Denied func(error) bool
+	// HandshakeTimeout bounds the greeting and request (default 30s).
+	HandshakeTimeout time.Duration
+}
+
+// ReplyCode maps a dial error to the SOCKS5 reply that explains it best.
+func (s *Server) ReplyCode(err error) byte {
+	if err == nil {
+		return Succeeded
+	}
+	var ne net.Error
+	msg := err.Error()
+	switch {
+	case s.Denied != nil && s.Denied(err):
+		return NotAllowed
+	case errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(msg, "connection refused"):
+		return ConnectionRefused
+	case errors.Is(err, syscall.ENETUNREACH) || strings.Contains(msg, "network is unreachable"):
+		return NetworkUnreachable
+	case errors.Is(err, syscall.EHOSTUNREACH) || strings.Contains(msg, "no route to host") ||
+		strings.Contains(msg, "no such host") || strings.Contains(msg, "host unreachable"):
+		return HostUnreachable
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() || strings.Contains(msg, "i/o timeout"):
+		return TTLExpired
+	}
+	return GeneralFailure
+}
+
+// ServeConn serves one client connection until it ends, and closes it.
+func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
+	defer c.Close()
+	timeout := s.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	c.SetDeadline(time.Now().Add(timeout))
+	cmd, dest, err := readRequest(c)
+	if err != nil {
+		var re *replyError
+		if errors.As(err, &re) {
+			reply(c, re.code, nil)
+		}
+		return
+	}
+	switch cmd {
+	case 1: // CONNECT
+		up, err := s.Dial(ctx, "tcp", dest)
+		if err != nil {
+			code := s.ReplyCode(err)
+			if s.Refused != nil {
+				s.Refused(dest, code, err)
+			}
+			reply(c, code, nil)
+			return
+		}
+		reply(c, Succeeded, nil)
+		c.SetDeadline(time.Time{})
+		if s.Splice != nil {
+			s.Splice(c, up)
+		} else {
+			splice(c, up)
+		}
+	case 3: // UDP ASSOCIATE
+		c.SetDeadline(time.Time{})
+		s.associate(ctx, c)
+	default:
+		reply(c, CommandUnsupported, nil)
+	}
+}
+
+// replyError is a request the server answers with a code.
+type replyError struct{ code byte }
+
+func (e *replyError) Error() string { return "socks5: reply " + strconv.Itoa(int(e.code)) }
+
+// readRequest reads the greeting (answering it: no authentication) and
+// the request, and returns its command and destination.
+func readRequest(c io.ReadWriter) (cmd byte, dest string, err error) {
+	var hdr [2]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil {
+		return 0, "", err
+	}
+	if hdr[0] != 5 {
+		return 0, "", errors.New("socks5: not version 5")
+	}
+	methods := make([]byte, hdr[1])
+	if _, err := io.ReadFull(c, methods); err != nil {
+		return 0, "", err
+	}
+	if !slices.Contains(methods, 0) {
+		c.Write([]byte{5, 0xff}) // no acceptable method
+		return 0, "", errors.New("socks5: the client offers no method without authentication")
+	}
+	if _, err := c.Write([]byte{5, 0}); err != nil {
+		return 0, "", err
+	}
+	var req [3]byte
+	if _, err := io.ReadFull(c, req[:]); err != nil {
+		return 0, "", err
+	}
+	if req[0] != 5 {
+		return 0, "", errors.New("socks5: request is not version 5")
+	}
+	host, err := readAddr(c)
+	if err != nil {
+		return 0, "", err
+	}
+	var port [2]byte
+	if _, err := io.ReadFull(c, port[:]); err != nil {
+		return 0, "", err
+	}
+	return req[1], net.JoinHostPort(host, strconv.Itoa(int(binary.BigEndian.Uint16(port[:])))), nil
+}
+
+// readAddr reads ATYP and the address that follows.
+func readAddr(r io.Reader) (string, error) {
+	var atyp [1]byte
+	if _, err := io.ReadFull(r, atyp[:]); err != nil {
+		return "", err
+	}
+	switch atyp[0] {
+	case 1, 4:
+		ip := make([]byte, 4)
+		if atyp[0] == 4 {
+			ip = make([]byte, 16)
+		}
+		if _, err := io.ReadFull(r, ip); err != nil {
+			return "", err
+		}
+		return net.IP(ip).String(), nil
+	case 3:
+		var n [1]byte
+		if _, err := io.ReadFull(r, n[:]); err != nil {
+			return "", err
+		}
+		name := make([]byte, n[0])
+		if _, err := io.ReadFull(r, name); err != nil {
+			return "", err
+		}
+		return string(name), nil
+	}
+	return "", &replyError{AddrUnsupported}
+}
+
+// reply sends a reply with bound address bnd (nil: 0.0.0.0:0), in the
+// family of bnd.
+func reply(w io.Writer, code byte, bnd *net.UDPAddr) {
+	b := []byte{5, code, 0}
+	ip, port := net.IP(net.IPv4zero), 0
+	if bnd != nil {
+		ip, port = bnd.IP, bnd.Port
+	}
+	if ip4 := ip.To4(); ip4 != nil {
+		b = append(append(b, 1), ip4...)
+	} else {
+		b = append(append(b, 4), ip.To16()...)
+	}
+	w.Write(binary.BigEndian.AppendUint16(b, uint16(port)))
+}
+
+// splice copies both ways until both are done, passing a clean end on as
+// a half-close and a failure as a close.
+func splice(a, b net.Conn) {
+	var wg sync.WaitGroup
+	wg.Go(func() { pass(b, a) })
+	pass(a, b)
+	wg.Wait()
+	a.Close()
+	b.Close()
+}
+
+func pass(dst, src net.Conn) {
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return
+	}
+	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+}
+
+// associate serves a UDP ASSOCIATE: a UDP socket beside the client's
+// control connection takes its datagrams (each with a SOCKS header naming
+// the destination), every destination gets a connection from Dial("udp"),
+// and answers come back with a header naming their source. The
+// association lasts as long as the control connection.
+func (s *Server) associate(ctx context.Context, ctrl net.Conn) {
+	host, _, _ := net.SplitHostPort(ctrl.LocalAddr().String())
+	pc, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		reply(ctrl, GeneralFailure, nil)
+		return
+	}
+	defer pc.Close()
+	reply(ctrl, Succeeded, pc.LocalAddr().(*net.UDPAddr))
+	go func() {
+		io.Copy(io.Discard, ctrl) // the association ends with the TCP connection
+		pc.Close()
+	}()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	flows := map[string]net.Conn{}
+	defer func() {
+		mu.Lock()
+		for _, f := range flows {
+			f.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}()
+	buf := make([]byte, 65535)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		dest, payload, ok := ParseUDP(buf[:n])
+		if !ok {
+			continue // fragments and malformed datagrams are dropped, as RFC 1928 allows
+		}
+		mu.Lock()
+		flow := flows[dest]
+		mu.Unlock()
+		if flow == nil {
+			if flow, err = s.Dial(ctx, "udp", dest); err != nil {
+				if s.Refused != nil {
+					s.Refused(dest, s.ReplyCode(err), err)
+				}
+				continue
+			}
+			mu.Lock()
+			flows[dest] = flow
+			mu.Unlock()
+			wg.Go(func() {
+				hdr := UDPHeader(dest)
+				b := make([]byte, 65535)
+				for {
+					n, err := flow.Read(b)
+					if err != nil {
+						return
+					}
+					pc.WriteTo(append(append([]byte(nil), hdr...), b[:n]...), from)
+				}
+			})
+		}
+		flow.Write(payload)
+	}
+}
+
+// ParseUDP splits a SOCKS5 UDP datagram, RSV(2) FRAG(1) ATYP ADDR PORT
+// DATA, into its destination and payload. Fragments (FRAG ≠ 0) are not
+// supported and, like malformed datagrams, report !ok.
+func ParseUDP(b []byte) (dest string, payload []byte, ok bool) {
+	if len(b) < 4 || b[2] != 0 {
+		return "", nil, false
+	}
+	var host string
+	rest := b[4:]
+	switch b[3] {
+	case 1:
+		if len(rest) < 4 {
+			return "", nil, false
+		}
+		host, rest = net.IP(rest[:4]).String(), rest[4:]
+	case 4:
+		if len(rest) < 16 {
+			return "", nil, false
+		}
+		host, rest = net.IP(rest[:16]).String(), rest[16:]
+	case 3:
+		if len(rest) < 1 || len(rest) < 1+int(rest[0]) {
+			return "", nil, false
+		}
+		host, rest = string(rest[1:1+int(rest[0])]), rest[1+int(rest[0]):]
+	default:
+		return "", nil, false
+	}
+	if len(rest) < 2 {
+		return "", nil, false
+	}
+	port := binary.BigEndian.Uint16(rest)
+	return net.JoinHostPort(host, strconv.Itoa(int(port))), rest[2:], true
+}
+
+// UDPHeader is the header of a datagram from src (HOST:PORT) to a client.
+func UDPHeader(src string) []byte {
+	host, port, _ := net.SplitHostPort(src)
+	p, _ := strconv.Atoi(port)
+	h := []byte{0, 0, 0}
+	if ip := net.ParseIP(host); ip != nil && ip.To4() != nil {
+		h = append(append(h, 1), ip.To4()...)
+	} else if ip != nil {
+		h = append(append(h, 4), ip.To16()...)
+	} else {
+		h = append(append(h, 3, byte(len(host))), host...)
+	}
+	return binary.BigEndian.AppendUint16(h, uint16(p))
+}
