@@ -110,6 +110,7 @@ func (h *Hop) link(what string) (*session.Link, error) {
 type Route struct {
 	Hops []*Hop
 	once sync.Once
+	rev  reverse // remote listeners (Listen)
 }
 
 // Target returns the RPC session with the target (the last hop).
@@ -145,6 +146,11 @@ func (d *Dialer) Dial(ctx context.Context, via []Addr, target Addr) (*Route, err
 		return nil, err
 	}
 	r := &Route{}
+	// Every hop's session hands the route the reverse streams of its
+	// remote listeners (Route.Listen), and the rest to d.Session's Accept.
+	dd := *d
+	dd.Session = r.sessionOptions(d.Session)
+	d = &dd
 	for i, a := range all {
 		start := time.Now()
 		var prev *Hop

@@ -228,7 +228,35 @@ type DeniedError struct {
 }
 
 func (e *DeniedError) Error() string {
-	return fmt.Sprintf("relay: %s %s denied by policy for %s (%s): no grant allows it", e.Capability, e.Target, e.Principal, e.Fingerprint)
+	who := e.Principal
+	if who == "" {
+		who = "fp:" + e.Fingerprint
+	}
+	msg := fmt.Sprintf("relay: %s %s denied by policy for %s (%s): no grant allows it", e.Capability, e.Target, e.Principal, e.Fingerprint)
+	if e.Principal == "" {
+		msg = fmt.Sprintf("relay: %s %s denied by policy for %s: no grant allows it", e.Capability, e.Target, who)
+	}
+	if scope := e.scope(); scope != "" {
+		msg += fmt.Sprintf("; the node's operator can allow it with --grant '%s:%s%s'", who, e.Capability, scope)
+	}
+	return msg
+}
+
+// scope is the =SCOPE of a grant that would allow the refused request,
+// when one can be written from what was asked.
+func (e *DeniedError) scope() string {
+	switch e.Capability {
+	case CapConnect, CapForwardRemote, CapRegister:
+		if e.Target != "" && !strings.ContainsAny(e.Target, " '\"\n") {
+			return "=" + e.Target
+		}
+	case CapClassic:
+		if e.Target == "classic=eval" {
+			return "=eval"
+		}
+		return ""
+	}
+	return ""
 }
 
 // Is matches ErrDenied.

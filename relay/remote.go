@@ -15,7 +15,11 @@ import (
 // Every connection accepted is sent back to the caller as a connect stream
 // back ([connect.Reverse] of tag). It returns when the caller cancels the call or the
 // session ends.
-func (n *nodeService) ListenRemote(ctx context.Context, bind, tag string) error {
+//
+// ready, if given (newer clients give one), is called with the address
+// listened on once the listener is up, so the caller knows the forward
+// stands before its first connection (hop.Route.Listen).
+func (n *nodeService) ListenRemote(ctx context.Context, bind, tag string, ready ...func(string)) error {
 	select {
 	case <-n.ready:
 	case <-ctx.Done():
@@ -41,6 +45,9 @@ func (n *nodeService) ListenRemote(ctx context.Context, bind, tag string) error 
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	defer ln.Close()
+	if len(ready) > 0 && ready[0] != nil {
+		ready[0](ln.Addr().String())
+	}
 	for {
 		c, err := ln.Accept()
 		if err != nil {

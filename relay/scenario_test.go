@@ -25,6 +25,7 @@ import (
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/hop"
 	"github.com/hopwire/hopwire/session"
+	"github.com/hopwire/hopwire/session/connect"
 	htls "github.com/hopwire/hopwire/transport/tls"
 )
 
@@ -584,8 +585,8 @@ func scenarioCycles(t *testing.T, cycles int) {
 		if err != nil || sn != int64(len(payload)) {
 			t.Fatalf("cycle %d: data stream: %d %v", i, sn, err)
 		}
-		hdr, _ := (&session.ConnectRequest{Network: session.ConnectTCP, Address: echo}).Encode()
-		st, err := cl.conn.Link().OpenStream(ctx, session.KindConnect, hdr)
+		req := &connect.Request{Network: connect.TCP, Address: echo}
+		st, err := connect.Open(ctx, cl.conn.Link(), req)
 		if err != nil {
 			t.Fatalf("cycle %d: %v", i, err)
 		}
@@ -595,7 +596,7 @@ func scenarioCycles(t *testing.T, cycles int) {
 		}
 		// A second stream left open, and the server holding a reference
 		// to the client, when the client goes.
-		st2, err := cl.conn.Link().OpenStream(ctx, session.KindConnect, hdr)
+		st2, err := connect.Open(ctx, cl.conn.Link(), req)
 		if err != nil {
 			t.Fatalf("cycle %d: %v", i, err)
 		}
@@ -716,3 +717,6 @@ func newBlackhole(t *testing.T, target string) *blackhole {
 	})
 	return b
 }
+
+type writerOnly struct{ io.Writer }
+type readerOnly struct{ io.Reader }
