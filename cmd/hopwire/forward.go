@@ -316,4 +316,3 @@ func (rr *reRoute) close() {
 		rr.r.Close()
 	}
 }
-

@@ -27,4 +27,3 @@ func FuzzReadDatagram(f *testing.F) {
 		}
 	})
 }
-
