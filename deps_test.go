@@ -50,6 +50,9 @@ func TestLayers(t *testing.T) {
 		"session":   {"transport", "certs", "hop", "relay", "classic"},
 		"transport": {"session", "certs", "hop", "relay", "classic"},
 		"hop":       {"relay", "classic"},
+		// CONNECT's home sits on session alone; SOCKS5 knows no hopwire.
+		"session/connect": {"transport", "certs", "hop", "relay", "classic"},
+		"internal/socks5": {"session", "transport", "certs", "hop", "relay", "classic"},
 	}
 	for pkg, forbidden := range leaves {
 		out, err := exec.Command("go", "list", "-deps", "./"+pkg+"/...").Output()
