@@ -126,7 +126,6 @@ type ServerConfig struct {
 // Conns returned by Accept belong to the caller.
 type Listener struct {
 	scfg *ssh.ServerConfig
-	auth *authorizer
 	log  *slog.Logger
 	pre  *preauth.Listener[*Conn]
 }
@@ -181,7 +180,7 @@ func NewListener(inner net.Listener, cfg *ServerConfig) (*Listener, error) {
 	for _, k := range o.HostKeys {
 		scfg.AddHostKey(k)
 	}
-	l := &Listener{scfg: scfg, auth: auth, log: log}
+	l := &Listener{scfg: scfg, log: log}
 	l.pre = preauth.NewListener(inner, l.handshake, preauth.Options{
 		Scheme:           Scheme,
 		HandshakeTimeout: o.HandshakeTimeout,
