@@ -101,7 +101,11 @@
 //
 // A [Listener] reads its socket itself and routes datagrams by source
 // address to per-peer DTLS server conns, so that pre-authentication state
-// is bounded: see [Listener]. Connection IDs (RFC 9146) are not used, so a
+// is bounded: see [Listener]. Its read loop and admission are its own (a
+// peer is admitted by its first datagram, whose source may be spoofed);
+// only the drop counts ([Listener.Stats]) and the pacing of the "cap
+// reached" warning are shared with the tls and ssh listeners, in
+// transport/internal/preauth. Connection IDs (RFC 9146) are not used, so a
 // peer whose address changes (NAT rebinding) loses its conn and must dial
 // again; a client that comes back from the same address before its old
 // conn has timed out waits for the idle timeout.
@@ -111,7 +115,8 @@
 // dtls is a leaf at the bottom of the stack (STYLE.md §1): it imports the
 // standard library, pion/dtls v3 (≥ v3.1.5: CVE-2026-26014 and
 // CVE-2026-54908; v2 is end-of-life and must not be used) and pion's
-// logging interface, and nothing from hopwire; only its tests import
+// logging interface, and from hopwire only the pre-auth drop counting
+// the transports share (transport/internal/preauth); only its tests import
 // certs. It takes its *tls.Config from the caller; hop and relay reach it
 // through the scheme table cmd builds.
 //

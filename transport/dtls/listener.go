@@ -15,6 +15,8 @@ import (
 	"time"
 
 	pdtls "github.com/pion/dtls/v3"
+
+	"github.com/hopwire/hopwire/transport/internal/preauth"
 )
 
 // How many datagrams wait for one peer's DTLS reader before more are
@@ -25,9 +27,6 @@ const (
 	preAuthQueue = 16
 	peerQueue    = 2048 // above the largest congestion window (sndCap/mss), so our own bursts fit
 )
-
-// dropLogInterval limits the "cap reached" warnings.
-const dropLogInterval = time.Second
 
 // Listener accepts authenticated DTLS peers on one UDP socket (or
 // PacketConn) and hands each out as a reliable [Conn].
@@ -66,13 +65,13 @@ type Listener struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the read loop and the handshake goroutines
 
-	mu       sync.Mutex
-	peers    map[string]*peerConn // by source address
-	conns    map[*Conn]struct{}   // accepted, not yet closed
-	closed   bool
-	loopErr  error // why the read loop stopped
-	lastDrop time.Time
-	drops    dropCounts
+	mu      sync.Mutex
+	peers   map[string]*peerConn // by source address
+	conns   map[*Conn]struct{}   // accepted, not yet closed
+	closed  bool
+	loopErr error // why the read loop stopped
+
+	drops preauth.Drops // counted and paced as by the tls and ssh listeners
 
 	loopDone  chan struct{}
 	closeOnce sync.Once
@@ -191,16 +190,9 @@ type Stats struct {
 	Dropped map[string]uint64
 }
 
-// dropCounts counts a listener's pre-auth drops by reason.
-type dropCounts struct{ cap, silent, refused atomic.Uint64 }
-
-func (d *dropCounts) snapshot() map[string]uint64 {
-	return map[string]uint64{"cap": d.cap.Load(), "silent": d.silent.Load(), "refused": d.refused.Load()}
-}
-
 // Stats returns a snapshot of the connections that have not authenticated.
 func (l *Listener) Stats() Stats {
-	return Stats{PreAuth: len(l.slots), Dropped: l.drops.snapshot()}
+	return Stats{PreAuth: len(l.slots), Dropped: l.drops.Snapshot()}
 }
 
 // Addr returns the listening address.
@@ -289,11 +281,7 @@ func (l *Listener) route(b []byte, addr net.Addr) {
 		if victim = l.evictLocked(); victim != nil {
 			break // the newcomer takes over the victim's slot
 		}
-		l.drops.cap.Add(1)
-		warn := time.Since(l.lastDrop) >= dropLogInterval
-		if warn {
-			l.lastDrop = time.Now()
-		}
+		_, warn := l.drops.CapReached()
 		l.mu.Unlock()
 		if warn {
 			l.log.Warn("dtls: handshake cap reached; dropping new peers", "peer", key, "max", cap(l.slots))
@@ -361,7 +349,7 @@ func (l *Listener) serve(p *peerConn) {
 	if err != nil {
 		p.Close()
 		release()
-		l.drops.refused.Add(1)
+		l.drops.Failed(false)
 		l.log.Warn("dtls: handshake failed", "peer", p.key, "err", err)
 		return
 	}
@@ -373,13 +361,13 @@ func (l *Listener) serve(p *peerConn) {
 		if l.ctx.Err() != nil {
 			return
 		}
-		level := slog.LevelWarn
+		// Stalled (or evicted for it): silent, slow, or a spoofed source.
 		var ne net.Error
-		if p.evicted.Load() || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-			level = slog.LevelDebug // stalled (or evicted for it): silent, slow, or a spoofed source
-			l.drops.silent.Add(1)
-		} else {
-			l.drops.refused.Add(1)
+		stalled := p.evicted.Load() || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+		l.drops.Failed(stalled)
+		level := slog.LevelWarn
+		if stalled {
+			level = slog.LevelDebug
 		}
 		l.log.Log(context.Background(), level, "dtls: handshake failed", "peer", p.key, "err", err)
 		return

@@ -30,10 +30,13 @@ func TestMain(m *testing.M) {
 var allowedImports = map[string]bool{
 	"github.com/pion/dtls/v3": true,
 	"github.com/pion/logging": true,
+	// The pre-auth drop counting the transports share (stdlib only).
+	"github.com/hopwire/hopwire/transport/internal/preauth": true,
 }
 
-// TestDeps keeps dtls a leaf: the standard library and pion only, nothing
-// from hopwire (certs is for the tests).
+// TestDeps keeps dtls a leaf: the standard library, pion and the pre-auth
+// drop counting the transports share, nothing else from hopwire (certs is
+// for the tests).
 func TestDeps(t *testing.T) {
 	files, err := filepath.Glob("*.go")
 	if err != nil {

@@ -71,8 +71,10 @@
 //
 // ssh is a leaf at the bottom of the stack (STYLE.md §1): it imports
 // golang.org/x/crypto/ssh and the standard library, and from hopwire only
-// the admission control it shares with the tls transport
-// (transport/internal/preauth).
+// the pre-auth listener it shares with the tls transport
+// (transport/internal/preauth: the accept loop, slots, deadlines,
+// eviction, drop counting and Close; this package supplies the SSH
+// handshake).
 // It returns net.Conns; hop and relay use them through the scheme table
 // that cmd builds.
 //

@@ -5,15 +5,12 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -38,13 +35,6 @@ const (
 	extFingerprint = "fingerprint@hopwire"
 	extKey         = "key@hopwire"
 	extBoundUser   = "bound-user@hopwire" // set when the user's own file listed the key
-)
-
-// Limits on how often the accept loop retries and logs.
-const (
-	minAcceptBackoff = 5 * time.Millisecond
-	maxAcceptBackoff = time.Second
-	dropLogInterval  = time.Second
 )
 
 // authorizedOptions are the authorized_keys options that grant or deny
@@ -135,25 +125,9 @@ type ServerConfig struct {
 // conns authenticated but not yet accepted, and waits for its goroutines.
 // Conns returned by Accept belong to the caller.
 type Listener struct {
-	inner   net.Listener
-	scfg    *ssh.ServerConfig
-	auth    *authorizer
-	timeout time.Duration
-	log     *slog.Logger
-	gate    *preauth.Gate
-	ready   chan *Conn
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	loopDone chan struct{}
-	loopErr  error
-
-	drops dropCounts
-
-	closeOnce sync.Once
-	closeErr  error
+	scfg *ssh.ServerConfig
+	log  *slog.Logger
+	pre  *preauth.Listener[*Conn]
 }
 
 // Listen listens for TCP connections on addr ("host:port") and serves
@@ -206,20 +180,13 @@ func NewListener(inner net.Listener, cfg *ServerConfig) (*Listener, error) {
 	for _, k := range o.HostKeys {
 		scfg.AddHostKey(k)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	l := &Listener{
-		inner:    inner,
-		scfg:     scfg,
-		auth:     auth,
-		timeout:  o.HandshakeTimeout,
-		log:      log,
-		gate:     preauth.NewGate(o.MaxPreAuth, o.HandshakeTimeout),
-		ready:    make(chan *Conn),
-		ctx:      ctx,
-		cancel:   cancel,
-		loopDone: make(chan struct{}),
-	}
-	l.wg.Go(l.acceptLoop)
+	l := &Listener{scfg: scfg, log: log}
+	l.pre = preauth.NewListener(inner, l.handshake, preauth.Options{
+		Scheme:           Scheme,
+		HandshakeTimeout: o.HandshakeTimeout,
+		Max:              o.MaxPreAuth,
+		Logger:           log,
+	})
 	return l, nil
 }
 
@@ -264,19 +231,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 // returns an error wrapping [net.ErrClosed]; if the underlying listener
 // failed for good, that error.
 func (l *Listener) AcceptContext(ctx context.Context) (*Conn, error) {
-	if l.ctx.Err() != nil {
-		return nil, l.closedErr()
-	}
-	select {
-	case c := <-l.ready:
-		return c, nil
-	case <-l.ctx.Done():
-		return nil, l.closedErr()
-	case <-l.loopDone:
-		return nil, l.loopErr
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return l.pre.AcceptContext(ctx)
 }
 
 // Stats is a snapshot of a listener's connections that have not
@@ -293,137 +248,20 @@ type Stats struct {
 	Dropped map[string]uint64
 }
 
-// dropCounts counts a listener's pre-auth drops by reason.
-type dropCounts struct{ cap, silent, refused atomic.Uint64 }
-
-func (d *dropCounts) snapshot() map[string]uint64 {
-	return map[string]uint64{"cap": d.cap.Load(), "silent": d.silent.Load(), "refused": d.refused.Load()}
-}
-
 // Stats returns a snapshot of the connections that have not authenticated.
-func (l *Listener) Stats() Stats {
-	return Stats{PreAuth: l.gate.Held(), Dropped: l.drops.snapshot()}
-}
+func (l *Listener) Stats() Stats { return Stats(l.pre.Stats()) }
 
 // Addr returns the listener's network address.
-func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
+func (l *Listener) Addr() net.Addr { return l.pre.Addr() }
 
 // Close stops the Listener: it closes the underlying listener,
 // interrupts the handshakes in progress, closes authenticated conns not
 // yet accepted and waits for its goroutines. It is idempotent; every call
 // returns the result of closing the underlying listener.
-func (l *Listener) Close() error {
-	l.closeOnce.Do(func() {
-		l.cancel()
-		l.closeErr = l.inner.Close()
-		l.wg.Wait()
-	})
-	return l.closeErr
-}
+func (l *Listener) Close() error { return l.pre.Close() }
 
-func (l *Listener) closedErr() error {
-	return &net.OpError{Op: "accept", Net: Scheme, Addr: l.inner.Addr(), Err: net.ErrClosed}
-}
-
-// acceptLoop accepts TCP connections and starts a handshake for each
-// while a slot is free; beyond the cap it closes them at once.
-func (l *Listener) acceptLoop() {
-	defer close(l.loopDone)
-	var (
-		backoff  time.Duration
-		dropped  int
-		lastDrop time.Time
-	)
-	for {
-		raw, err := l.inner.Accept()
-		if err != nil {
-			if l.ctx.Err() != nil {
-				l.loopErr = l.closedErr()
-				return
-			}
-			if !transient(err) {
-				l.loopErr = fmt.Errorf("ssh: %w", err)
-				l.log.Error("ssh: accept failed; listener stopped", "err", err)
-				return
-			}
-			backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
-			l.log.Warn("ssh: accept failed; retrying", "err", err, "retry", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-l.ctx.Done():
-			}
-			continue
-		}
-		backoff = 0
-		hc, ok := l.gate.Admit(raw)
-		if !ok {
-			raw.Close()
-			l.drops.cap.Add(1)
-			dropped++
-			if now := time.Now(); now.Sub(lastDrop) >= dropLogInterval {
-				l.log.Warn("ssh: too many connections waiting to authenticate; closed new ones",
-					"max", l.gate.Cap(), "dropped", dropped)
-				dropped, lastDrop = 0, now
-			}
-			continue
-		}
-		l.wg.Go(func() { l.serve(hc) })
-	}
-}
-
-// serve runs the handshake on hc and hands the conn to Accept. It holds
-// a slot until then.
-func (l *Listener) serve(hc *preauth.Conn) {
-	defer l.gate.Release(hc)
-	raw := hc.Conn
-	ctx, cancel := context.WithTimeout(l.ctx, l.timeout)
-	defer cancel()
-	deadline, _ := ctx.Deadline()
-	raw.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { raw.Close() })
-	addr := raw.RemoteAddr().String()
-	c, err := l.handshake(ctx, hc)
-	if !stop() {
-		if c != nil {
-			c.Close()
-		}
-		if err == nil {
-			err = context.Cause(ctx)
-		}
-	} else if err == nil && !l.gate.Authenticated(hc) {
-		c.Close()
-		err = errEvicted
-	}
-	if err != nil {
-		if l.ctx.Err() == nil {
-			level := slog.LevelWarn
-			if quiet(err) || hc.Evicted() {
-				level = slog.LevelDebug
-				l.drops.silent.Add(1)
-			} else {
-				l.drops.refused.Add(1)
-			}
-			l.log.Log(context.Background(), level, "ssh: handshake failed", "addr", addr, "err", err)
-		}
-		return
-	}
-	if err := raw.SetDeadline(time.Time{}); err != nil {
-		c.Close()
-		return
-	}
-	l.log.Debug("ssh: client authenticated", "addr", addr, "user", c.User(), "peer", c.PeerFingerprint())
-	select {
-	case l.ready <- c:
-	case <-l.ctx.Done():
-		c.Close()
-	}
-}
-
-// errEvicted is the error of a handshake whose slot went to a newcomer.
-var errEvicted = errors.New("ssh: handshake stalled and evicted at the pre-auth cap")
-
-// handshake runs the SSH server handshake on raw and waits for the
-// client's hopwire channel, until ctx is done.
+// handshake runs the SSH server handshake on raw, an admitted TCP conn,
+// and waits for the client's hopwire channel, until ctx is done.
 func (l *Listener) handshake(ctx context.Context, raw net.Conn) (*Conn, error) {
 	sconn, chans, reqs, err := ssh.NewServerConn(raw, l.scfg)
 	if err != nil {
@@ -489,6 +327,7 @@ func (l *Listener) handshake(ctx context.Context, raw net.Conn) (*Conn, error) {
 		}
 		return err
 	}
+	l.log.Debug("ssh: client authenticated", "addr", raw.RemoteAddr().String(), "user", c.User(), "peer", c.PeerFingerprint())
 	return c, nil
 }
 
@@ -611,24 +450,4 @@ func fileSafeUser(u string) bool {
 		}
 	}
 	return true
-}
-
-// quiet reports whether a handshake error is the ordinary noise of a peer
-// that went away or said nothing, rather than one that tried and was
-// refused.
-func quiet(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed)
-}
-
-// transient reports whether an Accept error is worth retrying.
-func transient(err error) bool {
-	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EINTR} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }

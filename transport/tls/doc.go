@@ -33,9 +33,13 @@
 // that has sent nothing at all for a while (which is closed), or is closed
 // at once, before any TLS state is allocated for it. A slow or silent peer
 // therefore holds one slot for at most the deadline and never delays
-// Accept, and a flood of silent connections cannot keep a client out. Failed handshakes
-// are logged to the [ListenerOptions] Logger, if any, since no caller is
-// there to receive them.
+// Accept, and a flood of silent connections cannot keep a client out
+// (the [ListenerOptions] MaxHandshakes field has the whole policy). Failed
+// handshakes are logged to the [ListenerOptions] Logger, if any, since no
+// caller is there to receive them. All of this but the TLS handshake
+// itself (the accept loop, slots, deadlines, eviction, drop counting and
+// Close) lives in transport/internal/preauth, shared with the ssh
+// listener.
 //
 // # Writing whole frames at once
 //
@@ -52,7 +56,9 @@
 // # Where it sits
 //
 // tls is a leaf at the bottom of the stack (STYLE.md §1): it imports only
-// the standard library, takes its *tls.Config from its caller, and knows
+// the standard library and, from hopwire, the pre-auth listener it shares
+// with the ssh transport (transport/internal/preauth, itself standard
+// library only). It takes its *tls.Config from its caller, and knows
 // nothing of certs, sessions or hops. hop (dialing tls:// hops and agents)
 // and relay (listening, and serving agents) call it.
 //

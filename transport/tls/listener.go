@@ -3,15 +3,9 @@ package tls
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"os"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/hopwire/hopwire/transport/internal/preauth"
@@ -21,13 +15,6 @@ import (
 const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultMaxHandshakes    = 64
-)
-
-// Limits on how often the accept loop retries and logs.
-const (
-	minAcceptBackoff = 5 * time.Millisecond
-	maxAcceptBackoff = time.Second
-	dropLogInterval  = time.Second
 )
 
 // ListenerOptions configures a [Listener]. A nil *ListenerOptions means the
@@ -77,24 +64,8 @@ type ListenerOptions struct {
 // goroutines, and closes conns that were authenticated but not yet
 // accepted. Conns already returned by Accept belong to the caller.
 type Listener struct {
-	inner   net.Listener
-	cfg     *tls.Config // prepared
-	timeout time.Duration
-	log     *slog.Logger
-	gate    *preauth.Gate // a slot per connection between TCP accept and Accept
-	ready   chan *tls.Conn
-
-	ctx    context.Context // cancelled by Close
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // the accept loop and the handshake goroutines
-
-	loopDone chan struct{} // closed when the accept loop has stopped
-	loopErr  error         // why it stopped; written before loopDone is closed
-
-	drops dropCounts
-
-	closeOnce sync.Once
-	closeErr  error
+	cfg *tls.Config // prepared
+	pre *preauth.Listener[*tls.Conn]
 }
 
 // Listen listens for TCP connections on addr ("host:port") and returns a
@@ -146,21 +117,19 @@ func NewListener(inner net.Listener, cfg *tls.Config, opts *ListenerOptions) (*L
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	l := &Listener{
-		inner:    inner,
-		cfg:      c,
-		timeout:  o.HandshakeTimeout,
-		log:      o.Logger.With("transport", Scheme, "listen", inner.Addr().String()),
-		gate:     preauth.NewGate(o.MaxHandshakes, o.HandshakeTimeout),
-		ready:    make(chan *tls.Conn),
-		ctx:      ctx,
-		cancel:   cancel,
-		loopDone: make(chan struct{}),
-	}
-	l.wg.Add(1)
-	go l.acceptLoop()
+	l := &Listener{cfg: c}
+	l.pre = preauth.NewListener(inner, l.handshake, preauth.Options{
+		Scheme:           Scheme,
+		HandshakeTimeout: o.HandshakeTimeout,
+		Max:              o.MaxHandshakes,
+		Logger:           o.Logger.With("transport", Scheme, "listen", inner.Addr().String()),
+	})
 	return l, nil
+}
+
+// handshake runs the TLS server handshake over c, an admitted TCP conn.
+func (l *Listener) handshake(ctx context.Context, c net.Conn) (*tls.Conn, error) {
+	return handshake(ctx, tls.Server(&corkConn{Conn: c}, l.cfg), c)
 }
 
 // Accept waits for and returns the next authenticated conn, a *tls.Conn
@@ -179,19 +148,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 // it returns an error wrapping [net.ErrClosed]; if the underlying listener
 // failed for good, it returns that error.
 func (l *Listener) AcceptContext(ctx context.Context) (*tls.Conn, error) {
-	if l.ctx.Err() != nil {
-		return nil, l.closedErr()
-	}
-	select {
-	case c := <-l.ready:
-		return c, nil
-	case <-l.ctx.Done():
-		return nil, l.closedErr()
-	case <-l.loopDone:
-		return nil, l.loopErr
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return l.pre.AcceptContext(ctx)
 }
 
 // Stats is a snapshot of a listener's connections that have not
@@ -208,147 +165,14 @@ type Stats struct {
 	Dropped map[string]uint64
 }
 
-// dropCounts counts a listener's pre-auth drops by reason.
-type dropCounts struct{ cap, silent, refused atomic.Uint64 }
-
-func (d *dropCounts) snapshot() map[string]uint64 {
-	return map[string]uint64{"cap": d.cap.Load(), "silent": d.silent.Load(), "refused": d.refused.Load()}
-}
-
 // Stats returns a snapshot of the connections that have not authenticated.
-func (l *Listener) Stats() Stats {
-	return Stats{PreAuth: l.gate.Held(), Dropped: l.drops.snapshot()}
-}
+func (l *Listener) Stats() Stats { return Stats(l.pre.Stats()) }
 
 // Addr returns the listener's network address.
-func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
+func (l *Listener) Addr() net.Addr { return l.pre.Addr() }
 
 // Close stops the listener: it closes the underlying listener, interrupts
 // the handshakes in progress, closes authenticated conns not yet accepted,
 // and waits for all of its goroutines to exit. It is idempotent; every call
 // returns the result of closing the underlying listener.
-func (l *Listener) Close() error {
-	l.closeOnce.Do(func() {
-		l.cancel()
-		l.closeErr = l.inner.Close()
-		l.wg.Wait()
-	})
-	return l.closeErr
-}
-
-// closedErr is the error of Accept after Close.
-func (l *Listener) closedErr() error {
-	return &net.OpError{Op: "accept", Net: Scheme, Addr: l.inner.Addr(), Err: net.ErrClosed}
-}
-
-// acceptLoop accepts TCP connections and starts a handshake for each while
-// a slot is free; beyond the cap it closes them at once.
-func (l *Listener) acceptLoop() {
-	defer l.wg.Done()
-	defer close(l.loopDone)
-	var (
-		backoff  time.Duration
-		dropped  int
-		lastDrop time.Time
-	)
-	for {
-		raw, err := l.inner.Accept()
-		if err != nil {
-			if l.ctx.Err() != nil {
-				l.loopErr = l.closedErr()
-				return
-			}
-			if !transient(err) {
-				l.loopErr = fmt.Errorf("tls: %w", err)
-				l.log.Error("tls: accept failed; listener stopped", "err", err)
-				return
-			}
-			backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
-			l.log.Warn("tls: accept failed; retrying", "err", err, "retry", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-l.ctx.Done():
-			}
-			continue
-		}
-		backoff = 0
-		hc, ok := l.gate.Admit(raw)
-		if !ok {
-			raw.Close()
-			l.drops.cap.Add(1)
-			dropped++
-			if now := time.Now(); now.Sub(lastDrop) >= dropLogInterval {
-				l.log.Warn("tls: too many connections waiting to authenticate; closed new ones",
-					"max", l.gate.Cap(), "dropped", dropped)
-				dropped, lastDrop = 0, now
-			}
-			continue
-		}
-		l.wg.Add(1)
-		go l.serve(hc)
-	}
-}
-
-// serve runs the handshake on hc and hands the conn to Accept. It holds a
-// slot until then.
-func (l *Listener) serve(hc *preauth.Conn) {
-	defer l.wg.Done()
-	defer l.gate.Release(hc)
-	raw := hc.Conn
-	ctx, cancel := context.WithTimeout(l.ctx, l.timeout)
-	defer cancel()
-	deadline, _ := ctx.Deadline()
-	raw.SetDeadline(deadline) // also ends reads and writes the context cannot reach
-	addr := raw.RemoteAddr().String()
-	tc, err := handshake(ctx, tls.Server(&corkConn{Conn: hc}, l.cfg), raw)
-	if err == nil && !l.gate.Authenticated(hc) {
-		tc.Close()
-		err = errEvicted
-	}
-	if err != nil {
-		if l.ctx.Err() == nil {
-			level := slog.LevelWarn
-			if quiet(err) || hc.Evicted() {
-				level = slog.LevelDebug
-				l.drops.silent.Add(1)
-			} else {
-				l.drops.refused.Add(1)
-			}
-			l.log.Log(context.Background(), level, "tls: handshake failed", "addr", addr, "err", err)
-		}
-		return
-	}
-	if err := raw.SetDeadline(time.Time{}); err != nil {
-		tc.Close()
-		return
-	}
-	select {
-	case l.ready <- tc:
-	case <-l.ctx.Done():
-		tc.Close()
-	}
-}
-
-// errEvicted is the error of a handshake whose slot went to a newcomer.
-var errEvicted = errors.New("tls: handshake stalled and evicted at the pre-auth cap")
-
-// quiet reports whether a handshake error is the ordinary noise of a peer
-// that went away or said nothing (port scanners, health checks), rather
-// than a peer that tried and was refused.
-func quiet(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed)
-}
-
-// transient reports whether an Accept error is worth retrying: the process
-// or the system ran out of something that may come back.
-func transient(err error) bool {
-	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EINTR} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
+func (l *Listener) Close() error { return l.pre.Close() }

@@ -1,9 +1,25 @@
-// Package preauth is the admission control that hopwire's stream
-// listeners (transport/tls and transport/ssh) share: a cap on the
-// connections a listener holds before they authenticate, a share of it
-// per source address, and, when either is reached, the eviction of a
-// stalled handshake so that a newcomer is not shut out by peers that take
-// slots and never finish.
+// Package preauth is what hopwire's listeners share before a peer has
+// authenticated, so that each transport keeps only its handshake:
+//
+//   - [Listener] is the pre-auth half of a stream listener
+//     (transport/tls, transport/ssh): the accept loop with its backoff on
+//     transient errors, a goroutine, a deadline and a Gate slot per
+//     handshake, the eviction check, the hand-off to Accept, the
+//     logging and counting of drops, and a Close that stops and waits
+//     for all of it.
+//   - [Gate] is its admission control: a cap on the connections a
+//     listener holds before they authenticate, a share of it per source
+//     network, and, when either is reached, the eviction of a stalled
+//     handshake so that a newcomer is not shut out by peers that take
+//     slots and never finish.
+//   - [Drops] counts connections closed before authentication by reason
+//     ("cap", "silent", "refused") and paces the "cap reached" warning,
+//     for those listeners and for transport/dtls. The DTLS listener
+//     demultiplexes one UDP socket by source address and admits a peer
+//     on its first datagram, whose source may be spoofed, so it keeps its
+//     own read loop and admission (see its Listener).
+//
+// The rest of this comment is about the Gate.
 //
 // Two kinds of peer stall a handshake: one that connects and sends
 // nothing (a port scanner, a flood of silent connections), and one that
