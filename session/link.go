@@ -126,6 +126,11 @@ type LinkConfig struct {
 	// FrameSize is the multiplexer's largest frame (default and maximum
 	// 65535: fewer frames per byte is what bulk throughput needs).
 	FrameSize int
+	// Budget, if set, is a node-wide count of received bytes that links
+	// hold; this link's receive buffer draws from it, and while it is
+	// spent the link refuses new streams from its peer (pings excepted).
+	// See [Budget].
+	Budget *Budget
 }
 
 // defaultFrameSize is LinkConfig.FrameSize's default, and its maximum.
@@ -228,6 +233,7 @@ type Link struct {
 
 	accepts  chan *Stream
 	incoming atomic.Int64 // open incoming streams, for MaxStreams
+	acct     *linkAcct    // receive-buffer accounting; nil over a native muxer
 
 	mu      sync.Mutex
 	streams map[*Stream]struct{}
@@ -343,6 +349,9 @@ func startLink(m muxer, role Role, cfg *LinkConfig, h *wire.Hello) *Link {
 		streams: make(map[*Stream]struct{}),
 		done:    make(chan struct{}),
 	}
+	if sm, ok := m.(*smuxMuxer); ok {
+		l.acct = sm.acct
+	}
 	l.wg.Add(1)
 	go l.acceptLoop()
 	if sweep := l.sweepInterval(); sweep > 0 {
@@ -448,6 +457,11 @@ func (l *Link) OpenStream(ctx context.Context, kind StreamKind, hdr []byte) (*St
 func (l *Link) AcceptStream(ctx context.Context) (*Stream, error) {
 	select {
 	case s := <-l.accepts:
+		if s.kind != KindData {
+			// Its owner reads it now; data streams wait for a call to
+			// claim them (Conn.dataArrived).
+			s.acct().claim()
+		}
 		return s, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -567,6 +581,17 @@ func (l *Link) forget(s *Stream) {
 	}
 }
 
+// Buffered returns the bytes the link holds in its receive buffers: data
+// its peer sent that no reader has taken yet, with what smux spends per
+// buffered frame. It is 0 for a link over a natively multiplexed
+// connection, which is not counted.
+func (l *Link) Buffered() int64 {
+	if l.acct == nil {
+		return 0
+	}
+	return l.acct.total.Load()
+}
+
 // NumStreams returns the number of open streams.
 func (l *Link) NumStreams() int {
 	l.mu.Lock()
@@ -645,8 +670,13 @@ func (l *Link) readOpen(s *Stream) {
 	s.kind = StreamKind(kind)
 	s.hdr = append([]byte(nil), h...)
 	if s.kind == kindPing {
+		s.acct().claim()
 		l.wg.Add(1)
 		go l.echo(s)
+		return
+	}
+	if l.cfg.Budget.Exhausted() {
+		fail(AbortRefused, fmt.Sprintf("node memory budget exhausted (%d MiB)", l.cfg.Budget.Limit()>>20))
 		return
 	}
 	select {
