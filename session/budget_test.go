@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -80,4 +81,47 @@ func TestTinyFramesCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return sl.Buffered() == 0 })
+}
+
+// Admit refuses a link with a reason the client reads, and hears when an
+// admitted link ends.
+func TestLinkAdmit(t *testing.T) {
+	var mu sync.Mutex
+	links := 0
+	admit := func(p Peer) (func(), error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if links >= 1 {
+			return nil, errors.New("too many links from " + p.Principal)
+		}
+		links++
+		return func() {
+			mu.Lock()
+			links--
+			mu.Unlock()
+		}, nil
+	}
+	scfg := &LinkConfig{Peer: Peer{Principal: "alice"}, Admit: admit}
+	cl, sl := linkPair(t, "tcp", nil, scfg)
+	if _, err := cl.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	a, b := connPair(t, "tcp")
+	go func() {
+		if l, err := NewLink(b, Server, scfg); err == nil {
+			l.Close()
+		}
+	}()
+	_, err := NewLink(a, Client, nil)
+	if !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), "refused by peer: too many links from alice") {
+		t.Fatalf("second link: %v", err)
+	}
+	sl.Close()
+	cl.Close()
+	mu.Lock()
+	n := links
+	mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d links still counted after close", n)
+	}
 }

@@ -131,6 +131,15 @@ type LinkConfig struct {
 	// spent the link refuses new streams from its peer (pings excepted).
 	// See [Budget].
 	Budget *Budget
+	// Admit, if set, is called on the server side once the client's
+	// hello has been read, with the peer (its transport identity and the
+	// name it announced). An error refuses the link: the client's
+	// NewLink fails with the error's text. The release function it
+	// returns, if not nil, is called once when the link ends, or at once
+	// if the link fails to start after Admit.
+	Admit func(Peer) (release func(), err error)
+
+	release func() // what Admit returned; called when the link ends
 }
 
 // defaultFrameSize is LinkConfig.FrameSize's default, and its maximum.
@@ -234,6 +243,7 @@ type Link struct {
 	accepts  chan *Stream
 	incoming atomic.Int64 // open incoming streams, for MaxStreams
 	acct     *linkAcct    // receive-buffer accounting; nil over a native muxer
+	release  func()       // from LinkConfig.Admit
 
 	mu      sync.Mutex
 	streams map[*Stream]struct{}
@@ -261,6 +271,7 @@ func NewLink(c net.Conn, role Role, cfg *LinkConfig) (*Link, error) {
 	}
 	sm, err := newSmux(c, role, &conf)
 	if err != nil {
+		conf.released()
 		c.Close()
 		return nil, err
 	}
@@ -307,15 +318,33 @@ func handshake(c net.Conn, role Role, cfg *LinkConfig, mux uint8) (*wire.Hello, 
 		why = fmt.Sprintf("unsupported protocol version %d (this node speaks %d)", peer.Version, wire.ProtocolVersion)
 	case peer.Mux != mux:
 		why = fmt.Sprintf("unsupported multiplexer version %d (this link needs %d)", peer.Mux, mux)
+	case cfg.Admit != nil:
+		p := cfg.Peer
+		p.Name, p.Caps = peer.Name, peer.Caps
+		release, err := cfg.Admit(p)
+		if err != nil {
+			why = err.Error()
+			break
+		}
+		cfg.release = release
 	}
 	if why != "" {
 		_ = send(&wire.Hello{Version: wire.ProtocolVersion, Mux: mux, Status: wire.StatusRefused, Text: why})
 		return nil, fmt.Errorf("%w: %s", ErrHandshake, why)
 	}
 	if err := send(mine); err != nil {
+		cfg.released()
 		return nil, fmt.Errorf("%w: send hello: %w", ErrHandshake, err)
 	}
 	return peer, nil
+}
+
+// released calls, once, the release function Admit returned.
+func (c *LinkConfig) released() {
+	if f := c.release; f != nil {
+		c.release = nil
+		f()
+	}
 }
 
 func readHello(r io.Reader) (*wire.Hello, error) {
@@ -348,7 +377,9 @@ func startLink(m muxer, role Role, cfg *LinkConfig, h *wire.Hello) *Link {
 		accepts: make(chan *Stream, cfg.AcceptBacklog),
 		streams: make(map[*Stream]struct{}),
 		done:    make(chan struct{}),
+		release: cfg.release,
 	}
+	l.cfg.release = nil
 	if sm, ok := m.(*smuxMuxer); ok {
 		l.acct = sm.acct
 	}
@@ -514,6 +545,9 @@ func (l *Link) shutdown(cause error) {
 	l.closeOnce.Do(func() {
 		l.closeErr = cause
 		close(l.done)
+		if l.release != nil {
+			l.release()
+		}
 		if cause != errLocalClose {
 			l.mux.abort()
 			// The streams keep what had arrived for their readers, but a
