@@ -237,7 +237,8 @@ func (a *linkAcct) charge(sid uint32, n int) {
 		e.mu.Unlock()
 		return
 	}
-	if e.bytes == 0 {
+	first := e.bytes == 0
+	if first {
 		e.since = time.Now()
 	}
 	e.bytes += int64(n)
@@ -251,7 +252,9 @@ func (a *linkAcct) charge(sid uint32, n int) {
 	e.mu.Unlock()
 	a.add(c)
 	if unclaimed {
-		if m := a.unclaimedMax.Load(); m > 0 && a.unclaimed.Load() > m {
+		// A stream that starts holding unclaimed data, or too much of it:
+		// the session judges (see Conn.judge).
+		if m := a.unclaimedMax.Load(); first || m > 0 && a.unclaimed.Load() > m {
 			a.notifyJudge()
 		}
 	}

@@ -224,12 +224,12 @@ func TestBudgetRefusesStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	go s.Write(make([]byte, 200<<10))
 	held, err := sl.AcceptStream(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer held.Close()
+	go s.Write(make([]byte, 200<<10)) // after the accept: its data would refuse it
 	waitFor(t, b.Exhausted)
 	if b.Used() != sl.Buffered() {
 		t.Errorf("budget counts %d, the link holds %d", b.Used(), sl.Buffered())
