@@ -78,6 +78,16 @@ type Options struct {
 	// serves its [State] as JSON over HTTP (GET /state), for monitoring
 	// and tests. Off by default; the socket is created mode 0600.
 	StateSocket string
+	// MaxLinksPerPeer caps the links one peer key (its fingerprint) holds
+	// at once, whatever principal it is given (default 16; negative: no
+	// cap). A link past the cap is refused at its hello, with an error
+	// the client reads. Peers without a fingerprint (stdio) are exempt.
+	MaxLinksPerPeer int
+	// MemoryBudget bounds the bytes all the node's links hold in their
+	// receive buffers, data received and not yet read (default 512 MiB;
+	// negative: no budget). While it is spent, new links and new streams
+	// (pings excepted) are refused. See [session.Budget].
+	MemoryBudget int64
 }
 
 // Server is a running node. It is safe for concurrent use.
@@ -97,6 +107,7 @@ type Server struct {
 
 	drops dropCounts
 	state *stateServer
+	adm   *admission
 
 	resolver *net.Resolver // of CONNECT's dialer; nil: net.DefaultResolver (tests count its lookups)
 }
@@ -127,7 +138,7 @@ func New(opts *Options) (*Server, error) {
 		p = NewPolicy(nil)
 	}
 	s := &Server{opts: o, policy: p, log: o.Logger.With("node", o.Name),
-		conns: make(map[*session.Conn]struct{}), agents: make(map[string]*session.Conn)}
+		conns: make(map[*session.Conn]struct{}), agents: make(map[string]*session.Conn), adm: newAdmission(&o)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -400,6 +411,7 @@ func (s *Server) linkConfig(p session.Peer) *session.LinkConfig {
 	}
 	cfg.Name = s.opts.Name
 	cfg.Peer = p
+	cfg.Budget, cfg.Admit = s.adm.budget, s.adm.admit
 	if cfg.Logger == nil {
 		cfg.Logger = s.opts.Logger
 	}

@@ -38,6 +38,9 @@ type State struct {
 	Streams  int `json:"streams"`
 	Refs     int `json:"refs"`
 	Agents   int `json:"agents"`
+	// Buffered is what the links hold in their receive buffers (data
+	// received, not yet read), counted against Options.MemoryBudget.
+	Buffered int64 `json:"buffered"`
 
 	// PreAuth counts connections accepted and not yet authenticated, over
 	// every listener that counts them (tls, ssh, dtls; quic-go keeps its
@@ -66,6 +69,7 @@ func (s *Server) State() State {
 		FDs:        countFDs(),
 		Children:   countChildren(),
 		HeapAlloc:  ms.HeapAlloc,
+		Buffered:   s.adm.budget.Used(),
 		Drops: map[string]uint64{
 			"link":      s.drops.link.Load(),
 			"session":   s.drops.session.Load(),

@@ -141,7 +141,8 @@ func (c *Conn) call(ctx context.Context, r *Ref, method string, args []any) (Res
 		enc.abort()
 		return Result{}, err
 	}
-	if err := c.send(&m); err != nil {
+	seq, err := c.sendSeq(&m)
+	if err != nil {
 		c.unregister(m.ID)
 		enc.abort()
 		if c.Err() != nil {
@@ -149,7 +150,7 @@ func (c *Conn) call(ctx context.Context, r *Ref, method string, args []any) (Res
 		}
 		return Result{}, fmt.Errorf("session: call %s: %w", method, err)
 	}
-	enc.start()
+	enc.start(seq)
 	select {
 	case <-cl.done:
 	case <-ctx.Done():

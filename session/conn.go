@@ -45,6 +45,16 @@ type Options struct {
 	// StreamWait bounds how long a data stream and the call it belongs to
 	// may wait for each other (default 30s).
 	StreamWait time.Duration
+	// UnclaimedBuffer bounds the bytes the link buffers for data streams
+	// that no call or reply read so far names, and for incoming streams
+	// not taken yet (default 1 MiB; negative: no bound). A data stream
+	// that carries data no call names is refused (the peer reads a
+	// *StreamError, AbortRefused) once this side has read every call that
+	// came before that data, or after a second; past UnclaimedBuffer the
+	// link stops reading until that is done. (A call's data follows the
+	// call on the wire.) Empty data streams may wait StreamWait for their
+	// call. Only links over smux are counted.
+	UnclaimedBuffer int
 	// SetupTimeout bounds NewConn's exchange of hellos when ctx has no
 	// deadline (default 10s).
 	SetupTimeout time.Duration
@@ -69,6 +79,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if opts.StreamWait <= 0 {
 		opts.StreamWait = 30 * time.Second
+	}
+	if opts.UnclaimedBuffer == 0 {
+		opts.UnclaimedBuffer = 1 << 20
 	}
 	if opts.SetupTimeout <= 0 {
 		opts.SetupTimeout = 10 * time.Second
@@ -101,6 +114,8 @@ type Conn struct {
 	wcond   sync.Cond // on wmu: the queue drained or the writer failed
 	writing bool      // a sender is writing the queue
 	queue   []byte    // encoded messages waiting for the writer
+	queued  uint64    // messages ever queued
+	wrote   uint64    // messages ever written to the RPC stream
 	spare   []byte
 	scratch []byte
 	werr    error
@@ -113,6 +128,8 @@ type Conn struct {
 	services map[string]*export
 	running  map[uint64]context.CancelFunc // incoming calls by id
 	data     map[uint64]*dataSlot
+	loose    map[uint64]struct{} // tokens of data streams here that no call names
+	acct     *linkAcct           // the link's receive-buffer accounting; nil over a native muxer
 	rngMu    sync.Mutex
 	rng      *mrand.ChaCha8
 
@@ -157,6 +174,8 @@ func NewConn(ctx context.Context, l *Link, opts *Options) (*Conn, error) {
 		services: make(map[string]*export),
 		running:  make(map[uint64]context.CancelFunc),
 		data:     make(map[uint64]*dataSlot),
+		loose:    make(map[uint64]struct{}),
+		acct:     l.acct,
 		rng:      mrand.NewChaCha8(seed),
 		relWake:  make(chan struct{}, 1),
 		handoff:  make(chan *bufio.Reader),
@@ -220,6 +239,14 @@ func (c *Conn) setup(ctx context.Context) error {
 		}
 	}
 	c.rpc.noIdle.Store(true)
+	if c.acct != nil {
+		// Every data stream's data is judged against how far this
+		// stream has been read (see judge).
+		c.acct.rpc.Store(c.rpc.acct())
+		if c.opts.UnclaimedBuffer > 0 {
+			c.acct.unclaimedMax.Store(int64(c.opts.UnclaimedBuffer))
+		}
+	}
 	hello := &wire.Msg{Kind: wire.MsgHello, Version: rpcVersion, MaxMsg: uint64(c.opts.MaxMessageSize),
 		MaxCalls: uint64(c.opts.MaxCalls), MaxRefs: uint64(c.opts.MaxRefs)}
 	if dl, ok := ctx.Deadline(); ok {
@@ -321,6 +348,7 @@ func (c *Conn) fail(cause error) {
 		c.exports = make(map[uint64]*export)
 		data := c.data
 		c.data = make(map[uint64]*dataSlot)
+		c.loose = make(map[uint64]struct{})
 		c.mu.Unlock()
 		for _, cl := range pending {
 			cl.finish(nil, cause)
@@ -342,35 +370,45 @@ func (c *Conn) fail(cause error) {
 // goroutine. Senders wait only when more than maxPending bytes are queued
 // behind a blocked write.
 func (c *Conn) send(m *wire.Msg) error {
+	_, err := c.sendSeq(m)
+	return err
+}
+
+// sendSeq is send; it also returns m's place in the RPC stream, for
+// waitWritten.
+func (c *Conn) sendSeq(m *wire.Msg) (uint64, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	select {
 	case <-c.done:
-		return c.err // nothing leaves a session that ended
+		return 0, c.err // nothing leaves a session that ended
 	default:
 	}
 	c.scratch = wire.AppendMsg(c.scratch[:0], m)
 	n := len(c.scratch)
 	if n > c.peerMaxMsgOr(n) {
-		return fmt.Errorf("%w: %d bytes exceeds the peer's limit of %d", ErrMessageTooLarge, n, c.peerMaxMsg)
+		return 0, fmt.Errorf("%w: %d bytes exceeds the peer's limit of %d", ErrMessageTooLarge, n, c.peerMaxMsg)
 	}
 	for c.writing && c.werr == nil && len(c.queue) > maxPending {
 		c.wcond.Wait()
 	}
 	if c.werr != nil {
-		return c.err
+		return 0, c.err
 	}
 	c.queue = binary.AppendUvarint(c.queue, uint64(n))
 	c.queue = append(c.queue, c.scratch...)
+	c.queued++
+	mine := c.queued
 	if cap(c.scratch) > 1<<20 {
 		c.scratch = nil // don't pin a large buffer
 	}
 	if c.writing {
-		return nil // the writer in progress takes it
+		return mine, nil // the writer in progress takes it
 	}
 	c.writing = true
 	for len(c.queue) > 0 && c.werr == nil {
 		buf := c.queue
+		upto := c.queued
 		c.queue = c.spare[:0]
 		c.wmu.Unlock()
 		_, err := c.rpc.Write(buf)
@@ -380,6 +418,8 @@ func (c *Conn) send(m *wire.Msg) error {
 		}
 		if err != nil {
 			c.werr = err
+		} else {
+			c.wrote = upto
 		}
 		c.wcond.Broadcast()
 	}
@@ -388,9 +428,23 @@ func (c *Conn) send(m *wire.Msg) error {
 		// The RPC stream is broken: so is the session, and every caller
 		// learns it as ErrLinkClosed.
 		c.fail(c.werr)
-		return c.err
+		return 0, c.err
 	}
-	return nil
+	return mine, nil
+}
+
+// waitWritten waits until the message sendSeq placed at seq has been
+// written to the RPC stream (not merely queued), or the stream failed:
+// what is written on other streams after that follows the message on the
+// wire. A call's io.Reader arguments, and a reply's, are streamed only
+// then, so that the peer reads the call (or reply) that names a data
+// stream before the data (see judge).
+func (c *Conn) waitWritten(seq uint64) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for c.wrote < seq && c.werr == nil {
+		c.wcond.Wait()
+	}
 }
 
 // maxPending bounds the bytes queued behind a write in progress.
@@ -571,10 +625,17 @@ func (c *Conn) violation(why string) {
 func (c *Conn) dispatch(m *wire.Msg) bool {
 	switch m.Kind {
 	case wire.MsgReply, wire.MsgError, wire.MsgPong:
+		var toks []uint64
+		if m.Kind == wire.MsgReply {
+			toks = dataTokens(m.Body)
+		}
 		c.mu.Lock()
 		cl := c.pending[m.ID]
 		delete(c.pending, m.ID)
 		abandoned := cl != nil && cl.abandoned
+		if cl != nil && !abandoned {
+			c.nameData(toks)
+		}
 		c.mu.Unlock()
 		if cl == nil {
 			return true // a ping nobody waits for any more
@@ -775,15 +836,25 @@ func (c *Conn) queueRelease(id uint64) {
 	}
 }
 
-// janitor aborts data streams nobody claimed in time.
+// janitor aborts data streams nobody claimed in time, and judges the
+// data streams no call names (see judge).
 func (c *Conn) janitor() {
 	defer c.wg.Done()
 	t := time.NewTicker(max(c.opts.StreamWait/4, 10*time.Millisecond))
 	defer t.Stop()
+	var judgeCh <-chan struct{}
+	if c.acct != nil {
+		judgeCh = c.acct.judge
+	}
+	grace := time.NewTimer(time.Hour)
+	grace.Stop()
+	defer grace.Stop()
 	for {
 		select {
 		case <-c.done:
 			return
+		case <-judgeCh:
+		case <-grace.C:
 		case now := <-t.C:
 			var stale []*Stream
 			c.mu.Lock()
@@ -792,14 +863,18 @@ func (c *Conn) janitor() {
 				case d.s != nil && now.Sub(d.at) > c.opts.StreamWait:
 					stale = append(stale, d.s)
 					delete(c.data, tok)
-				case d.dropped && now.Sub(d.at) > c.opts.StreamWait:
-					delete(c.data, tok)
+					delete(c.loose, tok)
+				case d.s == nil && d.wait == nil && now.Sub(d.at) > c.opts.StreamWait:
+					delete(c.data, tok) // dropped, or named by a call and never sent
 				}
 			}
 			c.mu.Unlock()
 			for _, s := range stale {
 				s.Abort(AbortTimeout, "no call claimed this data stream")
 			}
+		}
+		if next := c.judge(time.Now()); !next.IsZero() {
+			grace.Reset(time.Until(next))
 		}
 	}
 }

@@ -23,6 +23,13 @@
 // holds every smux stream for its whole life (no reliance on smux's
 // finalizers, xtaci/smux#116).
 //
+// A link over smux counts what its receive buffer holds, per stream
+// ([Link.Buffered]); a node's links may draw from one [Budget] and refuse
+// new streams while it is spent, and a server may refuse a link at its
+// hello ([LinkConfig.Admit]). A [Conn] holds no data for data streams that
+// no call names: it refuses them once it has read the calls sent before
+// their data ([Options].UnclaimedBuffer).
+//
 // # RPC
 //
 // Both ends of a [Conn] are equal. Each exposes services:

@@ -127,6 +127,20 @@ type LinkConfig struct {
 	// FrameSize is the multiplexer's largest frame (default and maximum
 	// 65535: fewer frames per byte is what bulk throughput needs).
 	FrameSize int
+	// Budget, if set, is a node-wide count of received bytes that links
+	// hold; this link's receive buffer draws from it, and while it is
+	// spent the link refuses new streams from its peer (pings excepted).
+	// See [Budget].
+	Budget *Budget
+	// Admit, if set, is called on the server side once the client's
+	// hello has been read, with the peer (its transport identity and the
+	// name it announced). An error refuses the link: the client's
+	// NewLink fails with the error's text. The release function it
+	// returns, if not nil, is called once when the link ends, or at once
+	// if the link fails to start after Admit.
+	Admit func(Peer) (release func(), err error)
+
+	release func() // what Admit returned; called when the link ends
 }
 
 // defaultFrameSize is LinkConfig.FrameSize's default, and its maximum.
@@ -229,6 +243,8 @@ type Link struct {
 
 	accepts  chan *Stream
 	incoming atomic.Int64 // open incoming streams, for MaxStreams
+	acct     *linkAcct    // receive-buffer accounting; nil over a native muxer
+	release  func()       // from LinkConfig.Admit
 
 	mu      sync.Mutex
 	streams map[*Stream]struct{}
@@ -256,6 +272,7 @@ func NewLink(c net.Conn, role Role, cfg *LinkConfig) (*Link, error) {
 	}
 	sm, err := newSmux(c, role, &conf)
 	if err != nil {
+		conf.released()
 		c.Close()
 		return nil, err
 	}
@@ -302,15 +319,33 @@ func handshake(c net.Conn, role Role, cfg *LinkConfig, mux uint8) (*wire.Hello, 
 		why = fmt.Sprintf("unsupported protocol version %d (this node speaks %d)", peer.Version, wire.ProtocolVersion)
 	case peer.Mux != mux:
 		why = fmt.Sprintf("unsupported multiplexer version %d (this link needs %d)", peer.Mux, mux)
+	case cfg.Admit != nil:
+		p := cfg.Peer
+		p.Name, p.Caps = peer.Name, peer.Caps
+		release, err := cfg.Admit(p)
+		if err != nil {
+			why = err.Error()
+			break
+		}
+		cfg.release = release
 	}
 	if why != "" {
 		_ = send(&wire.Hello{Version: wire.ProtocolVersion, Mux: mux, Status: wire.StatusRefused, Text: why})
 		return nil, fmt.Errorf("%w: %s", ErrHandshake, why)
 	}
 	if err := send(mine); err != nil {
+		cfg.released()
 		return nil, fmt.Errorf("%w: send hello: %w", ErrHandshake, err)
 	}
 	return peer, nil
+}
+
+// released calls, once, the release function Admit returned.
+func (c *LinkConfig) released() {
+	if f := c.release; f != nil {
+		c.release = nil
+		f()
+	}
 }
 
 func readHello(r io.Reader) (*wire.Hello, error) {
@@ -343,6 +378,11 @@ func startLink(m muxer, role Role, cfg *LinkConfig, h *wire.Hello) *Link {
 		accepts: make(chan *Stream, cfg.AcceptBacklog),
 		streams: make(map[*Stream]struct{}),
 		done:    make(chan struct{}),
+		release: cfg.release,
+	}
+	l.cfg.release = nil
+	if sm, ok := m.(*smuxMuxer); ok {
+		l.acct = sm.acct
 	}
 	l.wg.Add(1)
 	go l.acceptLoop()
@@ -452,6 +492,11 @@ func (l *Link) OpenStream(ctx context.Context, kind StreamKind, hdr []byte) (*St
 func (l *Link) AcceptStream(ctx context.Context) (*Stream, error) {
 	select {
 	case s := <-l.accepts:
+		if s.kind != KindData {
+			// Its owner reads it now; data streams wait for a call to
+			// claim them (Conn.dataArrived).
+			s.acct().claim()
+		}
 		return s, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -512,6 +557,9 @@ func (l *Link) shutdown(cause error) {
 	l.closeOnce.Do(func() {
 		l.closeErr = cause
 		close(l.done)
+		if l.release != nil {
+			l.release()
+		}
 		if cause != errLocalClose {
 			l.mux.abort()
 			// The streams keep what had arrived for their readers, but a
@@ -577,6 +625,17 @@ func (l *Link) forget(s *Stream) {
 	if ok && s.incoming {
 		l.incoming.Add(-1)
 	}
+}
+
+// Buffered returns the bytes the link holds in its receive buffers: data
+// its peer sent that no reader has taken yet, with what smux spends per
+// buffered frame. It is 0 for a link over a natively multiplexed
+// connection, which is not counted.
+func (l *Link) Buffered() int64 {
+	if l.acct == nil {
+		return 0
+	}
+	return l.acct.total.Load()
 }
 
 // NumStreams returns the number of open streams.
@@ -657,8 +716,13 @@ func (l *Link) readOpen(s *Stream) {
 	s.kind = StreamKind(kind)
 	s.hdr = append([]byte(nil), h...)
 	if s.kind == kindPing {
+		s.acct().claim()
 		l.wg.Add(1)
 		go l.echo(s)
+		return
+	}
+	if l.cfg.Budget.Exhausted() {
+		fail(AbortRefused, fmt.Sprintf("node memory budget exhausted (%d MiB)", l.cfg.Budget.Limit()>>20))
 		return
 	}
 	select {

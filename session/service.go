@@ -157,6 +157,7 @@ func (c *Conn) admitCall(m *wire.Msg) (*callReq, bool) {
 		c.goSend(c.errorMsg(m.ID, fmt.Errorf("%w (limit %d)", ErrBusy, c.opts.MaxCalls)))
 		return nil, false
 	}
+	toks := dataTokens(m.Body) // named before the next message is read (see judge)
 	var ctx context.Context
 	var cancel context.CancelFunc
 	if m.Timeout > 0 && m.Timeout <= math.MaxInt64 { // longer is no deadline at all
@@ -173,8 +174,9 @@ func (c *Conn) admitCall(m *wire.Msg) (*callReq, bool) {
 		return nil, false
 	}
 	c.running[m.ID] = cancel
+	c.nameData(toks)
 	c.mu.Unlock()
-	return &callReq{ctx: ctx, cancel: cancel, id: m.ID, obj: m.Obj, service: m.Service, method: m.Method, body: m.Body}, true
+	return &callReq{ctx: ctx, cancel: cancel, id: m.ID, obj: m.Obj, service: m.Service, method: m.Method, body: m.Body, tokens: toks}, true
 }
 
 type callReq struct {
@@ -185,10 +187,12 @@ type callReq struct {
 	service string
 	method  string
 	body    []byte
+	tokens  []uint64 // the data streams the call names
 }
 
 func (c *Conn) serveCall(req *callReq) {
 	reply, enc := c.invoke(req.ctx, req)
+	c.unname(req.tokens)
 	// The slot is free before the reply leaves: the caller may reuse it
 	// the moment the reply arrives.
 	c.mu.Lock()
@@ -196,7 +200,11 @@ func (c *Conn) serveCall(req *callReq) {
 	c.mu.Unlock()
 	req.cancel()
 	c.inflight.Add(-1)
-	if err := c.send(reply); err != nil {
+	seq, err := c.sendSeq(reply)
+	if err == nil && enc != nil {
+		enc.start(seq)
+	}
+	if err != nil {
 		if enc != nil {
 			enc.abort() // its references and streams go nowhere
 		}
@@ -284,7 +292,6 @@ func (c *Conn) invoke(ctx context.Context, req *callReq) (*wire.Msg, *encoder) {
 			return c.errorMsg(req.id, fmt.Errorf("session: result %d: %w", i, err)), nil
 		}
 	}
-	enc.start()
 	return &wire.Msg{Kind: wire.MsgReply, ID: req.id, Body: b}, enc
 }
 

@@ -26,6 +26,7 @@ type smuxMuxer struct {
 	conn  net.Conn
 	watch *readWatch
 	bc    *bufferedConn
+	acct  *linkAcct
 }
 
 func newSmux(c net.Conn, role Role, cfg *LinkConfig) (*smuxMuxer, error) {
@@ -47,6 +48,7 @@ func newSmux(c net.Conn, role Role, cfg *LinkConfig) (*smuxMuxer, error) {
 	// frames behind them). Reads of whole large payloads bypass the buffer.
 	watch := &readWatch{Conn: c}
 	bc := newBufferedConn(c, watch)
+	bc.acct = newLinkAcct(cfg.Budget, cfg.LinkBuffer)
 	var s *smux.Session
 	var err error
 	if role == Client {
@@ -57,7 +59,7 @@ func newSmux(c net.Conn, role Role, cfg *LinkConfig) (*smuxMuxer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &smuxMuxer{s: s, conn: c, watch: watch, bc: bc}, nil
+	return &smuxMuxer{s: s, conn: c, watch: watch, bc: bc, acct: bc.acct}, nil
 }
 
 // readWatch times the reads of the connection under smux, so that the link
@@ -106,7 +108,8 @@ func (m *smuxMuxer) silence(now time.Time) time.Duration {
 type bufferedConn struct {
 	net.Conn
 	r    *bufio.Reader
-	cork corker // nil unless the transport offers it
+	cork corker    // nil unless the transport offers it
+	acct *linkAcct // follows the frames in and out; nil: not counted
 
 	wq   chan writeReq
 	stop chan struct{}         // closed by shut: the writer exits
@@ -156,7 +159,18 @@ func corkerOf(c net.Conn) corker {
 	return nil
 }
 
-func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+// Read reads for smux's receive loop. The frames pass the link's
+// accounting on the way (see linkAcct), which may make the loop wait
+// before the next frame while the link buffers more than it may.
+func (b *bufferedConn) Read(p []byte) (int, error) {
+	if b.acct == nil {
+		return b.r.Read(p)
+	}
+	b.acct.hold()
+	n, err := b.r.Read(p)
+	b.acct.feed(p[:n])
+	return n, err
+}
 
 var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 65535+8); return &b }}
 
@@ -164,6 +178,9 @@ var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 65535+8); retur
 func (b *bufferedConn) WriteBuffers(v [][]byte) (int, error) {
 	if e := b.werr.Load(); e != nil {
 		return 0, *e
+	}
+	if b.acct != nil {
+		b.acct.sent(v)
 	}
 	bp := framePool.Get().(*[]byte)
 	buf := (*bp)[:0]
@@ -328,7 +345,48 @@ func (m *smuxMuxer) open(ctx context.Context) (rawStream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return st, nil
+	return m.wrap(st), nil
+}
+
+// wrap gives a stream its accounting entry, made when its SYN passed.
+func (m *smuxMuxer) wrap(st *smux.Stream) rawStream {
+	return &acctStream{Stream: st, sid: st.ID(), e: m.acct.lookup(st.ID())}
+}
+
+// acctStream is an smux stream whose reads and close are counted (see
+// linkAcct).
+type acctStream struct {
+	*smux.Stream
+	sid uint32
+	e   *streamAcct // nil: not counted
+}
+
+func (s *acctStream) Read(p []byte) (int, error) {
+	if s.e == nil {
+		return s.Stream.Read(p)
+	}
+	s.e.readStart()
+	n, err := s.Stream.Read(p)
+	if n > 0 {
+		s.e.credit(n)
+	}
+	return n, err
+}
+
+// WriteTo hides smux's own, which would read past the accounting.
+func (s *acctStream) WriteTo(w io.Writer) (int64, error) {
+	return io.Copy(w, struct{ io.Reader }{s})
+}
+
+// Close closes the stream; smux drops what it still buffered, and so does
+// the accounting (after smux, so that no frame can reach an smux stream
+// without an entry).
+func (s *acctStream) Close() error {
+	err := s.Stream.Close()
+	if s.e != nil {
+		s.e.remove(s.sid)
+	}
+	return err
 }
 
 func (m *smuxMuxer) accept() (rawStream, error) {
@@ -341,10 +399,14 @@ func (m *smuxMuxer) accept() (rawStream, error) {
 		}
 		return nil, err
 	}
-	return st, nil
+	return m.wrap(st), nil
 }
 
-func (m *smuxMuxer) close() error { return m.s.Close() }
+func (m *smuxMuxer) close() error {
+	err := m.s.Close()
+	m.acct.close()
+	return err
+}
 
 // abort closes the connection only: smux's Session.Close would discard
 // the data its streams buffered before the break.
@@ -352,4 +414,5 @@ func (m *smuxMuxer) abort() {
 	m.bc.shut()
 	_ = m.conn.Close()
 	m.bc.wg.Wait()
+	m.acct.stopHolding()
 }

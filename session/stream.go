@@ -128,6 +128,14 @@ func newStream(raw rawStream, l *Link, kind StreamKind, hdr []byte) *Stream {
 	return s
 }
 
+// acct returns the stream's receive-buffer accounting, or nil.
+func (s *Stream) acct() *streamAcct {
+	if r, ok := s.raw.(*acctStream); ok {
+		return r.e
+	}
+	return nil
+}
+
 // Kind returns the kind the opener gave the stream.
 func (s *Stream) Kind() StreamKind { return s.kind }
 

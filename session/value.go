@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -271,10 +272,18 @@ func (e *encoder) stream(b []byte, kind refKind, ps pendingStream) ([]byte, erro
 	return appendRef(b, kind, tok)
 }
 
-// start begins copying: readers into their streams, streams into writers.
-func (e *encoder) start() {
-	for _, ps := range e.readers {
-		go sendStream(ps.s, ps.r, e.results)
+// start begins copying, once the message that names the streams (at
+// seq, see Conn.sendSeq) has gone: readers into their streams, streams
+// into writers.
+func (e *encoder) start(seq uint64) {
+	if len(e.readers) > 0 {
+		go func() {
+			// The data follows the message on the wire.
+			e.c.waitWritten(seq)
+			for _, ps := range e.readers {
+				go sendStream(ps.s, ps.r, e.results)
+			}
+		}()
 	}
 	for _, ps := range e.writers {
 		e.wg.Add(1)
@@ -506,7 +515,20 @@ type dataSlot struct {
 	at      time.Time
 	wait    chan *Stream
 	dropped bool // the value was not decoded: abort the stream when it comes
+	named   bool // a call or reply read from the peer names the token
 }
+
+// A data stream whose token no call names yet is held, but the data it
+// carries is not: a peer sends a call's data after the call (waitWritten), so
+// once this side has read the RPC stream as far as it had arrived when
+// that data came, and still no call names the stream, nothing will claim
+// it. judge refuses such streams then (within dataGrace, or at once when
+// they hold more than Options.UnclaimedBuffer together).
+
+// dataGrace is how long a data stream may hold data that no call names
+// after this side has read every call sent before that data (a peer that
+// sent the data before the call).
+const dataGrace = time.Second
 
 func (c *Conn) dataArrived(tok uint64, s *Stream) {
 	c.mu.Lock()
@@ -519,18 +541,173 @@ func (c *Conn) dataArrived(tok uint64, s *Stream) {
 			return
 		}
 		c.data[tok] = &dataSlot{s: s, at: time.Now()}
+		c.loose[tok] = struct{}{}
 		c.mu.Unlock()
+		if e := s.acct(); e != nil {
+			if held, _, _ := e.held(); held {
+				c.acct.notifyJudge()
+			}
+		}
 	case d.dropped:
 		delete(c.data, tok)
 		c.mu.Unlock()
 		s.Abort(AbortRefused, "value not decoded")
 	case d.wait != nil:
 		delete(c.data, tok)
+		s.acct().claim()
 		d.wait <- s // buffered: does not block; under the lock so a timed-out claim cannot miss it
+		c.mu.Unlock()
+	case d.named && d.s == nil:
+		d.s = s
+		s.acct().claim()
 		c.mu.Unlock()
 	default:
 		c.mu.Unlock()
 		s.Abort(AbortProtocol, "duplicate data stream token")
+	}
+}
+
+// nameData records that a call or reply read from the peer names the
+// data streams of toks: they are expected, not loose. c.mu is held.
+func (c *Conn) nameData(toks []uint64) {
+	for _, tok := range toks {
+		d := c.data[tok]
+		switch {
+		case d == nil:
+			if len(c.data) < c.opts.MaxCalls {
+				c.data[tok] = &dataSlot{named: true, at: time.Now()}
+			}
+		case d.s != nil && !d.named:
+			d.named = true
+			delete(c.loose, tok)
+			d.s.acct().claim()
+		}
+	}
+}
+
+// unname drops the data streams of toks that the call naming them left
+// unclaimed: nothing else will claim them.
+func (c *Conn) unname(toks []uint64) {
+	if len(toks) == 0 {
+		return
+	}
+	var abort []*Stream
+	c.mu.Lock()
+	for _, tok := range toks {
+		d := c.data[tok]
+		switch {
+		case d == nil || !d.named || d.wait != nil:
+		case d.s != nil:
+			abort = append(abort, d.s)
+			delete(c.data, tok)
+		default:
+			d.dropped = true
+		}
+	}
+	c.mu.Unlock()
+	for _, s := range abort {
+		s.Abort(AbortRefused, "value not decoded")
+	}
+}
+
+// dataTokens returns the tokens of the data streams that a call's
+// arguments or a reply's results name (values sent by reference are
+// top-level items: the encoder puts them nowhere else).
+func dataTokens(body []byte) []uint64 {
+	if !bytes.Contains(body, refTagHead[:]) {
+		return nil
+	}
+	items, err := splitArray(body, maxResults)
+	if err != nil {
+		return nil
+	}
+	var toks []uint64
+	for _, raw := range items {
+		if wr, ok, err := parseRef(raw); ok && err == nil && wr.Kind >= refReader {
+			toks = append(toks, wr.ID)
+		}
+	}
+	return toks
+}
+
+// refTagHead is how an encoded reference starts.
+var refTagHead = [3]byte{0xd9, refTag >> 8, refTag & 0xff}
+
+// judge refuses the loose data streams (no call names them) that hold
+// data which no call can claim any more: this side has read the RPC
+// stream as far as it had arrived when that data came, and the stream has
+// held it for dataGrace, or the link holds more than UnclaimedBuffer for
+// streams nobody has taken. It returns when to judge again, if a stream
+// is waiting out its grace.
+func (c *Conn) judge(now time.Time) (next time.Time) {
+	a := c.acct
+	if a == nil {
+		return time.Time{}
+	}
+	for {
+		mark := a.rpcMark()
+		force := a.force.Swap(false)
+		m := a.unclaimedMax.Load()
+		over := m > 0 && a.unclaimed.Load() > m
+		var refused []*Stream
+		var wait int64 // the smallest RPC mark a stream waits for
+		c.mu.Lock()
+		for tok := range c.loose {
+			d := c.data[tok]
+			if d == nil || d.s == nil || d.named {
+				delete(c.loose, tok)
+				continue
+			}
+			held, at, since := d.s.acct().held()
+			if !held {
+				continue
+			}
+			caught := at <= mark
+			switch {
+			case force || caught && (over || now.Sub(since) >= dataGrace):
+				refused = append(refused, d.s)
+				delete(c.data, tok)
+				delete(c.loose, tok)
+			case !caught:
+				if wait == 0 || at < wait {
+					wait = at
+				}
+			default:
+				if dl := since.Add(dataGrace); next.IsZero() || dl.Before(next) {
+					next = dl
+				}
+			}
+		}
+		c.mu.Unlock()
+		if len(refused) > 0 {
+			reason := "no call names this data stream"
+			if over {
+				reason = fmt.Sprintf("no call names this data stream (unclaimed data over %d KiB)", m>>10)
+			}
+			c.log.Warn("data streams refused", "count", len(refused), "reason", reason, "unclaimed", a.unclaimed.Load())
+			c.refuseData(refused, reason)
+		}
+		a.waitMark.Store(wait)
+		if wait == 0 || a.rpcMark() < wait {
+			return next
+		}
+		// The reader passed the mark while this pass ran: judge again.
+		a.waitMark.Store(0)
+	}
+}
+
+// refuseData aborts streams, each from its own goroutine: an abort may
+// wait for the peer (its record, then the multiplexer's close).
+func (c *Conn) refuseData(streams []*Stream, reason string) {
+	for _, s := range streams {
+		if !c.rejoin() {
+			s.reset()
+			continue
+		}
+		go func() {
+			defer c.wg.Done()
+			s.Abort(AbortRefused, reason)
+		}()
 	}
 }
 
@@ -539,15 +716,20 @@ func (c *Conn) claimData(ctx context.Context, tok uint64) (*Stream, error) {
 	d := c.data[tok]
 	if d != nil && d.s != nil {
 		delete(c.data, tok)
+		delete(c.loose, tok)
 		c.mu.Unlock()
+		d.s.acct().claim()
 		return d.s, nil
 	}
-	if d != nil {
+	if d != nil && (!d.named || d.dropped || d.wait != nil) {
 		c.mu.Unlock()
 		return nil, errors.New("data stream claimed twice, or after it was dropped")
 	}
-	d = &dataSlot{wait: make(chan *Stream, 1), at: time.Now()}
-	c.data[tok] = d
+	if d == nil {
+		d = &dataSlot{at: time.Now()}
+		c.data[tok] = d
+	}
+	d.wait = make(chan *Stream, 1)
 	c.mu.Unlock()
 	t := time.NewTimer(c.opts.StreamWait)
 	defer t.Stop()
@@ -583,6 +765,9 @@ func (c *Conn) dropData(tok uint64) {
 		}
 	case d.s != nil:
 		delete(c.data, tok)
+		delete(c.loose, tok)
+	case d.wait == nil:
+		d.dropped = true // named, not here yet
 	}
 	c.mu.Unlock()
 	if d != nil && d.s != nil {
