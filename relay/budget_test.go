@@ -9,7 +9,7 @@ import (
 
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/hop"
-	"github.com/hopwire/hopwire/session"
+	"github.com/hopwire/hopwire/session/connect"
 )
 
 // One key may hold MaxLinksPerPeer links at a node; its next link is
@@ -20,7 +20,7 @@ func TestLinksPerPeerCapped(t *testing.T) {
 	alice := newIdentity(t, "alice")
 	bob := newIdentity(t, "bob")
 	n := startNodeWith(t, "node", "tls://127.0.0.1:0", []*certs.Identity{alice, bob},
-		func(o *Options) { o.MaxLinksPerPeer = 3 }, "bob:exec=/bin/echo")
+		func(o *Options) { o.MaxLinksPerPeer = 3 }, "bob:exec=/bin/echo hi")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	target := mustAddr(t, n.url)
@@ -48,11 +48,7 @@ func TestLinksPerPeerCapped(t *testing.T) {
 	if _, err := rb.Target().Ping(ctx); err != nil {
 		t.Fatalf("bob's ping: %v", err)
 	}
-	hdr, err := (&session.ConnectRequest{Network: session.ConnectExec, Address: "/bin/echo", Args: []string{"hi"}}).Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := rb.Target().Link().OpenStream(ctx, session.KindConnect, hdr)
+	st, err := connect.Open(ctx, rb.Target().Link(), &connect.Request{Network: connect.Exec, Address: "/bin/echo", Args: []string{"hi"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/hop"
 	"github.com/hopwire/hopwire/session"
+	"github.com/hopwire/hopwire/session/connect"
 	htls "github.com/hopwire/hopwire/transport/tls"
 )
 
@@ -118,7 +119,6 @@ func TestSoakAgentStall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hdr, _ := (&session.ConnectRequest{Network: session.ConnectAgent, Address: "db-1"}).Encode()
 	payload := make([]byte, size)
 	big := string(make([]byte, 2<<20))
 	var keep []*session.Conn
@@ -131,7 +131,7 @@ func TestSoakAgentStall(t *testing.T) {
 	var firstRefusal error
 	start := time.Now()
 	for range chains {
-		st, err := link.OpenStream(ctx, session.KindConnect, hdr)
+		st, err := connect.Open(ctx, link, &connect.Request{Network: connect.Agent, Address: "db-1"})
 		if err != nil {
 			t.Fatal(err)
 		}
