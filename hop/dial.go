@@ -15,12 +15,7 @@ import (
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/session"
 	"github.com/hopwire/hopwire/session/connect"
-	"github.com/hopwire/hopwire/transport/dtls"
-	"github.com/hopwire/hopwire/transport/quic"
 	hssh "github.com/hopwire/hopwire/transport/ssh"
-	"github.com/hopwire/hopwire/transport/stdio"
-	"github.com/hopwire/hopwire/transport/tcp"
-	htls "github.com/hopwire/hopwire/transport/tls"
 )
 
 // Dialer dials chains of hops. Its fields are set once (by cmd or the
@@ -187,120 +182,15 @@ func (d *Dialer) logger() *slog.Logger {
 }
 
 func (d *Dialer) dialHop(ctx context.Context, prev *Hop, a Addr, last bool) (*Hop, error) {
-	if a.Scheme == "ssh" {
-		return d.dialSSH(ctx, prev, a, last)
-	}
-	h := &Hop{Addr: a, Transport: a.Scheme}
-	var l *session.Link
-	var err error
-	switch a.Scheme {
-	case "tcp":
-		var c net.Conn
-		if prev == nil {
-			c, err = tcp.Dial(ctx, a.HostPort(), &tcp.Options{Insecure: d.InsecureTCP})
-		} else {
-			c, err = prev.dialTCP(ctx, a.HostPort())
-		}
-		if err != nil {
-			return nil, err
-		}
-		l, err = session.NewLink(c, session.Client, d.linkConfig(session.Peer{}))
-	case "tls":
-		cfg, err2 := d.tlsConfig(a)
-		if err2 != nil {
-			return nil, err2
-		}
-		var tc *tls.Conn
-		if prev == nil {
-			tc, err = htls.Dial(ctx, a.HostPort(), cfg)
-		} else {
-			var c net.Conn
-			if c, err = prev.dialTCP(ctx, a.HostPort()); err == nil {
-				tc, err = htls.Client(ctx, c, cfg)
-			}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("handshake: %w", err)
-		}
-		l, err = session.NewLink(tc, session.Client, d.linkConfig(d.peerOf(h, a, tc.ConnectionState())))
-	case "quic":
-		cfg, err2 := d.tlsConfig(a)
-		if err2 != nil {
-			return nil, err2
-		}
-		var qc *quic.Conn
-		if prev == nil {
-			qc, err = quic.Dial(ctx, a.HostPort(), cfg, nil)
-		} else {
-			var pc net.PacketConn
-			var raddr net.Addr
-			if pc, raddr, err = packetThrough(ctx, prev, a); err == nil {
-				qc, err = quic.DialPacket(ctx, pc, raddr, cfg, nil)
-			}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("handshake: %w", err)
-		}
-		l, err = session.NewMuxedLink(qc, session.Client, d.linkConfig(d.peerOf(h, a, qc.ConnectionState())))
-	case "dtls":
-		cfg, err2 := d.tlsConfig(a)
-		if err2 != nil {
-			return nil, err2
-		}
-		var dc *dtls.Conn
-		if prev == nil {
-			dc, err = dtls.Dial(ctx, a.HostPort(), cfg, nil)
-		} else {
-			var pc net.PacketConn
-			var raddr net.Addr
-			if pc, raddr, err = packetThrough(ctx, prev, a); err == nil {
-				dc, err = dtls.DialPacket(ctx, pc, raddr, cfg, nil)
-			}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("handshake: %w", err)
-		}
-		l, err = session.NewLink(dc, session.Client, d.linkConfig(d.peerOf(h, a, dc.ConnectionState())))
-	case "stdio":
-		var c net.Conn
-		switch {
-		case prev == nil:
-			c, err = stdio.Spawn(ctx, a.Command, nil)
-		case prev.Conn == nil:
-			c, err = prev.SSH.Exec(ctx, shellJoin(a.Command))
-		default:
-			c, err = connect.Open(ctx, prev.Conn.Link(), &connect.Request{Network: connect.Exec, Address: a.Command[0], Args: a.Command[1:]})
-		}
-		if err != nil {
-			return nil, err
-		}
-		// A spawned process is as trusted as whoever spawned it.
-		l, err = session.NewLink(c, session.Client, d.linkConfig(session.Peer{Principal: "stdio:" + a.Command[0]}))
-	case "":
-		if prev == nil {
-			return nil, errors.New("an agent name needs a relay before it in the chain")
-		}
-		cfg, err2 := d.tlsConfig(a)
-		if err2 != nil {
-			return nil, err2
-		}
-		var tc *tls.Conn
-		var c net.Conn
-		pl, perr := prev.link("an agent connection")
-		if perr != nil {
-			return nil, perr
-		}
-		if c, err = connect.Open(ctx, pl, &connect.Request{Network: connect.Agent, Address: a.Name}); err == nil {
-			tc, err = htls.Client(ctx, c, cfg)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("handshake: %w", err)
-		}
-		h.Transport = "agent"
-		l, err = session.NewLink(tc, session.Client, d.linkConfig(d.peerOf(h, a, tc.ConnectionState())))
-	default:
+	sc, ok := lookupScheme(a.Scheme)
+	if !ok {
 		return nil, fmt.Errorf("scheme %q is not supported by this build", a.Scheme)
 	}
+	if sc.dialHop != nil {
+		return sc.dialHop(ctx, d, prev, a, last)
+	}
+	h := &Hop{Addr: a, Transport: a.Scheme}
+	l, err := sc.dial(ctx, d, prev, a, h)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"crypto"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -22,13 +21,7 @@ import (
 	"github.com/hopwire/hopwire/hop"
 	"github.com/hopwire/hopwire/session"
 	"github.com/hopwire/hopwire/session/connect"
-	"github.com/hopwire/hopwire/transport/dtls"
-	"github.com/hopwire/hopwire/transport/quic"
-	hssh "github.com/hopwire/hopwire/transport/ssh"
 	"github.com/hopwire/hopwire/transport/stdio"
-	"github.com/hopwire/hopwire/transport/tcp"
-	htls "github.com/hopwire/hopwire/transport/tls"
-	gossh "golang.org/x/crypto/ssh"
 )
 
 // Options configures a node. Serve copies it.
@@ -227,121 +220,42 @@ func (s *Server) listen(ctx context.Context, u string) error {
 	if err != nil {
 		return err
 	}
-	switch a.Scheme {
-	case "tls":
-		cfg, err := s.serverTLS()
-		if err != nil {
-			return err
-		}
-		ln, err := htls.ListenWith(ctx, a.HostPort(), cfg, &htls.ListenerOptions{
-			HandshakeTimeout: s.opts.HandshakeTimeout, MaxHandshakes: s.opts.MaxHandshakes, Logger: s.opts.Logger})
-		if err != nil {
-			return err
-		}
-		s.addListener(u, ln.Close, ln.Addr())
-		s.countPreAuth(func() (int, map[string]uint64) { st := ln.Stats(); return st.PreAuth, st.Dropped })
-		s.goAccept(func() (net.Conn, session.Peer, error) {
-			c, err := ln.AcceptContext(s.ctx)
+	ln, err := hop.Listen(ctx, a, &hop.ListenConfig{Identity: s.opts.Identity, Trust: s.opts.Trust,
+		InsecureTCP: s.opts.InsecureTCP, SSHAuthorizedKeys: s.opts.SSHAuthorizedKeys,
+		HandshakeTimeout: s.opts.HandshakeTimeout, MaxHandshakes: s.opts.MaxHandshakes, Logger: s.opts.Logger})
+	if err != nil {
+		return fmt.Errorf("relay: listen %s: %w", u, err)
+	}
+	s.addListener(u, ln.Close, ln.Addr())
+	if _, _, ok := ln.Stats(); ok {
+		s.countPreAuth(func() (int, map[string]uint64) { n, d, _ := ln.Stats(); return n, d })
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			acc, err := ln.Accept(s.ctx)
 			if err != nil {
-				return nil, session.Peer{}, err
+				return
 			}
-			return c, s.peerOf(c.ConnectionState()), nil
-		})
-	case "tcp":
-		ln, err := tcp.Listen(ctx, a.HostPort(), &tcp.Options{Insecure: s.opts.InsecureTCP})
-		if err != nil {
-			return err
-		}
-		s.addListener(u, ln.Close, ln.Addr())
-		s.goAccept(func() (net.Conn, session.Peer, error) {
-			c, err := ln.Accept()
-			return c, session.Peer{}, err
-		})
-	case "quic":
-		cfg, err := s.serverTLS()
-		if err != nil {
-			return err
-		}
-		ln, err := quic.Listen(a.HostPort(), cfg, nil)
-		if err != nil {
-			return err
-		}
-		s.addListener(u, ln.Close, ln.Addr())
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			for {
-				qc, err := ln.Accept(s.ctx)
-				if err != nil {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				if acc.Muxed == nil {
+					s.ServeConn(acc.Conn, acc.Peer)
 					return
 				}
-				s.wg.Add(1)
-				go func() {
-					defer s.wg.Done()
-					l, err := session.NewMuxedLink(qc, session.Server, s.linkConfig(s.peerOf(qc.ConnectionState())))
-					if err != nil {
-						s.drops.link.Add(1)
-						s.log.Warn("link refused", "transport", "quic", "addr", qc.RemoteAddr().String(), "err", err)
-						return
-					}
-					s.serveLink(l)
-				}()
-			}
-		}()
-	case "ssh":
-		if s.opts.Identity == nil {
-			return errors.New("relay: an ssh listener needs an identity (its host key)")
+				l, err := session.NewMuxedLink(acc.Muxed, session.Server, s.linkConfig(acc.Peer))
+				if err != nil {
+					acc.Close()
+					s.drops.link.Add(1)
+					s.log.Warn("link refused", "transport", a.Scheme, "err", err)
+					return
+				}
+				s.serveLink(l)
+			}()
 		}
-		signer, err := gossh.NewSignerFromSigner(s.opts.Identity.TLSCertificate().PrivateKey.(crypto.Signer))
-		if err != nil {
-			return fmt.Errorf("relay: ssh host key: %w", err)
-		}
-		if s.opts.SSHAuthorizedKeys == "" {
-			return errors.New("relay: an ssh listener needs an authorized_keys file")
-		}
-		ln, err := hssh.Listen(ctx, a.HostPort(), &hssh.ServerConfig{HostKeys: []gossh.Signer{signer},
-			AuthorizedKeysFile: s.opts.SSHAuthorizedKeys, Logger: s.opts.Logger})
-		if err != nil {
-			return err
-		}
-		s.addListener(u, ln.Close, ln.Addr())
-		s.countPreAuth(func() (int, map[string]uint64) { st := ln.Stats(); return st.PreAuth, st.Dropped })
-		s.goAccept(func() (net.Conn, session.Peer, error) {
-			c, err := ln.AcceptContext(s.ctx)
-			if err != nil {
-				return nil, session.Peer{}, err
-			}
-			// An SSH client is its key (fp:SHA256:… rules), and ssh:USER
-			// only when USER's own authorized keys file (a %u path)
-			// listed that key, as OpenSSH binds logins to keys.
-			p := session.Peer{Fingerprint: c.PeerFingerprint()}
-			if u := c.BoundUser(); u != "" {
-				p.Principal = "ssh:" + u
-			}
-			return c, p, nil
-		})
-	case "dtls":
-		cfg, err := s.serverTLS()
-		if err != nil {
-			return err
-		}
-		ln, err := dtls.Listen(a.HostPort(), cfg, &dtls.Options{
-			HandshakeTimeout: s.opts.HandshakeTimeout, MaxHandshakes: s.opts.MaxHandshakes, Logger: s.opts.Logger})
-		if err != nil {
-			return err
-		}
-		s.addListener(u, ln.Close, ln.Addr())
-		s.countPreAuth(func() (int, map[string]uint64) { st := ln.Stats(); return st.PreAuth, st.Dropped })
-		s.goAccept(func() (net.Conn, session.Peer, error) {
-			c, err := ln.AcceptContext(s.ctx)
-			if err != nil {
-				return nil, session.Peer{}, err
-			}
-			return c, s.peerOf(c.ConnectionState()), nil
-		})
-	default:
-		return fmt.Errorf("relay: cannot listen on %q: scheme %q is not supported by this build", u, a.Scheme)
-	}
+	}()
 	s.log.Info("listening", "addr", u)
 	return nil
 }
@@ -374,24 +288,6 @@ func (s *Server) countPreAuth(stats func() (int, map[string]uint64)) {
 	s.mu.Lock()
 	s.listeners[len(s.listeners)-1].stats = stats
 	s.mu.Unlock()
-}
-
-func (s *Server) goAccept(accept func() (net.Conn, session.Peer, error)) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, peer, err := accept()
-			if err != nil {
-				return
-			}
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				s.ServeConn(c, peer)
-			}()
-		}
-	}()
 }
 
 func (s *Server) serverTLS() (*tls.Config, error) {

@@ -1,0 +1,33 @@
+package hop
+
+import (
+	"context"
+	"net"
+
+	"github.com/hopwire/hopwire/session"
+	"github.com/hopwire/hopwire/session/connect"
+	"github.com/hopwire/hopwire/transport/stdio"
+)
+
+// stdio:COMMAND: a link over a spawned command's stdin and stdout: here
+// when first, on an OpenSSH host over an exec channel, or on a hopwire
+// node under its exec grant.
+var stdioScheme = scheme{
+	dial: func(ctx context.Context, d *Dialer, prev *Hop, a Addr, h *Hop) (*session.Link, error) {
+		var c net.Conn
+		var err error
+		switch {
+		case prev == nil:
+			c, err = stdio.Spawn(ctx, a.Command, nil)
+		case prev.Conn == nil:
+			c, err = prev.SSH.Exec(ctx, shellJoin(a.Command))
+		default:
+			c, err = connect.Open(ctx, prev.Conn.Link(), &connect.Request{Network: connect.Exec, Address: a.Command[0], Args: a.Command[1:]})
+		}
+		if err != nil {
+			return nil, err
+		}
+		// A spawned process is as trusted as whoever spawned it.
+		return session.NewLink(c, session.Client, d.linkConfig(session.Peer{Principal: "stdio:" + a.Command[0]}))
+	},
+}
