@@ -48,19 +48,26 @@ func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			break
 		}
 	}
-	if err := parse(rc.fs, args); err != nil {
+	dashes := cmd != nil
+	if dashes {
+		// Flags may follow TARGET: exec TARGET -C DIR -- CMD.
+		if err := parseInterleaved(rc.fs, args); err != nil {
+			return err
+		}
+	} else if err := parse(rc.fs, args); err != nil {
 		return err
 	}
 	first := 1
 	if *targets != "" {
 		first = 0
 	}
-	if len(cmd) == 0 {
-		if rc.fs.NArg() > first {
-			cmd = rc.fs.Args()[first:]
-		} else {
-			return fmt.Errorf("%w: exec TARGET -- CMD [ARGS...]", errUsage)
-		}
+	switch {
+	case len(cmd) == 0 && !dashes && rc.fs.NArg() > first:
+		cmd = rc.fs.Args()[first:]
+	case len(cmd) == 0:
+		return fmt.Errorf("%w: exec TARGET -- CMD [ARGS...]", errUsage)
+	case rc.fs.NArg() > first:
+		return fmt.Errorf("%w: exec: unexpected %q before --; see hopwire exec --help", errUsage, rc.fs.Arg(first))
 	}
 	req := classic.RunRequest{Argv: cmd, Env: env, Dir: *dir}
 	if *targets != "" {
@@ -393,6 +400,9 @@ func runRm(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 			err = c.RemoveAll(ctx, p)
 		} else {
 			err = c.Remove(ctx, p)
+		}
+		if err != nil && !*recursive && strings.Contains(err.Error(), "directory not empty") {
+			return fmt.Errorf("rm: %s: directory not empty (rm -r removes it and everything in it)", quoteName(p))
 		}
 		if err != nil {
 			return explainRemote(ctx, route, err)

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hopwire/hopwire/session"
 )
@@ -237,8 +238,11 @@ func TestLinkInRoot(t *testing.T) {
 }
 
 func TestEOFToTTY(t *testing.T) {
-	for in, want := range map[string]string{"": "\x04", "echo hi\n": "echo hi\n\x04", "exit 3": "exit 3\x04\x04"} {
-		b, err := io.ReadAll(&eofToTTY{r: strings.NewReader(in)})
+	for in, want := range map[string]string{"": "\x04\x04", "echo hi\n": "echo hi\n\x04\x04", "exit 3": "exit 3\x04\x04\x04"} {
+		stop := make(chan struct{})
+		r := &eofToTTY{r: strings.NewReader(in), stop: stop}
+		time.AfterFunc(eofRepeat*3/2, func() { close(stop) }) // one repeat
+		b, err := io.ReadAll(r)
 		if err != nil || string(b) != want {
 			t.Errorf("%q: %q %v, want %q", in, b, err, want)
 		}

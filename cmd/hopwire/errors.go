@@ -33,8 +33,11 @@ func userMessage(err error, verbose bool) string {
 	if verbose {
 		return msg
 	}
-	msg = remoteType.ReplaceAllString(msg, "")
-	msg = strings.ReplaceAll(msg, "remote: ", "")
+	var re *session.RemoteError
+	if errors.As(err, &re) {
+		msg = strings.Replace(msg, re.Error(), re.Message, 1)
+	}
+	msg = remoteType.ReplaceAllString(msg, "") // remote errors passed on by a node
 	msg = goTypeName.ReplaceAllString(msg, "")
 	if errors.Is(err, session.ErrLinkClosed) || errors.Is(err, session.ErrPeerSilent) {
 		why := "a hop or the network went away"
@@ -103,8 +106,8 @@ func explainRemote(ctx context.Context, route *hop.Route, err error) error {
 	svc := "classic"
 	var re *session.RemoteError
 	if errors.As(err, &re) {
-		if _, q, ok := strings.Cut(re.Message, ": "); ok {
-			svc = strings.Trim(q, `"`)
+		if i := strings.LastIndex(re.Message, ": "); i >= 0 {
+			svc = strings.Trim(re.Message[i+2:], `"`)
 		}
 	}
 	t := route.Hops[len(route.Hops)-1]

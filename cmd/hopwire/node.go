@@ -200,6 +200,11 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if len(listens) == 0 && !*useStdio && *connect == "" {
 		return fmt.Errorf("%w: serve needs --listen, --stdio or --connect", errUsage)
 	}
+	for _, l := range listens {
+		if !strings.Contains(l, "://") {
+			return fmt.Errorf("%w: --listen %q: want SCHEME://HOST:PORT, e.g. tls://%s", errUsage, l, l)
+		}
+	}
 	var gs []*relay.Grant
 	for _, g := range grants {
 		pg, err := relay.ParseGrant(g)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
 
@@ -62,19 +63,26 @@ func runTTY(ctx context.Context, c *classic.Client, req classic.RunRequest, stdi
 			return classic.TTYEvent{}, io.EOF
 		}
 	}
-	return c.RunTTY(ctx, req, rows, cols, &eofToTTY{r: stdin}, stdout, next)
+	return c.RunTTY(ctx, req, rows, cols, &eofToTTY{r: stdin, stop: stop}, stdout, next)
 }
 
-// eofToTTY passes the end of stdin on to the remote terminal as ssh does:
-// as the terminal's EOF character, Ctrl-D (twice after a partial line:
-// the first one ends the line, the second is the EOF), so a shell or a
-// program reading its terminal sees the end of input and exits.
+// eofToTTY passes the end of stdin on to the remote terminal as the
+// terminal's EOF character, Ctrl-D (twice after a partial line: the first
+// ends the line, the second is the EOF), so that a shell or a program
+// reading its terminal sees the end of input and exits, as with ssh. A
+// program that was not reading its terminal yet (a login shell still
+// starting, whose line editor then resets the terminal) may miss it, so
+// Ctrl-D is sent again every second until stop is closed.
 type eofToTTY struct {
 	r       io.Reader
+	stop    <-chan struct{}
 	last    byte
 	pending []byte
 	done    bool
 }
+
+// eofRepeat is how often Ctrl-D is sent again after stdin's end.
+const eofRepeat = time.Second
 
 func (e *eofToTTY) Read(b []byte) (int, error) {
 	if len(e.pending) > 0 {
@@ -83,7 +91,13 @@ func (e *eofToTTY) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	if e.done {
-		return 0, io.EOF
+		select {
+		case <-e.stop:
+			return 0, io.EOF
+		case <-time.After(eofRepeat):
+			b[0] = 4
+			return 1, nil
+		}
 	}
 	n, err := e.r.Read(b)
 	if n > 0 {
