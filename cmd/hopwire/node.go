@@ -545,8 +545,12 @@ func runTrace(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		if verified == "" {
 			verified = "-"
 		}
-		fmt.Fprintf(stdout, "%2d  %-28s %-6s %-12s %s %-7s rtt=%v setup=%v\n", h.Hop, h.Addr, h.Transport, quoteName(h.Principal), h.Fingerprint, verified,
-			time.Duration(h.RTTMicros)*time.Microsecond, time.Duration(h.SetupMicros)*time.Microsecond)
+		rtt := (time.Duration(h.RTTMicros) * time.Microsecond).String()
+		if h.Transport == "ssh" && h.RTTMicros == 0 {
+			rtt = "-" // a plain OpenSSH bastion: no session to ping
+		}
+		fmt.Fprintf(stdout, "%2d  %-28s %-9s %-14s %s %-11s rtt=%s setup=%v\n", h.Hop, h.Addr, h.Transport, quoteName(h.Principal), h.Fingerprint, verified,
+			rtt, time.Duration(h.SetupMicros)*time.Microsecond)
 	}
 	return nil
 }
