@@ -160,6 +160,26 @@ func TestBadInput(t *testing.T) {
 		checkBad(t, tc, out, code, took, 3*time.Second)
 	})
 
+	t.Run("agent-says-why-it-cannot-register", func(t *testing.T) {
+		// An agent that does not trust its relay says so by default (no
+		// -v), with the command that would fix it, and keeps retrying.
+		cmd := exec.Command("ip", "netns", "exec", ns[0], hw, "serve", "--home", home("fresh"), "--name", "db1", "--connect", r1)
+		log := &lockedBuffer{}
+		cmd.Stderr = log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(log.String(), "hopwire trust --known "+fp["r1"]); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no reason logged in 10s:\n%s", log.String())
+			}
+		}
+		if !strings.Contains(log.String(), "re-dialing") {
+			t.Errorf("no backoff logged:\n%s", log.String())
+		}
+	})
+
 	t.Run("ctrl-c-during-get", func(t *testing.T) {
 		big := filepath.Join(dir, "big.bin")
 		f, _ := os.Create(big)
@@ -220,7 +240,7 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("exec went on after its relay died: %s", out.String())
 		}
 	})
-	if n := len(cases) + 3; n < 40 {
+	if n := len(cases) + 4; n < 40 {
 		t.Fatalf("only %d cases", n)
 	}
 }
