@@ -81,7 +81,7 @@ func TestBadInput(t *testing.T) {
 			want: []string{"hop 1 (" + r1 + ") refused this client", fp["stranger"], "hopwire trust --authorized " + fp["stranger"] + " stranger"}},
 		{name: "unauthorized-client-exec", args: []string{"--home", home("stranger"), "exec", r1, "--", "true"}, code: 1,
 			want: []string{"refused this client", "hopwire trust --authorized " + fp["stranger"]}},
-		{name: "relay-denies-connect", args: []string{"ping", "-J", r1, "tls://" + net.JoinHostPort(addr(2, 1), "22")}, code: 1, want: []string{"hop 2", "denied by policy", "connect"}},
+		{name: "relay-denies-connect", args: []string{"ping", "-J", r1, "tls://" + net.JoinHostPort(addr(2, 1), "22")}, code: 1, want: []string{"hop 2", "denied by policy", "operator of hop 1 can allow it with --grant client:connect=" + net.JoinHostPort(addr(2, 1), "22")}},
 		{name: "no-classic-grant", args: []string{"exec", r1, "--", "id"}, code: 1, want: []string{"does not grant you (client) classic administration", "--grant client:classic"}, limit: 5 * time.Second},
 		{name: "no-classic-grant-ls", args: []string{"ls", r1, "/"}, code: 1, want: []string{"--grant client:classic"}, limit: 5 * time.Second},
 		{name: "no-eval-grant", args: on("call", "eval.Eval", `"1+1"`), code: 1, want: []string{"Go evaluation", "--grant client:classic=eval"}},

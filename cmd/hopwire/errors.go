@@ -77,12 +77,19 @@ func explainDial(ctx context.Context, err error, d *hop.Dialer, timeout time.Dur
 		}
 		return fmt.Errorf("hop %d (%s) refused this client: it does not authorize the key %s (this identity, %q); its operator can run: hopwire trust --authorized %s %s",
 			he.Index, he.Addr, fp, name, fp, name)
+	case he.Index > 1 && deniedConnect.MatchString(msg):
+		m := deniedConnect.FindStringSubmatch(msg)
+		return fmt.Errorf("%w; the operator of hop %d can allow it with --grant %s:connect=%s", err, he.Index-1, m[2], m[1])
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("hop %d (%s): no answer within %v (the hop is down, filtered, or does not speak %s; --connect-timeout sets the limit)",
 			he.Index, he.Addr, timeout, orDefault(he.Addr.Scheme, "hopwire"))
 	}
 	return err
 }
+
+// deniedConnect is a relay's refusal of a CONNECT: the destination and
+// the principal it was refused for.
+var deniedConnect = regexp.MustCompile(`connect (\S+) denied by policy for (\S+) \(`)
 
 // refusedCertificate reports whether a handshake error is the peer's
 // refusal of this side's certificate. With TLS 1.3 the client learns it
