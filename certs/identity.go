@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -339,3 +340,34 @@ func (id *Identity) Certificate() *x509.Certificate { return id.cert.Leaf }
 // [tls.Config.Certificates]. The slices in it are shared and must not be
 // modified.
 func (id *Identity) TLSCertificate() tls.Certificate { return id.cert }
+
+// Rename gives the identity kept in dir a new name: a new self-signed
+// certificate for the same key, so its fingerprint (and every trust
+// entry naming it) is unchanged. A certificate that a CA issued is not
+// renamed (that would drop the CA's signature): ask the CA for another.
+func Rename(dir, name string) (*Identity, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	certPath := filepath.Join(dir, idCertFile)
+	keyPath := filepath.Join(dir, idKeyFile)
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("certs: %w", err)
+	}
+	if err := checkKeyPerm(keyPath); err != nil {
+		return nil, err
+	}
+	certPEM, err := os.ReadFile(certPath)
+	if err != nil {
+		return nil, fmt.Errorf("certs: %w", err)
+	}
+	id, err := parseIdentity(certPEM, keyPEM, certPath)
+	if err != nil {
+		return nil, err
+	}
+	if leaf := id.cert.Leaf; !bytes.Equal(leaf.RawIssuer, leaf.RawSubject) || leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) != nil {
+		return nil, fmt.Errorf("certs: %s was issued by a CA (%q); a new name needs a new certificate from it", certPath, leaf.Issuer.CommonName)
+	}
+	return repairCert(dir, certPath, keyPath, keyPEM, name)
+}

@@ -542,3 +542,89 @@ func StoreOf(ids ...*Identity) *FingerprintStore {
 	}
 	return s
 }
+
+// ReadEntries returns the entries of the fingerprint file at path, in
+// file order, one per fingerprint and name (a missing file has none).
+func ReadEntries(path string) ([]Entry, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("certs: %w", err)
+	}
+	if _, err := parseStore(data, path); err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for _, line := range strings.Split(string(data), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		fp, _ := ParseFingerprint(f[0])
+		e := Entry{Fingerprint: fp}
+		if len(f) >= 2 {
+			e.Name = f[1]
+		}
+		for _, opt := range f[min(len(f), 2):] {
+			if opt == "shared" {
+				e.Shared = true
+			} else if a, ok := strings.CutPrefix(opt, "addr="); ok {
+				for _, x := range strings.Split(a, ",") {
+					n, _ := normAddr(x)
+					e.Addrs = append(e.Addrs, n)
+				}
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// RemoveEntries removes every line of the fingerprint file at path that
+// names the fingerprint fp (in any form [ParseFingerprint] accepts), and
+// returns how many it removed. Other lines, comments included, are kept
+// as they are; the file is replaced atomically with the same mode.
+func RemoveEntries(path, fp string) (int, error) {
+	fp, err := ParseFingerprint(fp)
+	if err != nil {
+		return 0, err
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("certs: %w", err)
+	}
+	if _, err := parseStore(data, path); err != nil {
+		return 0, err
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	var kept strings.Builder
+	removed := 0
+	for _, line := range lines {
+		body, _, _ := strings.Cut(line, "#")
+		if f := strings.Fields(body); len(f) > 0 {
+			if got, _ := ParseFingerprint(f[0]); got == fp {
+				removed++
+				continue
+			}
+		}
+		kept.WriteString(line)
+	}
+	if removed == 0 {
+		return 0, nil
+	}
+	tmp, err := writeTemp(filepath.Dir(path), "."+filepath.Base(path)+".*", []byte(kept.String()))
+	if err != nil {
+		return 0, fmt.Errorf("certs: %w", err)
+	}
+	defer os.Remove(tmp)
+	if err := os.Rename(tmp, path); err != nil {
+		return 0, fmt.Errorf("certs: %w", err)
+	}
+	return removed, nil
+}

@@ -43,7 +43,19 @@ func (s *Service) mayRun(argv []string) error {
 // is not confined to it (nor is this look-up race-free: the process could
 // leave anyway).
 func (s *Service) dir(dir string) (string, error) {
-	if dir == "" || !s.confined() {
+	if dir == "" {
+		return dir, nil
+	}
+	if !s.confined() {
+		// Checked here so that the error blames the directory, not the
+		// command (exec reports a missing dir as the program's ENOENT).
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return "", &fs.PathError{Op: "chdir", Path: dir, Err: errors.Unwrap(err)}
+		}
+		if !fi.IsDir() {
+			return "", &fs.PathError{Op: "chdir", Path: dir, Err: syscall.ENOTDIR}
+		}
 		return dir, nil
 	}
 	fsys, p, err := s.fs(dir)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -47,6 +48,26 @@ func readmeBlock(t *testing.T, heading string) []string {
 
 // onRole is the "# on WHO[: or , …]" comment that ends a README line.
 var onRole = regexp.MustCompile(`\s+# on ([^:,]+)(?:[:,].*)?$`)
+
+// readmeConfig returns the first plain ``` block after the line that
+// starts with heading (the config file example).
+func readmeConfig(t *testing.T, heading string) string {
+	t.Helper()
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(data), "\n"+heading)
+	if !ok {
+		t.Fatalf("README has no %q", heading)
+	}
+	_, block, ok := strings.Cut(after, "\n```\n")
+	if !ok {
+		t.Fatalf("README has no plain block after %q", heading)
+	}
+	block, _, _ = strings.Cut(block, "```")
+	return block
+}
 
 // readmeStep is one README line and the machines it runs on.
 type readmeStep struct {
@@ -95,6 +116,7 @@ type readmeLab struct {
 	dir     string            // homes live here
 	ns      map[string]string // role → namespace
 	subs    map[string][]string
+	path    string            // extra directory at the head of PATH (wrappers)
 	fpName  map[string]string // role → its fingerprint placeholder
 	fps     []string          // placeholder, fingerprint pairs for strings.NewReplacer
 	prelude map[string]string // role → variable assignments seen so far
@@ -123,7 +145,11 @@ func (l *readmeLab) command(role, line string) string {
 
 func (l *readmeLab) shell(role, line string) *exec.Cmd {
 	script := "cd " + l.home(role) + " && " + l.prelude[role] + line
-	args := []string{"env", "HOME=" + l.home(role), "PATH=" + l.bin + ":" + os.Getenv("PATH"), "sh", "-c", script}
+	path := l.bin + ":" + os.Getenv("PATH")
+	if l.path != "" {
+		path = l.path + ":" + path
+	}
+	args := []string{"env", "HOME=" + l.home(role), "PATH=" + path, "sh", "-c", script}
 	return exec.Command("ip", append([]string{"netns", "exec", l.ns[role]}, args...)...)
 }
 
@@ -201,6 +227,97 @@ func TestReadmeQuickStartAndClassic(t *testing.T) {
 		map[string]string{"client": "SHA256:CLIENT", "r1": "SHA256:R1", "target": "SHA256:TARGET"})
 	lab.run(readmeSteps(t, readmeBlock(t, "## Quick start (CLI)"), roles))
 	lab.run(readmeSteps(t, readmeBlock(t, "## Driving the far side"), roles))
+
+	// The config aliases: the README's file, as written, in the client's
+	// home, then the commands that use it.
+	config := lab.command("client", readmeConfig(t, "### Config aliases"))
+	if err := os.WriteFile(filepath.Join(lab.home("client"), ".hopwire", "config"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lab.run(readmeSteps(t, readmeBlock(t, "### Config aliases"), roles))
+}
+
+// TestReadmeOpenSSH runs the README's OpenSSH bastion block: the client
+// reaches only a plain OpenSSH bastion; behind it a host runs a hopwire
+// node and a plain sshd without hopwire. The test's machines share one
+// /etc/passwd, so the README's user ops is root here, whose sessions get
+// a home of their own, and ssh (which takes ~ from the password file, not
+// $HOME) is told where the client's keys and known_hosts are.
+func TestReadmeOpenSSH(t *testing.T) {
+	if _, err := os.Stat(sshdPath); err != nil {
+		t.Skip("needs openssh-server (" + sshdPath + ")")
+	}
+	ns, addr := segmented(t, 3)
+	roles := []string{"client", "bastion", "host"}
+	bastion, host := addr(1, 0), addr(2, 1)
+	subs := []string{"bastion.example", bastion, "10.0.3.7", host, "10.0.3.9", host, "ops@", "root@"}
+	lab := newReadmeLab(t, map[string]string{"client": ns[0], "bastion": ns[1], "host": ns[2]},
+		map[string][]string{"client": subs, "bastion": subs, "host": subs},
+		map[string]string{"client": "SHA256:CLIENT", "host": "SHA256:HOST"})
+	sshDir := filepath.Join(lab.home("client"), ".ssh")
+	os.MkdirAll(sshDir, 0o700)
+	sh(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", filepath.Join(sshDir, "id_ed25519"))
+	pub, err := os.ReadFile(filepath.Join(sshDir, "id_ed25519.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	remoteHome := filepath.Join(lab.dir, "remote-home")
+	os.MkdirAll(remoteHome, 0o755)
+	sshdIn(t, ns[1], bastion, string(pub), remoteHome)
+	sshdIn(t, ns[2], host, string(pub), remoteHome)
+	lab.path = t.TempDir()
+	wrapper := "#!/bin/sh\nexec /usr/bin/ssh -F none -o BatchMode=yes -o UserKnownHostsFile=\"$HOME/.ssh/known_hosts\" -i \"$HOME/.ssh/id_ed25519\" \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(lab.path, "ssh"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lab.run(readmeSteps(t, readmeBlock(t, "### Through an OpenSSH bastion"), roles))
+	// uninstall left nothing of the upload behind.
+	if left, _ := filepath.Glob(filepath.Join(remoteHome, ".cache", "hopwire", "hopwire-*")); len(left) > 0 {
+		t.Errorf("uninstall left %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(remoteHome, ".hopwire", "id.key")); err == nil {
+		t.Error("uninstall left the identity")
+	}
+}
+
+// sshdIn runs a plain OpenSSH server in a namespace on addr:22 that
+// accepts the client key for root, with HOME and HOPWIRE_HOME set to
+// remoteHome in its sessions.
+func sshdIn(t *testing.T, ns, addr, clientPub, remoteHome string) {
+	t.Helper()
+	os.MkdirAll("/run/sshd", 0o755)
+	dir := t.TempDir()
+	sh(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", filepath.Join(dir, "host_key"))
+	os.WriteFile(filepath.Join(dir, "authorized_keys"), []byte(clientPub), 0o600)
+	cfg := strings.Join([]string{
+		"HostKey " + filepath.Join(dir, "host_key"),
+		"Port 22", "ListenAddress " + addr,
+		"PidFile " + filepath.Join(dir, "sshd.pid"),
+		"AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"),
+		"StrictModes no", "UsePAM no", "PermitRootLogin yes",
+		"PasswordAuthentication no", "KbdInteractiveAuthentication no",
+		"AllowTcpForwarding yes", "PermitTTY no",
+		"SetEnv HOME=" + remoteHome + " HOPWIRE_HOME=" + filepath.Join(remoteHome, ".hopwire"),
+	}, "\n") + "\n"
+	os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o600)
+	cmd := exec.Command("ip", "netns", "exec", ns, sshdPath, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+	log := &lockedBuffer{}
+	cmd.Stderr = log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("sshd %s log:\n%s", addr, log.String())
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(log.String(), "Server listening"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("sshd did not start:\n%s", log.String())
+		}
+	}
 }
 
 // TestReadmeReverseAgent runs the README's reverse agent block: the client
@@ -216,4 +333,61 @@ func TestReadmeReverseAgent(t *testing.T) {
 		},
 		map[string]string{"client": "SHA256:CLIENT", "relay": "SHA256:RELAY", "agent": "SHA256:DB1"})
 	lab.run(readmeSteps(t, readmeBlock(t, "### Reverse agents"), roles))
+}
+
+// lockedBuffer is a buffer a process writes while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestReadmeBlocksCovered: every sh block of the README is run by a test
+// above, or is listed here with the reason it is not, so that a new
+// block cannot go untested unnoticed.
+func TestReadmeBlocksCovered(t *testing.T) {
+	run := map[string]bool{
+		"## Quick start (CLI)":                  true,  // TestReadmeQuickStartAndClassic
+		"## Driving the far side":               true,  // TestReadmeQuickStartAndClassic
+		"### Config aliases":                    true,  // TestReadmeQuickStartAndClassic
+		"### Through an OpenSSH bastion":        true,  // TestReadmeOpenSSH
+		"### Reverse agents":                    true,  // TestReadmeReverseAgent
+		"# hopwire":                             false, // go run demo and make test: TestDemo and CI themselves
+		"### Existing RPyC servers and clients": false, // Python RPyC servers: TestRPyCSegmented
+		"## Performance":                        false, // the benchmarks: hopwire bench, not a test
+	}
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	heading, inBlock := "", false
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "```") {
+			inBlock = !inBlock
+		}
+		if !inBlock && strings.HasPrefix(l, "#") {
+			heading = l
+		}
+		if l != "```sh" {
+			continue
+		}
+		found := false
+		for h := range run {
+			found = found || strings.HasPrefix(heading, h)
+		}
+		if !found {
+			t.Errorf("README sh block under %q is run by no test: add it to readme_test.go", heading)
+		}
+	}
 }

@@ -12,7 +12,7 @@ import (
 // Arguments are JSON values; the results are printed as a JSON array (one
 // value alone when there is one). A remote error goes to stderr, exit 1.
 func runCall(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	rc := newRouteCmd("call", stderr)
+	rc := newRouteCmd("call", stderr).withJSON("the results (always JSON: the flag is accepted for scripts)")
 	if err := parse(rc.fs, args); err != nil {
 		return err
 	}
@@ -40,7 +40,7 @@ func runCall(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	defer route.Close()
 	res, err := route.Target().Service(svc).Call(ctx, method, callArgs...)
 	if err != nil {
-		return err
+		return explainRemote(ctx, route, err)
 	}
 	out := make([]any, res.Len())
 	ptrs := make([]any, len(out))

@@ -12,15 +12,27 @@ import (
 
 func runID(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("id", stderr)
-	home := fs.String("home", certs.Home(), "identity directory ($HOPWIRE_HOME)")
-	name := fs.String("name", "", "name for a new identity (default: host name)")
+	home := fs.String("home", certs.Home(), "identity directory ($HOPWIRE_HOME), created if missing")
+	name := fs.String("name", "", "name of a new identity (default: host name); for an existing one, a new name for the same key")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: id takes no arguments (did you mean --name %s?)", errUsage, fs.Arg(0))
+	}
 	id, err := certs.LoadOrCreate(*home, *name)
 	if err != nil {
 		return err
+	}
+	if *name != "" && id.Name() != *name {
+		// An existing identity: the same key under the new name (its
+		// fingerprint, and so every trust entry for it, is unchanged).
+		old := id.Name()
+		if id, err = certs.Rename(*home, *name); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "hopwire: renamed %s to %s (same key, same fingerprint)\n", quoteName(old), id.Name())
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(map[string]string{"name": id.Name(), "fingerprint": id.Fingerprint()})

@@ -6,24 +6,33 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hopwire/hopwire/classic"
-	"github.com/hopwire/hopwire/hop"
 )
 
-// exitError carries a remote command's exit status out of run.
-type exitError struct{ code int }
+// exitError carries an exit status out of run: a remote command's
+// (silently), or a status with a message to print (msg).
+type exitError struct {
+	code int
+	msg  string
+}
 
-func (e exitError) Error() string { return fmt.Sprintf("remote command exited with status %d", e.code) }
+func (e exitError) Error() string {
+	if e.msg != "" {
+		return e.msg
+	}
+	return fmt.Sprintf("remote command exited with status %d", e.code)
+}
 
 // runExec: hopwire exec [-J chain] TARGET -- CMD [ARGS...], or
 // hopwire exec [-J chain] --targets FILE -- CMD [ARGS...] to fan out.
 func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	rc := newRouteCmd("exec", stderr)
+	rc := newRouteCmd("exec", stderr).withJSON("the --targets summary")
 	dir := rc.fs.String("C", "", "working directory on the far side")
 	var env multi
 	rc.fs.Var(&env, "e", "NAME=VALUE added to the remote environment (repeatable)")
@@ -39,19 +48,26 @@ func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			break
 		}
 	}
-	if err := parse(rc.fs, args); err != nil {
+	dashes := cmd != nil
+	if dashes {
+		// Flags may follow TARGET: exec TARGET -C DIR -- CMD.
+		if err := parseInterleaved(rc.fs, args); err != nil {
+			return err
+		}
+	} else if err := parse(rc.fs, args); err != nil {
 		return err
 	}
 	first := 1
 	if *targets != "" {
 		first = 0
 	}
-	if len(cmd) == 0 {
-		if rc.fs.NArg() > first {
-			cmd = rc.fs.Args()[first:]
-		} else {
-			return fmt.Errorf("%w: exec TARGET -- CMD [ARGS...]", errUsage)
-		}
+	switch {
+	case len(cmd) == 0 && !dashes && rc.fs.NArg() > first:
+		cmd = rc.fs.Args()[first:]
+	case len(cmd) == 0:
+		return fmt.Errorf("%w: exec TARGET -- CMD [ARGS...]", errUsage)
+	case rc.fs.NArg() > first:
+		return fmt.Errorf("%w: exec: unexpected %q before --; see hopwire exec --help", errUsage, rc.fs.Arg(first))
 	}
 	req := classic.RunRequest{Argv: cmd, Env: env, Dir: *dir}
 	if *targets != "" {
@@ -72,7 +88,7 @@ func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if *detach {
 		pid, err := c.Start(ctx, req)
 		if err != nil {
-			return err
+			return explainRemote(ctx, route, err)
 		}
 		fmt.Fprintln(stdout, pid)
 		return nil
@@ -84,10 +100,10 @@ func runExec(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		code, err = c.Run(ctx, req, stdin, stdout, stderr)
 	}
 	if err != nil {
-		return err
+		return explainRemote(ctx, route, err)
 	}
 	if code != 0 {
-		return exitError{code}
+		return exitError{code: code}
 	}
 	return nil
 }
@@ -105,7 +121,7 @@ func fanOut(ctx context.Context, rc *routeCmd, file string, parallel int, stdout
 	}
 	var targets []string
 	for _, l := range strings.Split(string(b), "\n") {
-		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+		if l = stripComment(l); l != "" {
 			targets = append(targets, l)
 		}
 	}
@@ -115,6 +131,7 @@ func fanOut(ctx context.Context, rc *routeCmd, file string, parallel int, stdout
 	var mu sync.Mutex // one line at a time on each output
 	sem := make(chan struct{}, parallel)
 	results := make([]string, len(targets))
+	summary := make([]fanResult, len(targets))
 	failed := 0
 	var wg sync.WaitGroup
 	for i, t := range targets {
@@ -130,9 +147,12 @@ func fanOut(ctx context.Context, rc *routeCmd, file string, parallel int, stdout
 			errw.flush()
 			mu.Lock()
 			defer mu.Unlock()
+			summary[i] = fanResult{Target: t, Exit: code}
 			switch {
 			case err != nil:
-				results[i] = fmt.Sprintf("%-30s error: %s", t, quoteName(err.Error()))
+				msg := userMessage(err, verboseErrors)
+				results[i] = fmt.Sprintf("%-30s error: %s", t, quoteName(msg))
+				summary[i] = fanResult{Target: t, Exit: -1, Error: msg}
 				failed++
 			case code != 0:
 				results[i] = fmt.Sprintf("%-30s exit %d", t, code)
@@ -143,37 +163,38 @@ func fanOut(ctx context.Context, rc *routeCmd, file string, parallel int, stdout
 		}()
 	}
 	wg.Wait()
-	fmt.Fprintf(stderr, "--- %d targets, %d ok, %d failed\n", len(targets), len(targets)-failed, failed)
-	for _, r := range results {
-		fmt.Fprintln(stderr, r)
+	if *rc.asJSON {
+		json.NewEncoder(stdout).Encode(summary)
+	} else {
+		fmt.Fprintf(stderr, "--- %d targets, %d ok, %d failed\n", len(targets), len(targets)-failed, failed)
+		for _, r := range results {
+			fmt.Fprintln(stderr, r)
+		}
 	}
 	if failed > 0 {
-		return exitError{1}
+		return exitError{code: 1}
 	}
 	return nil
 }
 
+// fanResult is one target's line of a --targets summary (--json).
+type fanResult struct {
+	Target string `json:"target"`
+	Exit   int    `json:"exit"` // -1: an error before or instead of an exit status
+	Error  string `json:"error,omitempty"`
+}
+
+// onTarget runs fn on one target of a --targets file: a hop address or a
+// config alias, through -J or the alias's via chain.
 func onTarget(ctx context.Context, rc *routeCmd, target string, stdout, stderr io.Writer, fn perTarget) (int, error) {
-	t, err := hop.Parse(target)
-	if err != nil {
-		return -1, err
-	}
-	via, err := rc.cf.via()
-	if err != nil {
-		return -1, err
-	}
-	d, err := chainDialer(&rc.idf, &rc.cf, io.Discard)
-	if err != nil {
-		return -1, err
-	}
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	route, err := d.Dial(dctx, via, t)
-	cancel()
+	cf := rc.cf // each target resolves its own chain
+	route, err := dialRoute(ctx, target, &rc.idf, &cf, io.Discard, nil)
 	if err != nil {
 		return -1, err
 	}
 	defer route.Close()
-	return fn(ctx, classic.New(route.Target()), target, stdout, stderr)
+	code, err := fn(ctx, classic.New(route.Target()), target, stdout, stderr)
+	return code, explainRemote(ctx, route, err)
 }
 
 // prefixWriter prefixes every line, writing whole lines under a shared
@@ -209,7 +230,7 @@ func (p *prefixWriter) flush() {
 // characters or invalid UTF-8 are printed Go-quoted (see quoteName);
 // --json gives them as they are.
 func runLs(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	rc := newRouteCmd("ls", stderr)
+	rc := newRouteCmd("ls", stderr).withJSON("the entries")
 	long := rc.fs.Bool("l", false, "long format: mode, owner, size, time, name")
 	route, err := rc.dial(ctx, args, stderr)
 	if err != nil {
@@ -221,11 +242,11 @@ func runLs(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 	if len(paths) == 0 {
 		paths = []string{"."}
 	}
-	var all []classic.FileInfo
+	var all []lsEntry
 	for _, p := range paths {
 		fi, err := c.Stat(ctx, p)
 		if err != nil {
-			return err
+			return explainRemote(ctx, route, err)
 		}
 		entries := []classic.FileInfo{fi}
 		if fi.IsDir {
@@ -233,7 +254,11 @@ func runLs(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 				return err
 			}
 		}
-		all = append(all, entries...)
+		for _, e := range entries {
+			all = append(all, lsEntry{Path: p, Name: e.Name, Type: fileType(e), Mode: lsMode(e.FileMode()),
+				Perm: fmt.Sprintf("%04o", e.FileMode().Perm()), Size: e.Size, UID: e.UID, GID: e.GID,
+				ModTime: e.ModTime.UTC().Format(time.RFC3339), Link: e.Link})
+		}
 		if *rc.asJSON {
 			continue
 		}
@@ -248,7 +273,7 @@ func runLs(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 				name += " -> " + quoteName(e.Link)
 			}
 			if *long {
-				fmt.Fprintf(stdout, "%s %5d %5d %10d %s %s\n", e.FileMode(), e.UID, e.GID, e.Size, e.ModTime.Local().Format(time.DateTime), name)
+				fmt.Fprintf(stdout, "%s %5d %5d %10d %s %s\n", lsMode(e.FileMode()), e.UID, e.GID, e.Size, e.ModTime.Local().Format(time.DateTime), name)
 			} else {
 				fmt.Fprintln(stdout, name)
 			}
@@ -258,6 +283,78 @@ func runLs(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 		return json.NewEncoder(stdout).Encode(all)
 	}
 	return nil
+}
+
+// lsEntry is one entry of ls --json.
+type lsEntry struct {
+	Path    string `json:"path"` // the operand it was listed under
+	Name    string `json:"name"`
+	Type    string `json:"type"` // file, dir, symlink, fifo, socket, char-device, block-device
+	Mode    string `json:"mode"` // as ls -l: drwxr-xr-x
+	Perm    string `json:"perm"` // octal: 0755
+	Size    int64  `json:"size"`
+	UID     int    `json:"uid"`
+	GID     int    `json:"gid"`
+	ModTime string `json:"mtime"` // RFC 3339, UTC
+	Link    string `json:"link,omitempty"`
+}
+
+func fileType(fi classic.FileInfo) string {
+	m := fi.FileMode()
+	switch {
+	case fi.Link != "" || m&fs.ModeSymlink != 0:
+		return "symlink"
+	case fi.IsDir:
+		return "dir"
+	case m&fs.ModeNamedPipe != 0:
+		return "fifo"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeCharDevice != 0:
+		return "char-device"
+	case m&fs.ModeDevice != 0:
+		return "block-device"
+	}
+	return "file"
+}
+
+// lsMode writes a mode as ls -l does: a type letter, then rwx triples
+// with s/S for setuid and setgid and t/T for sticky.
+func lsMode(m fs.FileMode) string {
+	b := []byte("-rwxrwxrwx")
+	switch {
+	case m&fs.ModeDir != 0:
+		b[0] = 'd'
+	case m&fs.ModeSymlink != 0:
+		b[0] = 'l'
+	case m&fs.ModeNamedPipe != 0:
+		b[0] = 'p'
+	case m&fs.ModeSocket != 0:
+		b[0] = 's'
+	case m&fs.ModeCharDevice != 0:
+		b[0] = 'c'
+	case m&fs.ModeDevice != 0:
+		b[0] = 'b'
+	}
+	for i := 0; i < 9; i++ {
+		if m&(1<<uint(8-i)) == 0 {
+			b[i+1] = '-'
+		}
+	}
+	special := func(set bool, i int, lower, upper byte) {
+		if !set {
+			return
+		}
+		if b[i] == 'x' {
+			b[i] = lower
+		} else {
+			b[i] = upper
+		}
+	}
+	special(m&fs.ModeSetuid != 0, 3, 's', 'S')
+	special(m&fs.ModeSetgid != 0, 6, 's', 'S')
+	special(m&fs.ModeSticky != 0, 9, 't', 'T')
+	return string(b)
 }
 
 // runCat: hopwire cat [-J chain] TARGET PATH...
@@ -270,6 +367,11 @@ func runCat(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	defer route.Close()
 	c := classic.New(route.Target())
 	for _, p := range rc.fs.Args()[1:] {
+		if fi, err := c.Stat(ctx, p); err != nil {
+			return explainRemote(ctx, route, err)
+		} else if fi.IsDir {
+			return fmt.Errorf("cat: %s: is a directory (hopwire ls lists it)", quoteName(p))
+		}
 		r, err := c.ReadFile(ctx, p, 0)
 		if err != nil {
 			return err
@@ -277,7 +379,7 @@ func runCat(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		_, err = io.Copy(stdout, r)
 		r.Close()
 		if err != nil {
-			return err
+			return fmt.Errorf("cat: %s: %w", quoteName(p), err)
 		}
 	}
 	return nil
@@ -299,8 +401,11 @@ func runRm(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 		} else {
 			err = c.Remove(ctx, p)
 		}
+		if err != nil && !*recursive && strings.Contains(err.Error(), "directory not empty") {
+			return fmt.Errorf("rm: %s: directory not empty (rm -r removes it and everything in it)", quoteName(p))
+		}
 		if err != nil {
-			return err
+			return explainRemote(ctx, route, err)
 		}
 	}
 	return nil
@@ -317,7 +422,7 @@ func runMkdir(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	c := classic.New(route.Target())
 	for _, p := range rc.fs.Args()[1:] {
 		if err := c.MkdirAll(ctx, p, 0o755); err != nil {
-			return err
+			return explainRemote(ctx, route, err)
 		}
 	}
 	return nil

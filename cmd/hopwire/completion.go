@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -13,12 +14,15 @@ import (
 // from the same FlagSets the commands parse with), then file names.
 func runCompletion(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if len(args) != 1 || (args[0] != "bash" && args[0] != "zsh") {
-		return fmt.Errorf("%w: completion bash|zsh", errUsage)
+		return fmt.Errorf("%w: completion bash|zsh (for example: source <(hopwire completion bash))", errUsage)
 	}
 	var names []string
 	var cases strings.Builder
 	for _, c := range commands() {
 		names = append(names, c.name)
+		if c.run == nil {
+			continue
+		}
 		flags := commandFlags(c)
 		fmt.Fprintf(&cases, "    %s) opts=%q ;;\n", c.name, strings.Join(flags, " "))
 	}
@@ -50,37 +54,14 @@ _hopwire() {
 	return err
 }
 
-// commandFlags runs a command with -h into a throwaway FlagSet output to
-// collect its flag names.
+// commandFlags returns a command's flags as the help writes them.
 func commandFlags(c command) []string {
-	if c.name == "completion" || c.name == "version" {
+	fs := flagSetOf(c)
+	if fs == nil {
 		return nil
 	}
 	var flags []string
-	captured := &flagCollector{}
-	c.run(context.Background(), []string{"-h"}, nil, io.Discard, captured)
-	flags = captured.names()
+	fs.VisitAll(func(f *flag.Flag) { flags = append(flags, dashes(f.Name)) })
 	sort.Strings(flags)
 	return flags
-}
-
-// flagCollector reads the flag names out of a FlagSet's usage output.
-type flagCollector struct{ b strings.Builder }
-
-func (f *flagCollector) Write(p []byte) (int, error) { return f.b.Write(p) }
-
-func (f *flagCollector) names() []string {
-	var out []string
-	for _, line := range strings.Split(f.b.String(), "\n") {
-		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, "-") {
-			name := strings.TrimLeft(strings.Fields(line)[0], "-")
-			if len(name) == 1 {
-				out = append(out, "-"+name)
-			} else {
-				out = append(out, "--"+name) // both -x and --x parse; long names read better doubled
-			}
-		}
-	}
-	return out
 }

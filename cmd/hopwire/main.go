@@ -2,19 +2,18 @@
 //
 // Usage:
 //
+//	hopwire [--home DIR] [-v|-q] COMMAND [flags] [args]
 //	hopwire demo                      run a local three-node chain demo (no configuration)
 //	hopwire serve --listen URL... [--grant RULE...] [--stdio] [--connect RELAY --name N]
 //	hopwire ping|trace [-J hop1,hop2] TARGET
-//	hopwire peers [-J ...] RELAY
-//	hopwire rpyc [-J hop1,hop2] HOST:PORT EXPR   poke an RPyC classic server
-//	hopwire trust --known|--authorized FINGERPRINT [NAME]
-//	hopwire id                        print this identity's name and fingerprint
-//	hopwire certs init --dir D        create a fleet CA in D
-//	hopwire certs issue --dir D --name N [--host H]...
-//	hopwire version
+//	hopwire exec [-J hop1,hop2] TARGET -- CMD [ARGS...]
+//	hopwire trust --known|--authorized FINGERPRINT [NAME] | --list | --remove FINGERPRINT
+//	hopwire help COMMAND              a command's usage, examples and flags
+//	hopwire --version
 //
 // Results go to stdout, diagnostics to stderr; --json gives machine output
-// where a command has results; a usage error exits with status 2.
+// where a command has results; a usage error exits with status 2, an
+// interrupted command with 130.
 package main
 
 import (
@@ -25,11 +24,17 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
 // errUsage marks a usage error: the command exits with status 2.
 var errUsage = errors.New("usage error")
+
+// errInterrupted is what a command cancelled by SIGINT or SIGTERM
+// returns: exit status 130, as ssh.
+var errInterrupted = errors.New("interrupted")
 
 func main() {
 	// quic-go warns through the standard logger when a QUIC hop runs over
@@ -42,8 +47,29 @@ func main() {
 		stop()
 	}()
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	if err != nil && ctx.Err() != nil && !errors.As(err, new(exitError)) {
+		err = interrupted(err)
+	}
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
+}
+
+// interrupted marks err as the result of an interruption, keeping its
+// advice (such as how to resume) when it has some.
+func interrupted(err error) error {
+	if errors.Is(err, errInterrupted) {
+		return err
+	}
+	return fmt.Errorf("%w%s", errInterrupted, resumeHint(err))
+}
+
+// resumeHint returns the " (run put again to resume)" an error carries, or "".
+func resumeHint(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, " (run "); i >= 0 && strings.HasSuffix(s, "to resume)") {
+		return s[i:]
+	}
+	return ""
 }
 
 func exitCode(err error, stderr io.Writer) int {
@@ -52,19 +78,28 @@ func exitCode(err error, stderr io.Writer) int {
 	case err == nil:
 		return 0
 	case errors.As(err, &ee):
+		if ee.msg != "" {
+			fmt.Fprintln(stderr, "hopwire:", ee.msg)
+		}
 		return ee.code // the remote command's status, silently
 	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.Is(err, errUsage):
+	case errors.Is(err, errInterrupted):
 		fmt.Fprintln(stderr, "hopwire:", err)
+		return 130
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "hopwire:", userMessage(err, verboseErrors))
 		return 2
 	default:
 		// The message may carry a remote side's text (a remote error, a
 		// file name): quoted if it holds control characters.
-		fmt.Fprintln(stderr, "hopwire:", quoteName(err.Error()))
+		fmt.Fprintln(stderr, "hopwire:", quoteName(userMessage(err, verboseErrors)))
 		return 1
 	}
 }
+
+// verboseErrors keeps the Go detail of errors (-v before the command).
+var verboseErrors bool
 
 type command struct {
 	name    string
@@ -74,67 +109,224 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"demo", "run a local demo: two nodes, services, callbacks, streams", runDemo},
+		{"demo", "run a local demo: two relays and a target, services, callbacks, streams", runDemo},
 		{"serve", "run a node: --listen URL..., --grant RULE..., --stdio, --connect RELAY", runServe},
 		{"ping", "reach TARGET through -J hops and print the round trip", runPing},
 		{"trace", "print every hop to TARGET: transport, identity, round trip", runTrace},
 		{"peers", "list the agents registered at a relay", runPeers},
-		{"trust", "trust a fingerprint: --known (a node) or --authorized (a client)", runTrust},
+		{"trust", "trust a key: --known (a node) or --authorized (a client); --list, --remove", runTrust},
 		{"exec", "run a command on TARGET with streamed stdio; its exit status is ours", runExec},
 		{"shell", "an interactive shell on TARGET under a PTY", runShell},
 		{"put", "copy local files to TARGET (-r: directories), verified by SHA-256, resumable", runPut},
-		{"get", "copy files from TARGET (-r: directories), verified by SHA-256, resumable; never writes outside LOCAL", runGet},
+		{"get", "copy files from TARGET (-r: directories), verified by SHA-256, resumable", runGet},
 		{"call", "call SERVICE.METHOD on TARGET with JSON arguments; prints JSON results", runCall},
-		{"rpyc", "poke an RPyC classic server: rpyc [-J HOPS] HOST:PORT modules.os.getcwd()", runRPyC},
-		{"forward", "-L [BIND:]PORT:HOST:PORT and -D PORT (SOCKS5): connections that leave from TARGET", runForward},
+		{"rpyc", "poke an RPyC classic server from the chain's last hop", runRPyC},
+		{"forward", "-L, -R and -D (SOCKS5) forwards whose connections leave from TARGET", runForward},
 		{"ls", "list remote paths (-l: long format)", runLs},
 		{"cat", "print remote files", runCat},
 		{"rm", "remove remote paths (-r: recursively)", runRm},
 		{"mkdir", "create remote directories (with parents)", runMkdir},
-		{"state", "print a node's state (serve --state SOCKET) as JSON: state SOCKET", runState},
-		{"id", "print this node's identity (name and fingerprint)", runID},
+		{"state", "print a node's state (serve --state SOCKET) as JSON", runState},
+		{"id", "print (or create, or rename) this identity: fingerprint and name", runID},
+		{"uninstall", "remove what a zero-install ssh:// target left on its host", runUninstall},
 		{"certs", "manage a fleet CA: certs init | certs issue", runCerts},
-		{"bench", "run the benchmarks beside their references (go test in the source tree): one table of ratios", runBench},
+		{"bench", "run the benchmarks beside their references (go test in the source tree)", runBench},
 		{"completion", "print a shell completion script: completion bash|zsh", runCompletion},
-		{"version", "print the version", func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) error {
-			fmt.Fprintln(stdout, "hopwire", version)
-			return nil
-		}},
+		{"version", "print the version, commit and Go version", runVersion},
+		{"help", "print a command's usage, examples and flags: help COMMAND", nil},
 	}
 }
 
-const version = "0.1.0-dev"
+// version is this build's module version ("(devel)" for a source build).
+var version = buildVersion()
+
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// versionLine is what --version prints: version, commit and Go version
+// from the build info.
+func versionLine() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "hopwire " + version
+	}
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "+dirty"
+			}
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	line := "hopwire " + version
+	if rev != "" {
+		line += " (" + rev + modified + ")"
+	}
+	return line + " " + bi.GoVersion
+}
+
+func runVersion(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("version", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, versionLine())
+	return nil
+}
 
 // run is main without the process: tests call it directly.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	// Global flags come before the command: they are handed to it.
+	var global []string
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		a := args[0]
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch name {
+		case "h", "help":
+			usage(stdout)
+			return nil
+		case "V", "version":
+			fmt.Fprintln(stdout, versionLine())
+			return nil
+		case "v", "q":
+			if name == "v" {
+				verboseErrors = true
+			}
+			global = append(global, "-"+name)
+			args = args[1:]
+		case "home":
+			if !hasVal {
+				if len(args) < 2 {
+					return fmt.Errorf("%w: --home needs a directory", errUsage)
+				}
+				val, args = args[1], args[1:]
+			}
+			global = append(global, "--home="+val)
+			args = args[1:]
+		default:
+			usage(stderr)
+			return fmt.Errorf("%w: unknown global flag %s (global flags: --home DIR, -v, -q, --version, --help)", errUsage, a)
+		}
+	}
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return fmt.Errorf("%w: no command", errUsage)
-		}
-		return nil
+		return fmt.Errorf("%w: no command", errUsage)
 	}
+	if args[0] == "help" {
+		if len(args) == 1 {
+			usage(stdout)
+			return nil
+		}
+		if wantsHelp(args[1:2]) {
+			return printHelp("help", stdout)
+		}
+		return printHelp(args[1], stdout)
+	}
+	c, ok := lookup(args[0])
+	if !ok {
+		msg := fmt.Sprintf("unknown command %q", args[0])
+		if s := suggest(args[0], commandNames()); s != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", s)
+		}
+		return fmt.Errorf("%w: %s; run hopwire --help for the list", errUsage, msg)
+	}
+	rest := args[1:]
+	if wantsHelp(rest) {
+		return printHelp(c.name, stdout)
+	}
+	if len(global) > 0 {
+		fs := flagSetOf(c)
+		for _, g := range global {
+			name, _, _ := strings.Cut(strings.TrimLeft(g, "-"), "=")
+			switch {
+			case fs != nil && fs.Lookup(name) != nil:
+				rest = append([]string{g}, rest...)
+			case name == "home":
+				return fmt.Errorf("%w: --home does not apply to hopwire %s", errUsage, c.name)
+			}
+		}
+	}
+	return c.run(ctx, rest, stdin, stdout, stderr)
+}
+
+// wantsHelp reports whether a command's arguments ask for its help
+// before any "--".
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "--help", "-help":
+			return true
+		}
+	}
+	return false
+}
+
+func lookup(name string) (command, bool) {
 	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(ctx, args[1:], stdin, stdout, stderr)
+		if c.name == name && c.run != nil {
+			return c, true
 		}
 	}
-	usage(stderr)
-	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+	return command{}, false
+}
+
+func commandNames() []string {
+	var out []string
+	for _, c := range commands() {
+		out = append(out, c.name)
+	}
+	return out
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: hopwire COMMAND [flags]")
+	fmt.Fprintln(w, "usage: hopwire [--home DIR] [-v|-q] COMMAND [flags] [args]")
+	fmt.Fprintln(w, "       hopwire help COMMAND | hopwire --version")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintln(w, "\n"+hopSyntax)
 }
 
-// newFlags returns a FlagSet whose parse errors are usage errors.
+// helpSink is the stderr a command is run with to get its FlagSet:
+// newFlags hands the FlagSet over instead of parsing.
+type helpSink struct {
+	io.Writer
+	fs *flag.FlagSet
+}
+
+// flagSetOf returns the flags a command parses (nil for one without).
+func flagSetOf(c command) *flag.FlagSet {
+	switch c.name {
+	case "certs", "completion", "help":
+		return nil
+	}
+	sink := &helpSink{Writer: io.Discard}
+	c.run(context.Background(), []string{"-h"}, nil, io.Discard, sink)
+	return sink.fs
+}
+
+// newFlags returns a FlagSet whose parse errors are usage errors. Its
+// output is discarded: parse writes the message, and help is printHelp's.
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("hopwire "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	if hs, ok := stderr.(*helpSink); ok {
+		hs.fs = fs
+	}
 	return fs
 }
 
@@ -143,9 +335,71 @@ func parse(fs *flag.FlagSet, args []string) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %s: %s; see %s --help", errUsage, fs.Name(), flagError(fs, err), fs.Name())
 	}
 	return nil
+}
+
+// flagError rewrites the flag package's error in the --double-dash form
+// the README uses, with a suggestion for a misspelt flag.
+func flagError(fs *flag.FlagSet, err error) string {
+	msg := err.Error()
+	const undefined = "flag provided but not defined: -"
+	if name, ok := strings.CutPrefix(msg, undefined); ok {
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+		msg = "unknown flag " + dashes(name)
+		if s := suggest(name, names); s != "" {
+			msg += " (did you mean " + dashes(s) + "?)"
+		}
+	}
+	return msg
+}
+
+// dashes writes a flag name as the help does: -x, --long.
+func dashes(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// suggest returns the candidate closest to s (edit distance at most 2),
+// or "".
+func suggest(s string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestD && len(c) > 1 {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Damerau–Levenshtein distance (adjacent
+// transpositions count once) between a and b.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 // parseInterleaved parses flags that may come after positional arguments

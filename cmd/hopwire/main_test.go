@@ -42,7 +42,7 @@ func TestDemo(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{}, {"nope"}, {"certs"}, {"certs", "init"}, {"id", "--bogus"}} {
+	for _, args := range [][]string{{}, {"nope"}, {"certs"}, {"certs", "init"}, {"id", "--bogus"}, {"--bogus", "id"}, {"-v", "certs", "init"}, {"help", "nope"}} {
 		t.Run(strings.Join(args, "_"), func(t *testing.T) {
 			if _, _, code := runCmd(t, args...); code != 2 {
 				t.Fatalf("exit %d, want 2", code)
@@ -53,6 +53,7 @@ func TestUsageErrors(t *testing.T) {
 
 func TestIDAndCerts(t *testing.T) {
 	home := t.TempDir()
+	home = filepath.Join(home, "new") // id creates its home
 	out1, _, code := runCmd(t, "id", "--home", home, "--name", "n1")
 	out2, _, _ := runCmd(t, "id", "--home", home)
 	if code != 0 || out1 != out2 || !strings.HasPrefix(out1, "SHA256:") || !strings.Contains(out1, "n1") {
@@ -85,10 +86,11 @@ host db1 db-main
 host lab-*
     via tls://bastion:7443
 `), 0o600)
-	aliases, err := loadConfig(home)
+	cfg, err := loadConfig(home)
 	if err != nil {
 		t.Fatal(err)
 	}
+	aliases := cfg.aliases
 	for _, tc := range []struct{ name, target, via string }{
 		{"db1", "tls://10.0.2.5:7443", "tls://r1:7443,quic://10.0.1.2:7443"},
 		{"db-main", "tls://10.0.2.5:7443", "tls://r1:7443,quic://10.0.1.2:7443"},

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -26,16 +27,27 @@ import (
 // identityFlags are the flags every command that authenticates takes.
 type identityFlags struct {
 	home, ca, cert, key, name string
-	verbose                   bool
+	verbose, quiet            bool
 	keepalive                 time.Duration
+	connectTimeout            time.Duration
+	// logLevel is the level logged without -v or -q: Info for nodes,
+	// nothing (above Error) for client commands, whose errors are
+	// returned.
+	logLevel slog.Level
+	// mayCreateHome lets identity create a missing --home (id, and a node
+	// spawned over pipes on a host that never ran hopwire).
+	mayCreateHome bool
 }
 
 func (f *identityFlags) register(fs *flag.FlagSet) {
+	f.logLevel = slog.LevelError + 4 // client commands return their errors: no log
 	fs.StringVar(&f.home, "home", certs.Home(), "hopwire's directory ($HOPWIRE_HOME): identity, known_nodes, authorized")
 	fs.StringVar(&f.ca, "ca", os.Getenv("HOPWIRE_CA"), "CA certificate: trust peers it issued ($HOPWIRE_CA)")
 	fs.StringVar(&f.cert, "cert", os.Getenv("HOPWIRE_CERT"), "certificate to present ($HOPWIRE_CERT; default: the identity in --home)")
 	fs.StringVar(&f.key, "key", os.Getenv("HOPWIRE_KEY"), "key of --cert ($HOPWIRE_KEY)")
-	fs.BoolVar(&f.verbose, "v", false, "log to stderr")
+	fs.BoolVar(&f.verbose, "v", false, "verbose: debug logs to stderr, and errors with their Go detail")
+	fs.BoolVar(&f.quiet, "q", false, "quiet: no progress bars, only errors logged")
+	fs.DurationVar(&f.connectTimeout, "connect-timeout", 0, "give up on a chain that is not up within this time (default 15s, or connect-timeout in the config file)")
 	fs.DurationVar(&f.keepalive, "keepalive", 0, "keepalive interval of every link; a peer silent for 3x this is declared dead (default 10s)")
 }
 
@@ -55,7 +67,32 @@ func (f *identityFlags) identity() (*certs.Identity, error) {
 		}
 		return certs.Load(f.cert, f.key)
 	}
+	if err := f.checkHome(); err != nil {
+		return nil, err
+	}
 	return certs.LoadOrCreate(f.home, f.name)
+}
+
+// checkHome refuses a --home that does not exist (a typo would otherwise
+// make a new identity there), unless this command may create it.
+func (f *identityFlags) checkHome() error {
+	if f.mayCreateHome {
+		return nil
+	}
+	return homeExists(f.home)
+}
+
+func homeExists(home string) error {
+	fi, err := os.Stat(home)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil
+	case err == nil:
+		return fmt.Errorf("--home %s is not a directory", home)
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("--home %s does not exist; to create an identity there run: hopwire --home %s id", home, home)
+	}
+	return err
 }
 
 // trust returns how peers are verified: the CA (if any) and the given
@@ -78,10 +115,17 @@ func (f *identityFlags) trust(file string) (certs.Trust, error) {
 }
 
 func (f *identityFlags) logger(stderr io.Writer) *slog.Logger {
-	if !f.verbose {
+	level := f.logLevel
+	switch {
+	case f.verbose:
+		level = slog.LevelDebug
+	case f.quiet:
+		level = slog.LevelError
+	}
+	if level > slog.LevelError {
 		return slog.New(slog.DiscardHandler)
 	}
-	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 }
 
 // chainFlags adds -J and the ssh options of ssh:// hops.
@@ -135,6 +179,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	fs := newFlags("serve", stderr)
 	var idf identityFlags
 	idf.register(fs)
+	idf.logLevel = slog.LevelInfo // a node says what it refuses and who comes and goes
 	var cf chainFlags
 	cf.register(fs)
 	var listens, grants multi
@@ -151,8 +196,14 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	idf.mayCreateHome = *useStdio // spawned on a host that may never have run hopwire
 	if len(listens) == 0 && !*useStdio && *connect == "" {
 		return fmt.Errorf("%w: serve needs --listen, --stdio or --connect", errUsage)
+	}
+	for _, l := range listens {
+		if !strings.Contains(l, "://") {
+			return fmt.Errorf("%w: --listen %q: want SCHEME://HOST:PORT, e.g. tls://%s", errUsage, l, l)
+		}
 	}
 	var gs []*relay.Grant
 	for _, g := range grants {
@@ -195,6 +246,12 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return err
 	}
 	log := idf.logger(stderr)
+	if *useStdio {
+		log = slog.New(slog.DiscardHandler) // stderr is the spawner's: -v only
+		if idf.verbose {
+			log = idf.logger(stderr)
+		}
+	}
 	srv, err := relay.New(&relay.Options{
 		Name: idf.name, Identity: id, Trust: trust, Policy: relay.NewPolicy(gs),
 		Listen: listens, InsecureTCP: *insecureTCP, Logger: log, Version: version, Link: idf.linkConfig(""),
@@ -277,13 +334,19 @@ func newRouteCmd(name string, stderr io.Writer) *routeCmd {
 	rc := &routeCmd{fs: newFlags(name, stderr)}
 	rc.idf.register(rc.fs)
 	rc.cf.register(rc.fs)
-	rc.asJSON = rc.fs.Bool("json", false, "print JSON")
+	rc.asJSON = new(bool)
+	return rc
+}
+
+// withJSON adds --json to a command that has results to print.
+func (rc *routeCmd) withJSON(what string) *routeCmd {
+	rc.asJSON = rc.fs.Bool("json", false, "print "+what+" as JSON")
 	return rc
 }
 
 // dial parses args and dials the route to TARGET.
 func (rc *routeCmd) dial(ctx context.Context, args []string, stderr io.Writer) (*hop.Route, error) {
-	if err := parse(rc.fs, args); err != nil {
+	if err := parseInterleaved(rc.fs, args); err != nil {
 		return nil, err
 	}
 	return dialTarget(ctx, rc.fs, &rc.idf, &rc.cf, stderr)
@@ -310,21 +373,22 @@ func dialTarget(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, cf *c
 // instance an Accept for the streams a target opens back).
 func dialTargetWith(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, cf *chainFlags, stderr io.Writer, sess *session.Options) (*hop.Route, error) {
 	if fs.NArg() < 1 {
-		return nil, fmt.Errorf("%w: missing TARGET", errUsage)
+		return nil, fmt.Errorf("%w: missing TARGET; see %s --help", errUsage, fs.Name())
 	}
-	aliases, err := loadConfig(idf.home)
+	return dialRoute(ctx, fs.Arg(0), idf, cf, stderr, sess)
+}
+
+// dialRoute dials the route to target (a hop or a config alias) through
+// -J, or through the alias's via chain when -J was not given.
+func dialRoute(ctx context.Context, name string, idf *identityFlags, cf *chainFlags, stderr io.Writer, sess *session.Options) (*hop.Route, error) {
+	if err := idf.checkHome(); err != nil {
+		return nil, err
+	}
+	cfg, err := loadConfig(idf.home)
 	if err != nil {
 		return nil, err
 	}
-	name, aliasVia, _ := resolveAlias(aliases, fs.Arg(0))
-	target, err := hop.Parse(name)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if cf.jump == "" {
-		cf.jump = aliasVia
-	}
-	via, err := cf.via()
+	via, target, err := cf.route(cfg, name)
 	if err != nil {
 		return nil, err
 	}
@@ -333,13 +397,72 @@ func dialTargetWith(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, c
 		return nil, err
 	}
 	d.Session = sess
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	timeout := idf.timeout(cfg)
+	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	r, err := d.Dial(dctx, via, target)
-	if err == nil {
-		warnUnbound(stderr, r)
+	if err != nil {
+		return nil, explainDial(ctx, err, d, timeout)
 	}
-	return r, err
+	warnUnbound(stderr, r)
+	return r, nil
+}
+
+// timeout is the chain's connect timeout: --connect-timeout, else the
+// config file's, else 15 s.
+func (f *identityFlags) timeout(cfg *config) time.Duration {
+	switch {
+	case f.connectTimeout > 0:
+		return f.connectTimeout
+	case cfg != nil && cfg.connectTimeout > 0:
+		return cfg.connectTimeout
+	}
+	return defaultConnectTimeout
+}
+
+const defaultConnectTimeout = 15 * time.Second
+
+// route resolves TARGET and the chain before it: config aliases in
+// both, -J before an alias's via.
+func (c *chainFlags) route(cfg *config, name string) (via []hop.Addr, target hop.Addr, err error) {
+	tname, aliasVia, isAlias := resolveAlias(cfg.aliases, name)
+	jump := c.jump
+	if jump == "" {
+		jump = aliasVia
+	}
+	if jump != "" {
+		if via, err = hop.ParseChain(jump); err != nil {
+			return nil, target, fmt.Errorf("%w: -J: %v", errUsage, err)
+		}
+		if via, err = cfg.expandChain(via, 0); err != nil {
+			return nil, target, err
+		}
+	}
+	target, err = hop.Parse(tname)
+	if err != nil {
+		return nil, target, fmt.Errorf("%w: %v%s", errUsage, err, targetHint(name))
+	}
+	if target.Scheme == "" && isAlias && tname != name {
+		// The alias names another alias (or an agent behind its via).
+		hops, err := cfg.expandChain([]hop.Addr{target}, 1)
+		if err != nil {
+			return nil, target, err
+		}
+		via, target = append(via, hops[:len(hops)-1]...), hops[len(hops)-1]
+	}
+	if target.Scheme == "" && len(via) == 0 {
+		return nil, target, fmt.Errorf("%w: %q is not a hop: an agent NAME needs its relay (-J tls://RELAY:PORT %s), a host needs a scheme (tls://%s:PORT, ssh://%s), or name it in %s",
+			errUsage, name, name, name, name, "$HOPWIRE_HOME/config")
+	}
+	return via, target, nil
+}
+
+// targetHint suggests a scheme for a TARGET written as HOST:PORT.
+func targetHint(name string) string {
+	if host, port, err := net.SplitHostPort(name); err == nil && host != "" && port != "" && !strings.Contains(name, "://") {
+		return fmt.Sprintf("; did you mean tls://%s or quic://%s?", name, name)
+	}
+	return ""
 }
 
 // warnUnbound says, once per hop, that a hop was trusted by a known_nodes
@@ -357,7 +480,7 @@ func warnUnbound(stderr io.Writer, r *hop.Route) {
 }
 
 func runPing(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	rc := newRouteCmd("ping", stderr)
+	rc := newRouteCmd("ping", stderr).withJSON("each round trip")
 	count := rc.fs.Int("c", 1, "number of round trips")
 	route, err := rc.dial(ctx, args, stderr)
 	if err != nil {
@@ -392,7 +515,7 @@ type traceHop struct {
 }
 
 func runTrace(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	rc := newRouteCmd("trace", stderr)
+	rc := newRouteCmd("trace", stderr).withJSON("the hops")
 	route, err := rc.dial(ctx, args, stderr)
 	if err != nil {
 		return err
@@ -422,14 +545,18 @@ func runTrace(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		if verified == "" {
 			verified = "-"
 		}
-		fmt.Fprintf(stdout, "%2d  %-28s %-6s %-12s %s %-7s rtt=%v setup=%v\n", h.Hop, h.Addr, h.Transport, quoteName(h.Principal), h.Fingerprint, verified,
-			time.Duration(h.RTTMicros)*time.Microsecond, time.Duration(h.SetupMicros)*time.Microsecond)
+		rtt := (time.Duration(h.RTTMicros) * time.Microsecond).String()
+		if h.Transport == "ssh" && h.RTTMicros == 0 {
+			rtt = "-" // a plain OpenSSH bastion: no session to ping
+		}
+		fmt.Fprintf(stdout, "%2d  %-28s %-9s %-14s %s %-11s rtt=%s setup=%v\n", h.Hop, h.Addr, h.Transport, quoteName(h.Principal), h.Fingerprint, verified,
+			rtt, time.Duration(h.SetupMicros)*time.Microsecond)
 	}
 	return nil
 }
 
 func runPeers(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	rc := newRouteCmd("peers", stderr)
+	rc := newRouteCmd("peers", stderr).withJSON("the agent names")
 	route, err := rc.dial(ctx, args, stderr)
 	if err != nil {
 		return err
@@ -456,11 +583,54 @@ func runTrust(_ context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	var addrs multi
 	fs.Var(&addrs, "addr", "with --known: the HOST:PORT of the hop this node answers at (repeatable); a node is accepted only at the hops bound to it, or where the hop's host name or agent name is NAME")
 	shared := fs.Bool("shared", false, "let NAME belong to this key although another key has it too (a key rotation, a pool)")
+	list := fs.Bool("list", false, "list the entries of known_nodes and authorized (or of the one --known or --authorized names)")
+	remove := fs.String("remove", "", "remove every entry of this FINGERPRINT (from the file --known or --authorized names, else from both)")
+	asJSON := fs.Bool("json", false, "with --list: print JSON")
 	if err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
-	if *known == *authorized {
-		return fmt.Errorf("%w: trust needs exactly one of --known or --authorized", errUsage)
+	if err := homeExists(*home); err != nil {
+		return err
+	}
+	files := []string{certs.KnownNodesFile, certs.AuthorizedFile}
+	switch {
+	case *known && *authorized:
+		return fmt.Errorf("%w: trust takes --known or --authorized, not both", errUsage)
+	case *known:
+		files = files[:1]
+	case *authorized:
+		files = files[1:]
+	}
+	if *list || *remove != "" {
+		if *list && *remove != "" || fs.NArg() > 0 {
+			return fmt.Errorf("%w: trust --list and trust --remove FINGERPRINT take no other arguments", errUsage)
+		}
+		if *list {
+			return listTrust(stdout, *home, files, *asJSON)
+		}
+		fp, err := certs.ParseFingerprint(*remove)
+		if err != nil {
+			return fmt.Errorf("%w: --remove: %v", errUsage, err)
+		}
+		total := 0
+		for _, f := range files {
+			path := filepath.Join(*home, f)
+			n, err := certs.RemoveEntries(path, fp)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				fmt.Fprintf(stdout, "removed %s from %s (%d entries)\n", fp, path, n)
+			}
+			total += n
+		}
+		if total == 0 {
+			return fmt.Errorf("%s is in none of %s; hopwire trust --list shows what is", fp, strings.Join(files, ", "))
+		}
+		return nil
+	}
+	if !*known && !*authorized {
+		return fmt.Errorf("%w: trust needs --known or --authorized (or --list, --remove FINGERPRINT)", errUsage)
 	}
 	if fs.NArg() < 1 || fs.NArg() > 2 {
 		return fmt.Errorf("%w: trust FINGERPRINT [NAME] [--addr HOST:PORT]", errUsage)
@@ -472,11 +642,7 @@ func runTrust(_ context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	file := certs.KnownNodesFile
-	if *authorized {
-		file = certs.AuthorizedFile
-	}
-	path := filepath.Join(*home, file)
+	path := filepath.Join(*home, files[0])
 	if (len(addrs) > 0 || *shared) && fs.Arg(1) == "" {
 		return fmt.Errorf("%w: --addr and --shared need a NAME: trust --known FINGERPRINT NAME --addr HOST:PORT", errUsage)
 	}
@@ -484,6 +650,42 @@ func runTrust(_ context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		return err
 	}
 	fmt.Fprintf(stdout, "added %s to %s\n", fp, path)
+	return nil
+}
+
+// trustEntry is one line of trust --list --json.
+type trustEntry struct {
+	File        string   `json:"file"` // known_nodes or authorized
+	Fingerprint string   `json:"fingerprint"`
+	Name        string   `json:"name,omitempty"`
+	Addrs       []string `json:"addrs,omitempty"`
+	Shared      bool     `json:"shared,omitempty"`
+}
+
+func listTrust(stdout io.Writer, home string, files []string, asJSON bool) error {
+	out := []trustEntry{}
+	for _, f := range files {
+		es, err := certs.ReadEntries(filepath.Join(home, f))
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			out = append(out, trustEntry{File: f, Fingerprint: e.Fingerprint, Name: e.Name, Addrs: e.Addrs, Shared: e.Shared})
+		}
+	}
+	if asJSON {
+		return json.NewEncoder(stdout).Encode(out)
+	}
+	for _, e := range out {
+		line := fmt.Sprintf("%-12s %s %s", e.File, e.Fingerprint, orDefault(e.Name, "-"))
+		if len(e.Addrs) > 0 {
+			line += " addr=" + strings.Join(e.Addrs, ",")
+		}
+		if e.Shared {
+			line += " shared"
+		}
+		fmt.Fprintln(stdout, line)
+	}
 	return nil
 }
 

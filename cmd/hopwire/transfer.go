@@ -36,11 +36,11 @@ type transferFunc func(ctx context.Context, c *classic.Client, srcs []string, ds
 // copy. fanDst gives each target's destination when fanning out.
 func runTransfer(ctx context.Context, verb, operands string, args []string, stdout, stderr io.Writer,
 	copyFn transferFunc, fanDst func(dst, target string) (string, error)) error {
-	rc := newRouteCmd(verb, stderr)
-	recursive := rc.fs.Bool("r", false, "copy directories recursively; symlinks and special files are skipped with a warning")
+	rc := newRouteCmd(verb, stderr).withJSON("the --targets summary")
+	recursive := rc.fs.Bool("r", false, "copy directories recursively; symlinks are copied as symlinks (get: only those that stay inside LOCAL), special files are skipped and reported (exit 1)")
 	targets := rc.fs.String("targets", "", "copy with every target listed in FILE, in parallel (get: into LOCAL/TARGET/)")
 	parallel := rc.fs.Int("P", 8, "with --targets: how many at once")
-	if err := parse(rc.fs, args); err != nil {
+	if err := parseInterleaved(rc.fs, args); err != nil {
 		return err
 	}
 	first := 1 // the TARGET argument
@@ -58,7 +58,11 @@ func runTransfer(ctx context.Context, verb, operands string, args []string, stdo
 				if err != nil {
 					return -1, err
 				}
-				return 0, copyFn(ctx, c, srcs, d, *recursive, newProgress(errw)) // warnings only: errw is no terminal
+				p := newProgress(errw, true) // warnings only: errw is no terminal
+				if err := copyFn(ctx, c, srcs, d, *recursive, p); err != nil {
+					return -1, err
+				}
+				return 0, p.skippedErr(verb)
 			})
 	}
 	route, err := dialTarget(ctx, rc.fs, &rc.idf, &rc.cf, stderr)
@@ -66,12 +70,13 @@ func runTransfer(ctx context.Context, verb, operands string, args []string, stdo
 		return err
 	}
 	defer route.Close()
-	p := newProgress(stderr)
-	if err := copyFn(ctx, classic.New(route.Target()), srcs, dst, *recursive, p); err != nil {
-		return err
-	}
+	p := newProgress(stderr, rc.idf.quiet)
+	err = copyFn(ctx, classic.New(route.Target()), srcs, dst, *recursive, p)
 	p.done()
-	return nil
+	if err != nil {
+		return explainRemote(ctx, route, err)
+	}
+	return p.skippedErr(verb)
 }
 
 // putAll copies srcs to dst on the far side. Below a directory it copies
@@ -81,11 +86,22 @@ func runTransfer(ctx context.Context, verb, operands string, args []string, stdo
 // classic service checks every path it is given (Service.Root).
 func putAll(ctx context.Context, c *classic.Client, srcs []string, dst string, recursive bool, p *progress) error {
 	dstIsDir := false
-	if fi, err := c.Stat(ctx, dst); err == nil && fi.IsDir {
+	fi, err := c.Stat(ctx, dst)
+	switch {
+	case err == nil && fi.IsDir:
 		dstIsDir = true
+	case err == nil, errors.Is(err, fs.ErrNotExist):
+		// A file to replace, or a new name: its directory must exist.
+		if parent := path.Dir(strings.TrimSuffix(dst, "/")); strings.HasSuffix(dst, "/") {
+			return fmt.Errorf("put: remote directory %s does not exist (hopwire mkdir creates it)", quoteName(dst))
+		} else if pfi, err := c.Stat(ctx, parent); err != nil || !pfi.IsDir {
+			return fmt.Errorf("put: remote directory %s does not exist (hopwire mkdir creates it)", quoteName(parent))
+		}
+	default:
+		return err
 	}
 	if len(srcs) > 1 && !dstIsDir {
-		return fmt.Errorf("put: %s is not a remote directory", dst)
+		return fmt.Errorf("put: %s is not a remote directory", quoteName(dst))
 	}
 	for _, src := range srcs {
 		target := dst
@@ -119,12 +135,21 @@ func putAll(ctx context.Context, c *classic.Client, srcs []string, dst string, r
 					return c.Chmod(ctx, remote, uint32(info.Mode().Perm()))
 				}
 				if info.Mode()&fs.ModeSymlink != 0 {
-					to, _ := os.Readlink(local)
-					p.warn("put: skipping symlink %s -> %s", quoteName(local), quoteName(to))
+					// Copied as a symlink, not followed: the far side's
+					// classic service resolves later uses of it under its
+					// own rules (an os.Root under --classic-root).
+					to, err := os.Readlink(local)
+					if err != nil {
+						return err
+					}
+					_ = c.Remove(ctx, remote) // replacing a link or file as cp -R does
+					if err := c.Symlink(ctx, to, remote); err != nil {
+						p.skip("put: %s -> %s: %s", quoteName(local), quoteName(to), userMessage(err, false))
+					}
 					return nil
 				}
 				if !info.Mode().IsRegular() {
-					p.warn("put: skipping %s: not a regular file", quoteName(local))
+					p.skip("put: skipped %s: not a regular file or directory", quoteName(local))
 					return nil // sockets, devices, fifos: not copied
 				}
 				return putFile(ctx, c, local, remote, info, p)
@@ -166,6 +191,10 @@ func putFile(ctx context.Context, c *classic.Client, local, remote string, fi fs
 	}
 	p.start(remote, fi.Size(), offset)
 	if _, err := c.AppendFile(ctx, part, p.reader(f), 0o600); err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+			// Not an interruption: nothing to resume.
+			return fmt.Errorf("put %s: cannot write %s: %s", quoteName(local), quoteName(remote), errReason(err))
+		}
 		return fmt.Errorf("put %s: %w (run put again to resume)", local, err)
 	}
 	want, err := fileSum(f, -1)
@@ -264,7 +293,17 @@ func getAll(ctx context.Context, c *classic.Client, srcs []string, dst string, r
 		if err != nil {
 			return err
 		}
-		err = getTree(ctx, c, root, src, name, fi, p)
+		var links []pendingLink
+		err = getTree(ctx, c, root, src, name, fi, p, &links)
+		if err == nil {
+			// Symlinks last, once every directory they might climb
+			// through is there.
+			for _, l := range links {
+				if err := linkInRoot(root, l.name, l.target); err != nil {
+					p.skip("get: skipped symlink %s -> %s: %v", quoteName(l.from), quoteName(l.target), err)
+				}
+			}
+		}
 		root.Close()
 		if err != nil {
 			return err
@@ -275,7 +314,7 @@ func getAll(ctx context.Context, c *classic.Client, srcs []string, dst string, r
 
 // getTree copies remote, described by fi, to local inside root: a file,
 // or a directory and everything below it.
-func getTree(ctx context.Context, c *classic.Client, root *os.Root, remote, local string, fi classic.FileInfo, p *progress) error {
+func getTree(ctx context.Context, c *classic.Client, root *os.Root, remote, local string, fi classic.FileInfo, p *progress, links *[]pendingLink) error {
 	if !fi.IsDir {
 		return getFile(ctx, c, root, remote, local, fi, p)
 	}
@@ -297,18 +336,21 @@ func getTree(ctx context.Context, c *classic.Client, root *os.Root, remote, loca
 		from := path.Join(remote, e.Name)
 		switch {
 		case e.Link != "":
-			p.warn("get: skipping symlink %s -> %s", quoteName(from), quoteName(e.Link))
+			*links = append(*links, pendingLink{from: from, name: child, target: e.Link})
 			continue
 		case !e.IsDir && !e.FileMode().IsRegular():
-			p.warn("get: skipping %s: not a regular file", quoteName(from))
+			p.skip("get: skipped %s: not a regular file or directory", quoteName(from))
 			continue
 		}
-		if err := getTree(ctx, c, root, from, child, e, p); err != nil {
+		if err := getTree(ctx, c, root, from, child, e, p, links); err != nil {
 			return err
 		}
 	}
 	return inRoot(root, root.Chmod(local, localMode(fi.FileMode())))
 }
+
+// pendingLink is a remote symlink get -r makes once the tree is copied.
+type pendingLink struct{ from, name, target string }
 
 // inRoot says in which local directory a write that os.Root refused (or
 // that failed) was: its own errors name paths inside it only.
@@ -370,9 +412,16 @@ func getFile(ctx context.Context, c *classic.Client, root *os.Root, remote, loca
 		return err
 	}
 	p.start(filepath.Join(root.Name(), local), fi.Size, offset)
-	_, err = io.Copy(f, p.reader(r))
+	// An interrupt stops the copy at once: the stream is closed under
+	// the read, and what arrived stays in the part file to resume from.
+	stop := context.AfterFunc(ctx, func() { r.Close() })
+	_, err = io.Copy(f, p.reader(ctxReader{ctx, r}))
+	stop()
 	r.Close()
 	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
 		return fmt.Errorf("get %s: %w (run get again to resume)", quoteName(remote), err)
 	}
 	have, err := fileSum(f, -1)
@@ -415,21 +464,86 @@ func fileSum(f *os.File, n int64) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// progress draws a one-line progress bar on a terminal, and nothing when
-// stderr is not one.
-type progress struct {
-	w     io.Writer
-	tty   bool
-	name  string
-	total int64
-	done_ int64
-	last  time.Time
-	drawn bool // a bar is on the current line
+// ctxReader fails a read once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
 }
 
-func newProgress(w io.Writer) *progress {
+func (c ctxReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(b)
+}
+
+// errReason is the far side's reason for an error, without the operation
+// and temporary names around it: "no such file or directory".
+func errReason(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no such file or directory"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	}
+	return userMessage(err, false)
+}
+
+// linkInRoot makes a symlink to target at name inside root, when the
+// link cannot lead out of root: target must be relative, and resolving
+// it from name's directory must stay inside root, climbing ("..") only
+// out of real directories that exist now (never through a symlink, whose
+// ".." is not the lexical one). Links are made after the files and
+// directories beside them, and no later write turns a real directory into
+// a symlink, so the check holds.
+func linkInRoot(root *os.Root, name, target string) error {
+	if target == "" || filepath.IsAbs(target) || strings.ContainsAny(target, "\\\x00") {
+		return errors.New("its target is absolute or not a plain path: it would point outside LOCAL")
+	}
+	var stack []string
+	parts := append(strings.Split(filepath.ToSlash(filepath.Dir(name)), "/"), strings.Split(target, "/")...)
+	for i, part := range parts {
+		switch part {
+		case "", ".":
+			continue
+		case "..":
+			if len(stack) == 0 {
+				return errors.New("its target leads out of LOCAL")
+			}
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		stack = append(stack, part)
+		if i == len(parts)-1 {
+			break
+		}
+		fi, err := root.Lstat(filepath.Join(stack...))
+		if err != nil || !fi.IsDir() {
+			return errors.New("its target goes through a symlink or a missing directory")
+		}
+	}
+	return root.Symlink(target, name)
+}
+
+// progress draws a one-line progress bar on a terminal (bytes, rate,
+// ETA), and nothing when stderr is not one or with -q. It also counts
+// what a recursive copy skipped.
+type progress struct {
+	w       io.Writer
+	tty     bool
+	name    string
+	total   int64
+	done_   int64
+	first   int64 // done_ at start: the rate counts this run's bytes
+	began   time.Time
+	last    time.Time
+	drawn   bool // a bar is on the current line
+	skipped int
+}
+
+func newProgress(w io.Writer, quiet bool) *progress {
 	p := &progress{w: w}
-	if f, ok := w.(*os.File); ok {
+	if f, ok := w.(*os.File); ok && !quiet {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			p.tty = true
 		}
@@ -439,17 +553,32 @@ func newProgress(w io.Writer) *progress {
 
 // start begins a file's bar; name may hold a remote side's text.
 func (p *progress) start(name string, total, offset int64) {
-	p.name, p.total, p.done_ = quoteName(name), total, offset
+	p.name, p.total, p.done_, p.first, p.began = quoteName(name), total, offset, offset, time.Now()
 }
 
-// warn prints a line about a file that is skipped, on a line of its own
-// (terminals or not). Callers quote remote text with quoteName.
+// warn prints a line on a line of its own (terminals or not). Callers
+// quote remote text with quoteName.
 func (p *progress) warn(format string, args ...any) {
 	if p.drawn {
 		fmt.Fprintln(p.w)
 		p.drawn = false
 	}
 	fmt.Fprintf(p.w, format+"\n", args...)
+}
+
+// skip reports something a recursive copy left out: the command then
+// exits 1.
+func (p *progress) skip(format string, args ...any) {
+	p.skipped++
+	p.warn(format, args...)
+}
+
+// skippedErr is the error of a copy that skipped something, or nil.
+func (p *progress) skippedErr(verb string) error {
+	if p.skipped == 0 {
+		return nil
+	}
+	return exitError{code: 1, msg: fmt.Sprintf("%s: %d entries skipped (listed above); everything else was copied", verb, p.skipped)}
 }
 
 func (p *progress) reader(r io.Reader) io.Reader {
@@ -459,17 +588,52 @@ func (p *progress) reader(r io.Reader) io.Reader {
 	return readFunc(func(b []byte) (int, error) {
 		n, err := r.Read(b)
 		p.done_ += int64(n)
-		if time.Since(p.last) > 100*time.Millisecond || err != nil {
+		if time.Since(p.last) > 200*time.Millisecond || err != nil {
 			p.last = time.Now()
-			pct := 100.0
-			if p.total > 0 {
-				pct = float64(p.done_) * 100 / float64(p.total)
-			}
-			fmt.Fprintf(p.w, "\r%-40s %6.1f%% %10d bytes", p.name, pct, p.done_)
-			p.drawn = true
+			p.draw()
 		}
 		return n, err
 	})
+}
+
+func (p *progress) draw() {
+	pct := 100.0
+	if p.total > 0 {
+		pct = float64(p.done_) * 100 / float64(p.total)
+	}
+	elapsed := time.Since(p.began).Seconds()
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(p.done_-p.first) / elapsed
+	}
+	eta := "--:--"
+	if rate > 0 && p.total >= p.done_ {
+		eta = fmtETA(time.Duration(float64(p.total-p.done_) / rate * float64(time.Second)))
+	}
+	fmt.Fprintf(p.w, "\r%-32.32s %5.1f%% %9s %9s/s ETA %s ", p.name, pct, fmtBytes(float64(p.done_)), fmtBytes(rate), eta)
+	p.drawn = true
+}
+
+// fmtBytes writes n bytes as scp does: 1.2MB, 345KB.
+func fmtBytes(n float64) string {
+	units := []string{"B", "KB", "MB", "GB", "TB"}
+	i := 0
+	for n >= 1024 && i < len(units)-1 {
+		n /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%.0f%s", n, units[i])
+	}
+	return fmt.Sprintf("%.1f%s", n, units[i])
+}
+
+func fmtETA(d time.Duration) string {
+	d = d.Round(time.Second)
+	if d >= time.Hour {
+		return fmt.Sprintf("%d:%02d:%02d", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%02d:%02d", int(d.Minutes()), int(d.Seconds())%60)
 }
 
 func (p *progress) done() {

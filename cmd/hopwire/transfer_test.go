@@ -20,7 +20,7 @@ import (
 
 func TestProgressOnlyOnATerminal(t *testing.T) {
 	var piped bytes.Buffer
-	p := newProgress(&piped)
+	p := newProgress(&piped, false)
 	p.start("f", 10, 0)
 	io.Copy(io.Discard, p.reader(strings.NewReader("0123456789")))
 	p.done()
@@ -33,7 +33,7 @@ func TestProgressOnlyOnATerminal(t *testing.T) {
 	}
 	defer ptmx.Close()
 	defer tty.Close()
-	p = newProgress(tty)
+	p = newProgress(tty, false)
 	p.start("file.bin", 10, 0)
 	io.Copy(io.Discard, p.reader(strings.NewReader("0123456789")))
 	p.done()
@@ -132,23 +132,27 @@ func TestGetWritesThroughNoLocalSymlink(t *testing.T) {
 
 // TestGetModesAndLinks: what a node sends that get -r does accept comes
 // without setuid, setgid or sticky bits and within the umask; remote
-// symlinks and special files are skipped with a warning.
+// symlinks are made when they stay inside LOCAL, and the others and special
+// files are skipped with a warning and exit 1.
 func TestGetModesAndLinks(t *testing.T) {
 	addr, home := startHostile(t, &hostileFS{dirs: map[string][]classic.FileInfo{
 		"/src": {
 			{Name: "tool", Size: int64(len(hostilePayload)), Mode: uint32(fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky | 0o777)},
 			{Name: "link", Link: "/etc/passwd", Mode: uint32(fs.ModeSymlink | 0o777)},
 			{Name: "fifo", Mode: uint32(fs.ModeNamedPipe | 0o666)},
+			{Name: "rel", Link: "sub/../tool", Mode: uint32(fs.ModeSymlink | 0o777)},
+			{Name: "up", Link: "../..", Mode: uint32(fs.ModeSymlink | 0o777)},
 			{Name: "sub", IsDir: true, Mode: uint32(fs.ModeDir | fs.ModeSticky | 0o777)},
 		},
 		"/src/sub": {},
 	}})
 	local := t.TempDir()
 	_, errOut, code := runCmdErr(t, "get", "-r", "--home", home, addr, "/src", local)
-	if code != 0 {
-		t.Fatalf("exit %d:\n%s", code, errOut)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, errOut)
 	}
-	for _, want := range []string{"get: skipping symlink /src/link -> /etc/passwd", "get: skipping /src/fifo: not a regular file"} {
+	for _, want := range []string{"get: skipped symlink /src/link -> /etc/passwd: its target is absolute", "get: skipped symlink /src/up -> ../..: its target leads out of LOCAL",
+		"get: skipped /src/fifo: not a regular file", "get: 3 entries skipped"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
@@ -162,10 +166,13 @@ func TestGetModesAndLinks(t *testing.T) {
 			t.Errorf("%s: mode %v, want %v", f, got, want)
 		}
 	}
-	for _, f := range []string{"link", "fifo"} {
+	for _, f := range []string{"link", "fifo", "up"} {
 		if _, err := os.Lstat(filepath.Join(local, "src", f)); err == nil {
 			t.Errorf("%s was created", f)
 		}
+	}
+	if to, err := os.Readlink(filepath.Join(local, "src", "rel")); err != nil || to != "sub/../tool" {
+		t.Errorf("rel: %q %v", to, err)
 	}
 }
 
@@ -198,10 +205,10 @@ func TestGetDestinations(t *testing.T) {
 	}
 }
 
-// TestPutSkipsSymlinks: put -r copies regular files and directories, and
-// skips the symlinks below the tree (even one to a directory outside it)
-// with a warning; a symlink the user names is followed.
-func TestPutSkipsSymlinks(t *testing.T) {
+// TestPutCopiesSymlinks: put -r copies regular files and directories, and
+// the symlinks below the tree as symlinks (not followed, even one to a
+// directory outside it); a symlink the user names is followed.
+func TestPutCopiesSymlinks(t *testing.T) {
 	home := t.TempDir()
 	client, err := certs.LoadOrCreate(home, "client")
 	if err != nil {
@@ -234,13 +241,13 @@ func TestPutSkipsSymlinks(t *testing.T) {
 				t.Errorf("%s: %q %v", f, b, err)
 			}
 		}
-		for _, f := range []string{"out", "sub/in"} {
-			if _, err := os.Lstat(filepath.Join(to, f)); err == nil {
-				t.Errorf("%s was copied", f)
+		for f, want := range map[string]string{"out": secret, "sub/in": "f.txt"} {
+			if got, err := os.Readlink(filepath.Join(to, f)); err != nil || got != want {
+				t.Errorf("%s: a link to %q %v, want one to %q", f, got, err, want)
 			}
-			if want := "put: skipping symlink " + filepath.Join(from, f) + " -> "; !strings.Contains(errOut, want) {
-				t.Errorf("stderr lacks %q:\n%s", want, errOut)
-			}
+		}
+		if _, err := os.Stat(filepath.Join(to, "out", "key")); err != nil {
+			t.Errorf("the link was not kept as one: %v", err)
 		}
 	}
 }

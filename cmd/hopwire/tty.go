@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
 
@@ -62,7 +63,58 @@ func runTTY(ctx context.Context, c *classic.Client, req classic.RunRequest, stdi
 			return classic.TTYEvent{}, io.EOF
 		}
 	}
-	return c.RunTTY(ctx, req, rows, cols, stdin, stdout, next)
+	return c.RunTTY(ctx, req, rows, cols, &eofToTTY{r: stdin, stop: stop}, stdout, next)
+}
+
+// eofToTTY passes the end of stdin on to the remote terminal as the
+// terminal's EOF character, Ctrl-D (twice after a partial line: the first
+// ends the line, the second is the EOF), so that a shell or a program
+// reading its terminal sees the end of input and exits, as with ssh. A
+// program that was not reading its terminal yet (a login shell still
+// starting, whose line editor then resets the terminal) may miss it, so
+// Ctrl-D is sent again every second until stop is closed.
+type eofToTTY struct {
+	r       io.Reader
+	stop    <-chan struct{}
+	last    byte
+	pending []byte
+	done    bool
+}
+
+// eofRepeat is how often Ctrl-D is sent again after stdin's end.
+const eofRepeat = time.Second
+
+func (e *eofToTTY) Read(b []byte) (int, error) {
+	if len(e.pending) > 0 {
+		n := copy(b, e.pending)
+		e.pending = e.pending[n:]
+		return n, nil
+	}
+	if e.done {
+		select {
+		case <-e.stop:
+			return 0, io.EOF
+		case <-time.After(eofRepeat):
+			b[0] = 4
+			return 1, nil
+		}
+	}
+	n, err := e.r.Read(b)
+	if n > 0 {
+		e.last = b[n-1]
+	}
+	if err == io.EOF {
+		e.done = true
+		e.pending = []byte{4}
+		if e.last != 0 && e.last != '\n' && e.last != '\r' {
+			e.pending = []byte{4, 4}
+		}
+		if n > 0 {
+			return n, nil
+		}
+		return e.Read(b)
+	}
+	return n, err
 }
 
 // runShell: hopwire shell [-J chain] TARGET — an interactive login shell
@@ -77,10 +129,10 @@ func runShell(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	c := classic.New(route.Target())
 	code, err := runTTY(ctx, c, classic.RunRequest{Argv: []string{"sh", "-c", "exec ${SHELL:-/bin/sh} -l"}}, stdin, stdout)
 	if err != nil {
-		return err
+		return explainRemote(ctx, route, err)
 	}
 	if code != 0 {
-		return exitError{code}
+		return exitError{code: code}
 	}
 	return nil
 }
