@@ -47,6 +47,22 @@ type Dialer struct {
 	NoUpload bool
 }
 
+// RefusedByPeer reports whether err says that the node refused this
+// side's certificate: the key is not authorized there. (With TLS 1.3 a
+// client learns it at its first read, as the alert the node sent.)
+func RefusedByPeer(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	for _, s := range []string{"tls: bad certificate", "tls: certificate required", "tls: unknown certificate authority", "tls: unknown certificate"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // HopError reports which hop of a chain failed.
 type HopError struct {
 	Index int // 1-based

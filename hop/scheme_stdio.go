@@ -2,7 +2,10 @@ package hop
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"strings"
+	"sync"
 
 	"github.com/hopwire/hopwire/session"
 	"github.com/hopwire/hopwire/session/connect"
@@ -16,9 +19,10 @@ var stdioScheme = scheme{
 	dial: func(ctx context.Context, d *Dialer, prev *Hop, a Addr, h *Hop) (*session.Link, error) {
 		var c net.Conn
 		var err error
+		var said tail // what a local command says on stderr, for its failure
 		switch {
 		case prev == nil:
-			c, err = stdio.Spawn(ctx, a.Command, nil)
+			c, err = stdio.Spawn(ctx, a.Command, &stdio.SpawnOptions{Stderr: said.add})
 		case prev.Conn == nil:
 			c, err = prev.SSH.Exec(ctx, shellJoin(a.Command))
 		default:
@@ -28,6 +32,39 @@ var stdioScheme = scheme{
 			return nil, err
 		}
 		// A spawned process is as trusted as whoever spawned it.
-		return session.NewLink(c, session.Client, d.linkConfig(session.Peer{Principal: "stdio:" + a.Command[0]}))
+		l, err := session.NewLink(c, session.Client, d.linkConfig(session.Peer{Principal: "stdio:" + a.Command[0]}))
+		if err != nil {
+			c.Close() // waits for the child's last words on stderr
+			if s := said.String(); s != "" {
+				// sudo, docker exec and the like say why on stderr:
+				// that, not "read hello: EOF", is the reason.
+				return nil, fmt.Errorf("%s: %s (%w)", a.Command[0], s, err)
+			}
+			return nil, err
+		}
+		return l, nil
 	},
+}
+
+// tail keeps the last lines a command wrote to its stderr.
+type tail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (t *tail) add(line string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(line) > 300 {
+		line = line[:300] + "…"
+	}
+	if t.lines = append(t.lines, line); len(t.lines) > 4 {
+		t.lines = t.lines[1:]
+	}
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(strings.Join(t.lines, "; "))
 }

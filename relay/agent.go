@@ -39,6 +39,11 @@ func (s *Server) RunAgent(ctx context.Context, d *hop.Dialer, via []hop.Addr, re
 		if errors.Is(err, ErrDenied) {
 			return err // the relay will not change its mind by itself
 		}
+		if hop.RefusedByPeer(err) && s.opts.Identity != nil {
+			fp := s.opts.Identity.Fingerprint()
+			s.log.Warn("the relay refused this agent's key; its operator can authorize it", "relay", relay.String(), "fp", fp,
+				"run on the relay", "hopwire trust --authorized "+fp+" "+name)
+		}
 		s.log.Warn("agent link down; re-dialing", "relay", relay.String(), "in", backoff, "err", err)
 		select {
 		case <-time.After(backoff):

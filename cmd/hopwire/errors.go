@@ -94,14 +94,7 @@ var deniedConnect = regexp.MustCompile(`connect (\S+) denied by policy for (\S+)
 // refusedCertificate reports whether a handshake error is the peer's
 // refusal of this side's certificate. With TLS 1.3 the client learns it
 // at its first read, as the alert the server sent.
-func refusedCertificate(msg string) bool {
-	for _, s := range []string{"tls: bad certificate", "tls: certificate required", "tls: unknown certificate authority", "tls: unknown certificate"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
-}
+func refusedCertificate(msg string) bool { return hop.RefusedByPeer(errors.New(msg)) }
 
 // explainRemote rewrites the failure of a call on the target route
 // reached: a service the node does not grant this client says which
