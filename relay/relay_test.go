@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"io/fs"
 	"net"
 	"os"
@@ -636,4 +637,50 @@ func TestDeniedConnectResolvesNothing(t *testing.T) {
 	if lookups.Load() == 0 {
 		t.Error("the name within the grant's ports was not looked up through the node's resolver")
 	}
+}
+
+// lockedBuf is a log sink for tests.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// An agent whose key the relay does not authorize says so at the default
+// log level, with the command its operator runs on the relay (issue 15).
+func TestAgentRefusedByRelaySaysWhatToRun(t *testing.T) {
+	agentID := newIdentity(t, "agent1")
+	relayNode := startNode(t, "relay", "tls://127.0.0.1:0", nil, "agent1:register=db-*")
+	logs := &lockedBuf{}
+	agent, err := New(&Options{Name: "agent1", Identity: agentID, Trust: certs.Trust{Store: certs.StoreOf()},
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- agent.RunAgent(ctx, dialer(agentID, relayNode), nil, mustAddr(t, relayNode.url), "db-1", nil) }()
+	want := "hopwire trust --authorized " + agentID.Fingerprint() + " db-1"
+	for !strings.Contains(logs.String(), want) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the agent's log never said %q:\n%s", want, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	<-done
 }
