@@ -10,8 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -672,7 +672,9 @@ func TestAgentRefusedByRelaySaysWhatToRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- agent.RunAgent(ctx, dialer(agentID, relayNode), nil, mustAddr(t, relayNode.url), "db-1", nil) }()
+	go func() {
+		done <- agent.RunAgent(ctx, dialer(agentID, relayNode), nil, mustAddr(t, relayNode.url), "db-1", nil)
+	}()
 	want := "hopwire trust --authorized " + agentID.Fingerprint() + " db-1"
 	for !strings.Contains(logs.String(), want) {
 		select {
