@@ -142,7 +142,13 @@ func (r *Route) Done() <-chan struct{} { return r.Target().Done() }
 
 // DialContext opens a connection from the target to addr ("tcp" or
 // "udp"), like a net.Dialer whose packets leave from the target. The
-// target's policy decides whether it may.
+// target's policy decides whether it may, and DialContext returns only
+// after its verdict (when the target announces connect verdicts, as
+// hopwire nodes from this version on do): a refusal is DialContext's
+// error, matching session.ErrDenied for a policy refusal, so net/http and
+// database drivers see a failed dial, not a failed read. That costs one
+// round trip to the target before the first byte, as ssh's channel open
+// confirmation does. ctx governs the dial and the wait.
 func (r *Route) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	return connect.Dial(ctx, r.Target().Link(), network, addr)
 }
