@@ -63,19 +63,24 @@ func RefusedByPeer(err error) bool {
 	return false
 }
 
-// HopError reports which hop of a chain failed.
-type HopError struct {
+// Error reports which hop of a chain failed.
+type Error struct {
 	Index int // 1-based
 	Addr  Addr
 	Err   error
 }
 
-func (e *HopError) Error() string {
+func (e *Error) Error() string {
 	return fmt.Sprintf("hop %d (%s): %v", e.Index, e.Addr, e.Err)
 }
 
 // Unwrap returns the cause.
-func (e *HopError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
+
+// HopError is the old name of [Error].
+//
+// Deprecated: use Error.
+type HopError = Error
 
 // Hop is one established hop of a route.
 type Hop struct {
@@ -156,7 +161,7 @@ func (r *Route) DialContext(ctx context.Context, network, addr string) (net.Conn
 // Dial reaches target through via, hop by hop: each hop after the first is
 // dialed through the previous one, and each is authenticated by this side.
 // ctx governs the setup; the returned Route lives until closed. A failure
-// is a *HopError naming the hop.
+// is a *Error naming the hop.
 func (d *Dialer) Dial(ctx context.Context, via []Addr, target Addr) (*Route, error) {
 	all, err := d.expandProxyJumps(append(append([]Addr(nil), via...), target))
 	if err != nil {
@@ -183,7 +188,7 @@ func (d *Dialer) Dial(ctx context.Context, via []Addr, target Addr) (*Route, err
 		}
 		if err != nil {
 			r.Close()
-			return nil, &HopError{Index: i + 1, Addr: a, Err: err}
+			return nil, &Error{Index: i + 1, Addr: a, Err: err}
 		}
 		h.Setup = time.Since(start)
 		r.Hops = append(r.Hops, h)

@@ -3,7 +3,6 @@ package hop
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/hopwire/hopwire/session"
 	hssh "github.com/hopwire/hopwire/transport/ssh"
+	gossh "golang.org/x/crypto/ssh"
 )
 
 // An ssh:// hop is one of three things, found out in this order:
@@ -103,15 +103,9 @@ func (h *Hop) SSHFingerprint() string {
 
 func hostFingerprint(c *hssh.Client) string {
 	if k := c.HostKey(); k != nil {
-		return sshFingerprint(k.Marshal())
+		return gossh.FingerprintSHA256(k)
 	}
 	return ""
-}
-
-// sshFingerprint is OpenSSH's SHA256:… fingerprint of a wire-format key.
-func sshFingerprint(wire []byte) string {
-	sum := sha256.Sum256(wire)
-	return "SHA256:" + strings.TrimRight(b64(sum[:]), "=")
 }
 
 // remoteHopwire returns the command that runs hopwire on the far host,
@@ -224,7 +218,3 @@ func (d *Dialer) proxyJumps(a Addr, depth int) ([]Addr, error) {
 	}
 	return out, nil
 }
-
-func b64(p []byte) string { return base64Std.EncodeToString(p) }
-
-var base64Std = base64.StdEncoding

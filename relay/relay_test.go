@@ -242,7 +242,7 @@ func TestHopErrorNamesHop(t *testing.T) {
 	defer cancel()
 	// r1 grants nothing: hop 2 is refused by policy.
 	_, err := d.Dial(ctx, []hop.Addr{mustAddr(t, r1.url)}, mustAddr(t, "tls://127.0.0.1:9"))
-	var he *hop.HopError
+	var he *hop.Error
 	if !errors.As(err, &he) || he.Index != 2 {
 		t.Fatalf("err = %v, want a HopError for hop 2", err)
 	}

@@ -585,7 +585,7 @@ func (s *Server) Agents() []string {
 	for name := range s.agents {
 		out = append(out, name)
 	}
-	sortStrings(out)
+	slices.Sort(out)
 	return out
 }
 
@@ -601,10 +601,3 @@ func (s *Server) reachAgent(ctx context.Context, name string) (net.Conn, error) 
 	return connect.Open(ctx, a.Link(), &connect.Request{Network: connect.Agent, Address: name})
 }
 
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-}

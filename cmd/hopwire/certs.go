@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/hopwire/hopwire/certs"
 )
@@ -41,10 +40,6 @@ func runID(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	return nil
 }
 
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func runCerts(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -70,7 +65,7 @@ func runCerts(_ context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		fs := newFlags("certs issue", stderr)
 		dir := fs.String("dir", "", "the CA's directory; the certificate is written there as NAME.crt and NAME.key")
 		name := fs.String("name", "", "principal name (the certificate's CommonName)")
-		var hosts multiFlag
+		var hosts multi
 		fs.Var(&hosts, "host", "host name or IP for the certificate (repeatable)")
 		if err := parse(fs, args[1:]); err != nil {
 			return err

@@ -45,7 +45,7 @@ func userMessage(err error, verbose bool) string {
 			why = "no answer within the keepalive timeout"
 		}
 		msg = "connection to the target lost: " + why
-		var he *hop.HopError
+		var he *hop.Error
 		if errors.As(err, &he) {
 			msg = fmt.Sprintf("hop %d (%s): connection lost: %s", he.Index, he.Addr, why)
 		}
@@ -61,7 +61,7 @@ func userMessage(err error, verbose bool) string {
 // node that refused this client's key says who and how to authorize it;
 // a chain that was not up in time says so.
 func explainDial(ctx context.Context, err error, d *hop.Dialer, timeout time.Duration) error {
-	var he *hop.HopError
+	var he *hop.Error
 	if !errors.As(err, &he) {
 		return err
 	}

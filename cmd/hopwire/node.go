@@ -526,7 +526,7 @@ func runTrace(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		var rtt time.Duration
 		if h.Conn != nil {
 			if rtt, err = h.Conn.Ping(ctx); err != nil {
-				return &hop.HopError{Index: i + 1, Addr: h.Addr, Err: err}
+				return &hop.Error{Index: i + 1, Addr: h.Addr, Err: err}
 			}
 		} else {
 			// A plain OpenSSH bastion: no session to ping; its identity is

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -338,7 +339,7 @@ func resolve(host, home string, o *ClientOptions, lines []configLine) (*ClientCo
 		if err != nil {
 			return nil, err
 		}
-		if !contains(c.IdentityFiles, p) {
+		if !slices.Contains(c.IdentityFiles, p) {
 			c.IdentityFiles = append(c.IdentityFiles, p)
 		}
 	}
@@ -468,13 +469,4 @@ func localUser() string {
 		return u
 	}
 	return os.Getenv("LOGNAME")
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
