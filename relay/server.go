@@ -600,4 +600,3 @@ func (s *Server) reachAgent(ctx context.Context, name string) (net.Conn, error) 
 	}
 	return connect.Open(ctx, a.Link(), &connect.Request{Network: connect.Agent, Address: name})
 }
-

@@ -40,7 +40,6 @@ func runID(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writ
 	return nil
 }
 
-
 func runCerts(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: certs needs a verb: init or issue", errUsage)
