@@ -1,12 +1,12 @@
 package certs
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -366,7 +366,7 @@ func Rename(dir, name string) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	if leaf := id.cert.Leaf; !bytes.Equal(leaf.RawIssuer, leaf.RawSubject) || leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) != nil {
+	if leaf := id.cert.Leaf; subtle.ConstantTimeCompare(leaf.RawIssuer, leaf.RawSubject) != 1 || leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) != nil {
 		return nil, fmt.Errorf("certs: %s was issued by a CA (%q); a new name needs a new certificate from it", certPath, leaf.Issuer.CommonName)
 	}
 	return repairCert(dir, certPath, keyPath, keyPEM, name)
