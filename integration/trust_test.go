@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,7 @@ func TestPrincipalSpoof(t *testing.T) {
 		t.Fatalf("node.Info as the forged alice: %v\n%s (want the node to see bob)", err, out)
 	}
 	out, err = run(ctx, "", hw, "call", "--home", home("bob2"), node, "eval.Eval", `"6*7"`)
-	if err == nil || strings.Contains(out, "42") {
+	if err == nil || regexp.MustCompile(`(?m)^42$`).MatchString(out) {
 		t.Fatalf("bob under a self-chosen name alice ran eval:\n%s", out)
 	}
 	out, err = run(ctx, "", hw, "exec", "--home", home("bob2"), node, "--", "id")
@@ -171,7 +172,7 @@ func TestExecGrantIsNotEval(t *testing.T) {
 		{"call", "--home", home("client"), "-J", relay, "stdio:" + stdioCmd, "eval.Eval", `"6*7"`},
 		{"exec", "--home", home("client"), "-J", relay, "stdio:" + stdioCmd, "--", "id"},
 	} {
-		if out, err := run(ctx, "", append([]string{hw}, cmd...)...); err == nil || strings.Contains(out, "42") || strings.Contains(out, "uid=") {
+		if out, err := run(ctx, "", append([]string{hw}, cmd...)...); err == nil || regexp.MustCompile(`(?m)^42$`).MatchString(out) || strings.Contains(out, "uid=") {
 			t.Errorf("%s through an exec grant: %v\n%s", cmd[0], err, out)
 		}
 	}
