@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -415,7 +416,11 @@ func (s *Server) serveLink(l *session.Link) {
 		}
 	}
 	s.mu.Unlock()
-	log.Info("link down", "err", conn.Err())
+	if err := conn.Err(); err == nil || err == session.ErrLinkClosed || errors.Is(err, io.EOF) {
+		log.Info("link down", "reason", "closed") // a client that left is no error
+	} else {
+		log.Info("link down", "err", err)
+	}
 }
 
 // StdioGrantEnv is the environment variable through which a node tells a

@@ -316,6 +316,12 @@ func (c *Conn) Err() error {
 // still running (they may even be the caller of Close); their results are
 // discarded.
 func (c *Conn) Close() error {
+	if c.rpc != nil && c.Err() == nil {
+		// A clean goodbye: the peer reads the end of the rpc stream (its
+		// session ends with io.EOF, a peer that left), not an abort.
+		c.rpc.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		c.rpc.CloseWrite()
+	}
 	c.fail(ErrLinkClosed)
 	c.link.Close()
 	c.wg.Wait()
