@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hopwire/hopwire/session"
 	hssh "github.com/hopwire/hopwire/transport/ssh"
@@ -25,7 +26,7 @@ import (
 //  2. the target of the chain on a plain OpenSSH server: the link runs over
 //     an exec channel of `hopwire serve --stdio`; when the host has no
 //     hopwire, the running binary is uploaded first (same OS and
-//     architecture, content-addressed under ~/.cache/hopwire, checked by
+//     architecture, content-addressed under ~/.cache/hopwire ($XDG_CACHE_HOME/hopwire when set), checked by
 //     SHA-256) — zero-install, like RPyC's zero-deploy;
 //  3. a plain OpenSSH bastion in the middle of a chain: no link at all;
 //     the next hop is reached with direct-tcpip, and a stdio: hop after
@@ -87,6 +88,13 @@ func (d *Dialer) dialSSH(ctx context.Context, prev *Hop, a Addr, last bool) (*Ho
 	h.Transport = "ssh+stdio"
 	l, err := session.NewLink(ex, session.Client, d.linkConfig(hostPeer))
 	if err != nil {
+		// The remote command's exit status and stderr say why, better
+		// than "read hello: EOF".
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if werr := ex.Wait(wctx); werr != nil && errors.As(werr, new(*hssh.ExitError)) {
+			err = fmt.Errorf("%w (%v)", err, werr)
+		}
+		cancel()
 		c.Close()
 		return nil, fmt.Errorf("%s serve --stdio: %w", cmd, err)
 	}
@@ -132,7 +140,8 @@ func (d *Dialer) remoteHopwire(ctx context.Context, c *hssh.Client) (string, err
 	if err != nil {
 		return "", err
 	}
-	path := "$HOME/.cache/hopwire/hopwire-" + sum[:16]
+	// The cache is ${XDG_CACHE_HOME:-~/.cache}/hopwire, as XDG says.
+	path := "${XDG_CACHE_HOME:-$HOME/.cache}/hopwire/hopwire-" + sum[:16]
 	if out, err := c.Run(ctx, "sha256sum "+path+" 2>/dev/null"); err == nil && strings.HasPrefix(string(out), sum) {
 		return path, nil // already there, and intact
 	}
@@ -141,11 +150,11 @@ func (d *Dialer) remoteHopwire(ctx context.Context, c *hssh.Client) (string, err
 		return "", err
 	}
 	defer f.Close()
-	home, err := c.Run(ctx, "printf %s \"$HOME\"")
+	cache, err := c.Run(ctx, "printf %s \"${XDG_CACHE_HOME:-$HOME/.cache}\"")
 	if err != nil {
 		return "", err
 	}
-	dest := strings.TrimSpace(string(home)) + "/.cache/hopwire/hopwire-" + sum[:16]
+	dest := strings.TrimSpace(string(cache)) + "/hopwire/hopwire-" + sum[:16]
 	if err := c.Upload(ctx, f, dest, 0o755); err != nil {
 		return "", fmt.Errorf("zero-install: upload: %w", err)
 	}

@@ -64,7 +64,9 @@ func startSSHD(t *testing.T, remoteHome string) *sshd {
 		"StrictModes no", "UsePAM no", "PermitRootLogin yes",
 		"PasswordAuthentication no", "KbdInteractiveAuthentication no",
 		"AllowTcpForwarding yes", "PermitTTY no",
-		"SetEnv HOPWIRE_HOME=" + remoteHome,
+		// Each test's remote user has a home and a binary cache of its
+		// own: runs side by side must not share (or uninstall) them.
+		"SetEnv HOPWIRE_HOME=" + remoteHome + " XDG_CACHE_HOME=" + filepath.Join(remoteHome, "cache"),
 	}, "\n") + "\n"
 	os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o600)
 	s.trustHost(t, s.hostPub)
@@ -164,13 +166,6 @@ func TestOpenSSH(t *testing.T) {
 		out, err := s.asClient(ctx, hw, "ping", "--home", home("client"), "-J", bastion, target)
 		if err == nil || !strings.Contains(out, "known_hosts") {
 			t.Fatalf("a changed host key was not refused: %v\n%s", err, out)
-		}
-	})
-	t.Cleanup(func() {
-		// The upload lands in the ssh user's cache; remove what this test put there.
-		if sum, err := exec.Command("sha256sum", hw).Output(); err == nil {
-			h, _ := os.UserHomeDir()
-			os.Remove(filepath.Join(h, ".cache", "hopwire", "hopwire-"+string(sum[:16])))
 		}
 	})
 }

@@ -13,16 +13,18 @@ import (
 )
 
 // uninstallScript removes what a zero-install ssh:// target leaves on its
-// host: the uploaded binaries under ~/.cache/hopwire, and the identity
+// host: the uploaded binaries under ~/.cache/hopwire ($XDG_CACHE_HOME/hopwire
+// when set), and the identity
 // the spawned node created (id.crt, id.key in its hopwire home), then
 // those directories if nothing else is in them. It prints what it
 // removed, and what it left, one line each.
 const uninstallScript = `set -u
-for f in "$HOME"/.cache/hopwire/hopwire-*; do
+c="${XDG_CACHE_HOME:-$HOME/.cache}/hopwire"
+for f in "$c"/hopwire-*; do
   [ -e "$f" ] || continue
   rm -f "$f" && echo "removed $f"
 done
-rmdir "$HOME/.cache/hopwire" 2>/dev/null && echo "removed $HOME/.cache/hopwire/"
+rmdir "$c" 2>/dev/null && echo "removed $c/"
 h="${HOPWIRE_HOME:-$HOME/.hopwire}"
 for f in "$h/id.crt" "$h/id.key"; do
   [ -e "$f" ] || continue

@@ -45,6 +45,7 @@ type ExecConn struct {
 	mu         sync.Mutex
 	exit       ExitError
 	got        bool // exit-status or exit-signal received
+	errTail    tail // the end of standard error, for Wait's ExitError
 }
 
 // ExitError reports a command that exited with a non-zero status, was
@@ -59,8 +60,7 @@ type ExitError struct {
 	Signal string
 	// Message is the server's message accompanying a signal, if any.
 	Message string
-	// Stderr is the end of the command's standard error, for Run and
-	// Upload (which capture it); empty for Exec.
+	// Stderr is the end of the command's standard error.
 	Stderr string
 }
 
@@ -104,7 +104,12 @@ func (c *Client) exec(ctx context.Context, command string, onStderr func(string)
 	stderr := ch.Stderr()
 	c.spawn(func() {
 		defer close(e.stderrDone)
-		readLines(stderr, onStderr)
+		readLines(stderr, func(line string) {
+			e.errTail.line(line)
+			if onStderr != nil {
+				onStderr(line)
+			}
+		})
 	})
 
 	stop := context.AfterFunc(ctx, func() { ch.Close() })
@@ -215,6 +220,9 @@ func (e *ExecConn) Wait(ctx context.Context) error {
 	err.Command = e.cmd
 	if !e.got {
 		err.Status = -1
+	}
+	if err.Stderr == "" {
+		err.Stderr = e.errTail.String()
 	}
 	return &err
 }
