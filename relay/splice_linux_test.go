@@ -60,6 +60,10 @@ func TestSpliceUpstreamIgnoringFIN(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { route.Close() })
+			// The baseline is the node with the client's session up (the
+			// node registers it a moment after the client's Dial returns).
+			waitUntil(t, "the client's session at the node", func() bool { return node.srv.State().Sessions == 1 },
+				func() string { return fmt.Sprintf("%+v", node.srv.State()) })
 			base := node.srv.State()
 
 			c, err := route.DialContext(ctx, "tcp", ln.Addr().String())
