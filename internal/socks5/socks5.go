@@ -193,9 +193,27 @@ func readAddr(r io.Reader) (string, error) {
 		if _, err := io.ReadFull(r, name); err != nil {
 			return "", err
 		}
+		if !hostName(string(name)) {
+			return "", &replyError{AddrUnsupported}
+		}
 		return string(name), nil
 	}
 	return "", &replyError{AddrUnsupported}
+}
+
+// hostName reports whether a SOCKS domain name can stand as the host of a
+// HOST:PORT: not empty, and none of ':', brackets, '/', '%', white space
+// or control characters (which would make another address of it).
+func hostName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune(":[]/%\\", r) {
+			return false
+		}
+	}
+	return true
 }
 
 // reply sends a reply with bound address bnd (nil: 0.0.0.0:0), in the
@@ -328,6 +346,9 @@ func ParseUDP(b []byte) (dest string, payload []byte, ok bool) {
 			return "", nil, false
 		}
 		host, rest = string(rest[1:1+int(rest[0])]), rest[1+int(rest[0]):]
+		if !hostName(host) {
+			return "", nil, false
+		}
 	default:
 		return "", nil, false
 	}
