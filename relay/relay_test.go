@@ -686,3 +686,17 @@ func TestAgentRefusedByRelaySaysWhatToRun(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// A stdio: hop a relay spawns under an exec grant, which fails before it
+// speaks, fails the client's dial with what it said on stderr (issue 15).
+func TestExecHopKeepsStderr(t *testing.T) {
+	client := newIdentity(t, "client")
+	n := startNode(t, "n", "tls://127.0.0.1:0", []*certs.Identity{client}, "client:exec=sh -c *")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	a := mustAddr(t, `stdio:sh -c "echo 'sudo: a password is required' >&2; exit 1"`)
+	_, err := dialer(client, n).Dial(ctx, []hop.Addr{mustAddr(t, n.url)}, a)
+	if err == nil || !strings.Contains(err.Error(), "sudo: a password is required") {
+		t.Fatalf("dial error %v does not carry the command's stderr", err)
+	}
+}

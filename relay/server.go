@@ -423,6 +423,55 @@ func (s *Server) serveLink(l *session.Link) {
 	}
 }
 
+// spawned is a child a connect exec stream runs (a stdio: hop, whose
+// first words on stdout are its link hello). When it exits having said
+// nothing on stdout but something on stderr, the stream's reader gets an
+// error carrying that (sudo's or docker's own reason), so the client's
+// stdio: hop fails with it instead of a bare end of stream.
+type spawned struct {
+	*stdio.ChildConn
+	said  *stderrTail
+	spoke bool // read by the splice's one reader only
+}
+
+func (c *spawned) Read(p []byte) (int, error) {
+	n, err := c.ChildConn.Read(p)
+	c.spoke = c.spoke || n > 0
+	if err == io.EOF && !c.spoke {
+		select {
+		case <-c.Exited():
+		case <-time.After(time.Second):
+		}
+		for i := 0; i < 20 && c.said.String() == ""; i++ {
+			time.Sleep(10 * time.Millisecond) // its last stderr line may still be on the way
+		}
+		if s := c.said.String(); s != "" {
+			return n, fmt.Errorf("the command exited: %s", s)
+		}
+	}
+	return n, err
+}
+
+// stderrTail keeps the last lines a child wrote to its stderr.
+type stderrTail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (t *stderrTail) add(line string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.lines = append(t.lines, clip(line)); len(t.lines) > 4 {
+		t.lines = t.lines[1:]
+	}
+}
+
+func (t *stderrTail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(t.lines, "; ")
+}
+
 // StdioGrantEnv is the environment variable through which a node tells a
 // child it spawns under an exec grant the most a "hopwire serve --stdio"
 // child may grant its spawner: "classic=eval", "classic" or "none". A
@@ -469,7 +518,12 @@ func (s *Server) connectServer(log *slog.Logger) *connect.Server {
 					return nil, err
 				}
 				argv[0] = prog
-				return stdio.Spawn(s.ctx, argv, &stdio.SpawnOptions{Env: s.spawnEnv(pp)})
+				said := &stderrTail{}
+				c, err := stdio.Spawn(s.ctx, argv, &stdio.SpawnOptions{Env: s.spawnEnv(pp), Stderr: said.add})
+				if err != nil {
+					return nil, err
+				}
+				return &spawned{ChildConn: c, said: said}, nil
 			case connect.Agent:
 				return s.reachAgent(ctx, req.Address)
 			}
