@@ -12,9 +12,14 @@ build:
 
 # The README's test command: unit tests with -race, then the end-to-end
 # tests (real binary, network namespaces; they skip without root).
+# Both stages always run (a unit failure does not hide the integration
+# stage); the last line says how each went, and the target fails if either did.
 test:
-	$(GO) test -race -count=1 $(PKGS)
-	$(GO) test -tags integration -count=1 -v ./integration/
+	@u=0; i=0; \
+	$(GO) test -race -count=1 $(PKGS) || u=$$?; \
+	$(GO) test -tags integration -count=1 -v ./integration/ || i=$$?; \
+	echo "make test: unit tests $$(test $$u = 0 && echo passed || echo FAILED), integration tests $$(test $$i = 0 && echo passed || echo FAILED)"; \
+	test $$u = 0 && test $$i = 0
 
 integration:
 	$(GO) test -tags integration -count=1 -v ./integration/
