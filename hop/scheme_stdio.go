@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"strings"
-	"sync"
 
 	"github.com/hopwire/hopwire/session"
 	"github.com/hopwire/hopwire/session/connect"
@@ -19,10 +17,10 @@ var stdioScheme = scheme{
 	dial: func(ctx context.Context, d *Dialer, prev *Hop, a Addr, h *Hop) (*session.Link, error) {
 		var c net.Conn
 		var err error
-		var said tail // what a local command says on stderr, for its failure
+		var said stdio.Tail // what a local command says on stderr, for its failure
 		switch {
 		case prev == nil:
-			c, err = stdio.Spawn(ctx, a.Command, &stdio.SpawnOptions{Stderr: said.add})
+			c, err = stdio.Spawn(ctx, a.Command, &stdio.SpawnOptions{Stderr: said.Add})
 		case prev.Conn == nil:
 			c, err = prev.SSH.Exec(ctx, shellJoin(a.Command))
 		default:
@@ -44,27 +42,4 @@ var stdioScheme = scheme{
 		}
 		return l, nil
 	},
-}
-
-// tail keeps the last lines a command wrote to its stderr.
-type tail struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (t *tail) add(line string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(line) > 300 {
-		line = line[:300] + "…"
-	}
-	if t.lines = append(t.lines, line); len(t.lines) > 4 {
-		t.lines = t.lines[1:]
-	}
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.TrimSpace(strings.Join(t.lines, "; "))
 }

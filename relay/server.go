@@ -345,11 +345,12 @@ func (s *Server) serveLink(l *session.Link) {
 		opts = *s.opts.Session
 	}
 	opts.Logger = log
+	cs := s.connectServer(log) // one for the link's connect streams
 	opts.Accept = func(st *session.Stream) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.connectServer(log).Serve(s.ctx, st)
+			cs.Serve(s.ctx, st)
 		}()
 	}
 	node := &nodeService{s: s, peer: peer, ready: make(chan struct{})}
@@ -430,7 +431,7 @@ func (s *Server) serveLink(l *session.Link) {
 // stdio: hop fails with it instead of a bare end of stream.
 type spawned struct {
 	*stdio.ChildConn
-	said  *stderrTail
+	said  *stdio.Tail
 	spoke bool // read by the splice's one reader only
 }
 
@@ -450,26 +451,6 @@ func (c *spawned) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
-}
-
-// stderrTail keeps the last lines a child wrote to its stderr.
-type stderrTail struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (t *stderrTail) add(line string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.lines = append(t.lines, clip(line)); len(t.lines) > 4 {
-		t.lines = t.lines[1:]
-	}
-}
-
-func (t *stderrTail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.Join(t.lines, "; ")
 }
 
 // StdioGrantEnv is the environment variable through which a node tells a
@@ -518,8 +499,8 @@ func (s *Server) connectServer(log *slog.Logger) *connect.Server {
 					return nil, err
 				}
 				argv[0] = prog
-				said := &stderrTail{}
-				c, err := stdio.Spawn(s.ctx, argv, &stdio.SpawnOptions{Env: s.spawnEnv(pp), Stderr: said.add})
+				said := &stdio.Tail{}
+				c, err := stdio.Spawn(s.ctx, argv, &stdio.SpawnOptions{Env: s.spawnEnv(pp), Stderr: said.Add})
 				if err != nil {
 					return nil, err
 				}

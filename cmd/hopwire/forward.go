@@ -155,24 +155,16 @@ func remoteListen(ctx context.Context, rr *reRoute, bind string) (net.Listener, 
 // serveRemote connects each connection a remote listener accepts to dest,
 // from here, until the listener ends.
 func serveRemote(ln net.Listener, dest, target string, stderr io.Writer) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		c, err := ln.Accept()
+	serveListener(ln, func(c net.Conn) {
+		st := c.(*session.Stream)
+		local, err := net.DialTimeout("tcp", dest, 10*time.Second)
 		if err != nil {
+			fmt.Fprintf(stderr, "hopwire: remote forward %s (on %s) -> %s: %s\n", ln.Addr(), target, dest, quoteName(err.Error()))
+			connect.Abort(st, err)
 			return
 		}
-		wg.Go(func() {
-			st := c.(*session.Stream)
-			local, err := net.DialTimeout("tcp", dest, 10*time.Second)
-			if err != nil {
-				fmt.Fprintf(stderr, "hopwire: remote forward %s (on %s) -> %s: %s\n", ln.Addr(), target, dest, quoteName(err.Error()))
-				connect.Abort(st, err)
-				return
-			}
-			connect.Splice(st, local)
-		})
-	}
+		connect.Splice(st, local)
+	})
 }
 
 // forwardConn connects c to dest from the target and splices them: a
