@@ -8,7 +8,7 @@ PKGS := ./...
 all: lint test
 
 build:
-	CGO_ENABLED=0 $(GO) build -o bin/hopwire ./cmd/hopwire
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -o bin/hopwire ./cmd/hopwire
 
 # The README's test command: unit tests with -race, then the end-to-end
 # tests (real binary, network namespaces; they skip without root).
