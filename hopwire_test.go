@@ -85,4 +85,30 @@ func TestDialHTTPThroughRoute(t *testing.T) {
 	if !errors.Is(err, session.ErrStreamAborted) || !strings.Contains(err.Error(), "denied by policy") {
 		t.Fatalf("ungranted destination: %v", err)
 	}
+
+	// A broken route stays broken without Redial …
+	c.Conn().Close()
+	<-c.Done()
+	if _, err := c.DialContext(ctx, "tcp", web.Listener.Addr().String()); err == nil {
+		t.Fatal("a broken client dialed")
+	}
+	// … and comes back on the next dial with it.
+	rc, err := hopwire.Dial(ctx, srv.Addrs()[0], &hopwire.Options{Home: home, Redial: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	first := rc.Conn()
+	first.Close()
+	<-first.Done()
+	tr2 := &http.Transport{DialContext: rc.DialContext}
+	defer tr2.CloseIdleConnections()
+	resp, err = (&http.Client{Transport: tr2}).Get(web.URL)
+	if err != nil {
+		t.Fatalf("after the break, with Redial: %v", err)
+	}
+	resp.Body.Close()
+	if rc.Conn() == first {
+		t.Fatal("Conn still returns the broken session")
+	}
 }

@@ -30,9 +30,15 @@ func (s *Server) RunAgent(ctx context.Context, d *hop.Dialer, via []hop.Addr, re
 		}()
 	}
 	dd.Session = &opts
+	rd := hop.NewRedialer(nil, func(ctx context.Context) (*hop.Route, error) {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return dd.Dial(ctx, via, relay)
+	})
+	defer rd.Close()
 	backoff := time.Second
 	for {
-		err := s.agentOnce(ctx, &dd, via, relay, name, ready)
+		err := s.agentOnce(ctx, rd, relay, name, ready)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -56,18 +62,18 @@ func (s *Server) RunAgent(ctx context.Context, d *hop.Dialer, via []hop.Addr, re
 	}
 }
 
-func (s *Server) agentOnce(ctx context.Context, d *hop.Dialer, via []hop.Addr, relay hop.Addr, name string, ready func()) error {
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	route, err := d.Dial(dctx, via, relay)
-	cancel()
+// agentOnce registers over the redialer's route (dialing it if it broke)
+// and serves until the route ends.
+func (s *Server) agentOnce(ctx context.Context, rd *hop.Redialer, relay hop.Addr, name string, ready func()) error {
+	route, err := rd.Route(ctx)
 	if err != nil {
 		return err
 	}
-	defer route.Close()
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	_, err = route.Target().Service("node").Call(rctx, "Register", name)
 	cancel()
 	if err != nil {
+		route.Close() // a refused registration redials
 		return err
 	}
 	s.log.Info("registered as agent", "relay", relay.String(), "agent", name)

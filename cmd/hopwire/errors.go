@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/hop"
 	"github.com/hopwire/hopwire/relay"
 	"github.com/hopwire/hopwire/session"
@@ -60,7 +61,7 @@ func userMessage(err error, verbose bool) string {
 // explainDial turns a failed chain dial into what the user must know: a
 // node that refused this client's key says who and how to authorize it;
 // a chain that was not up in time says so.
-func explainDial(ctx context.Context, err error, d *hop.Dialer, timeout time.Duration) error {
+func explainDial(ctx context.Context, err error, id *certs.Identity, timeout time.Duration) error {
 	var he *hop.Error
 	if !errors.As(err, &he) {
 		return err
@@ -71,9 +72,9 @@ func explainDial(ctx context.Context, err error, d *hop.Dialer, timeout time.Dur
 		return err
 	case refusedCertificate(msg):
 		fp, name := "", "NAME"
-		if d.Identity != nil {
-			fp = d.Identity.Fingerprint()
-			name = d.Identity.Name()
+		if id != nil {
+			fp = id.Fingerprint()
+			name = id.Name()
 		}
 		return fmt.Errorf("hop %d (%s) refused this client: it does not authorize the key %s (this identity, %q); its operator can run: hopwire trust --authorized %s %s",
 			he.Index, he.Addr, fp, name, fp, name)

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hopwire/hopwire/hop"
+	"github.com/hopwire/hopwire"
 	"github.com/hopwire/hopwire/internal/socks5"
 	"github.com/hopwire/hopwire/session"
 	"github.com/hopwire/hopwire/session/connect"
@@ -56,13 +56,16 @@ func runForward(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	r := &reRoute{dial: func(ctx context.Context) (*hop.Route, error) {
-		return dialTargetWith(ctx, rc.fs, &rc.idf, &rc.cf, stderr, nil)
-	}}
-	defer r.close()
-	if _, err := r.get(ctx); err != nil { // fail early on a bad chain
+	if rc.fs.NArg() < 1 {
+		return fmt.Errorf("%w: missing TARGET; see forward --help", errUsage)
+	}
+	// The chain is dialed once now (a bad chain fails the command) and
+	// again, by the client, on the first connection after it broke.
+	r, err := dialClient(ctx, rc.fs.Arg(0), &rc.idf, &rc.cf, stderr, nil, true)
+	if err != nil {
 		return err
 	}
+	defer r.Close()
 	target := rc.fs.Arg(0)
 	var wg sync.WaitGroup
 	var listeners []net.Listener
@@ -141,15 +144,11 @@ func runForward(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	}
 }
 
-// remoteListen opens a remote listener on the current route's target.
-func remoteListen(ctx context.Context, rr *reRoute, bind string) (net.Listener, error) {
+// remoteListen opens a remote listener on the client's current route.
+func remoteListen(ctx context.Context, c *hopwire.Client, bind string) (net.Listener, error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	r, err := rr.get(dctx)
-	if err != nil {
-		return nil, err
-	}
-	return r.Listen(dctx, "tcp", bind)
+	return c.Listen(dctx, "tcp", bind)
 }
 
 // serveRemote connects each connection a remote listener accepts to dest,
@@ -170,14 +169,10 @@ func serveRemote(ln net.Listener, dest, target string, stderr io.Writer) {
 // forwardConn connects c to dest from the target and splices them: a
 // clean end passes on as a half-close, a failure as a reset, both ways.
 // A refusal is reported on stderr, one line.
-func forwardConn(ctx context.Context, rr *reRoute, c net.Conn, bind, dest, target string, stderr io.Writer) {
+func forwardConn(ctx context.Context, cl *hopwire.Client, c net.Conn, bind, dest, target string, stderr io.Writer) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	r, err := rr.get(dctx)
-	var remote net.Conn
-	if err == nil {
-		remote, err = r.DialContext(dctx, "tcp", dest)
-	}
+	remote, err := cl.DialContext(dctx, "tcp", dest)
 	if err != nil {
 		fmt.Fprintf(stderr, "hopwire: forward %s -> %s: %s\n", bind, dest, explainRefusal(err, target))
 		connect.Abort(c, err)
@@ -187,16 +182,12 @@ func forwardConn(ctx context.Context, rr *reRoute, c net.Conn, bind, dest, targe
 }
 
 // socksServer is the SOCKS5 server of a -D listener at bind.
-func socksServer(rr *reRoute, bind, target string, stderr io.Writer) *socks5.Server {
+func socksServer(c *hopwire.Client, bind, target string, stderr io.Writer) *socks5.Server {
 	return &socks5.Server{
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			r, err := rr.get(dctx)
-			if err != nil {
-				return nil, err
-			}
-			return r.DialContext(dctx, network, addr)
+			return c.DialContext(dctx, network, addr)
 		},
 		Denied: func(err error) bool { return errors.Is(err, session.ErrDenied) },
 		Splice: func(client, upstream net.Conn) {
@@ -271,40 +262,5 @@ func serveListener(ln net.Listener, handle func(net.Conn)) {
 			defer wg.Done()
 			handle(c)
 		}()
-	}
-}
-
-// reRoute holds the current route and dials a new one when it broke.
-type reRoute struct {
-	dial func(ctx context.Context) (*hop.Route, error)
-	mu   sync.Mutex
-	r    *hop.Route
-}
-
-func (rr *reRoute) get(ctx context.Context) (*hop.Route, error) {
-	rr.mu.Lock()
-	defer rr.mu.Unlock()
-	if rr.r != nil {
-		select {
-		case <-rr.r.Done():
-			rr.r.Close()
-			rr.r = nil
-		default:
-			return rr.r, nil
-		}
-	}
-	r, err := rr.dial(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rr.r = r
-	return r, nil
-}
-
-func (rr *reRoute) close() {
-	rr.mu.Lock()
-	defer rr.mu.Unlock()
-	if rr.r != nil {
-		rr.r.Close()
 	}
 }

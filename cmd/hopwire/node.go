@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hopwire/hopwire"
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/hop"
 	"github.com/hopwire/hopwire/relay"
@@ -152,22 +153,29 @@ func (c *chainFlags) via() ([]hop.Addr, error) {
 	return v, nil
 }
 
-// dialer builds the chain dialer from the identity flags.
-func (f *identityFlags) dialer(stderr io.Writer) (*hop.Dialer, error) {
+// options are the library's dial options of these flags (and of cf's
+// ssh options, when given): every route the command dials goes through
+// hopwire.NewDialer or hopwire.DialChain with them.
+func (f *identityFlags) options(stderr io.Writer, cf *chainFlags) (*hopwire.Options, error) {
 	id, err := f.identity()
 	if err != nil {
 		return nil, err
 	}
-	trust, err := f.trust(certs.KnownNodesFile)
+	o := &hopwire.Options{Identity: id, Home: f.home, CA: f.ca, Link: f.linkConfig(id.Name()), Logger: f.logger(stderr)}
+	if cf != nil {
+		o.SSH = &hssh.ClientOptions{IdentityFiles: cf.sshKeys}
+		o.NoUpload = cf.noUpload
+	}
+	return o, nil
+}
+
+// dialer builds the chain dialer from the identity flags.
+func (f *identityFlags) dialer(stderr io.Writer) (*hop.Dialer, error) {
+	o, err := f.options(stderr, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &hop.Dialer{
-		Identity: id,
-		Trust:    func(hop.Addr) certs.Trust { return trust },
-		Link:     f.linkConfig(id.Name()),
-		Logger:   f.logger(stderr),
-	}, nil
+	return hopwire.NewDialer(o)
 }
 
 type multi []string
@@ -352,18 +360,6 @@ func (rc *routeCmd) dial(ctx context.Context, args []string, stderr io.Writer) (
 	return dialTarget(ctx, rc.fs, &rc.idf, &rc.cf, stderr)
 }
 
-// chainDialer builds the dialer of a route command: identity, trust and
-// the ssh options of ssh:// hops.
-func chainDialer(idf *identityFlags, cf *chainFlags, stderr io.Writer) (*hop.Dialer, error) {
-	d, err := idf.dialer(stderr)
-	if err != nil {
-		return nil, err
-	}
-	d.SSH = &hssh.ClientOptions{IdentityFiles: cf.sshKeys, Logger: d.Logger}
-	d.NoUpload = cf.noUpload
-	return d, nil
-}
-
 // dialTarget dials the route to the TARGET argument through -J.
 func dialTarget(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, cf *chainFlags, stderr io.Writer) (*hop.Route, error) {
 	return dialTargetWith(ctx, fs, idf, cf, stderr, nil)
@@ -381,6 +377,16 @@ func dialTargetWith(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, c
 // dialRoute dials the route to target (a hop or a config alias) through
 // -J, or through the alias's via chain when -J was not given.
 func dialRoute(ctx context.Context, name string, idf *identityFlags, cf *chainFlags, stderr io.Writer, sess *session.Options) (*hop.Route, error) {
+	c, err := dialClient(ctx, name, idf, cf, stderr, sess, false)
+	if err != nil {
+		return nil, err
+	}
+	return c.Route(), nil
+}
+
+// dialClient is dialRoute through the library's Client; with redial, the
+// client dials the chain again when it breaks (forward's listeners).
+func dialClient(ctx context.Context, name string, idf *identityFlags, cf *chainFlags, stderr io.Writer, sess *session.Options, redial bool) (*hopwire.Client, error) {
 	if err := idf.checkHome(); err != nil {
 		return nil, err
 	}
@@ -392,20 +398,31 @@ func dialRoute(ctx context.Context, name string, idf *identityFlags, cf *chainFl
 	if err != nil {
 		return nil, err
 	}
-	d, err := chainDialer(idf, cf, stderr)
+	return dialChain(ctx, via, target, idf, cf, stderr, func(o *hopwire.Options) {
+		o.Session, o.Redial, o.ConnectTimeout = sess, redial, idf.timeout(cfg)
+	})
+}
+
+// dialChain dials via then target with the flags' options (edited by
+// edit, if not nil), explains a failure, and warns about hops trusted by
+// entries bound to no address.
+func dialChain(ctx context.Context, via []hop.Addr, target hop.Addr, idf *identityFlags, cf *chainFlags, stderr io.Writer, edit func(*hopwire.Options)) (*hopwire.Client, error) {
+	o, err := idf.options(stderr, cf)
 	if err != nil {
 		return nil, err
 	}
-	d.Session = sess
-	timeout := idf.timeout(cfg)
-	dctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	r, err := d.Dial(dctx, via, target)
-	if err != nil {
-		return nil, explainDial(ctx, err, d, timeout)
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = idf.timeout(nil)
 	}
-	warnUnbound(stderr, r)
-	return r, nil
+	if edit != nil {
+		edit(o)
+	}
+	c, err := hopwire.DialChain(ctx, via, target, o)
+	if err != nil {
+		return nil, explainDial(ctx, err, o.Identity, o.ConnectTimeout)
+	}
+	warnUnbound(stderr, c.Route())
+	return c, nil
 }
 
 // timeout is the chain's connect timeout: --connect-timeout, else the
@@ -417,10 +434,8 @@ func (f *identityFlags) timeout(cfg *config) time.Duration {
 	case cfg != nil && cfg.connectTimeout > 0:
 		return cfg.connectTimeout
 	}
-	return defaultConnectTimeout
+	return hopwire.DefaultConnectTimeout
 }
-
-const defaultConnectTimeout = 15 * time.Second
 
 // route resolves TARGET and the chain before it: config aliases in
 // both, -J before an alias's via.

@@ -79,16 +79,12 @@ func runRPyC(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		if err != nil {
 			return err
 		}
-		d, err := chainDialer(&idf, &cf, stderr)
+		c, err := dialChain(ctx, hops[:len(hops)-1], hops[len(hops)-1], &idf, &cf, stderr, nil)
 		if err != nil {
 			return err
 		}
-		route, err := d.Dial(ctx, hops[:len(hops)-1], hops[len(hops)-1])
-		if err != nil {
-			return err
-		}
-		defer route.Close()
-		opts.DialContext = route.DialContext
+		defer c.Close()
+		opts.DialContext = c.DialContext
 	}
 	c, err := rpyc.Dial(ctx, addr, opts)
 	if err != nil {

@@ -116,11 +116,7 @@ func sshTo(ctx context.Context, idf *identityFlags, cf *chainFlags, a hop.Addr, 
 		}
 		under, err = prev.DialContext(ctx, "tcp", cfg.Addr())
 	} else {
-		d, err := chainDialer(idf, cf, stderr)
-		if err != nil {
-			return nil, err
-		}
-		r, err := d.Dial(ctx, via[:len(via)-1], last)
+		r, err := dialChain(ctx, via[:len(via)-1], last, idf, cf, stderr, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -18,12 +18,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire"
 	"github.com/hopwire/hopwire/hop"
 	"github.com/hopwire/hopwire/relay"
 	"github.com/hopwire/hopwire/session"
@@ -58,14 +57,6 @@ type options struct {
 func run(o *options) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	id, err := certs.LoadOrCreate(o.home, "")
-	if err != nil {
-		return err
-	}
-	known, err := certs.LoadFingerprints(filepath.Join(o.home, certs.KnownNodesFile))
-	if err != nil {
-		return err
-	}
 	via, err := hop.ParseChain(o.jump)
 	if err != nil {
 		return err
@@ -74,14 +65,16 @@ func run(o *options) error {
 	if err != nil {
 		return err
 	}
-	d := &hop.Dialer{Identity: id, Trust: func(hop.Addr) certs.Trust { return certs.Trust{Store: known} }}
+	// The library's front door: identity and known_nodes from -home.
+	opts := &hopwire.Options{Home: o.home, ConnectTimeout: 5 * time.Minute}
 	if o.keepalive > 0 {
-		d.Link = &session.LinkConfig{KeepAlive: o.keepalive, KeepAliveTimeout: 3 * o.keepalive}
+		opts.Link = &session.LinkConfig{KeepAlive: o.keepalive, KeepAliveTimeout: 3 * o.keepalive}
 	}
-	route, err := d.Dial(ctx, via, t)
+	c, err := hopwire.DialChain(ctx, via, t, opts)
 	if err != nil {
 		return err
 	}
+	route := c.Route()
 	defer route.Close()
 	for i, h := range route.Hops {
 		if h.Conn == nil {
