@@ -59,6 +59,10 @@ type Options struct {
 	// (Conn and Route return the newest). Without it a broken Client
 	// stays broken.
 	Redial bool
+	// OnRetry, with Redial, hears each failed attempt to bring back what
+	// a break took (a listener re-opening on the redialed route) before
+	// the next try; nil logs it to Logger.
+	OnRetry func(err error)
 	// Logger receives per-hop logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -134,8 +138,9 @@ func NewDialer(opts *Options) (*hop.Dialer, error) {
 // Client is an authenticated route to a node: its RPC session and
 // connections exiting there. It is safe for concurrent use; Close ends it.
 type Client struct {
-	rd     *hop.Redialer
-	redial bool
+	rd      *hop.Redialer
+	redial  bool
+	onRetry func(error)
 }
 
 // Dial reaches target (a hop address) through opts.Via, authenticating
@@ -183,7 +188,15 @@ func DialChain(ctx context.Context, via []hop.Addr, target hop.Addr, opts *Optio
 	if err != nil {
 		return nil, err
 	}
-	return &Client{rd: hop.NewRedialer(r, dial), redial: redial}, nil
+	c := &Client{rd: hop.NewRedialer(r, dial), redial: redial}
+	if opts != nil {
+		c.onRetry = opts.OnRetry
+		if c.onRetry == nil && opts.Logger != nil {
+			log := opts.Logger
+			c.onRetry = func(err error) { log.Warn("retrying after the route broke", "err", err) }
+		}
+	}
+	return c, nil
 }
 
 // route returns the route calls go through: with Redial, a fresh one once
@@ -232,9 +245,14 @@ func (c *Client) DialContext(ctx context.Context, network, addr string) (net.Con
 
 // Listen asks the target to listen on addr (a local IP:PORT there) and
 // returns a listener of the connections it accepts, as ssh -R: the target's
-// policy must grant forward-remote. The listener ends with the route it
-// was opened on; with Redial, listen again after a break.
+// policy must grant forward-remote (a refusal is Listen's error,
+// errors.Is(err, session.ErrDenied)). Without Redial the listener ends with
+// the route; with it, the listener follows the route across breaks: after
+// one, Accept redials and listens again (see hop.Redialer.ListenFollow).
 func (c *Client) Listen(ctx context.Context, network, addr string) (net.Listener, error) {
+	if c.redial {
+		return c.rd.ListenFollow(ctx, network, addr, c.onRetry)
+	}
 	r, err := c.route(ctx)
 	if err != nil {
 		return nil, err

@@ -112,3 +112,102 @@ func TestDialHTTPThroughRoute(t *testing.T) {
 		t.Fatal("Conn still returns the broken session")
 	}
 }
+
+// With Redial, a remote listener follows the route: after the chain
+// breaks, Accept redials and the node listens on the same address again.
+func TestListenFollowsRedial(t *testing.T) {
+	home := t.TempDir()
+	client, err := certs.LoadOrCreate(home, "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeID, err := certs.LoadOrCreate(t.TempDir(), "node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := free.Addr().String()
+	free.Close()
+	grant, err := relay.ParseGrant("client:forward-remote=" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := relay.New(&hopwire.ServeOptions{Name: "node", Identity: nodeID, Trust: certs.Trust{Store: certs.StoreOf(client)},
+		Policy: relay.NewPolicy([]*relay.Grant{grant}), Listen: []string{"tls://127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	nodeAddr := strings.TrimPrefix(srv.Addrs()[0], "tls://")
+	if err := certs.AddEntry(filepath.Join(home, certs.KnownNodesFile), certs.Entry{Fingerprint: nodeID.Fingerprint(), Name: "node", Addrs: []string{nodeAddr}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	c, err := hopwire.Dial(ctx, srv.Addrs()[0], &hopwire.Options{Home: home, Redial: true,
+		OnRetry: func(err error) { t.Log("retry:", err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ln, err := c.Listen(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	roundTrip := func(round string) {
+		t.Helper()
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			a, err := ln.Accept()
+			if err != nil {
+				t.Error(round, "accept:", err)
+			}
+			accepted <- a
+		}()
+		// Right after a break the node's old listener may still take a
+		// connection (and drop it): dial until the new one accepts.
+		var a, d net.Conn
+		for a == nil {
+			if d != nil {
+				d.Close()
+			}
+			if d, err = net.Dial("tcp", addr); err != nil {
+				if ctx.Err() != nil {
+					t.Fatal(round, err)
+				}
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			select {
+			case a = <-accepted:
+				if a == nil {
+					t.FailNow()
+				}
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+				t.Fatal(round, "nothing accepted")
+			}
+		}
+		defer d.Close()
+		defer a.Close()
+		d.Write([]byte(round))
+		buf := make([]byte, len(round))
+		if _, err := io.ReadFull(a, buf); err != nil || string(buf) != round {
+			t.Fatalf("%s: got %q, %v", round, buf, err)
+		}
+	}
+	roundTrip("before")
+	c.Conn().Close() // the chain breaks
+	roundTrip("after")
+	// Any refusal is final: another address is not granted.
+	if _, err := c.Listen(ctx, "tcp", "127.0.0.1:1"); !errors.Is(err, session.ErrDenied) {
+		t.Fatalf("ungranted listen: %v", err)
+	}
+}

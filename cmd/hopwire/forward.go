@@ -61,12 +61,17 @@ func runForward(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	}
 	// The chain is dialed once now (a bad chain fails the command) and
 	// again, by the client, on the first connection after it broke.
-	r, err := dialClient(ctx, rc.fs.Arg(0), &rc.idf, &rc.cf, stderr, nil, true)
+	target := rc.fs.Arg(0)
+	r, err := dialClient(ctx, target, &rc.idf, &rc.cf, stderr, func(o *hopwire.Options) {
+		o.Redial = true
+		o.OnRetry = func(err error) {
+			fmt.Fprintf(stderr, "hopwire: %s: the route broke: %s; retrying\n", target, quoteName(err.Error()))
+		}
+	})
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	target := rc.fs.Arg(0)
 	var wg sync.WaitGroup
 	var listeners []net.Listener
 	defer func() {
@@ -102,37 +107,18 @@ func runForward(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	}
 	failed := make(chan error, len(rfs))
 	for _, f := range rfs {
-		// The remote listener lives as long as the route; it is set up
-		// again when the chain breaks and comes back.
+		// The remote listener follows the route: when the chain breaks
+		// and comes back, the client listens there again.
 		ln, err := remoteListen(ctx, r, f.bind)
 		if err != nil {
 			return fmt.Errorf("remote forward %s on %s: %w", f.bind, target, err)
 		}
 		fmt.Fprintf(stdout, "remote forwarding %s (on %s) -> %s\n", ln.Addr(), target, f.dest)
+		listeners = append(listeners, ln)
 		wg.Go(func() {
-			for {
-				serveRemote(ln, f.dest, target, stderr)
-				ln.Close()
-				if ctx.Err() != nil {
-					return
-				}
-				for {
-					if ln, err = remoteListen(ctx, r, f.bind); err == nil || ctx.Err() != nil || errors.Is(err, session.ErrDenied) {
-						break
-					}
-					fmt.Fprintf(stderr, "hopwire: remote forward %s on %s: %s; retrying\n", f.bind, target, quoteName(err.Error()))
-					select {
-					case <-ctx.Done():
-					case <-time.After(time.Second):
-					}
-				}
-				if ctx.Err() != nil {
-					return
-				}
-				if err != nil {
-					failed <- fmt.Errorf("remote forward %s on %s: %w", f.bind, target, err)
-					return
-				}
+			err := serveRemote(ln, f.dest, target, stderr)
+			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				failed <- fmt.Errorf("remote forward %s on %s: %w", f.bind, target, err)
 			}
 		})
 	}
@@ -152,9 +138,9 @@ func remoteListen(ctx context.Context, c *hopwire.Client, bind string) (net.List
 }
 
 // serveRemote connects each connection a remote listener accepts to dest,
-// from here, until the listener ends.
-func serveRemote(ln net.Listener, dest, target string, stderr io.Writer) {
-	serveListener(ln, func(c net.Conn) {
+// from here, until the listener ends, and returns why it ended.
+func serveRemote(ln net.Listener, dest, target string, stderr io.Writer) error {
+	return serveListener(ln, func(c net.Conn) {
 		st := c.(*session.Stream)
 		local, err := net.DialTimeout("tcp", dest, 10*time.Second)
 		if err != nil {
@@ -249,18 +235,16 @@ func splitForward(s string) []string {
 	return append(parts, strings.Trim(s[start:], "[]"))
 }
 
-func serveListener(ln net.Listener, handle func(net.Conn)) {
+// serveListener hands each accepted connection to handle, until Accept
+// fails; it returns that error once every handler has returned.
+func serveListener(ln net.Listener, handle func(net.Conn)) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			return
+			return err
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			handle(c)
-		}()
+		wg.Go(func() { handle(c) })
 	}
 }

@@ -377,16 +377,16 @@ func dialTargetWith(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, c
 // dialRoute dials the route to target (a hop or a config alias) through
 // -J, or through the alias's via chain when -J was not given.
 func dialRoute(ctx context.Context, name string, idf *identityFlags, cf *chainFlags, stderr io.Writer, sess *session.Options) (*hop.Route, error) {
-	c, err := dialClient(ctx, name, idf, cf, stderr, sess, false)
+	c, err := dialClient(ctx, name, idf, cf, stderr, func(o *hopwire.Options) { o.Session = sess })
 	if err != nil {
 		return nil, err
 	}
 	return c.Route(), nil
 }
 
-// dialClient is dialRoute through the library's Client; with redial, the
-// client dials the chain again when it breaks (forward's listeners).
-func dialClient(ctx context.Context, name string, idf *identityFlags, cf *chainFlags, stderr io.Writer, sess *session.Options, redial bool) (*hopwire.Client, error) {
+// dialClient is dialRoute through the library's Client; edit, if not nil,
+// adjusts the options (forward's listeners ask for Redial).
+func dialClient(ctx context.Context, name string, idf *identityFlags, cf *chainFlags, stderr io.Writer, edit func(*hopwire.Options)) (*hopwire.Client, error) {
 	if err := idf.checkHome(); err != nil {
 		return nil, err
 	}
@@ -399,7 +399,10 @@ func dialClient(ctx context.Context, name string, idf *identityFlags, cf *chainF
 		return nil, err
 	}
 	return dialChain(ctx, via, target, idf, cf, stderr, func(o *hopwire.Options) {
-		o.Session, o.Redial, o.ConnectTimeout = sess, redial, idf.timeout(cfg)
+		o.ConnectTimeout = idf.timeout(cfg)
+		if edit != nil {
+			edit(o)
+		}
 	})
 }
 
