@@ -390,7 +390,9 @@ func globAny(pat, s string) bool {
 	return ok
 }
 
-// quoteArgv renders a command line for a message, bounded.
+// quoteArgv renders a command line for a message, bounded. It uses Go
+// quoting, not internal/shell: the argv comes from a peer, and a denial
+// message must show control characters rather than print them.
 func quoteArgv(argv []string) string {
 	var b strings.Builder
 	for i, a := range argv {

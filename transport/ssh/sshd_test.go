@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/hopwire/hopwire/internal/shell"
 	hssh "github.com/hopwire/hopwire/transport/ssh"
 	"github.com/hopwire/hopwire/transport/transporttest"
 )
@@ -393,7 +394,7 @@ func testUpload(t *testing.T, c *hssh.Client) {
 			if err := c.Upload(ctx(t), bytes.NewReader(data), dst, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			out, err := c.Run(ctx(t), "sha256sum "+shellQuoteForTest(dst))
+			out, err := c.Run(ctx(t), "sha256sum "+shell.Quote(dst))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -438,11 +439,6 @@ func testUploadRefused(t *testing.T, c *hssh.Client) {
 			t.Errorf("upload of %d bytes below a file: %v; want an ExitError with mkdir's complaint", size, err)
 		}
 	}
-}
-
-// shellQuoteForTest single-quotes s for sh.
-func shellQuoteForTest(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // stallingReader yields some data, then blocks until its context ends.
