@@ -75,10 +75,6 @@ func TestNoInsecureIgnoreHostKey(t *testing.T) {
 	}
 }
 
-// signerKeys maps the signers made by newEd25519 and newECDSA to their
-// private keys, for tests that write them to files.
-var signerKeys sync.Map
-
 func newEd25519(t testing.TB) ssh.Signer {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -89,7 +85,6 @@ func newEd25519(t testing.TB) ssh.Signer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signerKeys.Store(s, priv)
 	return s
 }
 
@@ -103,7 +98,6 @@ func newECDSA(t testing.TB) ssh.Signer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signerKeys.Store(s, priv)
 	return s
 }
 
