@@ -52,7 +52,10 @@ func reserved(name string) bool {
 
 // shellSafe reports whether s can be pasted into a shell command as one word
 // without quoting. Peer names shown in a "to trust it run: …" hint come from
-// the peer, so anything else is left out of the hint.
+// the peer, so anything else is left out of the hint. This is not
+// internal/shell's job: a name that would need quoting is dropped, not
+// quoted, and the set is stricter (no leading '-', so a name cannot pass
+// for a flag).
 func shellSafe(s string) bool {
 	if s == "" || s[0] == '-' {
 		return false

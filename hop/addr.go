@@ -554,7 +554,9 @@ func isDoubleQuoteEscapable(c byte) bool {
 }
 
 // quoteArg quotes one argument of a stdio command so that splitCommand
-// reads it back unchanged.
+// reads it back unchanged. It is not internal/shell's Quote: it writes
+// hopwire's hop grammar (where ',' separates hops and double quotes are
+// read too), not a line for a shell.
 func quoteArg(s string) string {
 	if s == "" {
 		return "''"

@@ -238,20 +238,6 @@ func (d *Dialer) finishHop(ctx context.Context, h *Hop, l *session.Link) (*Hop, 
 	return h, nil
 }
 
-// shellJoin quotes argv for a POSIX shell (an exec channel runs a command
-// line through the remote user's shell).
-func shellJoin(argv []string) string {
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:@%+,") == "" {
-			q[i] = a
-			continue
-		}
-		q[i] = "'" + strings.ReplaceAll(a, "'", `'"'"'`) + "'"
-	}
-	return strings.Join(q, " ")
-}
-
 // packetThrough opens a connect udp stream through prev to a's address
 // and presents it as a PacketConn.
 func packetThrough(ctx context.Context, prev *Hop, a Addr) (net.PacketConn, net.Addr, error) {

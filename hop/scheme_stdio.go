@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/hopwire/hopwire/internal/shell"
 	"github.com/hopwire/hopwire/session"
 	"github.com/hopwire/hopwire/session/connect"
 	"github.com/hopwire/hopwire/transport/stdio"
@@ -22,7 +23,7 @@ var stdioScheme = scheme{
 		case prev == nil:
 			c, err = stdio.Spawn(ctx, a.Command, &stdio.SpawnOptions{Stderr: said.Add})
 		case prev.Conn == nil:
-			c, err = prev.SSH.Exec(ctx, shellJoin(a.Command))
+			c, err = prev.SSH.Exec(ctx, shell.Join(a.Command))
 		default:
 			c, err = connect.Open(ctx, prev.Conn.Link(), &connect.Request{Network: connect.Exec, Address: a.Command[0], Args: a.Command[1:]})
 		}

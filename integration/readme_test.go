@@ -4,6 +4,7 @@ package integration
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hopwire/hopwire/transport/transporttest"
 )
 
 // The README's command blocks, run as written: each line ends with a
@@ -244,8 +247,8 @@ func TestReadmeQuickStartAndClassic(t *testing.T) {
 // a home of their own, and ssh (which takes ~ from the password file, not
 // $HOME) is told where the client's keys and known_hosts are.
 func TestReadmeOpenSSH(t *testing.T) {
-	if _, err := os.Stat(sshdPath); err != nil {
-		t.Skip("needs openssh-server (" + sshdPath + ")")
+	if transporttest.SSHDPath() == "" {
+		t.Skip("needs openssh-server (sshd)")
 	}
 	ns, addr := segmented(t, 3)
 	roles := []string{"client", "bastion", "host"}
@@ -280,44 +283,17 @@ func TestReadmeOpenSSH(t *testing.T) {
 	}
 }
 
-// sshdIn runs a plain OpenSSH server in a namespace on addr:22 that
-// accepts the client key for root, with HOME and HOPWIRE_HOME set to
-// remoteHome in its sessions.
+// sshdIn runs a plain OpenSSH server (transporttest.StartSSHD) in a
+// namespace on addr:22 that accepts the client key for root, with HOME
+// and HOPWIRE_HOME set to remoteHome in its sessions.
 func sshdIn(t *testing.T, ns, addr, clientPub, remoteHome string) {
 	t.Helper()
-	os.MkdirAll("/run/sshd", 0o755)
-	dir := t.TempDir()
-	sh(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", filepath.Join(dir, "host_key"))
-	os.WriteFile(filepath.Join(dir, "authorized_keys"), []byte(clientPub), 0o600)
-	cfg := strings.Join([]string{
-		"HostKey " + filepath.Join(dir, "host_key"),
-		"Port 22", "ListenAddress " + addr,
-		"PidFile " + filepath.Join(dir, "sshd.pid"),
-		"AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"),
-		"StrictModes no", "UsePAM no", "PermitRootLogin yes",
-		"PasswordAuthentication no", "KbdInteractiveAuthentication no",
-		"AllowTcpForwarding yes", "PermitTTY no",
-		"SetEnv HOME=" + remoteHome + " HOPWIRE_HOME=" + filepath.Join(remoteHome, ".hopwire"),
-	}, "\n") + "\n"
-	os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o600)
-	cmd := exec.Command("ip", "netns", "exec", ns, sshdPath, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
-	log := &lockedBuffer{}
-	cmd.Stderr = log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("sshd %s log:\n%s", addr, log.String())
-		}
+	transporttest.StartSSHD(t, &transporttest.SSHDOptions{
+		Netns:          ns,
+		Listen:         net.JoinHostPort(addr, "22"),
+		AuthorizedKeys: clientPub,
+		Config:         []string{"SetEnv HOME=" + remoteHome + " HOPWIRE_HOME=" + filepath.Join(remoteHome, ".hopwire")},
 	})
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(log.String(), "Server listening"); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("sshd did not start:\n%s", log.String())
-		}
-	}
 }
 
 // TestReadmeReverseAgent runs the README's reverse agent block: the client

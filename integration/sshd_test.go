@@ -12,9 +12,11 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-const sshdPath = "/usr/sbin/sshd"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/hopwire/hopwire/transport/transporttest"
+)
 
 type sshd struct {
 	addr       string
@@ -24,74 +26,38 @@ type sshd struct {
 }
 
 // startSSHD runs a private OpenSSH server on 127.0.0.1 with its own host
-// key; the client's key (in clientHome) is authorized and the host key is
-// in the client's known_hosts. Sessions get HOPWIRE_HOME=remoteHome.
+// key (transporttest.StartSSHD); the client's key (in clientHome) is
+// authorized and the host key is in the client's known_hosts. Sessions
+// get HOPWIRE_HOME=remoteHome.
 func startSSHD(t *testing.T, remoteHome string) *sshd {
 	t.Helper()
-	if _, err := os.Stat(sshdPath); err != nil {
-		t.Skip("needs openssh-server (" + sshdPath + ")")
+	if transporttest.SSHDPath() == "" {
+		t.Skip("needs openssh-server (sshd)")
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run sshd")
 	}
-	os.MkdirAll("/run/sshd", 0o755)
-	dir := t.TempDir()
-	keygen := func(path string) string {
-		sh(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", path)
-		b, err := os.ReadFile(path + ".pub")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(string(b))
-	}
-	s := &sshd{clientHome: filepath.Join(dir, "client")}
+	s := &sshd{clientHome: filepath.Join(t.TempDir(), "client")}
 	os.MkdirAll(filepath.Join(s.clientHome, ".ssh"), 0o700)
-	s.hostPub = keygen(filepath.Join(dir, "host_key"))
-	clientPub := keygen(filepath.Join(s.clientHome, ".ssh", "id_ed25519"))
-	os.WriteFile(filepath.Join(dir, "authorized_keys"), []byte(clientPub+"\n"), 0o600)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	key := filepath.Join(s.clientHome, ".ssh", "id_ed25519")
+	sh(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", key)
+	clientPub, err := os.ReadFile(key + ".pub")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.addr = ln.Addr().String()
-	_, s.port, _ = net.SplitHostPort(s.addr)
-	ln.Close()
-	cfg := strings.Join([]string{
-		"HostKey " + filepath.Join(dir, "host_key"),
-		"Port " + s.port, "ListenAddress 127.0.0.1",
-		"PidFile " + filepath.Join(dir, "sshd.pid"),
-		"AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"),
-		"StrictModes no", "UsePAM no", "PermitRootLogin yes",
-		"PasswordAuthentication no", "KbdInteractiveAuthentication no",
-		"AllowTcpForwarding yes", "PermitTTY no",
-		// Each test's remote user has a home and a binary cache of its
-		// own: runs side by side must not share (or uninstall) them.
-		"SetEnv HOPWIRE_HOME=" + remoteHome + " XDG_CACHE_HOME=" + filepath.Join(remoteHome, "cache"),
-	}, "\n") + "\n"
-	os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o600)
-	s.trustHost(t, s.hostPub)
-	cmd := exec.Command(sshdPath, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
-	var log strings.Builder
-	cmd.Stderr = &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("sshd log:\n%s", log.String())
-		}
+	d := transporttest.StartSSHD(t, &transporttest.SSHDOptions{
+		AuthorizedKeys: string(clientPub),
+		Config: []string{
+			// Each test's remote user has a home and a binary cache of
+			// its own: runs side by side must not share (or uninstall)
+			// them.
+			"SetEnv HOPWIRE_HOME=" + remoteHome + " XDG_CACHE_HOME=" + filepath.Join(remoteHome, "cache"),
+		},
 	})
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", s.addr); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sshd did not start:\n%s", log.String())
-		}
-	}
+	s.addr = d.Addr
+	_, s.port, _ = net.SplitHostPort(s.addr)
+	s.hostPub = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(d.HostKeys[0])))
+	s.trustHost(t, s.hostPub)
 	return s
 }
 

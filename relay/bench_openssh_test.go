@@ -25,6 +25,7 @@ import (
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/hop"
 	hssh "github.com/hopwire/hopwire/transport/ssh"
+	"github.com/hopwire/hopwire/transport/transporttest"
 )
 
 // The OpenSSH references of the chain benchmarks: private sshd instances
@@ -53,45 +54,26 @@ type sshHost struct {
 
 func (h sshHost) addr() string { return net.JoinHostPort(h.host, h.port) }
 
-// sshdPath finds sshd, which is often outside a user's PATH.
-func sshdPath() string {
-	if p, err := exec.LookPath("sshd"); err == nil {
-		return p
-	}
-	for _, p := range []string{"/usr/sbin/sshd", "/usr/local/sbin/sshd"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// startOpenSSH starts jumps+1 sshd instances (jump hosts, then the
-// target) on 127.0.0.2, 127.0.0.3, …; the benchmark is skipped with a note
+// startOpenSSH starts jumps+1 sshd instances (transporttest.StartSSHD:
+// jump hosts, then the target) on 127.0.0.2, 127.0.0.3, …; the benchmark is skipped with a note
 // when OpenSSH (server or client) is absent or sshd cannot run here. All
 // processes are killed and the files removed when b ends.
 func startOpenSSH(b testing.TB, jumps int) *openSSH {
 	b.Helper()
-	sshd := sshdPath()
 	sshBin, err := exec.LookPath("ssh")
-	if sshd == "" || err != nil {
+	if transporttest.SSHDPath() == "" || err != nil {
 		b.Skip("skipped: OpenSSH reference needs sshd and ssh (Debian: openssh-server, openssh-client)")
 	}
 	u, err := user.Current()
 	if err != nil {
 		b.Skipf("skipped: OpenSSH reference: no current user: %v", err)
 	}
-	if os.Geteuid() == 0 {
-		// sshd's privilege separation directory.
-		os.MkdirAll("/run/sshd", 0o755)
-	}
 	dir := b.TempDir()
 	o := &openSSH{dir: dir, ssh: sshBin, user: u.Username,
 		config: filepath.Join(dir, "ssh_config"), known: filepath.Join(dir, "known_hosts")}
 	clientKey := writeSSHKey(b, filepath.Join(dir, "id_ed25519"))
 	o.signer = clientKey
-	authorized := filepath.Join(dir, "authorized_keys")
-	writeFile(b, authorized, gossh.MarshalAuthorizedKey(clientKey.PublicKey()))
+	authorized := string(gossh.MarshalAuthorizedKey(clientKey.PublicKey()))
 
 	var known, cfg bytes.Buffer
 	for i := range jumps + 1 {
@@ -99,27 +81,21 @@ func startOpenSSH(b testing.TB, jumps int) *openSSH {
 		if i == jumps {
 			h.alias = "target"
 		}
-		hdir := filepath.Join(dir, h.alias)
-		if err := os.Mkdir(hdir, 0o700); err != nil {
+		_, hostKey, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
 			b.Fatal(err)
 		}
-		hostKey := writeSSHKey(b, filepath.Join(hdir, "host_key"))
-		h.port = freeTCPPort(b, h.host)
-		fmt.Fprintf(&known, "[%s]:%s %s", h.host, h.port, gossh.MarshalAuthorizedKey(hostKey.PublicKey()))
+		sshd := transporttest.StartSSHD(b, &transporttest.SSHDOptions{
+			HostKeys:       []crypto.Signer{hostKey},
+			AuthorizedKeys: authorized,
+			Listen:         net.JoinHostPort(h.host, "0"),
+			Config: []string{"X11Forwarding no", "PrintMotd no", "UseDNS no", "LogLevel ERROR",
+				"MaxStartups 100", "MaxSessions 100"},
+			SkipOnFailure: true,
+		})
+		_, h.port, _ = net.SplitHostPort(sshd.Addr)
+		fmt.Fprintf(&known, "[%s]:%s %s", h.host, h.port, gossh.MarshalAuthorizedKey(sshd.HostKeys[0]))
 		fmt.Fprintf(&cfg, "Host %s\n  HostName %s\n  Port %s\n", h.alias, h.host, h.port)
-		sshdCfg := strings.Join([]string{
-			"HostKey " + filepath.Join(hdir, "host_key"),
-			"ListenAddress " + h.addr(),
-			"PidFile " + filepath.Join(hdir, "sshd.pid"),
-			"AuthorizedKeysFile " + authorized,
-			"StrictModes no", "UsePAM no", "PermitRootLogin yes",
-			"PasswordAuthentication no", "KbdInteractiveAuthentication no",
-			"AllowTcpForwarding yes", "PermitTTY no", "X11Forwarding no",
-			"PrintMotd no", "UseDNS no", "LogLevel ERROR",
-			"MaxStartups 100", "MaxSessions 100",
-		}, "\n") + "\n"
-		writeFile(b, filepath.Join(hdir, "sshd_config"), []byte(sshdCfg))
-		startProcess(b, "sshd "+h.alias, exec.Command(sshd, "-D", "-e", "-f", filepath.Join(hdir, "sshd_config")), h.addr())
 		o.hosts = append(o.hosts, h)
 	}
 	writeFile(b, o.known, known.Bytes())

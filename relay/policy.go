@@ -194,6 +194,13 @@ func (a *addrScope) matches(ip netip.Addr, port uint16, resolve func(string) []n
 
 // Policy is a node's set of grants: default deny. It is immutable and safe
 // for concurrent use.
+//
+// Its checks take the peer as the link authenticated it, a [session.Peer],
+// and read only its Principal (who the peer is, as certs or the trust
+// files say) and Fingerprint (its key), never its Name, which the peer
+// announced itself. There is no policy-side peer type: an earlier
+// relay.Peer had a Name field that meant session.Peer's Principal, and
+// every caller converted one into the other.
 type Policy struct {
 	grants  []*Grant
 	resolve func(string) []netip.Addr
@@ -262,21 +269,15 @@ func (e *DeniedError) scope() string {
 // Is matches ErrDenied.
 func (e *DeniedError) Is(target error) bool { return target == ErrDenied }
 
-// Peer is an authenticated principal as the policy sees it.
-type Peer struct {
-	Name        string
-	Fingerprint string
-}
-
 // AllowAddr checks a connect or forward-remote to the resolved ip:port and
 // returns the grant that allows it.
-func (p *Policy) AllowAddr(peer Peer, c Capability, ip netip.Addr, port uint16) (*Grant, error) {
+func (p *Policy) AllowAddr(peer session.Peer, c Capability, ip netip.Addr, port uint16) (*Grant, error) {
 	for _, g := range p.grants {
-		if g.Capability == c && certs.Matches(g.Principal, peer.Name, peer.Fingerprint) && g.addr.matches(ip, port, p.resolve) {
+		if g.Capability == c && certs.Matches(g.Principal, peer.Principal, peer.Fingerprint) && g.addr.matches(ip, port, p.resolve) {
 			return g, nil
 		}
 	}
-	return nil, &DeniedError{Principal: peer.Name, Fingerprint: peer.Fingerprint, Capability: c,
+	return nil, &DeniedError{Principal: peer.Principal, Fingerprint: peer.Fingerprint, Capability: c,
 		Target: netip.AddrPortFrom(ip.Unmap(), port).String()}
 }
 
@@ -288,7 +289,7 @@ func (p *Policy) AllowAddr(peer Peer, c Capability, ip netip.Addr, port uint16) 
 // not make the node look up names of its choosing (review F11); AllowAddr
 // still decides, on the address dialled. An address it cannot parse is
 // left to the dialer, which fails on it before resolving anything.
-func (p *Policy) couldConnect(ctx context.Context, network string, peer Peer, address string) bool {
+func (p *Policy) couldConnect(ctx context.Context, network string, peer session.Peer, address string) bool {
 	host, service, err := net.SplitHostPort(address)
 	if err != nil {
 		return true
@@ -300,7 +301,7 @@ func (p *Policy) couldConnect(ctx context.Context, network string, peer Peer, ad
 	ip, err := netip.ParseAddr(host)
 	literal := err == nil
 	for _, g := range p.grants {
-		if g.Capability != CapConnect || !certs.Matches(g.Principal, peer.Name, peer.Fingerprint) {
+		if g.Capability != CapConnect || !certs.Matches(g.Principal, peer.Principal, peer.Fingerprint) {
 			continue
 		}
 		a := g.addr
@@ -324,13 +325,13 @@ func (p *Policy) couldConnect(ctx context.Context, network string, peer Peer, ad
 // exec='/usr/bin/systemctl status *' one status query, and exec='/bin/* ...'
 // anything in /bin. It returns the grant and the program to run: the
 // resolved path when an absolute pattern matched it, argv[0] otherwise.
-func (p *Policy) AllowExec(peer Peer, argv []string, resolve func(string) (string, error)) (*Grant, string, error) {
+func (p *Policy) AllowExec(peer session.Peer, argv []string, resolve func(string) (string, error)) (*Grant, string, error) {
 	if len(argv) == 0 {
-		return nil, "", &DeniedError{Principal: peer.Name, Fingerprint: peer.Fingerprint, Capability: CapExec, Target: "(empty command)"}
+		return nil, "", &DeniedError{Principal: peer.Principal, Fingerprint: peer.Fingerprint, Capability: CapExec, Target: "(empty command)"}
 	}
 	resolved := ""
 	for _, g := range p.grants {
-		if g.Capability != CapExec || !certs.Matches(g.Principal, peer.Name, peer.Fingerprint) {
+		if g.Capability != CapExec || !certs.Matches(g.Principal, peer.Principal, peer.Fingerprint) {
 			continue
 		}
 		words := strings.Fields(g.Scope)
@@ -350,13 +351,13 @@ func (p *Policy) AllowExec(peer Peer, argv []string, resolve func(string) (strin
 			return g, prog, nil
 		}
 	}
-	return nil, "", &DeniedError{Principal: peer.Name, Fingerprint: peer.Fingerprint, Capability: CapExec, Target: quoteArgv(argv)}
+	return nil, "", &DeniedError{Principal: peer.Principal, Fingerprint: peer.Fingerprint, Capability: CapExec, Target: quoteArgv(argv)}
 }
 
 // HasExec reports whether some exec grant names peer (whatever its scope).
-func (p *Policy) HasExec(peer Peer) bool {
+func (p *Policy) HasExec(peer session.Peer) bool {
 	for _, g := range p.grants {
-		if g.Capability == CapExec && certs.Matches(g.Principal, peer.Name, peer.Fingerprint) {
+		if g.Capability == CapExec && certs.Matches(g.Principal, peer.Principal, peer.Fingerprint) {
 			return true
 		}
 	}
@@ -390,7 +391,9 @@ func globAny(pat, s string) bool {
 	return ok
 }
 
-// quoteArgv renders a command line for a message, bounded.
+// quoteArgv renders a command line for a message, bounded. It uses Go
+// quoting, not internal/shell: the argv comes from a peer, and a denial
+// message must show control characters rather than print them.
 func quoteArgv(argv []string) string {
 	var b strings.Builder
 	for i, a := range argv {
@@ -407,9 +410,9 @@ func quoteArgv(argv []string) string {
 }
 
 // AllowRegister checks an agent registration under name.
-func (p *Policy) AllowRegister(peer Peer, name string) (*Grant, error) {
+func (p *Policy) AllowRegister(peer session.Peer, name string) (*Grant, error) {
 	for _, g := range p.grants {
-		if g.Capability == CapRegister && certs.Matches(g.Principal, peer.Name, peer.Fingerprint) {
+		if g.Capability == CapRegister && certs.Matches(g.Principal, peer.Principal, peer.Fingerprint) {
 			if g.Scope == "" {
 				return g, nil
 			}
@@ -418,13 +421,13 @@ func (p *Policy) AllowRegister(peer Peer, name string) (*Grant, error) {
 			}
 		}
 	}
-	return nil, &DeniedError{Principal: peer.Name, Fingerprint: peer.Fingerprint, Capability: CapRegister, Target: name}
+	return nil, &DeniedError{Principal: peer.Principal, Fingerprint: peer.Fingerprint, Capability: CapRegister, Target: name}
 }
 
 // AllowClassic checks classic administration; eval asks for execute too.
-func (p *Policy) AllowClassic(peer Peer, eval bool) (*Grant, error) {
+func (p *Policy) AllowClassic(peer session.Peer, eval bool) (*Grant, error) {
 	for _, g := range p.grants {
-		if g.Capability == CapClassic && certs.Matches(g.Principal, peer.Name, peer.Fingerprint) && (!eval || g.Scope == "eval") {
+		if g.Capability == CapClassic && certs.Matches(g.Principal, peer.Principal, peer.Fingerprint) && (!eval || g.Scope == "eval") {
 			return g, nil
 		}
 	}
@@ -432,5 +435,5 @@ func (p *Policy) AllowClassic(peer Peer, eval bool) (*Grant, error) {
 	if eval {
 		what = "classic=eval"
 	}
-	return nil, &DeniedError{Principal: peer.Name, Fingerprint: peer.Fingerprint, Capability: CapClassic, Target: what}
+	return nil, &DeniedError{Principal: peer.Principal, Fingerprint: peer.Fingerprint, Capability: CapClassic, Target: what}
 }

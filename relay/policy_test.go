@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/netip"
 	"testing"
+
+	"github.com/hopwire/hopwire/session"
 )
 
 const fpA = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"
@@ -63,11 +65,11 @@ func mustPolicy(t *testing.T, rules ...string) *Policy {
 
 func TestPolicyAddr(t *testing.T) {
 	p := mustPolicy(t, "alice:connect=10.1.0.0/16:22", "*:connect=127.0.0.1:7000-7100", "bob:connect=db.internal:5432", "bob:connect=[::1]:80")
-	alice := Peer{Name: "alice", Fingerprint: fpA}
-	bob := Peer{Name: "bob", Fingerprint: "SHA256:x"}
+	alice := session.Peer{Principal: "alice", Fingerprint: fpA}
+	bob := session.Peer{Principal: "bob", Fingerprint: "SHA256:x"}
 	for _, tc := range []struct {
 		name string
-		peer Peer
+		peer session.Peer
 		ip   string
 		port uint16
 		ok   bool
@@ -105,20 +107,20 @@ func TestPolicyAddr(t *testing.T) {
 
 func TestPolicyOther(t *testing.T) {
 	p := mustPolicy(t, "ops:exec=/usr/bin/*", "agent1:register=db-*", "fp:"+fpA+":register", "ops:classic", "root:classic=eval")
-	ops := Peer{Name: "ops", Fingerprint: "SHA256:o"}
+	ops := session.Peer{Principal: "ops", Fingerprint: "SHA256:o"}
 	if _, _, err := p.AllowExec(ops, []string{"/usr/bin/uptime"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := p.AllowExec(ops, []string{"/bin/sh"}, nil); err == nil {
 		t.Fatal("exec outside the pattern allowed")
 	}
-	if _, err := p.AllowRegister(Peer{Name: "agent1", Fingerprint: "SHA256:a"}, "db-1"); err != nil {
+	if _, err := p.AllowRegister(session.Peer{Principal: "agent1", Fingerprint: "SHA256:a"}, "db-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.AllowRegister(Peer{Name: "agent1", Fingerprint: "SHA256:a"}, "web-1"); err == nil {
+	if _, err := p.AllowRegister(session.Peer{Principal: "agent1", Fingerprint: "SHA256:a"}, "web-1"); err == nil {
 		t.Fatal("register outside the pattern allowed")
 	}
-	if _, err := p.AllowRegister(Peer{Name: "whatever", Fingerprint: fpA}, "anything"); err != nil {
+	if _, err := p.AllowRegister(session.Peer{Principal: "whatever", Fingerprint: fpA}, "anything"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.AllowClassic(ops, false); err != nil {
@@ -127,11 +129,46 @@ func TestPolicyOther(t *testing.T) {
 	if _, err := p.AllowClassic(ops, true); err == nil {
 		t.Fatal("classic without eval allowed eval")
 	}
-	if _, err := p.AllowClassic(Peer{Name: "root", Fingerprint: "SHA256:r"}, true); err != nil {
+	if _, err := p.AllowClassic(session.Peer{Principal: "root", Fingerprint: "SHA256:r"}, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.AllowClassic(Peer{Name: "nobody", Fingerprint: "SHA256:n"}, false); !errors.Is(err, ErrDenied) {
+	if _, err := p.AllowClassic(session.Peer{Principal: "nobody", Fingerprint: "SHA256:n"}, false); !errors.Is(err, ErrDenied) {
 		t.Fatal("default is not deny")
+	}
+}
+
+// TestPolicyIgnoresAnnouncedName: the policy decides on the principal the
+// link authenticated, never on the name the peer announced in its hello.
+func TestPolicyIgnoresAnnouncedName(t *testing.T) {
+	p := mustPolicy(t, "alice:connect=10.1.0.0/16:22", "alice:exec=/usr/bin/*", "alice:register=*", "alice:classic=eval")
+	mallory := session.Peer{Name: "alice", Principal: "mallory", Fingerprint: "SHA256:m"}
+	ip := netip.MustParseAddr("10.1.2.3")
+	if _, err := p.AllowAddr(mallory, CapConnect, ip, 22); !errors.Is(err, ErrDenied) {
+		t.Errorf("connect: %v, want a denial", err)
+	}
+	if p.couldConnect(t.Context(), "tcp", mallory, "10.1.2.3:22") {
+		t.Error("couldConnect allowed an announced name")
+	}
+	if _, _, err := p.AllowExec(mallory, []string{"/usr/bin/id"}, nil); !errors.Is(err, ErrDenied) {
+		t.Errorf("exec: %v, want a denial", err)
+	}
+	if p.HasExec(mallory) {
+		t.Error("HasExec allowed an announced name")
+	}
+	if _, err := p.AllowRegister(mallory, "db-1"); !errors.Is(err, ErrDenied) {
+		t.Errorf("register: %v, want a denial", err)
+	}
+	if _, err := p.AllowClassic(mallory, false); !errors.Is(err, ErrDenied) {
+		t.Errorf("classic: %v, want a denial", err)
+	}
+	if _, err := p.AllowClassic(mallory, false); err != nil {
+		if d, ok := errors.AsType[*DeniedError](err); !ok || d.Principal != "mallory" {
+			t.Errorf("denial %v does not name the principal mallory", err)
+		}
+	}
+	alice := session.Peer{Name: "whoever", Principal: "alice", Fingerprint: "SHA256:a"}
+	if _, err := p.AllowAddr(alice, CapConnect, ip, 22); err != nil {
+		t.Errorf("alice, announcing another name: %v", err)
 	}
 }
 
@@ -145,7 +182,7 @@ func TestExecScopeIsTheWholeCommandLine(t *testing.T) {
 		"ops:exec=/opt/tools/* ...",
 		"hop:exec=/usr/local/bin/hopwire serve --stdio --home /var/lib/hw/*",
 		"dev:exec=cat")
-	ops, hop, dev := Peer{Name: "ops", Fingerprint: "SHA256:o"}, Peer{Name: "hop", Fingerprint: "SHA256:h"}, Peer{Name: "dev", Fingerprint: "SHA256:d"}
+	ops, hop, dev := session.Peer{Principal: "ops", Fingerprint: "SHA256:o"}, session.Peer{Principal: "hop", Fingerprint: "SHA256:h"}, session.Peer{Principal: "dev", Fingerprint: "SHA256:d"}
 	resolve := func(p string) (string, error) {
 		if p == "uptime" {
 			return "/usr/bin/uptime", nil
@@ -153,7 +190,7 @@ func TestExecScopeIsTheWholeCommandLine(t *testing.T) {
 		return "", errors.New("not found")
 	}
 	for _, tc := range []struct {
-		peer Peer
+		peer session.Peer
 		argv []string
 		ok   bool
 		prog string
@@ -176,7 +213,7 @@ func TestExecScopeIsTheWholeCommandLine(t *testing.T) {
 	} {
 		_, prog, err := p.AllowExec(tc.peer, tc.argv, resolve)
 		if (err == nil) != tc.ok || prog != tc.prog {
-			t.Errorf("%s %q: prog %q err %v; want ok=%v prog %q", tc.peer.Name, tc.argv, prog, err, tc.ok, tc.prog)
+			t.Errorf("%s %q: prog %q err %v; want ok=%v prog %q", tc.peer.Principal, tc.argv, prog, err, tc.ok, tc.prog)
 		}
 		if err != nil && !errors.Is(err, ErrDenied) {
 			t.Errorf("%q: %v is not a denial", tc.argv, err)
@@ -193,12 +230,12 @@ func TestPolicyCouldConnect(t *testing.T) {
 		"bob:connect=db.internal:5432", "carol:connect=*:443", "*:connect=127.0.0.1:7000")
 	var lookups int
 	p.resolve = func(string) []netip.Addr { lookups++; return nil }
-	alice := Peer{Name: "alice", Fingerprint: fpA}
-	bob := Peer{Name: "bob", Fingerprint: "SHA256:x"}
-	carol := Peer{Name: "carol", Fingerprint: "SHA256:y"}
-	dave := Peer{Name: "dave", Fingerprint: "SHA256:z"}
+	alice := session.Peer{Principal: "alice", Fingerprint: fpA}
+	bob := session.Peer{Principal: "bob", Fingerprint: "SHA256:x"}
+	carol := session.Peer{Principal: "carol", Fingerprint: "SHA256:y"}
+	dave := session.Peer{Principal: "dave", Fingerprint: "SHA256:z"}
 	for _, tc := range []struct {
-		peer    Peer
+		peer    session.Peer
 		network string
 		address string
 		could   bool
@@ -223,7 +260,7 @@ func TestPolicyCouldConnect(t *testing.T) {
 		{alice, "tcp", "no-port", true}, // left to the dialer, which fails on it
 	} {
 		if got := p.couldConnect(t.Context(), tc.network, tc.peer, tc.address); got != tc.could {
-			t.Errorf("%s %s %s: could %v, want %v", tc.peer.Name, tc.network, tc.address, got, tc.could)
+			t.Errorf("%s %s %s: could %v, want %v", tc.peer.Principal, tc.network, tc.address, got, tc.could)
 		}
 	}
 	if lookups != 0 {

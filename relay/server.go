@@ -357,14 +357,13 @@ func (s *Server) serveLink(l *session.Link) {
 	opts.Services = map[string]any{"node": node}
 	// Classic administration only for peers granted it; for everyone
 	// else the service does not exist (ErrNoService).
-	if g, err := s.policy.AllowClassic(Peer{Name: peer.Principal, Fingerprint: peer.Fingerprint}, false); err == nil {
+	if g, err := s.policy.AllowClassic(peer, false); err == nil {
 		// Under a classic root, processes (which the root cannot
 		// confine) need an exec grant besides.
-		pp := Peer{Name: peer.Principal, Fingerprint: peer.Fingerprint}
 		svc, err := classic.NewService(&classic.Options{Root: s.opts.ClassicRoot,
-			AllowProcesses: s.policy.HasExec(pp),
+			AllowProcesses: s.policy.HasExec(peer),
 			AllowCommand: func(argv []string) error {
-				_, _, err := s.policy.AllowExec(pp, argv, exec.LookPath)
+				_, _, err := s.policy.AllowExec(peer, argv, exec.LookPath)
 				return err
 			}})
 		if err != nil {
@@ -375,7 +374,7 @@ func (s *Server) serveLink(l *session.Link) {
 			log.Info("classic granted", "rule", g.String())
 		}
 	}
-	if g, err := s.policy.AllowClassic(Peer{Name: peer.Principal, Fingerprint: peer.Fingerprint}, true); err == nil {
+	if g, err := s.policy.AllowClassic(peer, true); err == nil {
 		opts.Services[classic.EvalServiceName] = &classic.Evaluator{}
 		log.Info("eval granted", "rule", g.String())
 	}
@@ -465,7 +464,7 @@ func (c *spawned) Read(p []byte) (int, error) {
 const StdioGrantEnv = "HOPWIRE_STDIO_GRANT"
 
 // spawnEnv is the environment of a child spawned for peer.
-func (s *Server) spawnEnv(peer Peer) []string {
+func (s *Server) spawnEnv(peer session.Peer) []string {
 	grant := "none"
 	if _, err := s.policy.AllowClassic(peer, true); err == nil {
 		grant = "classic=eval"
@@ -488,19 +487,18 @@ func (s *Server) spawnEnv(peer Peer) []string {
 func (s *Server) connectServer(log *slog.Logger) *connect.Server {
 	return &connect.Server{
 		Dial: func(ctx context.Context, peer session.Peer, req *connect.Request) (net.Conn, error) {
-			pp := Peer{Name: peer.Principal, Fingerprint: peer.Fingerprint}
 			switch req.Network {
 			case connect.TCP, connect.UDP:
-				return s.dialChecked(ctx, log, pp, req)
+				return s.dialChecked(ctx, log, peer, req)
 			case connect.Exec:
 				argv := append([]string{req.Address}, req.Args...)
-				_, prog, err := s.policy.AllowExec(pp, argv, exec.LookPath)
+				_, prog, err := s.policy.AllowExec(peer, argv, exec.LookPath)
 				if err != nil {
 					return nil, err
 				}
 				argv[0] = prog
 				said := &stdio.Tail{}
-				c, err := stdio.Spawn(s.ctx, argv, &stdio.SpawnOptions{Env: s.spawnEnv(pp), Stderr: said.Add})
+				c, err := stdio.Spawn(s.ctx, argv, &stdio.SpawnOptions{Env: s.spawnEnv(peer), Stderr: said.Add})
 				if err != nil {
 					return nil, err
 				}
@@ -528,7 +526,7 @@ func (s *Server) connectServer(log *slog.Logger) *connect.Server {
 	}
 }
 
-func (s *Server) dialChecked(ctx context.Context, log *slog.Logger, peer Peer, req *connect.Request) (net.Conn, error) {
+func (s *Server) dialChecked(ctx context.Context, log *slog.Logger, peer session.Peer, req *connect.Request) (net.Conn, error) {
 	var denied error
 	d := net.Dialer{
 		Resolver: s.resolver,
@@ -551,7 +549,7 @@ func (s *Server) dialChecked(ctx context.Context, log *slog.Logger, peer Peer, r
 		network = "udp"
 	}
 	if !s.policy.couldConnect(ctx, network, peer, req.Address) { // before any lookup
-		return nil, &DeniedError{Principal: peer.Name, Fingerprint: peer.Fingerprint, Capability: CapConnect, Target: req.Address}
+		return nil, &DeniedError{Principal: peer.Principal, Fingerprint: peer.Fingerprint, Capability: CapConnect, Target: req.Address}
 	}
 	c, err := d.DialContext(ctx, network, req.Address)
 	if denied != nil {
@@ -599,7 +597,7 @@ func (n *nodeService) Register(ctx context.Context, name string) error {
 	if a, err := hop.Parse(name); err != nil || a.Name != name {
 		return fmt.Errorf("relay: bad agent name %s: want letters, digits, '-', '_', '.' (at most 64)", clip(name))
 	}
-	if _, err := n.s.policy.AllowRegister(Peer{Name: n.peer.Principal, Fingerprint: n.peer.Fingerprint}, name); err != nil {
+	if _, err := n.s.policy.AllowRegister(n.peer, name); err != nil {
 		n.s.log.Warn("register denied", "agent", name, "peer", n.peer.Principal, "err", err)
 		return err
 	}

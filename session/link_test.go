@@ -337,47 +337,60 @@ func TestStreamCap(t *testing.T) {
 	_ = r
 }
 
+// TestIdleAndHalfCloseTimeouts runs in synctest bubbles over net.Pipe:
+// the timeouts fire on the bubble's clock, at once, however loaded the
+// machine.
 func TestIdleAndHalfCloseTimeouts(t *testing.T) {
-	cfg := &LinkConfig{IdleTimeout: 50 * time.Millisecond, HalfCloseTimeout: 50 * time.Millisecond}
-	cl, sl := linkPair(t, "tcp", nil, cfg)
+	const timeout = 50 * time.Millisecond
+	cfg := &LinkConfig{IdleTimeout: timeout, HalfCloseTimeout: timeout}
 	t.Run("idle", func(t *testing.T) {
-		s, err := cl.OpenStream(t.Context(), KindData, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		r, err := sl.AcceptStream(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		_, err = s.Read(make([]byte, 1))
-		var se *StreamError
-		if !errors.As(err, &se) || se.Code != AbortTimeout || !se.Remote {
-			t.Fatalf("err = %v, want a remote timeout abort", err)
-		}
+		bubble(t, func(t *testing.T) {
+			cl, sl := linkPair(t, "pipe", nil, cfg)
+			s, err := cl.OpenStream(t.Context(), KindData, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			r, err := sl.AcceptStream(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			start := time.Now()
+			_, err = s.Read(make([]byte, 1))
+			var se *StreamError
+			if !errors.As(err, &se) || se.Code != AbortTimeout || !se.Remote {
+				t.Fatalf("err = %v, want a remote timeout abort", err)
+			}
+			if took := time.Since(start); took < timeout || took > 2*timeout {
+				t.Fatalf("reaped after %v, want %v", took, timeout)
+			}
+		})
 	})
 	t.Run("half-close", func(t *testing.T) {
-		s, err := cl.OpenStream(t.Context(), KindData, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		r, err := sl.AcceptStream(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		s.CloseWrite()
-		if _, err := io.ReadAll(r); err != nil {
-			t.Fatal(err)
-		}
-		// The server keeps its half open and silent: it is reaped.
-		start := time.Now()
-		_, err = s.Read(make([]byte, 1))
-		if !errors.Is(err, ErrStreamAborted) || time.Since(start) > 2*time.Second {
-			t.Fatalf("err = %v after %v", err, time.Since(start))
-		}
+		bubble(t, func(t *testing.T) {
+			cl, sl := linkPair(t, "pipe", nil, cfg)
+			s, err := cl.OpenStream(t.Context(), KindData, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			r, err := sl.AcceptStream(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			s.CloseWrite()
+			if _, err := io.ReadAll(r); err != nil {
+				t.Fatal(err)
+			}
+			// The server keeps its half open and silent: it is reaped.
+			start := time.Now()
+			_, err = s.Read(make([]byte, 1))
+			if took := time.Since(start); !errors.Is(err, ErrStreamAborted) || took < timeout || took > 2*timeout {
+				t.Fatalf("err = %v after %v, want an abort after %v", err, took, timeout)
+			}
+		})
 	})
 }
 
@@ -417,68 +430,81 @@ func TestBrokenLinkFailsBlockedWriter(t *testing.T) {
 
 // A peer that sends nothing (not even keepalives) is declared dead
 // KeepAliveTimeout after this side began waiting for it, not up to twice
-// that (smux checks once per timeout period).
+// that (smux checks once per timeout period). It runs in a synctest
+// bubble over net.Pipe, so the times it measures are the link's own.
 func TestSilentPeerDetected(t *testing.T) {
-	const timeout = 600 * time.Millisecond
-	cl, sl := linkPair(t, "tcp", &LinkConfig{KeepAlive: -1}, &LinkConfig{KeepAlive: 50 * time.Millisecond, KeepAliveTimeout: timeout})
-	// Some traffic, the last just after smux's first check, then
-	// silence: smux, which checks once per timeout period whether anything
-	// came in the period, would notice only at its third check, nearly two
-	// timeouts after the last traffic.
-	time.Sleep(timeout / 2)
-	if _, err := cl.Ping(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(timeout*115/100 - timeout/2)
-	if _, err := cl.Ping(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	select {
-	case <-sl.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("a silent peer was never noticed")
-	}
-	took := time.Since(start)
-	t.Logf("%v: after %v", sl.Err(), took)
-	if took < timeout*3/4 || took > timeout*14/10 {
-		t.Errorf("silence noticed after %v, want %v (+40%%)", took, timeout)
-	}
+	bubble(t, func(t *testing.T) {
+		const timeout = 600 * time.Millisecond
+		cl, sl := linkPair(t, "pipe", &LinkConfig{KeepAlive: -1}, &LinkConfig{KeepAlive: 50 * time.Millisecond, KeepAliveTimeout: timeout})
+		// Some traffic, the last just after smux's first check, then
+		// silence: smux, which checks once per timeout period whether
+		// anything came in the period, would notice only at its third
+		// check, nearly two timeouts after the last traffic.
+		time.Sleep(timeout / 2)
+		if _, err := cl.Ping(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(timeout*115/100 - timeout/2)
+		if _, err := cl.Ping(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		select {
+		case <-sl.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("a silent peer was never noticed")
+		}
+		took := time.Since(start)
+		t.Logf("%v: after %v", sl.Err(), took)
+		if took < timeout*3/4 || took > timeout*14/10 {
+			t.Errorf("silence noticed after %v, want %v (+40%%)", took, timeout)
+		}
+	})
 }
 
 // The half-close timeout reaps a half-closed stream that is silent, not
-// one whose open direction still carries data.
+// one whose open direction still carries data. It runs in a synctest
+// bubble over net.Pipe: three timeouts of ticks take no real time.
 func TestHalfCloseTimeoutSparesFlowingStream(t *testing.T) {
-	const timeout = 500 * time.Millisecond
-	cfg := &LinkConfig{HalfCloseTimeout: timeout}
-	cl, sl := linkPair(t, "tcp", cfg, cfg)
-	s, err := cl.OpenStream(t.Context(), KindData, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	r, err := sl.AcceptStream(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	s.CloseWrite()
-	if _, err := io.ReadAll(r); err != nil {
-		t.Fatal(err)
-	}
-	// The other direction flows for three timeouts.
-	go func() {
-		for end := time.Now().Add(3 * timeout); time.Now().Before(end); {
-			if _, err := r.Write([]byte("tick")); err != nil {
-				return
-			}
-			time.Sleep(timeout / 25)
+	bubble(t, func(t *testing.T) {
+		const timeout = 500 * time.Millisecond
+		cfg := &LinkConfig{HalfCloseTimeout: timeout}
+		cl, sl := linkPair(t, "pipe", cfg, cfg)
+		s, err := cl.OpenStream(t.Context(), KindData, nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-		r.Close()
-	}()
-	if _, err := io.ReadAll(s); err != nil {
-		t.Fatalf("a flowing half-closed stream was cut: %v", err)
-	}
+		defer s.Close()
+		r, err := sl.AcceptStream(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		s.CloseWrite()
+		if _, err := io.ReadAll(r); err != nil {
+			t.Fatal(err)
+		}
+		// The other direction flows for three timeouts.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for end := time.Now().Add(3 * timeout); time.Now().Before(end); {
+				if _, err := r.Write([]byte("tick")); err != nil {
+					return
+				}
+				time.Sleep(timeout / 25)
+			}
+			r.Close()
+		}()
+		start := time.Now()
+		if _, err := io.ReadAll(s); err != nil {
+			t.Fatalf("a flowing half-closed stream was cut: %v", err)
+		}
+		if took := time.Since(start); took < 3*timeout {
+			t.Fatalf("the stream ended after %v, before the writer stopped", took)
+		}
+		<-done
+	})
 }
 
 // Abort gets its record out while a ReadFrom waits on a silent source:
@@ -641,8 +667,8 @@ func TestFailedStreamIsReleased(t *testing.T) {
 			t.Fatal("the stream was never released")
 		}
 	}
-	open := func(t *testing.T) (a, b *Stream, cl, sl *Link) {
-		cl, sl = linkPair(t, "tcp", nil, &LinkConfig{HalfCloseTimeout: 100 * time.Millisecond})
+	open := func(t *testing.T, kind string) (a, b *Stream, cl, sl *Link) {
+		cl, sl = linkPair(t, kind, nil, &LinkConfig{HalfCloseTimeout: 100 * time.Millisecond})
 		a, err := cl.OpenStream(t.Context(), KindConnect, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -654,18 +680,26 @@ func TestFailedStreamIsReleased(t *testing.T) {
 		return a, b, cl, sl
 	}
 	t.Run("peer-released-after-its-end", func(t *testing.T) {
-		a, b, _, _ := open(t)
-		a.Write([]byte("bye"))
-		a.Close() // end, then the multiplexer's FIN
-		if got, err := io.ReadAll(b); err != nil || string(got) != "bye" {
-			t.Fatalf("read %q %v", got, err)
-		}
-		// b's owner never writes or closes: the half-close reaper's
-		// Abort releases it, after the peer's release already failed it.
-		released(t, b)
+		// In a synctest bubble over net.Pipe: the reaper's timer runs on
+		// the bubble's clock.
+		bubble(t, func(t *testing.T) {
+			a, b, _, _ := open(t, "pipe")
+			a.Write([]byte("bye"))
+			a.Close() // end, then the multiplexer's FIN
+			if got, err := io.ReadAll(b); err != nil || string(got) != "bye" {
+				t.Fatalf("read %q %v", got, err)
+			}
+			// b's owner never writes or closes: the half-close reaper's
+			// Abort releases it, after the peer's release already failed it.
+			start := time.Now()
+			released(t, b)
+			if took := time.Since(start); took < 100*time.Millisecond {
+				t.Fatalf("released after %v, before the half-close timeout", took)
+			}
+		})
 	})
 	t.Run("link-broke-then-closed", func(t *testing.T) {
-		a, b, cl, sl := open(t)
+		a, b, cl, sl := open(t, "tcp")
 		a.Write([]byte("x"))
 		cl.Close()
 		select {

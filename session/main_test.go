@@ -1,8 +1,14 @@
 package session
 
 import (
+	"flag"
 	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
 	"testing"
+	"testing/synctest"
 
 	"go.uber.org/goleak"
 )
@@ -76,4 +82,53 @@ func linkPair(t testing.TB, kind string, ccfg, scfg *LinkConfig) (*Link, *Link) 
 		r.l.Close()
 	})
 	return cl, r.l
+}
+
+// bubbleEnv names the one test a child process started by bubble runs.
+const bubbleEnv = "HOPWIRE_SESSION_BUBBLE"
+
+// bubble runs f in a testing/synctest bubble, in a child process that
+// runs this test alone (the test binary again, with -test.run).
+//
+// The child is needed because smux keeps the channels of its write
+// requests in a process-wide sync.Pool: a channel made inside a bubble
+// goes back to that pool, and the next bubble, or any ordinary test, that
+// takes it out and selects on it is a fatal error ("select on synctest
+// channel from outside bubble"). In a process of its own, one bubble is
+// the pool's only user.
+func bubble(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	if os.Getenv(bubbleEnv) == t.Name() {
+		synctest.Test(t, f)
+		return
+	}
+	if os.Getenv(bubbleEnv) != "" {
+		t.Skip("another test's bubble runs in this process")
+	}
+	var run []string
+	for _, part := range strings.Split(t.Name(), "/") {
+		run = append(run, "^"+regexp.QuoteMeta(part)+"$")
+	}
+	args := []string{"-test.run=" + strings.Join(run, "/"), "-test.count=1", "-test.v"}
+	if tf := flag.Lookup("test.timeout"); tf != nil {
+		args = append(args, "-test.timeout="+tf.Value.String())
+	}
+	if testing.Short() {
+		args = append(args, "-test.short")
+	}
+	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
+	// Under -race, a process waits a second before it exits
+	// (atexit_sleep_ms): not this child, whose reports the parent reads.
+	cmd.Env = append(os.Environ(), bubbleEnv+"="+t.Name(),
+		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s in a bubble: %v\n%s", t.Name(), err, out)
+	}
+	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("%s did not run in the child:\n%s", t.Name(), out)
+	}
+	if testing.Verbose() {
+		t.Logf("in a bubble:\n%s", out)
+	}
 }

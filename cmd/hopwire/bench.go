@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hopwire/hopwire/internal/benchcmp"
+	"github.com/hopwire/hopwire/internal/shell"
 )
 
 const modulePath = "github.com/hopwire/hopwire"
@@ -119,7 +120,7 @@ func runBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 			targs = append(targs, "-benchtime", *benchtime)
 		}
 		targs = append(targs, "./"+r.Pkg+"/")
-		fmt.Fprintf(progress, "hopwire bench: go %s\n", shellJoinArgs(targs))
+		fmt.Fprintf(progress, "hopwire bench: go %s\n", shell.Join(targs))
 		var out bytes.Buffer
 		cmd := exec.CommandContext(ctx, goBin, targs...)
 		cmd.Dir = root
@@ -244,17 +245,4 @@ func firstLine(ctx context.Context, name string, args ...string) string {
 	}
 	l, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 	return strings.TrimSpace(l)
-}
-
-// shellJoinArgs quotes args for showing as a command line.
-func shellJoinArgs(args []string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:") == "" {
-			q[i] = a
-			continue
-		}
-		q[i] = "'" + strings.ReplaceAll(a, "'", `'"'"'`) + "'"
-	}
-	return strings.Join(q, " ")
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/hopwire/hopwire/hop"
+	"github.com/hopwire/hopwire/internal/shell"
 	hssh "github.com/hopwire/hopwire/transport/ssh"
 )
 
@@ -59,7 +60,7 @@ func runUninstall(ctx context.Context, args []string, _ io.Reader, stdout, stder
 		return fmt.Errorf("uninstall: %s: %w", a, err)
 	}
 	defer c.Close()
-	out, err := c.Run(ctx, "sh -c "+shellQuote(uninstallScript))
+	out, err := c.Run(ctx, "sh -c "+shell.Quote(uninstallScript))
 	if err != nil {
 		return fmt.Errorf("uninstall: %s: %w", a, err)
 	}
@@ -138,9 +139,4 @@ func sshConfig(cf *chainFlags, a hop.Addr) (*hssh.ClientConfig, error) {
 		opts.Port, _ = strconv.Atoi(a.Port)
 	}
 	return hssh.LoadClientConfig(a.Host, &opts)
-}
-
-// shellQuote single-quotes s for a POSIX shell.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

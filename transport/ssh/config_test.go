@@ -1,6 +1,7 @@
 package ssh_test
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -349,16 +350,23 @@ func TestLoadClientConfigErrors(t *testing.T) {
 	}
 }
 
-// TestShellQuote checks the quoting Upload relies on against a real sh.
-func TestShellQuote(t *testing.T) {
+// TestShellPath checks the remote paths Upload writes against a real sh:
+// quoted as a word, with a leading "~/" left to the shell's $HOME. (The
+// quoting itself is internal/shell's, tested there.)
+func TestShellPath(t *testing.T) {
 	sh, err := exec.LookPath("sh")
 	if err != nil {
 		t.Skip("no sh")
 	}
-	for _, s := range []string{"plain", "with space", "it's", `a"b`, "$HOME", "`id`", "a\\b", "-n", "*", "", "semi;colon"} {
-		out, err := exec.Command(sh, "-c", "printf %s "+hssh.ShellQuote(s)).Output()
-		if err != nil || string(out) != s {
-			t.Errorf("quote(%q) = %s gave %q, %v", s, hssh.ShellQuote(s), out, err)
+	for p, want := range map[string]string{
+		"plain": "plain", "with space": "with space", "it's": "it's", "$HOME": "$HOME", "*": "*", "-n": "-n",
+		"~": "/h", "~/": "/h/", "~/a b": "/h/a b", "~/it's": "/h/it's", "~x/y": "~x/y", "/abs/~/z": "/abs/~/z",
+	} {
+		cmd := exec.Command(sh, "-c", "printf %s "+hssh.ShellPath(p))
+		cmd.Env = append(os.Environ(), "HOME=/h")
+		out, err := cmd.Output()
+		if err != nil || string(out) != want {
+			t.Errorf("shellPath(%q) = %s gave %q, %v; want %q", p, hssh.ShellPath(p), out, err, want)
 		}
 	}
 	if got := hssh.ShellPath("~/a b"); got != `"$HOME"/'a b'` {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/hopwire/hopwire/internal/shell"
 )
 
 // Limits of the exec helpers.
@@ -324,7 +326,7 @@ func (c *Client) Upload(ctx context.Context, r io.Reader, remotePath string, mod
 		return fmt.Errorf("ssh: upload to %s:%s: %w", c.cfg.Host, remotePath, err)
 	}
 	var stderr tail
-	e, err := c.exec(ctx, "sh -c "+shellQuote("umask 077; mkdir -p "+qdir+" && cat > "+qtmp), stderr.line)
+	e, err := c.exec(ctx, "sh -c "+shell.Quote("umask 077; mkdir -p "+qdir+" && cat > "+qtmp), stderr.line)
 	if err != nil {
 		return fail(err)
 	}
@@ -363,7 +365,7 @@ func (c *Client) Upload(ctx context.Context, r io.Reader, remotePath string, mod
 	script := fmt.Sprintf("n=$(wc -c < %s) && [ $n -eq %d ] && chmod %04o %s && mv -f %s %s || "+
 		"{ rm -f %s; echo 'hopwire: upload incomplete or not installed' >&2; exit 1; }",
 		qtmp, n, mode.Perm(), qtmp, qtmp, qdst, qtmp)
-	if _, err := c.Run(ctx, "sh -c "+shellQuote(script)); err != nil {
+	if _, err := c.Run(ctx, "sh -c "+shell.Quote(script)); err != nil {
 		return fail(err)
 	}
 	return nil
@@ -379,15 +381,6 @@ func (c *Client) cleanup(ctx context.Context, qtmp string) {
 	}
 }
 
-// shellQuote quotes s for a POSIX shell: words made only of safe
-// characters are left as they are, anything else is single-quoted.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=+@%,") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // shellPath quotes a remote path, keeping a leading "~/" as "$HOME"/ so
 // that the remote shell expands it.
 func shellPath(p string) string {
@@ -398,7 +391,7 @@ func shellPath(p string) string {
 		if rest == "" {
 			return `"$HOME"/`
 		}
-		return `"$HOME"/` + shellQuote(rest)
+		return `"$HOME"/` + shell.Quote(rest)
 	}
-	return shellQuote(p)
+	return shell.Quote(p)
 }

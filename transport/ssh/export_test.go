@@ -10,7 +10,6 @@ func SetOffered(cfg *ServerConfig, f func(user string, key ssh.PublicKey)) { cfg
 var (
 	Wildcard          = wildcard
 	SplitArgs         = splitArgs
-	ShellQuote        = shellQuote
 	ShellPath         = shellPath
 	MatchHostPatterns = matchHostPatterns
 )

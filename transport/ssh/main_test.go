@@ -23,6 +23,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	hssh "github.com/hopwire/hopwire/transport/ssh"
+	"github.com/hopwire/hopwire/transport/transporttest"
 )
 
 func TestMain(m *testing.M) {
@@ -31,8 +32,8 @@ func TestMain(m *testing.M) {
 
 // TestDeps keeps the package a leaf: besides the standard library it may
 // import golang.org/x/crypto only, and nothing from hopwire but the
-// transports' shared internals (transport/internal/..., standard library
-// only themselves).
+// standard-library-only leaves transporttest.Leaf names (the transports'
+// shared internals and internal/shell).
 func TestDeps(t *testing.T) {
 	files, err := filepath.Glob("*.go")
 	if err != nil {
@@ -50,7 +51,7 @@ func TestDeps(t *testing.T) {
 		for _, imp := range f.Imports {
 			path, _ := strconv.Unquote(imp.Path.Value)
 			first, _, _ := strings.Cut(path, "/")
-			if strings.Contains(first, ".") && !strings.HasPrefix(path, "golang.org/x/crypto/") && !strings.HasPrefix(path, "github.com/hopwire/hopwire/transport/internal/") {
+			if strings.Contains(first, ".") && !strings.HasPrefix(path, "golang.org/x/crypto/") && !transporttest.Leaf(path) {
 				t.Errorf("%s imports %s; the ssh transport may import the standard library and golang.org/x/crypto only", name, path)
 			}
 		}
@@ -74,10 +75,6 @@ func TestNoInsecureIgnoreHostKey(t *testing.T) {
 	}
 }
 
-// signerKeys maps the signers made by newEd25519 and newECDSA to their
-// private keys, for tests that write them to files.
-var signerKeys sync.Map
-
 func newEd25519(t testing.TB) ssh.Signer {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -88,7 +85,6 @@ func newEd25519(t testing.TB) ssh.Signer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signerKeys.Store(s, priv)
 	return s
 }
 
@@ -102,7 +98,6 @@ func newECDSA(t testing.TB) ssh.Signer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signerKeys.Store(s, priv)
 	return s
 }
 

@@ -3,16 +3,17 @@ package ssh_test
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,137 +23,38 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/hopwire/hopwire/internal/shell"
 	hssh "github.com/hopwire/hopwire/transport/ssh"
 	"github.com/hopwire/hopwire/transport/transporttest"
 )
 
-// sshdPath is where OpenSSH's server is expected; sshd must be run by
-// absolute path.
-const sshdPath = "/usr/sbin/sshd"
-
 // sshd is a private OpenSSH server on loopback.
 type sshd struct {
 	addr     string
-	hostKeys []ssh.Signer // ECDSA, then Ed25519
-	client   ssh.Signer   // the authorized client key
-	dir      string
+	hostKeys []ssh.PublicKey // ECDSA, then Ed25519
+	client   ssh.Signer      // the authorized client key
 }
 
-// lockedBuffer is a bytes.Buffer safe for a writer goroutine and readers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// startSSHD starts sshd with its own config, host keys (ECDSA and
-// Ed25519) and authorized_keys in a temporary directory, on a free
-// loopback port; t.Cleanup kills it. It skips the test when sshd is not
-// installed.
+// startSSHD starts sshd (transporttest.StartSSHD) with two host keys,
+// ECDSA and Ed25519, and one authorized client key, on a free loopback
+// port. It skips the test when sshd is not installed.
 func startSSHD(t *testing.T) *sshd {
 	t.Helper()
-	if _, err := os.Stat(sshdPath); err != nil {
-		t.Skipf("%s not found; install openssh-server to run the real-sshd tests", sshdPath)
-	}
-	if os.Geteuid() == 0 {
-		// The privilege separation directory sshd insists on.
-		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dir := t.TempDir()
-	s := &sshd{dir: dir, client: newEd25519(t)}
-	var hostKeyLines []string
-	for i, signer := range []ssh.Signer{newECDSA(t), newEd25519(t)} {
-		s.hostKeys = append(s.hostKeys, signer)
-		path := filepath.Join(dir, fmt.Sprintf("host_key_%d", i))
-		writeFile(t, path, string(pem.EncodeToMemory(privateKeyPEM(t, signer))))
-		hostKeyLines = append(hostKeyLines, "HostKey "+path)
-	}
-	authorized := filepath.Join(dir, "authorized_keys")
-	writeFile(t, authorized, authorizedLines(s.client.PublicKey()))
-
-	port := freePort(t)
-	s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	config := filepath.Join(dir, "sshd_config")
-	writeFile(t, config, strings.Join(append(hostKeyLines,
-		"Port "+strconv.Itoa(port),
-		"ListenAddress 127.0.0.1",
-		"PidFile "+filepath.Join(dir, "sshd.pid"),
-		"AuthorizedKeysFile "+authorized,
-		"StrictModes no",
-		"UsePAM no",
-		"PermitRootLogin yes",
-		"PubkeyAuthentication yes",
-		"PasswordAuthentication no",
-		"KbdInteractiveAuthentication no",
-		"AllowTcpForwarding yes",
-		"PermitTTY no",
-		"LogLevel VERBOSE",
-	), "\n")+"\n")
-
-	var log lockedBuffer
-	cmd := exec.Command(sshdPath, "-D", "-e", "-f", config)
-	cmd.Stdout = &log
-	cmd.Stderr = &log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start sshd: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("sshd log:\n%s", log.String())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", s.addr, time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("sshd exited: %v\n%s", err, log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sshd not listening on %s after 10s:\n%s", s.addr, log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return s
-}
-
-// privateKeyPEM returns signer's private key in OpenSSH format. The
-// signers made by newEd25519 and newECDSA wrap crypto.Signers that
-// MarshalPrivateKey accepts.
-func privateKeyPEM(t *testing.T, signer ssh.Signer) *pem.Block {
-	t.Helper()
-	priv, ok := signerKeys.Load(signer)
-	if !ok {
-		t.Fatal("unknown signer")
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return block
+	_, ed, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := newEd25519(t)
+	d := transporttest.StartSSHD(t, &transporttest.SSHDOptions{
+		HostKeys:       []crypto.Signer{ec, ed},
+		AuthorizedKeys: authorizedLines(client.PublicKey()),
+		Config:         []string{"LogLevel VERBOSE"},
+	})
+	return &sshd{addr: d.Addr, hostKeys: d.HostKeys, client: client}
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
@@ -195,7 +97,7 @@ func TestSSHD(t *testing.T) {
 	s := startSSHD(t)
 	// known_hosts has the Ed25519 key only, while the server also has an
 	// ECDSA one that x/crypto would prefer (golang/go#49631).
-	c := dial(t, s.config(t, s.hostKeys[1].PublicKey()))
+	c := dial(t, s.config(t, s.hostKeys[1]))
 	if got := c.HostKey().Type(); got != ssh.KeyAlgoED25519 {
 		t.Errorf("host key type %s, want %s", got, ssh.KeyAlgoED25519)
 	}
@@ -327,7 +229,7 @@ func testExitStatus(t *testing.T, s *sshd) {
 		mu    sync.Mutex
 		lines []string
 	)
-	cfg := s.config(t, s.hostKeys[1].PublicKey())
+	cfg := s.config(t, s.hostKeys[1])
 	cfg.Stderr = func(line string) {
 		mu.Lock()
 		lines = append(lines, line)
@@ -393,7 +295,7 @@ func testUpload(t *testing.T, c *hssh.Client) {
 			if err := c.Upload(ctx(t), bytes.NewReader(data), dst, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			out, err := c.Run(ctx(t), "sha256sum "+shellQuoteForTest(dst))
+			out, err := c.Run(ctx(t), "sha256sum "+shell.Quote(dst))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -438,11 +340,6 @@ func testUploadRefused(t *testing.T, c *hssh.Client) {
 			t.Errorf("upload of %d bytes below a file: %v; want an ExitError with mkdir's complaint", size, err)
 		}
 	}
-}
-
-// shellQuoteForTest single-quotes s for sh.
-func shellQuoteForTest(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // stallingReader yields some data, then blocks until its context ends.

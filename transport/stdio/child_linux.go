@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/hopwire/hopwire/internal/shell"
 )
 
 // Defaults for [SpawnOptions].
@@ -102,7 +104,7 @@ func Spawn(ctx context.Context, argv []string, opts *SpawnOptions) (*ChildConn, 
 	if len(argv) == 0 || argv[0] == "" {
 		return nil, errors.New("stdio: spawn: empty command")
 	}
-	name := commandString(argv)
+	name := shell.Join(argv)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("stdio: spawn %s: %w", name, err)
 	}

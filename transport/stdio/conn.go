@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -141,21 +140,4 @@ func (c *Conn) wrap(op string, err error) error {
 		err = net.ErrClosed
 	}
 	return &net.OpError{Op: op, Net: Scheme, Source: c.local, Addr: c.remote, Err: err}
-}
-
-// commandString formats argv for display, quoting arguments that a shell
-// would not take literally.
-func commandString(argv []string) string {
-	var b strings.Builder
-	for i, a := range argv {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=+@%^,") == "" {
-			b.WriteString(a)
-			continue
-		}
-		b.WriteString("'" + strings.ReplaceAll(a, "'", `'\''`) + "'")
-	}
-	return b.String()
 }

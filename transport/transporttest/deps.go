@@ -13,11 +13,23 @@ import (
 // share (transport/internal/...); they are leaves too.
 const SharedInternal = "github.com/hopwire/hopwire/transport/internal/"
 
+// Shell is the module's one POSIX shell quoter, a standard-library-only
+// leaf that the ssh (remote command lines) and stdio (command names in
+// errors) transports use.
+const Shell = "github.com/hopwire/hopwire/internal/shell"
+
+// Leaf reports whether path is one of the module's own packages that a
+// transport may import: the transports' shared internals and
+// internal/shell, each of them standard library only (their own tests and
+// TestLayers hold them to that).
+func Leaf(path string) bool {
+	return strings.HasPrefix(path, SharedInternal) || path == Shell
+}
+
 // StdlibOnly fails t if a non-test Go file in the current directory imports
 // anything but the standard library: transports are leaves of the module
 // (STYLE.md §1), and they take no third-party dependencies either. The
-// transports' own shared internals (transport/internal/..., themselves
-// standard library only) are allowed.
+// module's standard-library-only leaves that [Leaf] names are allowed.
 func StdlibOnly(t *testing.T) {
 	t.Helper()
 	files, err := filepath.Glob("*.go")
@@ -38,7 +50,7 @@ func StdlibOnly(t *testing.T) {
 		}
 		for _, imp := range f.Imports {
 			path, _ := strconv.Unquote(imp.Path.Value)
-			if first, _, _ := strings.Cut(path, "/"); strings.Contains(first, ".") && !strings.HasPrefix(path, SharedInternal) {
+			if first, _, _ := strings.Cut(path, "/"); strings.Contains(first, ".") && !Leaf(path) {
 				t.Errorf("%s imports %s; a transport may import the standard library only", name, path)
 			}
 		}
