@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,6 +45,7 @@ type openSSH struct {
 	user   string       // the remote (and local) user
 	signer gossh.Signer // the client's key, for hopwire's ssh:// hops
 	hosts  []sshHost
+	pgids  []int // the sshd instances' process groups
 }
 
 type sshHost struct {
@@ -59,6 +61,13 @@ func (h sshHost) addr() string { return net.JoinHostPort(h.host, h.port) }
 // when OpenSSH (server or client) is absent or sshd cannot run here. All
 // processes are killed and the files removed when b ends.
 func startOpenSSH(b testing.TB, jumps int) *openSSH {
+	b.Helper()
+	return startOpenSSHWith(b, jumps)
+}
+
+// startOpenSSHWith is startOpenSSH with extra client options for every
+// host (for one, "Ciphers …", which also reaches the ProxyJump hops).
+func startOpenSSHWith(b testing.TB, jumps int, clientOpts ...string) *openSSH {
 	b.Helper()
 	sshBin, err := exec.LookPath("ssh")
 	if transporttest.SSHDPath() == "" || err != nil {
@@ -94,6 +103,11 @@ func startOpenSSH(b testing.TB, jumps int) *openSSH {
 			SkipOnFailure: true,
 		})
 		_, h.port, _ = net.SplitHostPort(sshd.Addr)
+		if pid, err := os.ReadFile(filepath.Join(sshd.Dir, "sshd.pid")); err == nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil {
+				o.pgids = append(o.pgids, n) // sshd runs in a process group of its own
+			}
+		}
 		fmt.Fprintf(&known, "[%s]:%s %s", h.host, h.port, gossh.MarshalAuthorizedKey(sshd.HostKeys[0]))
 		fmt.Fprintf(&cfg, "Host %s\n  HostName %s\n  Port %s\n", h.alias, h.host, h.port)
 		o.hosts = append(o.hosts, h)
@@ -101,8 +115,8 @@ func startOpenSSH(b testing.TB, jumps int) *openSSH {
 	writeFile(b, o.known, known.Bytes())
 	// Host-specific entries first: ssh_config keeps the first value.
 	fmt.Fprintf(&cfg, "Host *\n")
-	for _, opt := range []string{
-		"User " + o.user,
+	for _, opt := range append(clientOpts,
+		"User "+o.user,
 		"IdentityFile " + filepath.Join(dir, "id_ed25519"),
 		"IdentitiesOnly yes", "IdentityAgent none",
 		"UserKnownHostsFile " + o.known, "GlobalKnownHostsFile /dev/null",
@@ -110,7 +124,7 @@ func startOpenSSH(b testing.TB, jumps int) *openSSH {
 		"BatchMode yes", "LogLevel ERROR",
 		"ControlMaster no", "ControlPath none", "Compression no",
 		"ForwardAgent no", "ForwardX11 no", "ServerAliveInterval 0",
-	} {
+	) {
 		fmt.Fprintf(&cfg, "  %s\n", opt)
 	}
 	writeFile(b, o.config, cfg.Bytes())

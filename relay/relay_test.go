@@ -32,7 +32,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		removeHopwireBinary()
+		os.Exit(code)
+	}))
 }
 
 type testNode struct {

@@ -46,7 +46,9 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
+	endProfiles := startProfiles()
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	endProfiles()
 	if err != nil && ctx.Err() != nil && !errors.As(err, new(exitError)) {
 		err = interrupted(err)
 	}
