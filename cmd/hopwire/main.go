@@ -27,6 +27,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/hopwire/hopwire/internal/procs"
 )
 
 // errUsage marks a usage error: the command exits with status 2.
@@ -46,6 +48,9 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
+	// One P while the process uses less than a core, every P when busy
+	// (see internal/procs: measured on real chains).
+	procs.Adapt(ctx, nil)
 	endProfiles := startProfiles()
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	endProfiles()
