@@ -308,3 +308,86 @@ func BenchmarkProcessRTT(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkProcessExec: a cold `hopwire exec … true` through 2 relays
+// (process start, three TLS hops, the command, its exit status) beside a
+// cold `ssh -J j1,j2 target true`.
+func BenchmarkProcessExec(b *testing.B) {
+	b.Run("hopwire", func(b *testing.B) {
+		client, homes, addrs := hopwireHomes(b, 2)
+		startHopwireNodes(b, homes, addrs, "127.0.0.1:9", "client:classic")
+		args := append([]string{"--home", client, "exec"}, hopwireJump(addrs)...)
+		args = append(args, "tls://"+addrs[len(addrs)-1], "--", "true")
+		bin := hopwireBinary(b)
+		b.ResetTimer()
+		for range b.N {
+			if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+				b.Fatalf("hopwire exec: %v: %s", err, out)
+			}
+		}
+	})
+	b.Run("openssh", func(b *testing.B) {
+		o := startOpenSSHWith(b, 2, "Ciphers "+sshCipher)
+		b.ResetTimer()
+		for range b.N {
+			if out, err := o.sshCmd(append(o.jumpTo(2), "target", "true")...).CombinedOutput(); err != nil {
+				b.Fatalf("ssh -J: %v: %s", err, out)
+			}
+		}
+	})
+}
+
+// BenchmarkProcessPut: 1 GiB copied to the target through 2 relays with
+// `hopwire put` (SHA-256 verified) beside `scp -J j1,j2`.
+func BenchmarkProcessPut(b *testing.B) {
+	const n = 1 << 30
+	src := filepath.Join(b.TempDir(), "src")
+	f, err := os.Create(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	chunk := make([]byte, 1<<20)
+	for i := range chunk {
+		chunk[i] = byte(i * 7)
+	}
+	for range n / len(chunk) {
+		if _, err := f.Write(chunk); err != nil {
+			b.Fatal(err)
+		}
+	}
+	f.Close()
+	b.Run("hopwire", func(b *testing.B) {
+		client, homes, addrs := hopwireHomes(b, 2)
+		startHopwireNodes(b, homes, addrs, "127.0.0.1:9", "client:classic")
+		dst := filepath.Join(b.TempDir(), "dst")
+		args := append([]string{"--home", client, "put", "-q"}, hopwireJump(addrs)...)
+		args = append(args, "tls://"+addrs[len(addrs)-1], src, dst)
+		bin := hopwireBinary(b)
+		b.SetBytes(n)
+		b.ResetTimer()
+		for range b.N {
+			os.Remove(dst)
+			if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+				b.Fatalf("hopwire put: %v: %s", err, out)
+			}
+		}
+	})
+	b.Run("openssh", func(b *testing.B) {
+		o := startOpenSSHWith(b, 2, "Ciphers "+sshCipher)
+		scp, err := exec.LookPath("scp")
+		if err != nil {
+			b.Skip("skipped: scp is not installed")
+		}
+		dst := filepath.Join(b.TempDir(), "dst")
+		b.SetBytes(n)
+		b.ResetTimer()
+		for range b.N {
+			os.Remove(dst)
+			cmd := o.sshCmd(append(o.jumpTo(2), "-q", "-O", src, "target:"+dst)...) // -O: the scp protocol (the private sshd has no sftp subsystem)
+			cmd.Path, cmd.Args[0] = scp, scp
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("scp -J: %v: %s", err, out)
+			}
+		}
+	})
+}

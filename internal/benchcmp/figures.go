@@ -91,6 +91,34 @@ var Figures = []Figure{
 	{Group: "Chains", Name: "file get through 2 relays (classic)", Pkg: "relay",
 		Bench: "BenchmarkPutGet/get", Ref: "BenchmarkPutGet/stream", RefName: "raw stream, same chain", Unit: "MB/s", Goal: "≥0.6"},
 
+	// Chains as users run them: every node a hopwire serve process, the
+	// client a hopwire forward -L process, against ssh -L / ssh -J with
+	// private sshds, aes128-gcm on every hop (relay/bench_process_test.go).
+	{Group: "Chains (real processes)", Name: "throughput, 2 relays", Pkg: "relay",
+		Bench: "BenchmarkProcessThroughput/hopwire", Ref: "BenchmarkProcessThroughput/openssh", RefName: "OpenSSH ssh -J, 2 jumps", Unit: "MB/s", Goal: "≥2"},
+	{Group: "Chains (real processes)", Name: "throughput, 1 relay", Pkg: "relay",
+		Bench: "BenchmarkProcessThroughput/hopwire-1jump", Ref: "BenchmarkProcessThroughput/openssh-1jump", RefName: "OpenSSH ssh -J, 1 jump", Unit: "MB/s"},
+	{Group: "Chains (real processes)", Name: "throughput, direct", Pkg: "relay",
+		Bench: "BenchmarkProcessThroughput/hopwire-0jump", Ref: "BenchmarkProcessThroughput/openssh-0jump", RefName: "OpenSSH ssh -L", Unit: "MB/s", Goal: "≥1.5"},
+	{Group: "Chains (real processes)", Name: "64-byte round trip median, 2 relays", Pkg: "relay",
+		Bench: "BenchmarkProcessRTT/hopwire", Ref: "BenchmarkProcessRTT/openssh", RefName: "OpenSSH ssh -J, 2 jumps", Unit: "p50-ns", Goal: "≤0.5"},
+	{Group: "Chains (real processes)", Name: "64-byte round trip p99, 2 relays", Pkg: "relay",
+		Bench: "BenchmarkProcessRTT/hopwire", Ref: "BenchmarkProcessRTT/openssh", RefName: "OpenSSH ssh -J, 2 jumps", Unit: "p99-ns"},
+	{Group: "Chains (real processes)", Name: "64-byte round trip median, 1 relay", Pkg: "relay",
+		Bench: "BenchmarkProcessRTT/hopwire-1jump", Ref: "BenchmarkProcessRTT/openssh-1jump", RefName: "OpenSSH ssh -J, 1 jump", Unit: "p50-ns"},
+	{Group: "Chains (real processes)", Name: "64-byte round trip median, direct", Pkg: "relay",
+		Bench: "BenchmarkProcessRTT/hopwire-0jump", Ref: "BenchmarkProcessRTT/openssh-0jump", RefName: "OpenSSH ssh -L", Unit: "p50-ns", Goal: "≤0.7"},
+	{Group: "Chains (real processes)", Name: "64-byte round trip p99, direct", Pkg: "relay",
+		Bench: "BenchmarkProcessRTT/hopwire-0jump", Ref: "BenchmarkProcessRTT/openssh-0jump", RefName: "OpenSSH ssh -L", Unit: "p99-ns"},
+	{Group: "Chains (real processes)", Name: "round trip, direct: real processes vs in-process", Pkg: "relay",
+		Bench: "BenchmarkProcessRTT/hopwire-0jump", Ref: "BenchmarkChainRTT/hopwire-0jump", RefName: "the same chain in one process", Unit: "ns/op", Goal: "≤1.5"},
+	{Group: "Chains (real processes)", Name: "node peak RSS, 2 relays, 256 MiB through", Pkg: "relay",
+		Bench: "BenchmarkProcessThroughput/hopwire", Ref: "BenchmarkProcessThroughput/openssh", RefName: "sshd (per-connection process)", Unit: "peakRSS-MiB"},
+	{Group: "Chains (real processes)", Name: "cold exec of true, 2 relays", Pkg: "relay",
+		Bench: "BenchmarkProcessExec/hopwire", Ref: "BenchmarkProcessExec/openssh", RefName: "OpenSSH ssh -J j1,j2 target true", Unit: "ns/op"},
+	{Group: "Chains (real processes)", Name: "1 GiB put, 2 relays", Pkg: "relay",
+		Bench: "BenchmarkProcessPut/hopwire", Ref: "BenchmarkProcessPut/openssh", RefName: "OpenSSH scp -J j1,j2", Unit: "MB/s"},
+
 	// RPyC 5 (Debian's python3-rpyc), when installed (session/rpyc).
 	{Group: "RPyC 5", Name: "null call: Go client vs Python client, Python server", Pkg: "session/rpyc",
 		Bench: "BenchmarkInterop/go-client→py-server", Ref: "BenchmarkInterop/py-client→py-server", RefName: "RPyC's own client", Unit: "calls/s", Goal: "≥1"},
