@@ -117,9 +117,9 @@ func startOpenSSHWith(b testing.TB, jumps int, clientOpts ...string) *openSSH {
 	fmt.Fprintf(&cfg, "Host *\n")
 	for _, opt := range append(clientOpts,
 		"User "+o.user,
-		"IdentityFile " + filepath.Join(dir, "id_ed25519"),
+		"IdentityFile "+filepath.Join(dir, "id_ed25519"),
 		"IdentitiesOnly yes", "IdentityAgent none",
-		"UserKnownHostsFile " + o.known, "GlobalKnownHostsFile /dev/null",
+		"UserKnownHostsFile "+o.known, "GlobalKnownHostsFile /dev/null",
 		"StrictHostKeyChecking yes", "CheckHostIP no", "UpdateHostKeys no",
 		"BatchMode yes", "LogLevel ERROR",
 		"ControlMaster no", "ControlPath none", "Compression no",
