@@ -230,11 +230,15 @@ func ratio(x float64) string {
 	}
 }
 
-// FormatValue writes v in unit for people: durations for ns/op, three
-// significant digits otherwise.
+// FormatValue writes v in unit for people: durations for ns/op and for
+// percentiles of a duration (p50-ns, p99-ns), three significant digits
+// otherwise.
 func FormatValue(v float64, unit string) string {
 	if math.IsNaN(v) {
 		return "—"
+	}
+	if strings.HasSuffix(unit, "-ns") {
+		unit = "ns/op"
 	}
 	switch unit {
 	case "ns/op":

@@ -91,7 +91,7 @@ func TestFormatValue(t *testing.T) {
 		unit string
 		want string
 	}{
-		{453210, "ns/op", "453 µs"}, {570e6, "ns/op", "570 ms"}, {25.5, "ns/op", "25.5 ns"}, {1.5e9, "ns/op", "1.5 s"},
+		{453210, "ns/op", "453 µs"}, {378000, "p50-ns", "378 µs"}, {570e6, "ns/op", "570 ms"}, {25.5, "ns/op", "25.5 ns"}, {1.5e9, "ns/op", "1.5 s"},
 		{1234.567, "MB/s", "1230 MB/s"}, {45678, "calls/s", "45.7k calls/s"}, {307.8, "relay-MiB", "308 MiB"}, {26.8, "peakheapMiB", "26.8 MiB"}, {106000, "heapB/session", "104 KiB/session"},
 		{math.NaN(), "MB/s", "—"},
 	} {
