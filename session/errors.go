@@ -32,7 +32,13 @@ var (
 	ErrProtocol = errors.New("session: protocol violation")
 	// ErrDenied: a node's policy refused the request. Nodes return errors
 	// matching it for every refusal, so that callers can tell "not
-	// allowed" from "failed" across the wire.
+	// allowed" from "failed" across the wire. The policy is relay's
+	// (relay.ErrDenied is this value), but the sentinel lives here, with
+	// the registry of wire codes that makes errors.Is work on the far
+	// side, so that a client that imports no relay code still matches it.
+	// Its text has no package prefix because it is the end of the
+	// messages users read ("connect 10.0.0.5:22 denied by policy for
+	// client (…)").
 	ErrDenied = errors.New("denied by policy")
 )
 
