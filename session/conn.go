@@ -411,6 +411,16 @@ func (c *Conn) sendSeq(m *wire.Msg) (uint64, error) {
 	if c.writing {
 		return mine, nil // the writer in progress takes it
 	}
+	if err := c.writeQueue(); err != nil {
+		return 0, err
+	}
+	return mine, nil
+}
+
+// writeQueue writes the queue to the RPC stream, and what is queued
+// meanwhile, until it is empty. c.wmu is held and no write is in
+// progress; the lock is released while writing.
+func (c *Conn) writeQueue() error {
 	c.writing = true
 	for len(c.queue) > 0 && c.werr == nil {
 		buf := c.queue
@@ -434,9 +444,47 @@ func (c *Conn) sendSeq(m *wire.Msg) (uint64, error) {
 		// The RPC stream is broken: so is the session, and every caller
 		// learns it as ErrLinkClosed.
 		c.fail(c.werr)
-		return 0, c.err
+		return c.err
 	}
-	return mine, nil
+	return nil
+}
+
+// postRelease queues a release of id behind every message queued so far,
+// without waiting: if no write is in progress, the release loop writes
+// it. So a release takes its place in the session's message order when
+// Ref.Release calls this, and whatever this side sends afterwards follows
+// it on the wire, yet Release never blocks on the peer.
+func (c *Conn) postRelease(id uint64) {
+	c.wmu.Lock()
+	select {
+	case <-c.done:
+		c.wmu.Unlock()
+		return // the session ended: the peer dropped everything
+	default:
+	}
+	if c.werr != nil {
+		c.wmu.Unlock()
+		return
+	}
+	c.scratch = wire.AppendMsg(c.scratch[:0], &wire.Msg{Kind: wire.MsgRelease, IDs: []uint64{id}})
+	c.queue = binary.AppendUvarint(c.queue, uint64(len(c.scratch)))
+	c.queue = append(c.queue, c.scratch...)
+	c.queued++
+	idle := !c.writing
+	c.wmu.Unlock()
+	if idle {
+		c.wakeReleases()
+	}
+}
+
+// flushQueue writes what is queued if no write is in progress (a release
+// that postRelease queued while nobody was writing).
+func (c *Conn) flushQueue() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.writing && len(c.queue) > 0 && c.werr == nil {
+		_ = c.writeQueue()
+	}
 }
 
 // waitWritten waits until the message sendSeq placed at seq has been
@@ -792,7 +840,8 @@ func (c *Conn) acceptLoop(rpcCh chan<- *Stream) {
 }
 
 // releaseLoop sends the ids of remote references this side dropped, in
-// batches.
+// batches, and writes the releases postRelease queued while no write was
+// in progress.
 func (c *Conn) releaseLoop() {
 	defer c.wg.Done()
 	for {
@@ -801,6 +850,7 @@ func (c *Conn) releaseLoop() {
 			return
 		case <-c.relWake:
 		}
+		c.flushQueue()
 		// A batch fits the peer's message limit: ids take ≤ 10 bytes.
 		batch := min(wire.MaxReleaseIDs, (c.peerMaxMsg-16)/binary.MaxVarintLen64)
 		for {
@@ -836,6 +886,10 @@ func (c *Conn) queueRelease(id uint64) {
 	c.relMu.Lock()
 	c.relIDs = append(c.relIDs, id)
 	c.relMu.Unlock()
+	c.wakeReleases()
+}
+
+func (c *Conn) wakeReleases() {
 	select {
 	case c.relWake <- struct{}{}:
 	default:

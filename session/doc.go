@@ -61,9 +61,12 @@
 // error matching [ErrLinkClosed].
 //
 // References are random per-session ids. A reference is released
-// explicitly ([Ref.Release]), when its proxy becomes unreachable, or when
-// the session ends; a call naming a released, forged or foreign id is
-// refused with [ErrUnknownRef] and reaches no object.
+// explicitly ([Ref.Release]), when its proxy and every copy of it become
+// unreachable, or when the session ends; a call naming a released, forged
+// or foreign id is refused with [ErrUnknownRef] and reaches no object.
+// Release is final: once it returns, a call through the proxy, a copy of
+// it or a stub bound to it fails at once with ErrUnknownRef, and the peer
+// drops the object before it reads anything this side sends afterwards.
 //
 // # Ownership
 //

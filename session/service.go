@@ -175,8 +175,17 @@ func (c *Conn) admitCall(m *wire.Msg) (*callReq, bool) {
 	}
 	c.running[m.ID] = cancel
 	c.nameData(toks)
+	// The target is resolved here, on the reader, in the order of the
+	// wire: a call read before the release of its object runs, one read
+	// after it finds nothing.
+	var ex *export
+	if m.Obj != 0 {
+		ex = c.exports[m.Obj]
+	} else {
+		ex = c.services[m.Service]
+	}
 	c.mu.Unlock()
-	return &callReq{ctx: ctx, cancel: cancel, id: m.ID, obj: m.Obj, service: m.Service, method: m.Method, body: m.Body, tokens: toks}, true
+	return &callReq{ctx: ctx, cancel: cancel, id: m.ID, obj: m.Obj, ex: ex, service: m.Service, method: m.Method, body: m.Body, tokens: toks}, true
 }
 
 type callReq struct {
@@ -184,6 +193,7 @@ type callReq struct {
 	cancel  context.CancelFunc
 	id      uint64
 	obj     uint64
+	ex      *export // the target, as it was when the call was read; nil if unknown
 	service string
 	method  string
 	body    []byte
@@ -224,14 +234,7 @@ func (c *Conn) errorMsg(id uint64, err error) *wire.Msg {
 
 // invoke runs one call and builds its reply.
 func (c *Conn) invoke(ctx context.Context, req *callReq) (*wire.Msg, *encoder) {
-	var ex *export
-	c.mu.Lock()
-	if req.obj != 0 {
-		ex = c.exports[req.obj]
-	} else {
-		ex = c.services[req.service]
-	}
-	c.mu.Unlock()
+	ex := req.ex
 	if ex == nil {
 		c.rejectArgs(req.body)
 		if req.obj != 0 {

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -485,11 +486,16 @@ func (w streamWriter) Write(p []byte) (int, error) { return w.s.Write(p) }
 func (w streamWriter) Close() error                { return w.s.CloseWrite() }
 
 // remoteRef makes a proxy for a reference the peer exported. When the
-// proxy becomes unreachable the peer is told to release the object.
+// proxy and every copy of it have become unreachable, the peer is told to
+// release the object (unless Release already did).
 func (c *Conn) remoteRef(id uint64, fn bool) *Ref {
-	r := &Ref{c: c, id: id, fn: fn}
-	runtime.AddCleanup(r, func(id uint64) { c.queueRelease(id) }, id)
-	return r
+	st := &refState{released: new(atomic.Bool)}
+	runtime.AddCleanup(st, func(released *atomic.Bool) {
+		if released.CompareAndSwap(false, true) {
+			c.queueRelease(id)
+		}
+	}, st.released)
+	return &Ref{c: c, id: id, fn: fn, st: st}
 }
 
 // releaseUnused releases the references among values nobody decoded.
