@@ -1,0 +1,92 @@
+package hopwire_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hopwire/hopwire"
+	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/relay"
+	"github.com/hopwire/hopwire/session"
+)
+
+// dialServices starts a node over TLS that exposes services to every
+// session (with sess as its session options), and dials it.
+func dialServices(t *testing.T, services map[string]any, sess *session.Options) *hopwire.Client {
+	t.Helper()
+	home := t.TempDir()
+	client, err := certs.LoadOrCreate(home, "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeID, err := certs.LoadOrCreate(t.TempDir(), "node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := relay.New(&hopwire.ServeOptions{Name: "node", Identity: nodeID, Trust: certs.Trust{Store: certs.StoreOf(client)},
+		Policy: relay.NewPolicy(nil), Listen: []string{"tls://127.0.0.1:0"}, Session: sess,
+		Services: func(session.Peer) map[string]any { return services }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	nodeAddr := strings.TrimPrefix(srv.Addrs()[0], "tls://")
+	if err := certs.AddEntry(filepath.Join(home, certs.KnownNodesFile), certs.Entry{Fingerprint: nodeID.Fingerprint(), Name: "node", Addrs: []string{nodeAddr}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, err := hopwire.Dial(ctx, srv.Addrs()[0], &hopwire.Options{Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+type hitCounter struct{ n atomic.Int64 }
+
+func (h *hitCounter) Hit() int64 { return h.n.Add(1) }
+
+type objects struct{ last atomic.Pointer[hitCounter] }
+
+func (o *objects) New() session.Object {
+	h := &hitCounter{}
+	o.last.Store(h)
+	return session.ByRef(h)
+}
+
+// Over a real TLS link: a released proxy reaches nothing, at once.
+func TestReleaseOverTLS(t *testing.T) {
+	objs := &objects{}
+	c := dialServices(t, map[string]any{"objects": objs}, nil)
+	ctx := t.Context()
+	svc := c.Conn().Service("objects")
+	for i := range 100 {
+		obj, err := session.Call[*session.Ref](ctx, svc, "New")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := obj.Call(ctx, "Hit"); err != nil {
+			t.Fatal(err)
+		}
+		cp := *obj
+		obj.Release()
+		for _, r := range []*session.Ref{obj, &cp} {
+			if _, err := r.Call(ctx, "Hit"); !errors.Is(err, session.ErrUnknownRef) {
+				t.Fatalf("iteration %d: a call after Release: %v", i, err)
+			}
+		}
+		if n := objs.last.Load().n.Load(); n != 1 {
+			t.Fatalf("iteration %d: the object ran %d calls, want 1", i, n)
+		}
+	}
+}
