@@ -44,8 +44,9 @@
 //	conn.Service("calc").Bind(&calc)
 //	sum, err = calc.Add(ctx, 1, 2)
 //
-// Values travel by value as CBOR: numbers, strings, []byte, bool,
-// time.Time, slices, maps and structs of these. Func values travel by
+// Values travel by value as CBOR: numbers (complex64 and complex128
+// included, at any depth), strings, []byte, bool, time.Time, slices, maps
+// and structs of these. Func values travel by
 // reference (the receiver gets a func that calls back; callbacks nest to
 // any depth in both directions), as do values wrapped with [ByRef] (the
 // receiver gets a *[Ref]). io.Reader and io.Writer values are streamed on

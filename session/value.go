@@ -211,6 +211,10 @@ func (e *encoder) encodeValue(b []byte, v any) ([]byte, error) {
 	case float64, time.Time:
 		enc, err := encMode.Marshal(x)
 		return append(b, enc...), err
+	case complex128:
+		return appendComplex(b, x, false)
+	case complex64:
+		return appendComplex(b, complex128(x), true)
 	}
 	rv := reflect.ValueOf(v)
 	switch {
@@ -230,7 +234,7 @@ func (e *encoder) encodeValue(b []byte, v any) ([]byte, error) {
 	case isStreamable(rv, typeWriter):
 		return e.stream(b, refWriter, pendingStream{w: v.(io.Writer)})
 	}
-	enc, err := encMode.Marshal(v)
+	enc, err := marshalData(v)
 	if err != nil {
 		return nil, err
 	}
@@ -407,11 +411,7 @@ func (c *Conn) decodeValue(bound context.Context, raw []byte, t reflect.Type) (r
 		return reflect.Value{}, err
 	}
 	if !isRef {
-		p := reflect.New(t)
-		if err := decMode.Unmarshal(raw, p.Interface()); err != nil {
-			return reflect.Value{}, err
-		}
-		return p.Elem(), nil
+		return unmarshalData(raw, t)
 	}
 	switch wr.Kind {
 	case refObject, refFunc:
