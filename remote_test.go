@@ -3,6 +3,8 @@ package hopwire_test
 import (
 	"context"
 	"errors"
+	"math"
+	"math/cmplx"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -88,5 +90,35 @@ func TestReleaseOverTLS(t *testing.T) {
 		if n := objs.last.Load().n.Load(); n != 1 {
 			t.Fatalf("iteration %d: the object ran %d calls, want 1", i, n)
 		}
+	}
+}
+
+type phasor struct {
+	Name string
+	Z    complex128
+	Bins map[string]complex64
+}
+
+type rotator struct{}
+
+func (rotator) Rotate(p phasor, by complex128) phasor {
+	p.Z *= by
+	for k, v := range p.Bins {
+		p.Bins[k] = v * complex64(by)
+	}
+	return p
+}
+
+// Complex numbers cross a TLS link as arguments and results, inside
+// structs and maps, NaN and infinite parts included.
+func TestComplexOverTLS(t *testing.T) {
+	c := dialServices(t, map[string]any{"rotator": rotator{}}, nil)
+	in := phasor{Name: "p", Z: complex(1, math.Inf(1)), Bins: map[string]complex64{"a": 1 + 1i, "nan": complex64(complex(math.NaN(), 0))}}
+	out, err := session.Call[phasor](t.Context(), c.Conn().Service("rotator"), "Rotate", in, 1i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Name != "p" || !cmplx.IsInf(out.Z) || out.Bins["a"] != -1+1i || !cmplx.IsNaN(complex128(out.Bins["nan"])) {
+		t.Fatalf("Rotate = %+v", out)
 	}
 }
