@@ -36,6 +36,12 @@
 //
 //	conn.Expose("calc", &Calc{})
 //
+// (a pointer: a value whose pointer type has methods it lacks is
+// refused), or only the methods of an interface, a narrow view of a rich
+// object:
+//
+//	session.ExposeAs[Reader](conn, "store", st)
+//
 // and calls the other's through a dynamic proxy or a typed stub:
 //
 //	sum, err := session.Call[int](ctx, conn.Service("calc"), "Add", 1, 2)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"reflect"
 	"runtime/debug"
+	"strings"
 	"time"
 	"unicode"
 
@@ -42,8 +43,11 @@ func newExport(v reflect.Value, isFunc bool) (*export, error) {
 		}
 		return &export{methods: map[string]*method{"": m}}, nil
 	}
-	ms := make(map[string]*method)
 	t := v.Type()
+	if err := checkReceivers(t); err != nil {
+		return nil, err
+	}
+	ms := make(map[string]*method)
 	for i := 0; i < t.NumMethod(); i++ {
 		mt := t.Method(i)
 		if !mt.IsExported() {
@@ -59,6 +63,73 @@ func newExport(v reflect.Value, isFunc bool) (*export, error) {
 		return nil, fmt.Errorf("%v has no exported methods with eligible signatures", t)
 	}
 	return &export{methods: ms}, nil
+}
+
+// checkReceivers refuses a value (not a pointer) whose pointer type has
+// exported methods that could be called remotely and that the value
+// lacks: methods with pointer receivers. Exposing such a value would
+// silently leave them out (the methods of a copy are those of its type);
+// the fix is to expose a pointer, or to say which methods to expose with
+// an interface (ExposeAs, ByRefAs).
+func checkReceivers(t reflect.Type) error {
+	if t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface {
+		return nil
+	}
+	pv := reflect.New(t)
+	var lost []string
+	for i := 0; i < pv.NumMethod(); i++ {
+		name := pv.Type().Method(i).Name
+		if _, ok := t.MethodByName(name); ok {
+			continue
+		}
+		if _, err := newMethod(pv.Method(i)); err == nil {
+			lost = append(lost, name)
+		}
+	}
+	if len(lost) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%v is not a pointer, and methods %s have pointer receivers: "+
+		"a %v value does not have them (pass a *%v, or name the methods to expose with an interface: ExposeAs, ByRefAs)",
+		t, strings.Join(lost, ", "), t, t)
+}
+
+// newView describes the callable surface of v seen through the interface
+// view: its methods, every one of which must be callable remotely.
+func newView(v any, view reflect.Type) (*export, error) {
+	if view.Kind() != reflect.Interface {
+		return nil, fmt.Errorf("%v is not an interface type", view)
+	}
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() {
+		return nil, errors.New("nil value")
+	}
+	iv := reflect.New(view).Elem()
+	iv.Set(rv) // v is an I: it implements view
+	ms := make(map[string]*method)
+	for i := 0; i < view.NumMethod(); i++ {
+		mt := view.Method(i)
+		if !mt.IsExported() {
+			continue
+		}
+		m, err := newMethod(iv.Method(i))
+		if err != nil {
+			return nil, fmt.Errorf("method %s of %v cannot be called remotely: %w", mt.Name, view, err)
+		}
+		ms[mt.Name] = m
+	}
+	if len(ms) == 0 {
+		return nil, fmt.Errorf("%v has no exported methods", view)
+	}
+	return &export{methods: ms}, nil
+}
+
+// export describes the callable surface of the value o wraps.
+func (o Object) export() (*export, error) {
+	if o.view != nil {
+		return newView(o.v, o.view)
+	}
+	return newExport(reflect.ValueOf(o.v), false)
 }
 
 // newMethod checks a signature: an optional leading context.Context, then
@@ -104,11 +175,22 @@ func eligible(t reflect.Type) bool {
 // caller's deadline and cancellation reach it) and return any results,
 // optionally ending in an error. Other methods are not callable. Exposing
 // a name again replaces the service.
+//
+// v should be a pointer. A value that is not one is refused if its
+// pointer type has eligible methods it lacks (methods with pointer
+// receivers), since they would silently not be callable. To expose only
+// some methods, use [ExposeAs]. v may also be an [Object] (from ByRef or
+// ByRefAs): what it wraps is exposed, through the interface ByRefAs
+// named, so that Options.Services can hold narrowed services.
 func (c *Conn) Expose(name string, v any) error {
 	if name == "" {
 		return errors.New("session: empty service name")
 	}
-	ex, err := newExport(reflect.ValueOf(v), false)
+	o, ok := v.(Object)
+	if !ok {
+		o = Object{v: v}
+	}
+	ex, err := o.export()
 	if err != nil {
 		return fmt.Errorf("session: expose %s: %w", name, err)
 	}
@@ -116,6 +198,21 @@ func (c *Conn) Expose(name string, v any) error {
 	c.services[name] = ex
 	c.mu.Unlock()
 	return nil
+}
+
+// ExposeAs exposes v as the service name through the interface I: the
+// peer can call I's methods, and a call to any other method of v fails
+// with ErrNoMethod, as for a method v does not have. A service can so
+// hand out a narrow view of a rich object (a read-only view of a store,
+// say) without writing a wrapper type, and the view is checked by the
+// compiler: v must implement I. Every method of I must be callable
+// remotely (see Expose), else ExposeAs fails; I must be an interface
+// type. ExposeAs(c, name, v) is c.Expose(name, ByRefAs[I](v)).
+//
+// Generic functions rather than an option on Expose: the interface is a
+// type, so it is a type parameter, and the compiler checks v against it.
+func ExposeAs[I any](c *Conn, name string, v I) error {
+	return c.Expose(name, ByRefAs[I](v))
 }
 
 // addExport puts ex in the reference table under a fresh random id.

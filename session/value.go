@@ -75,13 +75,23 @@ func init() {
 }
 
 // Object marks a value to be passed by reference: the peer gets a *Ref
-// whose calls run the value's exported methods here. Make one with ByRef.
-type Object struct{ v any }
+// whose calls run the value's exported methods here. Make one with ByRef
+// or ByRefAs.
+type Object struct {
+	v    any
+	view reflect.Type // ByRefAs: only this interface's methods are callable
+}
 
 // ByRef wraps v so that it crosses the wire by reference instead of by
 // value, like an RPyC netref. Only v's exported methods with eligible
-// signatures can be called (see [Conn.Expose]).
-func ByRef(v any) Object { return Object{v} }
+// signatures can be called (see [Conn.Expose]). As with Expose, v is
+// refused if it is not a pointer and its pointer type has methods it
+// lacks; the error surfaces when v is sent.
+func ByRef(v any) Object { return Object{v: v} }
+
+// ByRefAs is ByRef through the interface I: the peer can call I's
+// methods and no others, whatever else v's type has; see [ExposeAs].
+func ByRefAs[I any](v I) Object { return Object{v: v, view: reflect.TypeFor[I]()} }
 
 var (
 	typeError   = reflect.TypeFor[error]()
@@ -183,7 +193,7 @@ func (e *encoder) encodeValue(b []byte, v any) ([]byte, error) {
 	}
 	switch x := v.(type) {
 	case Object:
-		ex, err := newExport(reflect.ValueOf(x.v), false)
+		ex, err := x.export()
 		if err != nil {
 			return nil, err
 		}
