@@ -7,6 +7,7 @@ import (
 	"math/cmplx"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,5 +121,32 @@ func TestComplexOverTLS(t *testing.T) {
 	}
 	if out.Name != "p" || !cmplx.IsInf(out.Z) || out.Bins["a"] != -1+1i || !cmplx.IsNaN(complex128(out.Bins["nan"])) {
 		t.Fatalf("Rotate = %+v", out)
+	}
+}
+
+type kv struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (s *kv) Get(k string) string { s.mu.Lock(); defer s.mu.Unlock(); return s.m[k] }
+func (s *kv) Put(k, v string)     { s.mu.Lock(); defer s.mu.Unlock(); s.m[k] = v }
+
+type getter interface{ Get(k string) string }
+
+// A node's service narrowed to an interface, over TLS: the interface's
+// methods answer, the others are unknown.
+func TestExposeAsOverTLS(t *testing.T) {
+	st := &kv{m: map[string]string{"k": "v"}}
+	c := dialServices(t, map[string]any{"ro": session.ByRefAs[getter](st)}, nil)
+	ro := c.Conn().Service("ro")
+	if v, err := session.Call[string](t.Context(), ro, "Get", "k"); err != nil || v != "v" {
+		t.Fatalf("Get = %q, %v", v, err)
+	}
+	if _, err := ro.Call(t.Context(), "Put", "k", "x"); !errors.Is(err, session.ErrNoMethod) {
+		t.Fatalf("Put through the narrow view: %v", err)
+	}
+	if st.Get("k") != "v" {
+		t.Fatal("the store changed")
 	}
 }
