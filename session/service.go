@@ -326,7 +326,10 @@ func (c *Conn) serveCall(req *callReq) {
 
 func (c *Conn) errorMsg(id uint64, err error) *wire.Msg {
 	code, typ, text := c.errs.encode(err)
-	return &wire.Msg{Kind: wire.MsgError, ID: id, Code: code, Type: typ, Text: text}
+	// The wire carries UTF-8 only (the peer would close the session):
+	// an error about a file name in another encoding keeps its text, its
+	// invalid bytes replaced.
+	return &wire.Msg{Kind: wire.MsgError, ID: id, Code: code, Type: strings.ToValidUTF8(typ, "\uFFFD"), Text: strings.ToValidUTF8(text, "\uFFFD")}
 }
 
 // invoke runs one call and builds its reply.
