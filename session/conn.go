@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +59,12 @@ type Options struct {
 	// SetupTimeout bounds NewConn's exchange of hellos when ctx has no
 	// deadline (default 10s).
 	SetupTimeout time.Duration
+	// ErrorStacks makes the errors this side's handlers return, and their
+	// panics, carry a stack to the caller (RemoteError.Stack): the
+	// handler's frames, with function names and source paths of this
+	// binary. Off by default: turn it on only for peers who may see
+	// them. Peers older than the stack field get none.
+	ErrorStacks bool
 }
 
 func (o *Options) withDefaults() Options {
@@ -105,6 +112,8 @@ type Conn struct {
 	opts Options
 	errs *errorTable
 	log  *slog.Logger
+
+	sendStacks bool // Options.ErrorStacks, and the peer reads stacks
 
 	// The peer's limits, from its hello.
 	peerMaxMsg int
@@ -181,6 +190,7 @@ func NewConn(ctx context.Context, l *Link, opts *Options) (*Conn, error) {
 		handoff:  make(chan *bufio.Reader),
 		done:     make(chan struct{}),
 	}
+	c.sendStacks = o.ErrorStacks && slices.Contains(l.Peer().Caps, capErrorStack)
 	c.wcond.L = &c.wmu
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	for name, v := range o.Services {
@@ -707,7 +717,7 @@ func (c *Conn) dispatch(m *wire.Msg) bool {
 		}
 		switch m.Kind {
 		case wire.MsgError:
-			cl.finish(nil, c.errs.decode(m.Code, m.Type, m.Text))
+			cl.finish(nil, c.errs.decode(m.Code, m.Type, m.Text, m.Stack, c.link.Peer().Version))
 		default:
 			cl.finish(m.Body, nil) // the body is the message's own copy
 		}

@@ -64,7 +64,9 @@
 // handler's panic becomes one and the server keeps serving; errors.Is sees
 // through it to well-known sentinels (io.EOF, fs.ErrNotExist,
 // fs.ErrPermission, context.Canceled, …) and to the application's own
-// (Options.Errors). When the link breaks every pending call fails with an
+// (Options.Errors). It names the peer's software version (PeerVersion,
+// from the link hello), and, when the serving side sets
+// Options.ErrorStacks, where the error came from (Stack). When the link breaks every pending call fails with an
 // error matching [ErrLinkClosed].
 //
 // References are random per-session ids. A reference is released

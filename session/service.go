@@ -23,6 +23,8 @@ type method struct {
 	nout     int            // results before the error
 	hasErr   bool
 	variadic bool
+	owner    reflect.Type // the type whose method this is; nil for a func
+	name     string       // the method's name
 }
 
 // export is an object in this side's reference table.
@@ -57,6 +59,7 @@ func newExport(v reflect.Value, isFunc bool) (*export, error) {
 		if err != nil {
 			continue // not eligible: not callable remotely
 		}
+		m.owner, m.name = t, mt.Name
 		ms[mt.Name] = m
 	}
 	if len(ms) == 0 {
@@ -116,6 +119,7 @@ func newView(v any, view reflect.Type) (*export, error) {
 		if err != nil {
 			return nil, fmt.Errorf("method %s of %v cannot be called remotely: %w", mt.Name, view, err)
 		}
+		m.owner, m.name = rv.Type(), mt.Name
 		ms[mt.Name] = m
 	}
 	if len(ms) == 0 {
@@ -324,6 +328,31 @@ func (c *Conn) serveCall(req *callReq) {
 	}
 }
 
+// handlerError is errorMsg for the error of a handler, with its stack
+// when this side sends stacks (Options.ErrorStacks, and the peer reads
+// them): stack, then the stack of a remote error that err wraps.
+func (c *Conn) handlerError(id uint64, err error, stack string) *wire.Msg {
+	msg := c.errorMsg(id, err)
+	if !c.sendStacks {
+		return msg
+	}
+	var re *RemoteError
+	if errors.As(err, &re) && re.Stack != "" {
+		from := re.PeerVersion
+		if from == "" {
+			from = "a peer"
+		}
+		stack += "\nremote stack (" + from + "):\n" + re.Stack
+	}
+	// The stack must not make the message too large for the peer.
+	limit := min(maxStack, c.peerMaxMsg/4)
+	if len(stack) > limit {
+		stack = stack[:limit] + "\n…(truncated)\n"
+	}
+	msg.Stack = strings.ToValidUTF8(stack, "\uFFFD")
+	return msg
+}
+
 func (c *Conn) errorMsg(id uint64, err error) *wire.Msg {
 	code, typ, text := c.errs.encode(err)
 	// The wire carries UTF-8 only (the peer would close the session):
@@ -362,11 +391,15 @@ func (c *Conn) invoke(ctx context.Context, req *callReq) (*wire.Msg, *encoder) {
 		return c.errorMsg(req.id, err), nil
 	}
 	var out []reflect.Value
+	var stack string
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
 				c.log.Error("handler panicked", "method", req.method, "panic", p, "stack", string(debug.Stack()))
 				err = &panicError{p}
+				if c.sendStacks {
+					stack = panicStack()
+				}
 			}
 		}()
 		if m.variadic {
@@ -377,11 +410,14 @@ func (c *Conn) invoke(ctx context.Context, req *callReq) (*wire.Msg, *encoder) {
 	}()
 	closeArgStreams(args)
 	if err != nil {
-		return c.errorMsg(req.id, err), nil
+		return c.handlerError(req.id, err, stack), nil
 	}
 	if m.hasErr {
 		if e, _ := out[m.nout].Interface().(error); e != nil {
-			return c.errorMsg(req.id, e), nil
+			if c.sendStacks {
+				stack = m.returnedBy()
+			}
+			return c.handlerError(req.id, e, stack), nil
 		}
 		out = out[:m.nout]
 	}
