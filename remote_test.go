@@ -150,3 +150,29 @@ func TestExposeAsOverTLS(t *testing.T) {
 		t.Fatal("the store changed")
 	}
 }
+
+type failing struct{}
+
+func (failing) Fail() error { return errors.New("it failed") }
+func (failing) Crash()      { panic("it crashed") }
+
+// Over TLS: a node serving with ErrorStacks sends where its errors came
+// from; one without sends none. Both announce their version.
+func TestErrorStacksOverTLS(t *testing.T) {
+	for _, stacks := range []bool{false, true} {
+		c := dialServices(t, map[string]any{"f": failing{}}, &session.Options{ErrorStacks: stacks})
+		for _, m := range []string{"Fail", "Crash"} {
+			_, err := c.Conn().Service("f").Call(t.Context(), m)
+			var re *session.RemoteError
+			if !errors.As(err, &re) {
+				t.Fatalf("%s: %v", m, err)
+			}
+			if !strings.HasPrefix(re.PeerVersion, "hopwire/") || re.PeerVersion != c.Conn().Link().Peer().Version {
+				t.Errorf("%s: PeerVersion %q, the link's peer %q", m, re.PeerVersion, c.Conn().Link().Peer().Version)
+			}
+			if stacks != strings.Contains(re.Stack, "hopwire_test.failing") {
+				t.Errorf("ErrorStacks %v, %s: stack %q", stacks, m, re.Stack)
+			}
+		}
+	}
+}
