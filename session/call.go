@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hopwire/hopwire/session/internal/wire"
@@ -33,14 +34,28 @@ func (cl *call) finish(body []byte, err error) {
 // through a typed stub ([Ref.Bind]). A Ref is safe for concurrent use.
 //
 // A Ref for a referenced object is released (the peer drops the object)
-// by [Ref.Release], when the session ends, or when the Ref becomes
-// unreachable and is garbage collected.
+// by [Ref.Release], when the session ends, or when the Ref and every copy
+// of it have become unreachable and are garbage collected.
 type Ref struct {
 	c       *Conn
 	service string
 	id      uint64
-	fn      bool // a remote func: its method name is ""
+	fn      bool      // a remote func: its method name is ""
+	st      *refState // shared by the copies of a proxy; nil for a service
 }
+
+// refState is what a proxy of a referenced object shares with every copy
+// of it (a copied Ref value, a func or stub bound to it): whether the
+// reference was released. The garbage collector's cleanup is attached to
+// it, so the peer is told only once no copy is left.
+type refState struct {
+	// released is set once, by Release or by the cleanup, whichever
+	// comes first; only that one tells the peer. It is an allocation of
+	// its own: the cleanup holds it, and must not hold the refState.
+	released *atomic.Bool
+}
+
+func (st *refState) isReleased() bool { return st != nil && st.released.Load() }
 
 // Service returns a proxy for the peer's service of that name. It does not
 // contact the peer: an unknown service fails at the first call with
@@ -55,12 +70,24 @@ func (r *Ref) String() string {
 	return fmt.Sprintf("ref %016x", r.id)
 }
 
-// Release tells the peer to drop the referenced object now. Later calls
-// through r fail with ErrUnknownRef. Releasing a service proxy does
-// nothing.
+// Release tells the peer to drop the referenced object now. It is final:
+// once Release has returned, no call through r, through a copy of r or
+// through a func or stub bound to it reaches the object; such calls fail
+// at once with an error matching ErrUnknownRef, without a message to the
+// peer. Calls that were already sent still run. (A call that races with
+// Release on another goroutine either runs or fails with ErrUnknownRef.)
+//
+// Release does not wait for the peer: the release message takes its place
+// in this session's message order before Release returns, so the peer
+// drops the object before it reads anything this side sends afterwards.
+// Releasing again, or releasing a service proxy, does nothing.
 func (r *Ref) Release() {
-	if r.id != 0 {
-		r.c.queueRelease(r.id)
+	switch {
+	case r.id == 0:
+	case r.st == nil:
+		r.c.postRelease(r.id)
+	case r.st.released.CompareAndSwap(false, true):
+		r.c.postRelease(r.id)
 	}
 }
 
@@ -103,6 +130,9 @@ func Call[T any](ctx context.Context, r *Ref, method string, args ...any) (T, er
 func (c *Conn) call(ctx context.Context, r *Ref, method string, args []any) (Result, error) {
 	if r.c != c {
 		return Result{}, errors.New("session: reference of another session")
+	}
+	if r.st.isReleased() {
+		return Result{}, fmt.Errorf("session: call %s on %v: released here: %w", method, r, ErrUnknownRef)
 	}
 	if err := ctx.Err(); err != nil {
 		return Result{}, err

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +59,12 @@ type Options struct {
 	// SetupTimeout bounds NewConn's exchange of hellos when ctx has no
 	// deadline (default 10s).
 	SetupTimeout time.Duration
+	// ErrorStacks makes the errors this side's handlers return, and their
+	// panics, carry a stack to the caller (RemoteError.Stack): the
+	// handler's frames, with function names and source paths of this
+	// binary. Off by default: turn it on only for peers who may see
+	// them. Peers older than the stack field get none.
+	ErrorStacks bool
 }
 
 func (o *Options) withDefaults() Options {
@@ -105,6 +112,8 @@ type Conn struct {
 	opts Options
 	errs *errorTable
 	log  *slog.Logger
+
+	sendStacks bool // Options.ErrorStacks, and the peer reads stacks
 
 	// The peer's limits, from its hello.
 	peerMaxMsg int
@@ -181,6 +190,7 @@ func NewConn(ctx context.Context, l *Link, opts *Options) (*Conn, error) {
 		handoff:  make(chan *bufio.Reader),
 		done:     make(chan struct{}),
 	}
+	c.sendStacks = o.ErrorStacks && slices.Contains(l.Peer().Caps, capErrorStack)
 	c.wcond.L = &c.wmu
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	for name, v := range o.Services {
@@ -411,6 +421,16 @@ func (c *Conn) sendSeq(m *wire.Msg) (uint64, error) {
 	if c.writing {
 		return mine, nil // the writer in progress takes it
 	}
+	if err := c.writeQueue(); err != nil {
+		return 0, err
+	}
+	return mine, nil
+}
+
+// writeQueue writes the queue to the RPC stream, and what is queued
+// meanwhile, until it is empty. c.wmu is held and no write is in
+// progress; the lock is released while writing.
+func (c *Conn) writeQueue() error {
 	c.writing = true
 	for len(c.queue) > 0 && c.werr == nil {
 		buf := c.queue
@@ -434,9 +454,47 @@ func (c *Conn) sendSeq(m *wire.Msg) (uint64, error) {
 		// The RPC stream is broken: so is the session, and every caller
 		// learns it as ErrLinkClosed.
 		c.fail(c.werr)
-		return 0, c.err
+		return c.err
 	}
-	return mine, nil
+	return nil
+}
+
+// postRelease queues a release of id behind every message queued so far,
+// without waiting: if no write is in progress, the release loop writes
+// it. So a release takes its place in the session's message order when
+// Ref.Release calls this, and whatever this side sends afterwards follows
+// it on the wire, yet Release never blocks on the peer.
+func (c *Conn) postRelease(id uint64) {
+	c.wmu.Lock()
+	select {
+	case <-c.done:
+		c.wmu.Unlock()
+		return // the session ended: the peer dropped everything
+	default:
+	}
+	if c.werr != nil {
+		c.wmu.Unlock()
+		return
+	}
+	c.scratch = wire.AppendMsg(c.scratch[:0], &wire.Msg{Kind: wire.MsgRelease, IDs: []uint64{id}})
+	c.queue = binary.AppendUvarint(c.queue, uint64(len(c.scratch)))
+	c.queue = append(c.queue, c.scratch...)
+	c.queued++
+	idle := !c.writing
+	c.wmu.Unlock()
+	if idle {
+		c.wakeReleases()
+	}
+}
+
+// flushQueue writes what is queued if no write is in progress (a release
+// that postRelease queued while nobody was writing).
+func (c *Conn) flushQueue() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.writing && len(c.queue) > 0 && c.werr == nil {
+		_ = c.writeQueue()
+	}
 }
 
 // waitWritten waits until the message sendSeq placed at seq has been
@@ -659,7 +717,7 @@ func (c *Conn) dispatch(m *wire.Msg) bool {
 		}
 		switch m.Kind {
 		case wire.MsgError:
-			cl.finish(nil, c.errs.decode(m.Code, m.Type, m.Text))
+			cl.finish(nil, c.errs.decode(m.Code, m.Type, m.Text, m.Stack, c.link.Peer().Version))
 		default:
 			cl.finish(m.Body, nil) // the body is the message's own copy
 		}
@@ -792,7 +850,8 @@ func (c *Conn) acceptLoop(rpcCh chan<- *Stream) {
 }
 
 // releaseLoop sends the ids of remote references this side dropped, in
-// batches.
+// batches, and writes the releases postRelease queued while no write was
+// in progress.
 func (c *Conn) releaseLoop() {
 	defer c.wg.Done()
 	for {
@@ -801,6 +860,7 @@ func (c *Conn) releaseLoop() {
 			return
 		case <-c.relWake:
 		}
+		c.flushQueue()
 		// A batch fits the peer's message limit: ids take ≤ 10 bytes.
 		batch := min(wire.MaxReleaseIDs, (c.peerMaxMsg-16)/binary.MaxVarintLen64)
 		for {
@@ -836,6 +896,10 @@ func (c *Conn) queueRelease(id uint64) {
 	c.relMu.Lock()
 	c.relIDs = append(c.relIDs, id)
 	c.relMu.Unlock()
+	c.wakeReleases()
+}
+
+func (c *Conn) wakeReleases() {
 	select {
 	case c.relWake <- struct{}{}:
 	default:

@@ -36,6 +36,12 @@
 //
 //	conn.Expose("calc", &Calc{})
 //
+// (a pointer: a value whose pointer type has methods it lacks is
+// refused), or only the methods of an interface, a narrow view of a rich
+// object:
+//
+//	session.ExposeAs[Reader](conn, "store", st)
+//
 // and calls the other's through a dynamic proxy or a typed stub:
 //
 //	sum, err := session.Call[int](ctx, conn.Service("calc"), "Add", 1, 2)
@@ -44,8 +50,9 @@
 //	conn.Service("calc").Bind(&calc)
 //	sum, err = calc.Add(ctx, 1, 2)
 //
-// Values travel by value as CBOR: numbers, strings, []byte, bool,
-// time.Time, slices, maps and structs of these. Func values travel by
+// Values travel by value as CBOR: numbers (complex64 and complex128
+// included, at any depth), strings, []byte, bool, time.Time, slices, maps
+// and structs of these. Func values travel by
 // reference (the receiver gets a func that calls back; callbacks nest to
 // any depth in both directions), as do values wrapped with [ByRef] (the
 // receiver gets a *[Ref]). io.Reader and io.Writer values are streamed on
@@ -57,13 +64,18 @@
 // handler's panic becomes one and the server keeps serving; errors.Is sees
 // through it to well-known sentinels (io.EOF, fs.ErrNotExist,
 // fs.ErrPermission, context.Canceled, …) and to the application's own
-// (Options.Errors). When the link breaks every pending call fails with an
+// (Options.Errors). It names the peer's software version (PeerVersion,
+// from the link hello), and, when the serving side sets
+// Options.ErrorStacks, where the error came from (Stack). When the link breaks every pending call fails with an
 // error matching [ErrLinkClosed].
 //
 // References are random per-session ids. A reference is released
-// explicitly ([Ref.Release]), when its proxy becomes unreachable, or when
-// the session ends; a call naming a released, forged or foreign id is
-// refused with [ErrUnknownRef] and reaches no object.
+// explicitly ([Ref.Release]), when its proxy and every copy of it become
+// unreachable, or when the session ends; a call naming a released, forged
+// or foreign id is refused with [ErrUnknownRef] and reaches no object.
+// Release is final: once it returns, a call through the proxy, a copy of
+// it or a stub bound to it fails at once with ErrUnknownRef, and the peer
+// drops the object before it reads anything this side sends afterwards.
 //
 // # Ownership
 //

@@ -49,10 +49,22 @@ var (
 // side. When this side knows the same code, errors.Is sees through the
 // RemoteError to the sentinel: errors.Is(err, fs.ErrNotExist) works across
 // the wire.
+//
+// Stack is where the error came from on the peer, when the peer serves
+// with Options.ErrorStacks (off by default): for a panic, the panicking
+// goroutine's frames from the panic down to the handler; for a returned
+// error, the handler that returned it (Go errors record no place of
+// their own); and below either, the stack of a RemoteError the handler's
+// error wraps (a failure it got from a further peer). PeerVersion is the
+// software the peer announced in its link hello (Peer.Version), e.g.
+// "hopwire/v0.4.0", or "" for a peer that predates it. Error() shows
+// neither.
 type RemoteError struct {
-	Type    string
-	Message string
-	Code    string
+	Type        string
+	Message     string
+	Code        string
+	Stack       string
+	PeerVersion string
 
 	sentinel error
 }
@@ -151,9 +163,10 @@ func (t *errorTable) encode(err error) (code, typ, msg string) {
 	return code, fmt.Sprintf("%T", err), err.Error()
 }
 
-// decode builds the RemoteError for a wire error.
-func (t *errorTable) decode(code, typ, msg string) *RemoteError {
-	return &RemoteError{Type: typ, Message: msg, Code: code, sentinel: t.byCode[code]}
+// decode builds the RemoteError for a wire error from a peer that
+// announced version.
+func (t *errorTable) decode(code, typ, msg, stack, version string) *RemoteError {
+	return &RemoteError{Type: typ, Message: msg, Code: code, Stack: stack, PeerVersion: version, sentinel: t.byCode[code]}
 }
 
 // localError builds an error of the session layer itself as the peer will

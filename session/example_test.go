@@ -129,3 +129,26 @@ func ExampleRef_Bind() {
 	fmt.Println(calc.Add(context.Background(), 20, 22))
 	// Output: 42 <nil>
 }
+
+// Adder is the narrow view of Calc that ExposeAs hands out.
+type Adder interface {
+	Add(a, b int) int
+}
+
+// Expose only the methods of an interface: the others fail as unknown
+// methods.
+func ExampleExposeAs() {
+	client, server := pair()
+	defer client.Close()
+	defer server.Close()
+	session.ExposeAs[Adder](server, "adder", Calc{})
+
+	ctx := context.Background()
+	sum, err := session.Call[int](ctx, client.Service("adder"), "Add", 2, 3)
+	fmt.Println(sum, err)
+	_, err = client.Service("adder").Call(ctx, "Stat", "/etc")
+	fmt.Println(errors.Is(err, session.ErrNoMethod))
+	// Output:
+	// 5 <nil>
+	// true
+}

@@ -68,14 +68,26 @@ type Peer struct {
 	Caps        []string // capabilities the peer announced
 	Principal   string   // the authenticated identity, from the transport (LinkConfig.Peer)
 	Fingerprint string   // the authenticated key's fingerprint, from the transport
+	// Version is the software the peer announced in its hello,
+	// "hopwire/" and its module version (e.g. "hopwire/v0.4.0", or
+	// "hopwire/(devel)" for a source build); empty for nodes that
+	// predate it. It is the peer's claim, not authenticated.
+	Version string
 }
+
+// capErrorStack is the capability every link hello of this version
+// announces: its RPC layer reads the stack an error message may carry
+// (see Options.ErrorStacks). A node sends stacks only to peers that
+// announced it.
+const capErrorStack = "error-stack"
 
 // LinkConfig configures a link. The zero value (or nil) means defaults;
 // NewLink copies it and never modifies the caller's value.
 type LinkConfig struct {
 	// Name is this node's name, announced in the hello.
 	Name string
-	// Caps are capabilities announced in the hello.
+	// Caps are capabilities announced in the hello (at most 15: the
+	// session layer adds its own, "error-stack": see Options.ErrorStacks).
 	Caps []string
 	// Peer carries what the transport authenticated about the peer
 	// (principal and fingerprint). Session does no authentication itself:
@@ -152,6 +164,9 @@ func (c *LinkConfig) withDefaults() LinkConfig {
 		cfg = *c
 		cfg.Caps = append([]string(nil), c.Caps...)
 	}
+	if !slices.Contains(cfg.Caps, capErrorStack) {
+		cfg.Caps = append(cfg.Caps, capErrorStack)
+	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -200,6 +215,9 @@ func (c *LinkConfig) verify() error {
 	}
 	if c.KeepAlive > 0 && c.KeepAliveTimeout < c.KeepAlive {
 		return errors.New("session: KeepAliveTimeout must be at least KeepAlive")
+	}
+	if len(c.Caps) > wire.MaxCaps {
+		return fmt.Errorf("session: more than %d capabilities (the session layer adds %s)", wire.MaxCaps-1, capErrorStack)
 	}
 	if len(c.Name) > wire.MaxNameLen {
 		return fmt.Errorf("session: node name longer than %d bytes", wire.MaxNameLen)
@@ -284,7 +302,8 @@ func NewLink(c net.Conn, role Role, cfg *LinkConfig) (*Link, error) {
 func handshake(c net.Conn, role Role, cfg *LinkConfig, mux uint8) (*wire.Hello, error) {
 	_ = c.SetDeadline(time.Now().Add(cfg.HandshakeTimeout))
 	defer c.SetDeadline(time.Time{})
-	mine := &wire.Hello{Version: wire.ProtocolVersion, Mux: mux, Name: cfg.Name, Caps: cfg.Caps}
+	// A successful hello's text names the software: old nodes ignore it.
+	mine := &wire.Hello{Version: wire.ProtocolVersion, Mux: mux, Name: cfg.Name, Caps: cfg.Caps, Text: software}
 	send := func(h *wire.Hello) error {
 		b, err := wire.AppendHello(make([]byte, 0, 128), h)
 		if err != nil {
@@ -321,7 +340,7 @@ func handshake(c net.Conn, role Role, cfg *LinkConfig, mux uint8) (*wire.Hello, 
 		why = fmt.Sprintf("unsupported multiplexer version %d (this link needs %d)", peer.Mux, mux)
 	case cfg.Admit != nil:
 		p := cfg.Peer
-		p.Name, p.Caps = peer.Name, peer.Caps
+		p.Name, p.Caps, p.Version = peer.Name, peer.Caps, peer.Text
 		release, err := cfg.Admit(p)
 		if err != nil {
 			why = err.Error()
@@ -368,6 +387,7 @@ func startLink(m muxer, role Role, cfg *LinkConfig, h *wire.Hello) *Link {
 	peer := cfg.Peer
 	peer.Name = h.Name
 	peer.Caps = h.Caps
+	peer.Version = h.Text // a successful hello's text
 	l := &Link{
 		cfg:     *cfg,
 		role:    role,

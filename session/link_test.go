@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,8 +22,12 @@ func TestLinkHandshake(t *testing.T) {
 			if got := cl.Peer().Name; got != "srv" {
 				t.Errorf("client sees peer %q, want srv", got)
 			}
-			if p := sl.Peer(); p.Name != "cli" || len(p.Caps) != 1 || p.Principal != "alice" {
+			if p := sl.Peer(); p.Name != "cli" || !slices.Equal(p.Caps, []string{"rpc", capErrorStack}) || p.Principal != "alice" {
 				t.Errorf("server sees peer %+v", p)
+			}
+			// Each side announces its software in its hello.
+			if !strings.HasPrefix(software, "hopwire/") || cl.Peer().Version != software || sl.Peer().Version != software {
+				t.Errorf("versions: client sees %q, server sees %q, want %q", cl.Peer().Version, sl.Peer().Version, software)
 			}
 			rtt, err := cl.Ping(t.Context())
 			if err != nil || rtt <= 0 {

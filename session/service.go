@@ -7,6 +7,7 @@ import (
 	"math"
 	"reflect"
 	"runtime/debug"
+	"strings"
 	"time"
 	"unicode"
 
@@ -22,6 +23,8 @@ type method struct {
 	nout     int            // results before the error
 	hasErr   bool
 	variadic bool
+	owner    reflect.Type // the type whose method this is; nil for a func
+	name     string       // the method's name
 }
 
 // export is an object in this side's reference table.
@@ -42,8 +45,11 @@ func newExport(v reflect.Value, isFunc bool) (*export, error) {
 		}
 		return &export{methods: map[string]*method{"": m}}, nil
 	}
-	ms := make(map[string]*method)
 	t := v.Type()
+	if err := checkReceivers(t); err != nil {
+		return nil, err
+	}
+	ms := make(map[string]*method)
 	for i := 0; i < t.NumMethod(); i++ {
 		mt := t.Method(i)
 		if !mt.IsExported() {
@@ -53,12 +59,81 @@ func newExport(v reflect.Value, isFunc bool) (*export, error) {
 		if err != nil {
 			continue // not eligible: not callable remotely
 		}
+		m.owner, m.name = t, mt.Name
 		ms[mt.Name] = m
 	}
 	if len(ms) == 0 {
 		return nil, fmt.Errorf("%v has no exported methods with eligible signatures", t)
 	}
 	return &export{methods: ms}, nil
+}
+
+// checkReceivers refuses a value (not a pointer) whose pointer type has
+// exported methods that could be called remotely and that the value
+// lacks: methods with pointer receivers. Exposing such a value would
+// silently leave them out (the methods of a copy are those of its type);
+// the fix is to expose a pointer, or to say which methods to expose with
+// an interface (ExposeAs, ByRefAs).
+func checkReceivers(t reflect.Type) error {
+	if t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface {
+		return nil
+	}
+	pv := reflect.New(t)
+	var lost []string
+	for i := 0; i < pv.NumMethod(); i++ {
+		name := pv.Type().Method(i).Name
+		if _, ok := t.MethodByName(name); ok {
+			continue
+		}
+		if _, err := newMethod(pv.Method(i)); err == nil {
+			lost = append(lost, name)
+		}
+	}
+	if len(lost) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%v is not a pointer, and methods %s have pointer receivers: "+
+		"a %v value does not have them (pass a *%v, or name the methods to expose with an interface: ExposeAs, ByRefAs)",
+		t, strings.Join(lost, ", "), t, t)
+}
+
+// newView describes the callable surface of v seen through the interface
+// view: its methods, every one of which must be callable remotely.
+func newView(v any, view reflect.Type) (*export, error) {
+	if view.Kind() != reflect.Interface {
+		return nil, fmt.Errorf("%v is not an interface type", view)
+	}
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() {
+		return nil, errors.New("nil value")
+	}
+	iv := reflect.New(view).Elem()
+	iv.Set(rv) // v is an I: it implements view
+	ms := make(map[string]*method)
+	for i := 0; i < view.NumMethod(); i++ {
+		mt := view.Method(i)
+		if !mt.IsExported() {
+			continue
+		}
+		m, err := newMethod(iv.Method(i))
+		if err != nil {
+			return nil, fmt.Errorf("method %s of %v cannot be called remotely: %w", mt.Name, view, err)
+		}
+		m.owner, m.name = rv.Type(), mt.Name
+		ms[mt.Name] = m
+	}
+	if len(ms) == 0 {
+		return nil, fmt.Errorf("%v has no exported methods", view)
+	}
+	return &export{methods: ms}, nil
+}
+
+// export describes the callable surface of the value o wraps.
+func (o Object) export() (*export, error) {
+	if o.view != nil {
+		return newView(o.v, o.view)
+	}
+	return newExport(reflect.ValueOf(o.v), false)
 }
 
 // newMethod checks a signature: an optional leading context.Context, then
@@ -104,11 +179,22 @@ func eligible(t reflect.Type) bool {
 // caller's deadline and cancellation reach it) and return any results,
 // optionally ending in an error. Other methods are not callable. Exposing
 // a name again replaces the service.
+//
+// v should be a pointer. A value that is not one is refused if its
+// pointer type has eligible methods it lacks (methods with pointer
+// receivers), since they would silently not be callable. To expose only
+// some methods, use [ExposeAs]. v may also be an [Object] (from ByRef or
+// ByRefAs): what it wraps is exposed, through the interface ByRefAs
+// named, so that Options.Services can hold narrowed services.
 func (c *Conn) Expose(name string, v any) error {
 	if name == "" {
 		return errors.New("session: empty service name")
 	}
-	ex, err := newExport(reflect.ValueOf(v), false)
+	o, ok := v.(Object)
+	if !ok {
+		o = Object{v: v}
+	}
+	ex, err := o.export()
 	if err != nil {
 		return fmt.Errorf("session: expose %s: %w", name, err)
 	}
@@ -116,6 +202,21 @@ func (c *Conn) Expose(name string, v any) error {
 	c.services[name] = ex
 	c.mu.Unlock()
 	return nil
+}
+
+// ExposeAs exposes v as the service name through the interface I: the
+// peer can call I's methods, and a call to any other method of v fails
+// with ErrNoMethod, as for a method v does not have. A service can so
+// hand out a narrow view of a rich object (a read-only view of a store,
+// say) without writing a wrapper type, and the view is checked by the
+// compiler: v must implement I. Every method of I must be callable
+// remotely (see Expose), else ExposeAs fails; I must be an interface
+// type. ExposeAs(c, name, v) is c.Expose(name, ByRefAs[I](v)).
+//
+// Generic functions rather than an option on Expose: the interface is a
+// type, so it is a type parameter, and the compiler checks v against it.
+func ExposeAs[I any](c *Conn, name string, v I) error {
+	return c.Expose(name, ByRefAs[I](v))
 }
 
 // addExport puts ex in the reference table under a fresh random id.
@@ -175,8 +276,17 @@ func (c *Conn) admitCall(m *wire.Msg) (*callReq, bool) {
 	}
 	c.running[m.ID] = cancel
 	c.nameData(toks)
+	// The target is resolved here, on the reader, in the order of the
+	// wire: a call read before the release of its object runs, one read
+	// after it finds nothing.
+	var ex *export
+	if m.Obj != 0 {
+		ex = c.exports[m.Obj]
+	} else {
+		ex = c.services[m.Service]
+	}
 	c.mu.Unlock()
-	return &callReq{ctx: ctx, cancel: cancel, id: m.ID, obj: m.Obj, service: m.Service, method: m.Method, body: m.Body, tokens: toks}, true
+	return &callReq{ctx: ctx, cancel: cancel, id: m.ID, obj: m.Obj, ex: ex, service: m.Service, method: m.Method, body: m.Body, tokens: toks}, true
 }
 
 type callReq struct {
@@ -184,6 +294,7 @@ type callReq struct {
 	cancel  context.CancelFunc
 	id      uint64
 	obj     uint64
+	ex      *export // the target, as it was when the call was read; nil if unknown
 	service string
 	method  string
 	body    []byte
@@ -217,21 +328,42 @@ func (c *Conn) serveCall(req *callReq) {
 	}
 }
 
+// handlerError is errorMsg for the error of a handler, with its stack
+// when this side sends stacks (Options.ErrorStacks, and the peer reads
+// them): stack, then the stack of a remote error that err wraps.
+func (c *Conn) handlerError(id uint64, err error, stack string) *wire.Msg {
+	msg := c.errorMsg(id, err)
+	if !c.sendStacks {
+		return msg
+	}
+	var re *RemoteError
+	if errors.As(err, &re) && re.Stack != "" {
+		from := re.PeerVersion
+		if from == "" {
+			from = "a peer"
+		}
+		stack += "\nremote stack (" + from + "):\n" + re.Stack
+	}
+	// The stack must not make the message too large for the peer.
+	limit := min(maxStack, c.peerMaxMsg/4)
+	if len(stack) > limit {
+		stack = stack[:limit] + "\n…(truncated)\n"
+	}
+	msg.Stack = strings.ToValidUTF8(stack, "\uFFFD")
+	return msg
+}
+
 func (c *Conn) errorMsg(id uint64, err error) *wire.Msg {
 	code, typ, text := c.errs.encode(err)
-	return &wire.Msg{Kind: wire.MsgError, ID: id, Code: code, Type: typ, Text: text}
+	// The wire carries UTF-8 only (the peer would close the session):
+	// an error about a file name in another encoding keeps its text, its
+	// invalid bytes replaced.
+	return &wire.Msg{Kind: wire.MsgError, ID: id, Code: code, Type: strings.ToValidUTF8(typ, "\uFFFD"), Text: strings.ToValidUTF8(text, "\uFFFD")}
 }
 
 // invoke runs one call and builds its reply.
 func (c *Conn) invoke(ctx context.Context, req *callReq) (*wire.Msg, *encoder) {
-	var ex *export
-	c.mu.Lock()
-	if req.obj != 0 {
-		ex = c.exports[req.obj]
-	} else {
-		ex = c.services[req.service]
-	}
-	c.mu.Unlock()
+	ex := req.ex
 	if ex == nil {
 		c.rejectArgs(req.body)
 		if req.obj != 0 {
@@ -259,11 +391,15 @@ func (c *Conn) invoke(ctx context.Context, req *callReq) (*wire.Msg, *encoder) {
 		return c.errorMsg(req.id, err), nil
 	}
 	var out []reflect.Value
+	var stack string
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
 				c.log.Error("handler panicked", "method", req.method, "panic", p, "stack", string(debug.Stack()))
 				err = &panicError{p}
+				if c.sendStacks {
+					stack = panicStack()
+				}
 			}
 		}()
 		if m.variadic {
@@ -274,11 +410,14 @@ func (c *Conn) invoke(ctx context.Context, req *callReq) (*wire.Msg, *encoder) {
 	}()
 	closeArgStreams(args)
 	if err != nil {
-		return c.errorMsg(req.id, err), nil
+		return c.handlerError(req.id, err, stack), nil
 	}
 	if m.hasErr {
 		if e, _ := out[m.nout].Interface().(error); e != nil {
-			return c.errorMsg(req.id, e), nil
+			if c.sendStacks {
+				stack = m.returnedBy()
+			}
+			return c.handlerError(req.id, e, stack), nil
 		}
 		out = out[:m.nout]
 	}

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -74,13 +75,23 @@ func init() {
 }
 
 // Object marks a value to be passed by reference: the peer gets a *Ref
-// whose calls run the value's exported methods here. Make one with ByRef.
-type Object struct{ v any }
+// whose calls run the value's exported methods here. Make one with ByRef
+// or ByRefAs.
+type Object struct {
+	v    any
+	view reflect.Type // ByRefAs: only this interface's methods are callable
+}
 
 // ByRef wraps v so that it crosses the wire by reference instead of by
 // value, like an RPyC netref. Only v's exported methods with eligible
-// signatures can be called (see [Conn.Expose]).
-func ByRef(v any) Object { return Object{v} }
+// signatures can be called (see [Conn.Expose]). As with Expose, v is
+// refused if it is not a pointer and its pointer type has methods it
+// lacks; the error surfaces when v is sent.
+func ByRef(v any) Object { return Object{v: v} }
+
+// ByRefAs is ByRef through the interface I: the peer can call I's
+// methods and no others, whatever else v's type has; see [ExposeAs].
+func ByRefAs[I any](v I) Object { return Object{v: v, view: reflect.TypeFor[I]()} }
 
 var (
 	typeError   = reflect.TypeFor[error]()
@@ -182,7 +193,7 @@ func (e *encoder) encodeValue(b []byte, v any) ([]byte, error) {
 	}
 	switch x := v.(type) {
 	case Object:
-		ex, err := newExport(reflect.ValueOf(x.v), false)
+		ex, err := x.export()
 		if err != nil {
 			return nil, err
 		}
@@ -210,6 +221,10 @@ func (e *encoder) encodeValue(b []byte, v any) ([]byte, error) {
 	case float64, time.Time:
 		enc, err := encMode.Marshal(x)
 		return append(b, enc...), err
+	case complex128:
+		return appendComplex(b, x, false)
+	case complex64:
+		return appendComplex(b, complex128(x), true)
 	}
 	rv := reflect.ValueOf(v)
 	switch {
@@ -229,7 +244,7 @@ func (e *encoder) encodeValue(b []byte, v any) ([]byte, error) {
 	case isStreamable(rv, typeWriter):
 		return e.stream(b, refWriter, pendingStream{w: v.(io.Writer)})
 	}
-	enc, err := encMode.Marshal(v)
+	enc, err := marshalData(v)
 	if err != nil {
 		return nil, err
 	}
@@ -406,11 +421,7 @@ func (c *Conn) decodeValue(bound context.Context, raw []byte, t reflect.Type) (r
 		return reflect.Value{}, err
 	}
 	if !isRef {
-		p := reflect.New(t)
-		if err := decMode.Unmarshal(raw, p.Interface()); err != nil {
-			return reflect.Value{}, err
-		}
-		return p.Elem(), nil
+		return unmarshalData(raw, t)
 	}
 	switch wr.Kind {
 	case refObject, refFunc:
@@ -485,11 +496,16 @@ func (w streamWriter) Write(p []byte) (int, error) { return w.s.Write(p) }
 func (w streamWriter) Close() error                { return w.s.CloseWrite() }
 
 // remoteRef makes a proxy for a reference the peer exported. When the
-// proxy becomes unreachable the peer is told to release the object.
+// proxy and every copy of it have become unreachable, the peer is told to
+// release the object (unless Release already did).
 func (c *Conn) remoteRef(id uint64, fn bool) *Ref {
-	r := &Ref{c: c, id: id, fn: fn}
-	runtime.AddCleanup(r, func(id uint64) { c.queueRelease(id) }, id)
-	return r
+	st := &refState{released: new(atomic.Bool)}
+	runtime.AddCleanup(st, func(released *atomic.Bool) {
+		if released.CompareAndSwap(false, true) {
+			c.queueRelease(id)
+		}
+	}, st.released)
+	return &Ref{c: c, id: id, fn: fn, st: st}
 }
 
 // releaseUnused releases the references among values nobody decoded.

@@ -15,6 +15,7 @@ func FuzzDecodeValues(f *testing.F) {
 	for _, vals := range [][]any{
 		{1, "two", []byte{3}, true, 4.5, time.Unix(1, 2).UTC()},
 		{map[string]any{"a": []any{1, "x"}}, nil},
+		{complex(1, 2), complex64(3i), spectrum{Bins: []complex128{1}, Any: 2i}, []any{4i}},
 	} {
 		b, err := enc.encodeList(vals)
 		if err != nil {
@@ -27,7 +28,8 @@ func FuzzDecodeValues(f *testing.F) {
 	f.Add([]byte{0x9a, 0x7f, 0xff, 0xff, 0xff})             // 2^31-element header
 	f.Add([]byte{0x5a, 0xff, 0xff, 0xff, 0xff, 0x00})       // 2^32-byte string
 	f.Add([]byte{0x81, 0xa2, 0x61, 0x61, 1, 0x61, 0x61, 2}) // duplicate keys
-	types := []reflect.Type{reflect.TypeFor[int](), reflect.TypeFor[any](), reflect.TypeFor[map[string]any](), reflect.TypeFor[func(int) int](), reflect.TypeFor[*Ref]()}
+	types := []reflect.Type{reflect.TypeFor[int](), reflect.TypeFor[any](), reflect.TypeFor[map[string]any](), reflect.TypeFor[func(int) int](), reflect.TypeFor[*Ref](),
+		reflect.TypeFor[complex128](), reflect.TypeFor[spectrum](), reflect.TypeFor[[]complex64]()}
 	c := &Conn{exports: map[uint64]*export{}, data: map[uint64]*dataSlot{}, relWake: make(chan struct{}, 1), done: make(chan struct{})}
 	c.opts.StreamWait = time.Millisecond
 	f.Fuzz(func(t *testing.T, b []byte) {

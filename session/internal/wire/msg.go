@@ -52,7 +52,8 @@ const MaxReleaseIDs = 4096
 //   - hello:   Version, MaxMsg, MaxCalls, MaxRefs
 //   - call:    ID, Obj, Service (when Obj is 0), Method, Timeout, Body
 //   - reply:   ID, Body
-//   - error:   ID, Code, Type, Text
+//   - error:   ID, Code, Type, Text, Stack (optional: only to a peer that
+//     announced the "error-stack" capability in its link hello)
 //   - cancel:  ID
 //   - release: IDs
 //   - ping, pong: ID
@@ -69,6 +70,7 @@ type Msg struct {
 	Code    string
 	Type    string
 	Text    string
+	Stack   string // of an error; "" is not encoded
 	IDs     []uint64
 	Body    []byte
 
@@ -107,6 +109,9 @@ func AppendMsg(b []byte, m *Msg) []byte {
 		b = appendStr(b, m.Code)
 		b = appendStr(b, m.Type)
 		b = appendStr(b, m.Text)
+		if m.Stack != "" {
+			b = appendStr(b, m.Stack)
+		}
 	case MsgCancel, MsgPing, MsgPong:
 		b = binary.AppendUvarint(b, m.ID)
 	case MsgRelease:
@@ -155,6 +160,12 @@ func ParseMsg(b []byte, m *Msg) error {
 		m.Code = r.str()
 		m.Type = r.str()
 		m.Text = r.str()
+		if len(r.b) > 0 {
+			// The optional stack: present means not empty.
+			if m.Stack = r.str(); m.Stack == "" && r.err == nil {
+				return fmt.Errorf("%w: error with an empty stack", ErrBadMsg)
+			}
+		}
 	case MsgCancel, MsgPing, MsgPong:
 		m.ID = r.uvarint()
 	case MsgRelease:
@@ -174,7 +185,7 @@ func ParseMsg(b []byte, m *Msg) error {
 	if len(r.b) != 0 {
 		return fmt.Errorf("%w: %d trailing bytes after %s", ErrBadMsg, len(r.b), m.Kind)
 	}
-	for _, s := range [...]string{m.Service, m.Method, m.Code, m.Type, m.Text} {
+	for _, s := range [...]string{m.Service, m.Method, m.Code, m.Type, m.Text, m.Stack} {
 		if !utf8.ValidString(s) {
 			return fmt.Errorf("%w: %s carries invalid UTF-8", ErrBadMsg, m.Kind)
 		}

@@ -104,6 +104,7 @@ func sampleMsgs() []*Msg {
 		{Kind: MsgCall, ID: 1 << 60, Obj: 0xdeadbeefcafe, Method: "", Body: []byte{0x80}},
 		{Kind: MsgReply, ID: 7, Body: []byte{0x81, 3}},
 		{Kind: MsgError, ID: 9, Code: "ErrNotExist", Type: "*fs.PathError", Text: "open x: no such file"},
+		{Kind: MsgError, ID: 10, Type: "*errors.errorString", Text: "boom", Stack: "main.f()\n\t/src/main.go:3\n"},
 		{Kind: MsgCancel, ID: 9},
 		{Kind: MsgRelease, IDs: []uint64{1, 2, 1 << 63}},
 		{Kind: MsgPing, ID: 3},
@@ -152,6 +153,9 @@ func TestMsgBad(t *testing.T) {
 		"huge-release":   {byte(MsgRelease), 0xff, 0xff, 0xff, 0xff, 0x07},
 		"trailing":       {byte(MsgPing), 1, 2},
 		"bad-utf8":       {byte(MsgError), 1, 1, 0xff, 0, 0},
+		"empty-stack":    {byte(MsgError), 1, 0, 0, 0, 0},
+		"bad-utf8-stack": {byte(MsgError), 1, 0, 0, 0, 1, 0xff},
+		"short-stack":    {byte(MsgError), 1, 0, 0, 0, 5, 'a'},
 	}
 	for name, b := range bad {
 		t.Run(name, func(t *testing.T) {
