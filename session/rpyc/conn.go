@@ -290,6 +290,29 @@ func (c *Conn) Err() error {
 	}
 }
 
+// Stats counts what a connection holds.
+type Stats struct {
+	// Objects in this side's table: the root and every object sent to the
+	// peer by reference that it has not released (DEL) yet.
+	Objects int
+	// Proxies of the peer's objects held here (a proxy the garbage
+	// collector has found but not yet released still counts).
+	Proxies int
+	// Inflight: the peer's requests running here now.
+	Inflight int
+}
+
+// Stats returns the connection's counts; after close, Objects is 0.
+func (c *Conn) Stats() Stats {
+	c.omu.Lock()
+	objs := len(c.objects)
+	c.omu.Unlock()
+	c.xmu.Lock()
+	prox := len(c.proxies)
+	c.xmu.Unlock()
+	return Stats{Objects: objs, Proxies: prox, Inflight: int(c.inflight.Load())}
+}
+
 // Dialect returns the dialect this side sends in: the configured one, or
 // the peer's once detected.
 func (c *Conn) Dialect() Dialect {

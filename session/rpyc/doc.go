@@ -41,7 +41,10 @@
 // once; otherwise a proxy that becomes unreachable is released when the
 // garbage collector notices (RPyC's DEL, with the peer's send count, so
 // that a proxy dying while the object is re-sent is harmless). Everything
-// is released when the connection closes.
+// is released when the connection closes. The other way round, objects
+// this side sent by reference stay in its table until the peer's DEL
+// releases them (a Python proxy's DEL goes when it is garbage
+// collected); [Conn.Stats] counts the table.
 //
 // # Server
 //

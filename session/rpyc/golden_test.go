@@ -403,3 +403,42 @@ func TestBadPeer(t *testing.T) {
 		})
 	}
 }
+
+// TestGoldenDel applies the peer's DEL, in each dialect's envelope, with
+// the bytes Python's brine makes of RPyC's (proxy, count) arguments (5.3
+// and 6.0.2 alike): each takes away count sends of the object, and the
+// last removes it from the table. A DEL of an object already gone, or
+// without a count (1, as Python's handler defaults), is answered too.
+func TestGoldenDel(t *testing.T) {
+	const ctrID = "12 08 0e 0f 686f70776972652e436f756e746572 52 52" // ("hopwire.Counter", 2, 2)
+	for _, tc := range []struct {
+		d        Dialect
+		req, rep func(seq string) string
+	}{
+		{Dialect5, func(seq string) string { return "12 51 " + seq }, func(seq string) string { return "12 52 " + seq }},
+		{Dialect6, func(seq string) string { return "01 11 " + seq }, func(seq string) string { return "02 11 " + seq }},
+	} {
+		t.Run(tc.d.String(), func(t *testing.T) {
+			c, p := newRawPair(t, tc.d)
+			ctr := &Counter{}
+			for range 4 { // sent four times: n is 3
+				if id := c.export(ctr); id != (idPack{"hopwire.Counter", 2, 2}) {
+					t.Fatalf("id %v", id)
+				}
+			}
+			del := func(seq, args string, objects int) {
+				t.Helper()
+				p.send(frame(t, tc.req(seq)+" | 11 5f | 11 52 "+args))
+				p.expect(frame(t, tc.rep(seq)+" | 11 51 00"))
+				if n := c.Stats().Objects; n != objects {
+					t.Fatalf("after DEL %s: %d objects, want %d", args, n, objects)
+				}
+			}
+			del("57", "11 | 11 53 "+ctrID+" | 11 51 51", 2)  // count 1: three sends left
+			del("58", "10 | 11 53 "+ctrID, 2)                // no count: 1
+			del("59", "11 | 11 53 "+ctrID+" | 11 51 52", 1)  // count 2: gone
+			del("5a", "11 | 11 53 "+ctrID+" | 11 51 51", 1)  // already gone
+			del("5b", "11 | 11 53 "+rootID+" | 11 51 55", 1) // the root stays
+		})
+	}
+}

@@ -151,19 +151,11 @@ func (c *Conn) onRequest(seq int64, body any) error {
 		return nil
 	}
 	if handler == hDel {
-		// The object may be gone already; DEL never fails.
-		if a, ok := t[1].(Tuple); ok && len(a) == 2 {
-			if pair, ok := a[1].(Tuple); ok && len(pair) == 2 {
-				if items, ok := pair[1].(Tuple); ok && len(items) == 2 {
-					if ref, ok := items[0].(Tuple); ok && len(ref) == 2 {
-						id, err := toIDPack(ref[1])
-						n, ok := bigToInt64(unboxValue(items[1]))
-						if err == nil && ok {
-							c.decref(id, n)
-						}
-					}
-				}
-			}
+		// Applied here, in the order it arrived: a request the peer sends
+		// after its DEL sees the object gone. The object may be gone
+		// already; DEL never fails.
+		if id, n, ok := delArgs(t[1]); ok {
+			c.decref(id, n)
 		}
 		return c.reply(seq, nil, nil)
 	}
@@ -196,6 +188,37 @@ func (c *Conn) onRequest(seq int64, body any) error {
 		c.reply(seq, res, err)
 	}()
 	return nil
+}
+
+// delArgs reads the boxed arguments of DEL, (proxy, count), without
+// unboxing the proxy (which would fail for an object already gone): both
+// dialects send a TUPLE box holding the proxy as a LOCAL_REF and the
+// count as a VALUE, (2, ((3, id pack), (1, count))). A missing count is
+// 1, as in Python's handler; a count below 1 releases nothing.
+func delArgs(boxed any) (id idPack, count int64, ok bool) {
+	b, isTuple := boxed.(Tuple)
+	if !isTuple || len(b) != 2 || b[0] != int64(labelTuple) {
+		return idPack{}, 0, false
+	}
+	items, isTuple := b[1].(Tuple)
+	if !isTuple || len(items) < 1 || len(items) > 2 {
+		return idPack{}, 0, false
+	}
+	ref, isTuple := items[0].(Tuple)
+	if !isTuple || len(ref) != 2 || ref[0] != int64(labelLocalRef) {
+		return idPack{}, 0, false
+	}
+	id, err := toIDPack(ref[1])
+	if err != nil {
+		return idPack{}, 0, false
+	}
+	count = 1
+	if len(items) == 2 {
+		if count, ok = bigToInt64(unboxValue(items[1])); !ok || count < 1 {
+			return idPack{}, 0, false
+		}
+	}
+	return id, count, true
 }
 
 func unboxValue(v any) any {

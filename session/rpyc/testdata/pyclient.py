@@ -1,6 +1,8 @@
 """Python RPyC client driving a Go service served by session/rpyc.
 
 usage: pyclient.py PORT check   -- run the assertions, print OK
+       pyclient.py PORT release -- drop proxies of Go objects and check
+                                   that the Go side's table shrinks back
        pyclient.py PORT bench N -- N calls of root.echo, print calls/s and
                                    the client's own CPU seconds per call
        pyclient.py PORT loop    -- print "ready", then for each line
@@ -8,6 +10,7 @@ usage: pyclient.py PORT check   -- run the assertions, print OK
                                    KIND and print the seconds they took
                                    (see loop below), until stdin closes
 """
+import gc
 import os
 import sys
 import time
@@ -111,6 +114,41 @@ def check(conn):
     conn.ping()
 
 
+def release(conn):
+    # root.objects() is the size of the Go side's object table for this
+    # connection (the root, the objects method itself while it is being
+    # called, and whatever this client still holds).
+    root = conn.root
+    gc.collect()
+    base = root.objects()
+
+    held = [root.NewCounter(i) for i in range(100)]
+    n = root.objects()
+    assert n >= base + 100, ("100 counters held", base, n)
+    del held
+    gc.collect()
+    n = root.objects()
+    assert n == base, ("100 counters dropped", base, n)
+
+    for i in range(300):  # by-ref results dropped at once
+        assert root.NewCounter(i).Incr() == i + 1
+    gc.collect()
+    n = root.objects()
+    assert n == base, ("300 results dropped", base, n)
+
+    # One object received three times: one proxy whose DEL carries the
+    # count 3, which releases all three sends.
+    a, b, c = root.Shared(), root.Shared(), root.Shared()
+    assert a is b is c
+    n = root.objects()
+    assert n == base + 1, ("shared held", base, n)
+    del a, b, c
+    gc.collect()
+    n = root.objects()
+    assert n == base, ("shared dropped", base, n)
+    print(base)
+
+
 def bench(conn, n):
     # the usual Python idiom: root.echo(x) is GETATTR + CALL (+ DEL)
     root = conn.root
@@ -174,6 +212,8 @@ def main():
     if sys.argv[2] == "check":
         check(conn)
         print("OK")
+    elif sys.argv[2] == "release":
+        release(conn)
     elif sys.argv[2] == "loop":
         loop(conn)
     else:
