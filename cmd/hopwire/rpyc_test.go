@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -134,4 +135,42 @@ c.close()
 	if h, _ := os.Hostname(); strings.TrimSpace(string(out)) != h {
 		t.Fatalf("hostname %q", out)
 	}
+}
+
+// TestRPyCCommandDialect: the default dialect reaches an RPyC 6.x
+// classic server (when $HOPWIRE_RPYC6 names one) as well as Debian's 5.3
+// (TestRPyCCommand), and a server that answers neither dialect gets an
+// error that says so and names --dialect.
+func TestRPyCCommandDialect(t *testing.T) {
+	t.Run("6", func(t *testing.T) {
+		addr := rpyctest.For(t, "6").StartServer(t, "classic")
+		out, errOut, code := runCmdErr(t, "rpyc", addr, "modules.sys.platform")
+		if code != 0 || out != "linux\n" {
+			t.Fatalf("rpyc against 6.x: exit %d, %q, %s", code, out, errOut)
+		}
+	})
+	t.Run("neither", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { // reads the request, then hangs up without a word
+			defer close(done)
+			for {
+				nc, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				nc.Read(make([]byte, 64))
+				nc.Close()
+			}
+		}()
+		defer func() { ln.Close(); <-done }()
+		_, errOut, code := runCmdErr(t, "rpyc", ln.Addr().String(), "modules.sys.platform")
+		if code != 1 || !strings.Contains(errOut, "cannot tell which one") || !strings.Contains(errOut, "--dialect 5 or --dialect 6") || strings.Contains(errOut, "Options.") {
+			t.Fatalf("rpyc against neither dialect: exit %d, %s", code, errOut)
+		}
+		t.Log(strings.TrimSpace(errOut))
+	})
 }

@@ -71,9 +71,14 @@
 // # Dialects
 //
 // RPyC 5.x frames each message as a brine 3-tuple; 6.x sends a kind byte
-// and a 2-tuple, and neither understands the other. A Conn accepts both
-// at any time, and sends in Options.Dialect, or, with [DialectAuto] (the
-// default), in 5.x until the peer's first message shows its dialect.
+// and a 2-tuple, and neither understands the other: each answers the
+// other's first message with its own CLOSE and hangs up. A Conn accepts
+// both at any time, and sends in Options.Dialect. With [DialectAuto]
+// (the default), [Dial] asks the server in 5.x, then, if refused, on a
+// new connection in 6.x, and remembers the answer per address in the
+// process; a Conn of [NewConn] (a server's) answers in the dialect of
+// the peer's first message. When a peer hangs up on this side's dialect
+// the error matches [ErrDialect] and says which one the peer speaks.
 //
 // # Limits and differences from RPyC
 //
@@ -97,6 +102,13 @@
 //	apt-get install -y python3-rpyc
 //	go test -race ./session/rpyc/
 //
-// No RPyC 6.x is packaged, so 6.x is covered by golden byte vectors
-// written from the protocol and by Go-to-Go round trips.
+// No RPyC 6.x is packaged. The 6.x interop tests run when
+// $HOPWIRE_RPYC6 names a directory holding an rpyc 6.x package (e.g. a
+// checkout of github.com/tomerfiliba-org/rpyc at tag 6.0.2), put on
+// PYTHONPATH for the same python, and skip otherwise; without it, 6.x is
+// covered by golden byte vectors written from the protocol, Go-to-Go
+// round trips and a Go server that refuses 5.x as RPyC 6.x does:
+//
+//	git clone -b 6.0.2 https://github.com/tomerfiliba-org/rpyc /tmp/rpyc6
+//	HOPWIRE_RPYC6=/tmp/rpyc6 go test -race ./session/rpyc/
 package rpyc
