@@ -87,7 +87,8 @@ func runCmdErr(t *testing.T, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
-// TestServeRPyC: a Python RPyC client calls the node's RPyC service.
+// TestServeRPyC: a Python RPyC client calls the node's RPyC service, and
+// cannot rewrite the node's identity that later clients see.
 func TestServeRPyC(t *testing.T) {
 	py := rpyctest.Python(t)
 	if _, _, code := runCmd(t, "serve", "--rpyc", "192.0.2.1:1", "--listen", "tls://127.0.0.1:0"); code != 2 {
@@ -125,6 +126,23 @@ c = rpyc.connect("127.0.0.1", int(sys.argv[1]))
 assert c.root.name == "n1", c.root.name
 assert c.root.echo((1, "x", b"y")) == (1, "x", b"y")
 assert c.root.Fingerprint.startswith("SHA256:")
+for attr in ("name", "Name", "Fingerprint"):
+    try:
+        setattr(c.root, attr, "evil")
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError("root.%s was set" % attr)
+    try:
+        delattr(c.root, attr)
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError("root.%s was deleted" % attr)
+c2 = rpyc.connect("127.0.0.1", int(sys.argv[1]))  # a later client
+assert c2.root.name == "n1", c2.root.name
+assert c2.root.Fingerprint.startswith("SHA256:")
+c2.close()
 print(c.root.hostname())
 c.close()
 `

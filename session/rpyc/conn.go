@@ -96,6 +96,18 @@ type Options struct {
 	// answer to GETROOT): its exported methods and fields are reachable
 	// from the peer. Nil serves an empty object.
 	Root any
+	// AllowSetattr lets the peer set the exported fields of the objects
+	// this side serves (structs reached through a pointer), as RPyC's
+	// allow_setattr does. Off, the default, SETATTR raises
+	// AttributeError in the peer and changes nothing: a client must not
+	// rewrite what the service shows every other client. A field set by
+	// the peer is written while the service's own goroutines may read it;
+	// guard it in the service, or expose a method instead.
+	AllowSetattr bool
+	// AllowDelattr lets the peer delete those fields, as RPyC's
+	// allow_delattr does; a Go field cannot go, so it is reset to its
+	// zero value. Off by default.
+	AllowDelattr bool
 	// Dialect of the messages this side sends; see [DialectAuto].
 	Dialect Dialect
 	// MaxFrame limits a received frame, after inflation (default 256 MiB).

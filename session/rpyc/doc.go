@@ -51,11 +51,15 @@
 // [Serve] (or [NewConn] with Options.Root) serves any Go value as the root
 // object: its exported methods are callable from Python under their Go
 // name and their snake_case name (GetPath and get_path; an exposed_
-// prefix is accepted too), its exported fields readable and, through a
-// pointer, settable. Arguments are converted to the parameter types (a
-// Python list, set or dict, which arrives by reference, is fetched into a
-// Go slice or map parameter); a
-// leading context.Context parameter receives a context that ends with the
+// prefix is accepted too), its exported fields readable. Setting or
+// deleting an attribute raises AttributeError in the peer, as RPyC's
+// allow_setattr and allow_delattr (both False by default) do, unless
+// Options.AllowSetattr (fields of structs reached through a pointer) or
+// Options.AllowDelattr (which resets a field to its zero value) allows
+// it for the objects that Options serves. Arguments are converted to
+// the parameter types (a Python list, set or dict, which arrives by
+// reference, is fetched into a Go slice or map parameter); a leading
+// context.Context parameter receives a context that ends with the
 // connection and carries it ([FromContext]), so a handler can call back
 // into the client's own service. Results: none is None, one is itself,
 // several are a tuple, a trailing error is raised: fs.ErrNotExist as

@@ -67,8 +67,15 @@ func (goldenRoot) Fail() error {
 func (goldenRoot) Stop() error { return ErrStopIteration }
 
 func newRawPair(t *testing.T, d Dialect) (*Conn, *rawPeer) {
+	return newRawPairWith(t, &Options{Dialect: d})
+}
+
+// newRawPairWith serves a goldenRoot with opts.
+func newRawPairWith(t *testing.T, opts *Options) (*Conn, *rawPeer) {
 	a, b := net.Pipe()
-	c := NewConn(a, &Options{Dialect: d, Root: &goldenRoot{Name: "gold"}})
+	o := *opts
+	o.Root = &goldenRoot{Name: "gold"}
+	c := NewConn(a, &o)
 	t.Cleanup(func() {
 		b.Close()
 		c.Close()
@@ -214,7 +221,7 @@ func TestRoundTrip6(t *testing.T) {
 			sctx, stop := context.WithCancel(context.Background())
 			served := make(chan error, 1)
 			go func() {
-				served <- Serve(sctx, ln, &Options{Root: Namespace{"svc": &goSvc{Name: "rt"}, "version": "1"}, Dialect: d.server})
+				served <- Serve(sctx, ln, &Options{Root: Namespace{"svc": &goSvc{Name: "rt"}, "version": "1"}, Dialect: d.server, AllowSetattr: true})
 			}()
 			defer func() {
 				stop()
@@ -299,7 +306,7 @@ func FuzzConn(f *testing.F) {
 // Go root and checks each answer: bytes where they are fixed, the
 // exception type where the text is Go's.
 func TestGoldenHandlers(t *testing.T) {
-	c, p := newRawPair(t, Dialect6)
+	c, p := newRawPairWith(t, &Options{Dialect: Dialect6, AllowSetattr: true})
 	tgt := "11 53 " + rootID                                                                 // the root, boxed as the peer's local ref
 	str := func(s string) string { return fmt.Sprintf("08 %02x %x", tagBytes1+len(s)-1, s) } // 1..4 bytes
 	cases := []struct {
@@ -441,4 +448,42 @@ func TestGoldenDel(t *testing.T) {
 			del("5b", "11 | 11 53 "+rootID+" | 11 51 55", 1) // the root stays
 		})
 	}
+}
+
+// TestGoldenSetattr: SETATTR and DELATTR raise AttributeError and change
+// nothing unless the service allows them (RPyC's allow_setattr and
+// allow_delattr); allowed, DELATTR resets the field to its zero value.
+func TestGoldenSetattr(t *testing.T) {
+	tgt := "11 53 " + rootID
+	setName := "01 | 11 %s | 11 56 | 11 52 12 " + tgt + " | 11 51 08 0d 4e616d65 | 11 51 08 0b 6576" // SETATTR(root, "Name", "ev")
+	delName := "01 | 11 %s | 11 55 | 11 52 11 " + tgt + " | 11 51 08 0d 4e616d65"                    // DELATTR(root, "Name")
+	getName := "01 | 11 %s | 11 54 | 11 52 11 " + tgt + " | 11 51 08 0d 4e616d65"                    // GETATTR(root, "Name")
+	exc := func(p *rawPeer, c *Conn, seq int64, want string) {
+		t.Helper()
+		f := readRawFrame(t, p, c, want)
+		kind, gotSeq, body, err := decodeMessage(f)
+		re, ok := loadException(body).(*RemoteError)
+		if err != nil || kind != msgException || gotSeq != seq || !ok || re.Type != "AttributeError" || !strings.Contains(re.Message(), want) {
+			t.Fatalf("seq %d: %x: %v %#v, want AttributeError %q", seq, f, err, loadException(body), want)
+		}
+	}
+	c, p := newRawPair(t, Dialect6)
+	p.send(frame(t, fmt.Sprintf(setName, "50")))
+	exc(p, c, 0, "cannot set attribute 'Name': the service does not allow it")
+	p.send(frame(t, fmt.Sprintf(delName, "51")))
+	exc(p, c, 1, "cannot delete attribute 'Name': the service does not allow it")
+	p.send(frame(t, fmt.Sprintf(getName, "52")))
+	p.expect(frame(t, "02 | 11 52 | 11 51 08 0d 676f6c64")) // still "gold"
+
+	c, p = newRawPairWith(t, &Options{Dialect: Dialect6, AllowSetattr: true, AllowDelattr: true})
+	p.send(frame(t, fmt.Sprintf(setName, "50")))
+	p.expect(frame(t, "02 | 11 50 | 11 51 00"))
+	p.send(frame(t, fmt.Sprintf(getName, "51")))
+	p.expect(frame(t, "02 | 11 51 | 11 51 08 0b 6576")) // "ev"
+	p.send(frame(t, fmt.Sprintf(delName, "52")))
+	p.expect(frame(t, "02 | 11 52 | 11 51 00"))
+	p.send(frame(t, fmt.Sprintf(getName, "53")))
+	p.expect(frame(t, "02 | 11 53 | 11 51 08 01"))                                   // ""
+	p.send(frame(t, "01 | 11 54 | 11 55 | 11 52 11 "+tgt+" | 11 51 08 0d 4e6f6e65")) // DELATTR(root, "None"): no such field
+	exc(p, c, 4, "has no attribute 'None'")
 }

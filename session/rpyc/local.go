@@ -288,9 +288,18 @@ func (c *Conn) handle(ctx context.Context, handler int64, args Tuple) (res any, 
 		if err := need(3); err != nil {
 			return nil, err
 		}
+		if !c.opts.AllowSetattr {
+			return nil, attrRefused("set", args[1], "AllowSetattr")
+		}
 		return nil, c.setattr(ctx, args[0], args[1], args[2])
 	case hDelattr:
-		return nil, &RemoteError{Module: "builtins", Type: "AttributeError", Args: Tuple{"cannot delete attributes of Go objects"}}
+		if err := need(2); err != nil {
+			return nil, err
+		}
+		if !c.opts.AllowDelattr {
+			return nil, attrRefused("delete", args[1], "AllowDelattr")
+		}
+		return nil, c.delattr(args[0], args[1])
 	case hCall:
 		if err := need(1); err != nil {
 			return nil, err
@@ -527,27 +536,64 @@ func (c *Conn) getattr(obj any, nameV any) (any, error) {
 		if sv.Kind() == reflect.Pointer {
 			sv = sv.Elem()
 		}
+		fieldMu.RLock()
+		defer fieldMu.RUnlock()
 		return sv.FieldByIndex(idx).Interface(), nil
 	}
 	return nil, noAttr(obj, name)
 }
 
-func (c *Conn) setattr(ctx context.Context, obj, nameV, value any) error {
+// fieldMu orders the peers' reads and writes of exported fields (the
+// service's own code is not ordered by it).
+var fieldMu sync.RWMutex
+
+// attrRefused is the AttributeError of a SETATTR or DELATTR the service
+// does not allow, as Python's allow_setattr=False raises it.
+func attrRefused(verb string, nameV any, option string) error {
+	name, _ := nameV.(string)
+	return &RemoteError{Module: "builtins", Type: "AttributeError",
+		Args: Tuple{fmt.Sprintf("cannot %s attribute '%s': the service does not allow it (rpyc.Options.%s)", verb, name, option)}}
+}
+
+// field returns the settable exported field name of obj, a pointer to a
+// struct.
+func field(obj, nameV any, verb string) (reflect.Value, error) {
 	name, _ := nameV.(string)
 	rv := reflect.ValueOf(obj)
 	if obj == nil || rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
-		return &RemoteError{Module: "builtins", Type: "AttributeError", Args: Tuple{fmt.Sprintf("cannot set '%s'", name)}}
+		return reflect.Value{}, &RemoteError{Module: "builtins", Type: "AttributeError", Args: Tuple{fmt.Sprintf("cannot %s '%s'", verb, name)}}
 	}
 	idx, ok := infoOf(rv.Type()).fields[name]
 	if !ok {
-		return noAttr(obj, name)
+		return reflect.Value{}, noAttr(obj, name)
 	}
-	f := rv.Elem().FieldByIndex(idx)
+	return rv.Elem().FieldByIndex(idx), nil
+}
+
+func (c *Conn) setattr(ctx context.Context, obj, nameV, value any) error {
+	f, err := field(obj, nameV, "set")
+	if err != nil {
+		return err
+	}
 	nv, err := convert(ctx, value, f.Type())
 	if err != nil {
 		return err
 	}
+	fieldMu.Lock()
 	f.Set(nv)
+	fieldMu.Unlock()
+	return nil
+}
+
+// delattr resets a field to its zero value: Go fields cannot be deleted.
+func (c *Conn) delattr(obj, nameV any) error {
+	f, err := field(obj, nameV, "delete")
+	if err != nil {
+		return err
+	}
+	fieldMu.Lock()
+	f.SetZero()
+	fieldMu.Unlock()
 	return nil
 }
 

@@ -98,13 +98,19 @@ func (c *Counter) Incr() int {
 // serveGo runs a Go service on loopback until the test ends.
 func serveGo(t testing.TB, root any) string {
 	t.Helper()
+	return serveGoWith(t, &Options{Root: root})
+}
+
+// serveGoWith runs Serve with opts on loopback until the test ends.
+func serveGoWith(t testing.TB, opts *Options) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, &Options{Root: root}) }()
+	go func() { done <- Serve(ctx, ln, opts) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -157,5 +163,30 @@ func TestPythonClientReleases(t *testing.T) {
 				t.Fatalf("pyclient release (rpyc %s): %s", p.Version, out)
 			}
 		})
+	}
+}
+
+// TestPythonClientSetattr: a Python client can neither set nor delete
+// attributes of a Go service (AttributeError, nothing changed) unless
+// the service allows it.
+func TestPythonClientSetattr(t *testing.T) {
+	for _, line := range rpyctest.Lines {
+		for _, allowed := range []bool{false, true} {
+			mode := map[bool]string{false: "refused", true: "allowed"}[allowed]
+			t.Run(line+"/"+mode, func(t *testing.T) {
+				p := rpyctest.For(t, line)
+				svc := &goSvc{Name: "go-svc"}
+				addr := serveGoWith(t, &Options{Root: svc, AllowSetattr: allowed, AllowDelattr: allowed})
+				if out := runPyClientOf(t, p, addr, "setattr", mode); out != "OK" {
+					t.Fatalf("pyclient setattr %s (rpyc %s): %s", mode, p.Version, out)
+				}
+				fieldMu.RLock()
+				name := svc.Name
+				fieldMu.RUnlock()
+				if want := map[bool]string{false: "go-svc", true: "renamed"}[allowed]; name != want {
+					t.Fatalf("Name = %q, want %q", name, want)
+				}
+			})
+		}
 	}
 }

@@ -3,6 +3,10 @@
 usage: pyclient.py PORT check   -- run the assertions, print OK
        pyclient.py PORT release -- drop proxies of Go objects and check
                                    that the Go side's table shrinks back
+       pyclient.py PORT setattr refused|allowed
+                                -- set and delete attributes of the Go
+                                   service: AttributeError and no change,
+                                   or done; print OK
        pyclient.py PORT bench N -- N calls of root.echo, print calls/s and
                                    the client's own CPU seconds per call
        pyclient.py PORT loop    -- print "ready", then for each line
@@ -99,8 +103,6 @@ def check(conn):
     ctr = root.NewCounter(10)
     assert ctr.Incr() == 11 and ctr.Incr() == 12
     assert ctr.Value == 12
-    ctr.Value = 100
-    assert ctr.Incr() == 101
     assert "Counter" in repr(ctr)
     double = root.Doubler()
     assert double(21) == 42
@@ -147,6 +149,33 @@ def release(conn):
     n = root.objects()
     assert n == base, ("shared dropped", base, n)
     print(base)
+
+
+def setattrs(conn, allowed):
+    root = conn.root
+    ctr = root.NewCounter(1)
+    if allowed:
+        ctr.Value = 100
+        assert ctr.Incr() == 101
+        root.Name = "renamed"
+        assert root.Name == "renamed"
+        del ctr.Value  # a Go field cannot go: it is reset to zero
+        assert ctr.Value == 0
+        return
+    for obj, name, value, was in ((root, "Name", "evil", "go-svc"), (ctr, "Value", 100, 1)):
+        try:
+            setattr(obj, name, value)
+        except AttributeError as e:
+            assert "cannot set attribute" in str(e), str(e)
+        else:
+            raise AssertionError("set %s: no AttributeError" % name)
+        try:
+            delattr(obj, name)
+        except AttributeError as e:
+            assert "cannot delete attribute" in str(e), str(e)
+        else:
+            raise AssertionError("del %s: no AttributeError" % name)
+        assert getattr(obj, name) == was, (name, getattr(obj, name))
 
 
 def bench(conn, n):
@@ -214,6 +243,9 @@ def main():
         print("OK")
     elif sys.argv[2] == "release":
         release(conn)
+    elif sys.argv[2] == "setattr":
+        setattrs(conn, sys.argv[3] == "allowed")
+        print("OK")
     elif sys.argv[2] == "loop":
         loop(conn)
     else:
