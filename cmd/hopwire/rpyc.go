@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -32,7 +33,7 @@ func runRPyC(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	cf.register(fs)
 	useTLS := fs.Bool("tls", false, "TLS to the RPyC server (verified against the system roots or --tls-ca)")
 	tlsCA := fs.String("tls-ca", "", "PEM file of CAs that sign the RPyC server's certificate")
-	dialect := fs.String("dialect", "auto", "RPyC message dialect: 5, 6 or auto")
+	dialect := fs.String("dialect", "auto", "RPyC message dialect: 5, 6 or auto (ask the server: 5.x, then 6.x)")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
 	if err := parseInterleaved(fs, args); err != nil {
 		return err
@@ -88,12 +89,12 @@ func runRPyC(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	}
 	c, err := rpyc.Dial(ctx, addr, opts)
 	if err != nil {
-		return err
+		return dialectHint(err)
 	}
 	defer c.Close()
 	v, err := evalRPyCExpr(ctx, c, expr)
 	if err != nil {
-		return err
+		return dialectHint(err)
 	}
 	s, err := pyStr(ctx, v)
 	if err != nil {
@@ -102,6 +103,24 @@ func runRPyC(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	fmt.Fprintln(stdout, s)
 	return nil
 }
+
+// dialectHint names the flag in an error about the RPyC dialect, which
+// the library words for Go callers (Options.Dialect).
+func dialectHint(err error) error {
+	if !errors.Is(err, rpyc.ErrDialect) {
+		return err
+	}
+	return &rewordedError{strings.ReplaceAll(err.Error(), "Options.Dialect", "--dialect 5 or --dialect 6"), err}
+}
+
+// rewordedError is err under another message.
+type rewordedError struct {
+	msg string
+	err error
+}
+
+func (e *rewordedError) Error() string { return e.msg }
+func (e *rewordedError) Unwrap() error { return e.err }
 
 // rpycStep is one step of an expression: an attribute or a call.
 type rpycStep struct {

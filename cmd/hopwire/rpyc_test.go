@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -86,7 +87,8 @@ func runCmdErr(t *testing.T, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
-// TestServeRPyC: a Python RPyC client calls the node's RPyC service.
+// TestServeRPyC: a Python RPyC client calls the node's RPyC service, and
+// cannot rewrite the node's identity that later clients see.
 func TestServeRPyC(t *testing.T) {
 	py := rpyctest.Python(t)
 	if _, _, code := runCmd(t, "serve", "--rpyc", "192.0.2.1:1", "--listen", "tls://127.0.0.1:0"); code != 2 {
@@ -124,6 +126,23 @@ c = rpyc.connect("127.0.0.1", int(sys.argv[1]))
 assert c.root.name == "n1", c.root.name
 assert c.root.echo((1, "x", b"y")) == (1, "x", b"y")
 assert c.root.Fingerprint.startswith("SHA256:")
+for attr in ("name", "Name", "Fingerprint"):
+    try:
+        setattr(c.root, attr, "evil")
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError("root.%s was set" % attr)
+    try:
+        delattr(c.root, attr)
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError("root.%s was deleted" % attr)
+c2 = rpyc.connect("127.0.0.1", int(sys.argv[1]))  # a later client
+assert c2.root.name == "n1", c2.root.name
+assert c2.root.Fingerprint.startswith("SHA256:")
+c2.close()
 print(c.root.hostname())
 c.close()
 `
@@ -134,4 +153,42 @@ c.close()
 	if h, _ := os.Hostname(); strings.TrimSpace(string(out)) != h {
 		t.Fatalf("hostname %q", out)
 	}
+}
+
+// TestRPyCCommandDialect: the default dialect reaches an RPyC 6.x
+// classic server (when $HOPWIRE_RPYC6 names one) as well as Debian's 5.3
+// (TestRPyCCommand), and a server that answers neither dialect gets an
+// error that says so and names --dialect.
+func TestRPyCCommandDialect(t *testing.T) {
+	t.Run("6", func(t *testing.T) {
+		addr := rpyctest.For(t, "6").StartServer(t, "classic")
+		out, errOut, code := runCmdErr(t, "rpyc", addr, "modules.sys.platform")
+		if code != 0 || out != "linux\n" {
+			t.Fatalf("rpyc against 6.x: exit %d, %q, %s", code, out, errOut)
+		}
+	})
+	t.Run("neither", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { // reads the request, then hangs up without a word
+			defer close(done)
+			for {
+				nc, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				nc.Read(make([]byte, 64))
+				nc.Close()
+			}
+		}()
+		defer func() { ln.Close(); <-done }()
+		_, errOut, code := runCmdErr(t, "rpyc", ln.Addr().String(), "modules.sys.platform")
+		if code != 1 || !strings.Contains(errOut, "cannot tell which one") || !strings.Contains(errOut, "--dialect 5 or --dialect 6") || strings.Contains(errOut, "Options.") {
+			t.Fatalf("rpyc against neither dialect: exit %d, %s", code, errOut)
+		}
+		t.Log(strings.TrimSpace(errOut))
+	})
 }

@@ -64,9 +64,11 @@ const excStopIteration = 1
 type Dialect int32
 
 const (
-	// DialectAuto sends 5.x messages until the peer's first message
-	// shows its dialect, then answers in the peer's. It always accepts
-	// both.
+	// DialectAuto finds out the peer's dialect. [Dial] asks the server
+	// (see there) before it returns; a Conn from [NewConn] sends 5.x
+	// messages until the peer's first message shows its dialect, then
+	// answers in the peer's, which suits a server (a client speaks
+	// first). A Conn always accepts both.
 	DialectAuto Dialect = iota
 	// Dialect5: each message is a brine 3-tuple (kind, seq, body), as
 	// RPyC up to 5.3.x speaks.
@@ -87,13 +89,25 @@ func (d Dialect) String() string {
 }
 
 // Options configure a connection. The zero value (or nil) is a client
-// that serves nothing, speaks 5.x until it hears 6.x, never compresses
-// and accepts frames up to 256 MiB.
+// that serves nothing, speaks the dialect of its peer ([DialectAuto]),
+// never compresses and accepts frames up to 256 MiB.
 type Options struct {
 	// Root is the object this side serves to the peer as its root (the
 	// answer to GETROOT): its exported methods and fields are reachable
 	// from the peer. Nil serves an empty object.
 	Root any
+	// AllowSetattr lets the peer set the exported fields of the objects
+	// this side serves (structs reached through a pointer), as RPyC's
+	// allow_setattr does. Off, the default, SETATTR raises
+	// AttributeError in the peer and changes nothing: a client must not
+	// rewrite what the service shows every other client. A field set by
+	// the peer is written while the service's own goroutines may read it;
+	// guard it in the service, or expose a method instead.
+	AllowSetattr bool
+	// AllowDelattr lets the peer delete those fields, as RPyC's
+	// allow_delattr does; a Go field cannot go, so it is reset to its
+	// zero value. Off by default.
+	AllowDelattr bool
 	// Dialect of the messages this side sends; see [DialectAuto].
 	Dialect Dialect
 	// MaxFrame limits a received frame, after inflation (default 256 MiB).
@@ -155,9 +169,13 @@ func toIDPack(v any) (idPack, error) {
 // callbacks nest in both directions without deadlock. A Conn is safe for
 // concurrent use.
 type Conn struct {
-	nc   net.Conn
-	opts Options
-	sent atomic.Int32 // the dialect used for sending; 0 until known
+	nc      net.Conn
+	opts    Options
+	sent    atomic.Int32 // the dialect used for sending; 0 until known
+	guessed atomic.Bool  // sent in 5.x before the dialect was known
+	// cacheKey: set on a Conn that Dial made for an auto dialect, whose
+	// entry in the dialect cache the peer's dialect corrects.
+	cacheKey atomic.Pointer[string]
 
 	wmu sync.Mutex
 
@@ -249,8 +267,38 @@ func NewConn(nc net.Conn, opts *Options) *Conn {
 // Dial connects to an RPyC server at addr ("host:port") with
 // opts.DialContext (a plain TCP dial by default), runs a TLS handshake
 // when opts.TLS is set, and starts a Conn. ctx governs the setup only.
+//
+// With [DialectAuto] (the default) Dial finds out which dialect the server
+// speaks, since an RPyC server never speaks first: it asks for the
+// server's root in 5.x (keeping the answer for [Conn.Root]), and when
+// that fails, as against a 6.x server, which answers a 5.x message with a
+// 6.x CLOSE, on a new connection in 6.x. The dialect found is remembered
+// for addr (and TLS or not) in this process, so later Dials to it make
+// one connection and no extra round trip; should the server there change
+// its line, the first call fails with [ErrDialect] and the next Dial
+// uses the new one. When neither dialect gets an answer, Dial fails with
+// an error matching ErrDialect that says what each try got.
 func Dial(ctx context.Context, addr string, opts *Options) (*Conn, error) {
 	o := opts.withDefaults()
+	if o.Dialect != DialectAuto {
+		return dialAs(ctx, addr, &o, o.Dialect)
+	}
+	return dialAuto(ctx, addr, &o)
+}
+
+// dialAs dials addr and runs a Conn that sends in d.
+func dialAs(ctx context.Context, addr string, o *Options, d Dialect) (*Conn, error) {
+	nc, err := dialStream(ctx, addr, o)
+	if err != nil {
+		return nil, err
+	}
+	od := *o
+	od.Dialect = d
+	return NewConn(nc, &od), nil
+}
+
+// dialStream dials addr with o.DialContext and runs o.TLS over it.
+func dialStream(ctx context.Context, addr string, o *Options) (net.Conn, error) {
 	dial := o.DialContext
 	if dial == nil {
 		var d net.Dialer
@@ -274,7 +322,7 @@ func Dial(ctx context.Context, addr string, opts *Options) (*Conn, error) {
 		}
 		nc = tc
 	}
-	return NewConn(nc, opts), nil
+	return nc, nil
 }
 
 // Done is closed when the connection has ended.
@@ -288,6 +336,29 @@ func (c *Conn) Err() error {
 	default:
 		return nil
 	}
+}
+
+// Stats counts what a connection holds.
+type Stats struct {
+	// Objects in this side's table: the root and every object sent to the
+	// peer by reference that it has not released (DEL) yet.
+	Objects int
+	// Proxies of the peer's objects held here (a proxy the garbage
+	// collector has found but not yet released still counts).
+	Proxies int
+	// Inflight: the peer's requests running here now.
+	Inflight int
+}
+
+// Stats returns the connection's counts; after close, Objects is 0.
+func (c *Conn) Stats() Stats {
+	c.omu.Lock()
+	objs := len(c.objects)
+	c.omu.Unlock()
+	c.xmu.Lock()
+	prox := len(c.proxies)
+	c.xmu.Unlock()
+	return Stats{Objects: objs, Proxies: prox, Inflight: int(c.inflight.Load())}
 }
 
 // Dialect returns the dialect this side sends in: the configured one, or
@@ -374,9 +445,17 @@ func (c *Conn) dispatch(p []byte) error {
 	if p[0] != tagTuple1+2 {
 		d = Dialect6
 	}
+	ours := Dialect(c.sent.Load())
+	if ours == DialectAuto && c.guessed.Load() {
+		ours = Dialect5
+	}
 	c.sent.CompareAndSwap(int32(DialectAuto), int32(d))
 	switch kind {
 	case msgRequest:
+		if ours != DialectAuto && d != ours && isClose(body) {
+			// How RPyC refuses the other dialect: its CLOSE, in its own.
+			return c.wrongDialect(d, ours)
+		}
 		return c.onRequest(seq, body)
 	case msgReply, msgException:
 		var val any
@@ -439,7 +518,11 @@ func decodeMessage(p []byte) (kind, seq int64, body any, err error) {
 // dialect's envelope up to and including seq.
 func (c *Conn) newMessage(kind byte, seq int64) []byte {
 	b := make([]byte, frameHeader, 128)
-	if c.Dialect() == Dialect6 {
+	d := Dialect(c.sent.Load())
+	if d == DialectAuto {
+		c.guessed.Store(true)
+	}
+	if d == Dialect6 {
 		b = append(b, kind, tagTuple1+1)
 	} else {
 		b = append(b, tagTuple1+2, kind+immBase)

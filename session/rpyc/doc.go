@@ -41,18 +41,25 @@
 // once; otherwise a proxy that becomes unreachable is released when the
 // garbage collector notices (RPyC's DEL, with the peer's send count, so
 // that a proxy dying while the object is re-sent is harmless). Everything
-// is released when the connection closes.
+// is released when the connection closes. The other way round, objects
+// this side sent by reference stay in its table until the peer's DEL
+// releases them (a Python proxy's DEL goes when it is garbage
+// collected); [Conn.Stats] counts the table.
 //
 // # Server
 //
 // [Serve] (or [NewConn] with Options.Root) serves any Go value as the root
 // object: its exported methods are callable from Python under their Go
 // name and their snake_case name (GetPath and get_path; an exposed_
-// prefix is accepted too), its exported fields readable and, through a
-// pointer, settable. Arguments are converted to the parameter types (a
-// Python list, set or dict, which arrives by reference, is fetched into a
-// Go slice or map parameter); a
-// leading context.Context parameter receives a context that ends with the
+// prefix is accepted too), its exported fields readable. Setting or
+// deleting an attribute raises AttributeError in the peer, as RPyC's
+// allow_setattr and allow_delattr (both False by default) do, unless
+// Options.AllowSetattr (fields of structs reached through a pointer) or
+// Options.AllowDelattr (which resets a field to its zero value) allows
+// it for the objects that Options serves. Arguments are converted to
+// the parameter types (a Python list, set or dict, which arrives by
+// reference, is fetched into a Go slice or map parameter); a leading
+// context.Context parameter receives a context that ends with the
 // connection and carries it ([FromContext]), so a handler can call back
 // into the client's own service. Results: none is None, one is itself,
 // several are a tuple, a trailing error is raised: fs.ErrNotExist as
@@ -68,9 +75,14 @@
 // # Dialects
 //
 // RPyC 5.x frames each message as a brine 3-tuple; 6.x sends a kind byte
-// and a 2-tuple, and neither understands the other. A Conn accepts both
-// at any time, and sends in Options.Dialect, or, with [DialectAuto] (the
-// default), in 5.x until the peer's first message shows its dialect.
+// and a 2-tuple, and neither understands the other: each answers the
+// other's first message with its own CLOSE and hangs up. A Conn accepts
+// both at any time, and sends in Options.Dialect. With [DialectAuto]
+// (the default), [Dial] asks the server in 5.x, then, if refused, on a
+// new connection in 6.x, and remembers the answer per address in the
+// process; a Conn of [NewConn] (a server's) answers in the dialect of
+// the peer's first message. When a peer hangs up on this side's dialect
+// the error matches [ErrDialect] and says which one the peer speaks.
 //
 // # Limits and differences from RPyC
 //
@@ -94,6 +106,13 @@
 //	apt-get install -y python3-rpyc
 //	go test -race ./session/rpyc/
 //
-// No RPyC 6.x is packaged, so 6.x is covered by golden byte vectors
-// written from the protocol and by Go-to-Go round trips.
+// No RPyC 6.x is packaged. The 6.x interop tests run when
+// $HOPWIRE_RPYC6 names a directory holding an rpyc 6.x package (e.g. a
+// checkout of github.com/tomerfiliba-org/rpyc at tag 6.0.2), put on
+// PYTHONPATH for the same python, and skip otherwise; without it, 6.x is
+// covered by golden byte vectors written from the protocol, Go-to-Go
+// round trips and a Go server that refuses 5.x as RPyC 6.x does:
+//
+//	git clone -b 6.0.2 https://github.com/tomerfiliba-org/rpyc /tmp/rpyc6
+//	HOPWIRE_RPYC6=/tmp/rpyc6 go test -race ./session/rpyc/
 package rpyc

@@ -28,6 +28,10 @@ var (
 	ErrNoAttr = errors.New("rpyc: no such attribute")
 	// ErrNotReady: Async.Result was asked before the result arrived.
 	ErrNotReady = errors.New("rpyc: result not ready")
+	// ErrDialect: Dial could not find out which dialect (5.x or 6.x) the
+	// server speaks, or the peer closed the connection on this side's
+	// dialect; Options.Dialect chooses it.
+	ErrDialect = errors.New("rpyc: dialect")
 )
 
 // RemoteError is an exception raised on the far side: a Python exception

@@ -67,8 +67,15 @@ func (goldenRoot) Fail() error {
 func (goldenRoot) Stop() error { return ErrStopIteration }
 
 func newRawPair(t *testing.T, d Dialect) (*Conn, *rawPeer) {
+	return newRawPairWith(t, &Options{Dialect: d})
+}
+
+// newRawPairWith serves a goldenRoot with opts.
+func newRawPairWith(t *testing.T, opts *Options) (*Conn, *rawPeer) {
 	a, b := net.Pipe()
-	c := NewConn(a, &Options{Dialect: d, Root: &goldenRoot{Name: "gold"}})
+	o := *opts
+	o.Root = &goldenRoot{Name: "gold"}
+	c := NewConn(a, &o)
 	t.Cleanup(func() {
 		b.Close()
 		c.Close()
@@ -214,7 +221,7 @@ func TestRoundTrip6(t *testing.T) {
 			sctx, stop := context.WithCancel(context.Background())
 			served := make(chan error, 1)
 			go func() {
-				served <- Serve(sctx, ln, &Options{Root: Namespace{"svc": &goSvc{Name: "rt"}, "version": "1"}, Dialect: d.server})
+				served <- Serve(sctx, ln, &Options{Root: Namespace{"svc": &goSvc{Name: "rt"}, "version": "1"}, Dialect: d.server, AllowSetattr: true})
 			}()
 			defer func() {
 				stop()
@@ -299,7 +306,7 @@ func FuzzConn(f *testing.F) {
 // Go root and checks each answer: bytes where they are fixed, the
 // exception type where the text is Go's.
 func TestGoldenHandlers(t *testing.T) {
-	c, p := newRawPair(t, Dialect6)
+	c, p := newRawPairWith(t, &Options{Dialect: Dialect6, AllowSetattr: true})
 	tgt := "11 53 " + rootID                                                                 // the root, boxed as the peer's local ref
 	str := func(s string) string { return fmt.Sprintf("08 %02x %x", tagBytes1+len(s)-1, s) } // 1..4 bytes
 	cases := []struct {
@@ -402,4 +409,81 @@ func TestBadPeer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGoldenDel applies the peer's DEL, in each dialect's envelope, with
+// the bytes Python's brine makes of RPyC's (proxy, count) arguments (5.3
+// and 6.0.2 alike): each takes away count sends of the object, and the
+// last removes it from the table. A DEL of an object already gone, or
+// without a count (1, as Python's handler defaults), is answered too.
+func TestGoldenDel(t *testing.T) {
+	const ctrID = "12 08 0e 0f 686f70776972652e436f756e746572 52 52" // ("hopwire.Counter", 2, 2)
+	for _, tc := range []struct {
+		d        Dialect
+		req, rep func(seq string) string
+	}{
+		{Dialect5, func(seq string) string { return "12 51 " + seq }, func(seq string) string { return "12 52 " + seq }},
+		{Dialect6, func(seq string) string { return "01 11 " + seq }, func(seq string) string { return "02 11 " + seq }},
+	} {
+		t.Run(tc.d.String(), func(t *testing.T) {
+			c, p := newRawPair(t, tc.d)
+			ctr := &Counter{}
+			for range 4 { // sent four times: n is 3
+				if id := c.export(ctr); id != (idPack{"hopwire.Counter", 2, 2}) {
+					t.Fatalf("id %v", id)
+				}
+			}
+			del := func(seq, args string, objects int) {
+				t.Helper()
+				p.send(frame(t, tc.req(seq)+" | 11 5f | 11 52 "+args))
+				p.expect(frame(t, tc.rep(seq)+" | 11 51 00"))
+				if n := c.Stats().Objects; n != objects {
+					t.Fatalf("after DEL %s: %d objects, want %d", args, n, objects)
+				}
+			}
+			del("57", "11 | 11 53 "+ctrID+" | 11 51 51", 2)  // count 1: three sends left
+			del("58", "10 | 11 53 "+ctrID, 2)                // no count: 1
+			del("59", "11 | 11 53 "+ctrID+" | 11 51 52", 1)  // count 2: gone
+			del("5a", "11 | 11 53 "+ctrID+" | 11 51 51", 1)  // already gone
+			del("5b", "11 | 11 53 "+rootID+" | 11 51 55", 1) // the root stays
+		})
+	}
+}
+
+// TestGoldenSetattr: SETATTR and DELATTR raise AttributeError and change
+// nothing unless the service allows them (RPyC's allow_setattr and
+// allow_delattr); allowed, DELATTR resets the field to its zero value.
+func TestGoldenSetattr(t *testing.T) {
+	tgt := "11 53 " + rootID
+	setName := "01 | 11 %s | 11 56 | 11 52 12 " + tgt + " | 11 51 08 0d 4e616d65 | 11 51 08 0b 6576" // SETATTR(root, "Name", "ev")
+	delName := "01 | 11 %s | 11 55 | 11 52 11 " + tgt + " | 11 51 08 0d 4e616d65"                    // DELATTR(root, "Name")
+	getName := "01 | 11 %s | 11 54 | 11 52 11 " + tgt + " | 11 51 08 0d 4e616d65"                    // GETATTR(root, "Name")
+	exc := func(p *rawPeer, c *Conn, seq int64, want string) {
+		t.Helper()
+		f := readRawFrame(t, p, c, want)
+		kind, gotSeq, body, err := decodeMessage(f)
+		re, ok := loadException(body).(*RemoteError)
+		if err != nil || kind != msgException || gotSeq != seq || !ok || re.Type != "AttributeError" || !strings.Contains(re.Message(), want) {
+			t.Fatalf("seq %d: %x: %v %#v, want AttributeError %q", seq, f, err, loadException(body), want)
+		}
+	}
+	c, p := newRawPair(t, Dialect6)
+	p.send(frame(t, fmt.Sprintf(setName, "50")))
+	exc(p, c, 0, "cannot set attribute 'Name': the service does not allow it")
+	p.send(frame(t, fmt.Sprintf(delName, "51")))
+	exc(p, c, 1, "cannot delete attribute 'Name': the service does not allow it")
+	p.send(frame(t, fmt.Sprintf(getName, "52")))
+	p.expect(frame(t, "02 | 11 52 | 11 51 08 0d 676f6c64")) // still "gold"
+
+	c, p = newRawPairWith(t, &Options{Dialect: Dialect6, AllowSetattr: true, AllowDelattr: true})
+	p.send(frame(t, fmt.Sprintf(setName, "50")))
+	p.expect(frame(t, "02 | 11 50 | 11 51 00"))
+	p.send(frame(t, fmt.Sprintf(getName, "51")))
+	p.expect(frame(t, "02 | 11 51 | 11 51 08 0b 6576")) // "ev"
+	p.send(frame(t, fmt.Sprintf(delName, "52")))
+	p.expect(frame(t, "02 | 11 52 | 11 51 00"))
+	p.send(frame(t, fmt.Sprintf(getName, "53")))
+	p.expect(frame(t, "02 | 11 53 | 11 51 08 01"))                                   // ""
+	p.send(frame(t, "01 | 11 54 | 11 55 | 11 52 11 "+tgt+" | 11 51 08 0d 4e6f6e65")) // DELATTR(root, "None"): no such field
+	exc(p, c, 4, "has no attribute 'None'")
 }

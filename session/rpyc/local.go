@@ -151,19 +151,11 @@ func (c *Conn) onRequest(seq int64, body any) error {
 		return nil
 	}
 	if handler == hDel {
-		// The object may be gone already; DEL never fails.
-		if a, ok := t[1].(Tuple); ok && len(a) == 2 {
-			if pair, ok := a[1].(Tuple); ok && len(pair) == 2 {
-				if items, ok := pair[1].(Tuple); ok && len(items) == 2 {
-					if ref, ok := items[0].(Tuple); ok && len(ref) == 2 {
-						id, err := toIDPack(ref[1])
-						n, ok := bigToInt64(unboxValue(items[1]))
-						if err == nil && ok {
-							c.decref(id, n)
-						}
-					}
-				}
-			}
+		// Applied here, in the order it arrived: a request the peer sends
+		// after its DEL sees the object gone. The object may be gone
+		// already; DEL never fails.
+		if id, n, ok := delArgs(t[1]); ok {
+			c.decref(id, n)
 		}
 		return c.reply(seq, nil, nil)
 	}
@@ -196,6 +188,37 @@ func (c *Conn) onRequest(seq int64, body any) error {
 		c.reply(seq, res, err)
 	}()
 	return nil
+}
+
+// delArgs reads the boxed arguments of DEL, (proxy, count), without
+// unboxing the proxy (which would fail for an object already gone): both
+// dialects send a TUPLE box holding the proxy as a LOCAL_REF and the
+// count as a VALUE, (2, ((3, id pack), (1, count))). A missing count is
+// 1, as in Python's handler; a count below 1 releases nothing.
+func delArgs(boxed any) (id idPack, count int64, ok bool) {
+	b, isTuple := boxed.(Tuple)
+	if !isTuple || len(b) != 2 || b[0] != int64(labelTuple) {
+		return idPack{}, 0, false
+	}
+	items, isTuple := b[1].(Tuple)
+	if !isTuple || len(items) < 1 || len(items) > 2 {
+		return idPack{}, 0, false
+	}
+	ref, isTuple := items[0].(Tuple)
+	if !isTuple || len(ref) != 2 || ref[0] != int64(labelLocalRef) {
+		return idPack{}, 0, false
+	}
+	id, err := toIDPack(ref[1])
+	if err != nil {
+		return idPack{}, 0, false
+	}
+	count = 1
+	if len(items) == 2 {
+		if count, ok = bigToInt64(unboxValue(items[1])); !ok || count < 1 {
+			return idPack{}, 0, false
+		}
+	}
+	return id, count, true
 }
 
 func unboxValue(v any) any {
@@ -265,9 +288,18 @@ func (c *Conn) handle(ctx context.Context, handler int64, args Tuple) (res any, 
 		if err := need(3); err != nil {
 			return nil, err
 		}
+		if !c.opts.AllowSetattr {
+			return nil, attrRefused("set", args[1], "AllowSetattr")
+		}
 		return nil, c.setattr(ctx, args[0], args[1], args[2])
 	case hDelattr:
-		return nil, &RemoteError{Module: "builtins", Type: "AttributeError", Args: Tuple{"cannot delete attributes of Go objects"}}
+		if err := need(2); err != nil {
+			return nil, err
+		}
+		if !c.opts.AllowDelattr {
+			return nil, attrRefused("delete", args[1], "AllowDelattr")
+		}
+		return nil, c.delattr(args[0], args[1])
 	case hCall:
 		if err := need(1); err != nil {
 			return nil, err
@@ -504,27 +536,64 @@ func (c *Conn) getattr(obj any, nameV any) (any, error) {
 		if sv.Kind() == reflect.Pointer {
 			sv = sv.Elem()
 		}
+		fieldMu.RLock()
+		defer fieldMu.RUnlock()
 		return sv.FieldByIndex(idx).Interface(), nil
 	}
 	return nil, noAttr(obj, name)
 }
 
-func (c *Conn) setattr(ctx context.Context, obj, nameV, value any) error {
+// fieldMu orders the peers' reads and writes of exported fields (the
+// service's own code is not ordered by it).
+var fieldMu sync.RWMutex
+
+// attrRefused is the AttributeError of a SETATTR or DELATTR the service
+// does not allow, as Python's allow_setattr=False raises it.
+func attrRefused(verb string, nameV any, option string) error {
+	name, _ := nameV.(string)
+	return &RemoteError{Module: "builtins", Type: "AttributeError",
+		Args: Tuple{fmt.Sprintf("cannot %s attribute '%s': the service does not allow it (rpyc.Options.%s)", verb, name, option)}}
+}
+
+// field returns the settable exported field name of obj, a pointer to a
+// struct.
+func field(obj, nameV any, verb string) (reflect.Value, error) {
 	name, _ := nameV.(string)
 	rv := reflect.ValueOf(obj)
 	if obj == nil || rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
-		return &RemoteError{Module: "builtins", Type: "AttributeError", Args: Tuple{fmt.Sprintf("cannot set '%s'", name)}}
+		return reflect.Value{}, &RemoteError{Module: "builtins", Type: "AttributeError", Args: Tuple{fmt.Sprintf("cannot %s '%s'", verb, name)}}
 	}
 	idx, ok := infoOf(rv.Type()).fields[name]
 	if !ok {
-		return noAttr(obj, name)
+		return reflect.Value{}, noAttr(obj, name)
 	}
-	f := rv.Elem().FieldByIndex(idx)
+	return rv.Elem().FieldByIndex(idx), nil
+}
+
+func (c *Conn) setattr(ctx context.Context, obj, nameV, value any) error {
+	f, err := field(obj, nameV, "set")
+	if err != nil {
+		return err
+	}
 	nv, err := convert(ctx, value, f.Type())
 	if err != nil {
 		return err
 	}
+	fieldMu.Lock()
 	f.Set(nv)
+	fieldMu.Unlock()
+	return nil
+}
+
+// delattr resets a field to its zero value: Go fields cannot be deleted.
+func (c *Conn) delattr(obj, nameV any) error {
+	f, err := field(obj, nameV, "delete")
+	if err != nil {
+		return err
+	}
+	fieldMu.Lock()
+	f.SetZero()
+	fieldMu.Unlock()
 	return nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -16,7 +15,10 @@ import (
 )
 
 // goSvc is the Go service the Python client script calls.
-type goSvc struct{ Name string }
+type goSvc struct {
+	Name   string
+	shared Counter
+}
 
 func (s *goSvc) Echo(x any) any        { return x }
 func (s *goSvc) Add(a, b int) int      { return a + b }
@@ -74,6 +76,12 @@ func (s *goSvc) Slow(secs float64, x any) any {
 	return x
 }
 
+// Objects is the size of the calling connection's object table.
+func (s *goSvc) Objects(ctx context.Context) int { return FromContext(ctx).Stats().Objects }
+
+// Shared returns the same object on every call.
+func (s *goSvc) Shared() *Counter { return &s.shared }
+
 // Counter is handed to Python by reference.
 type Counter struct {
 	mu    sync.Mutex
@@ -90,13 +98,19 @@ func (c *Counter) Incr() int {
 // serveGo runs a Go service on loopback until the test ends.
 func serveGo(t testing.TB, root any) string {
 	t.Helper()
+	return serveGoWith(t, &Options{Root: root})
+}
+
+// serveGoWith runs Serve with opts on loopback until the test ends.
+func serveGoWith(t testing.TB, opts *Options) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, &Options{Root: root}) }()
+	go func() { done <- Serve(ctx, ln, opts) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -108,20 +122,71 @@ func serveGo(t testing.TB, root any) string {
 
 func runPyClient(t testing.TB, addr string, args ...string) string {
 	t.Helper()
-	py := rpyctest.Python(t)
+	return runPyClientOf(t, rpyctest.For(t, "5"), addr, args...)
+}
+
+// runPyClientOf runs pyclient.py against addr with the peer's RPyC.
+func runPyClientOf(t testing.TB, p *rpyctest.Peer, addr string, args ...string) string {
+	t.Helper()
 	_, port, _ := net.SplitHostPort(addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, py, append([]string{"testdata/pyclient.py", port}, args...)...).CombinedOutput()
+	out, err := p.Command(ctx, append([]string{"testdata/pyclient.py", port}, args...)...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("pyclient %v: %v\n%s", args, err, out)
+		t.Fatalf("pyclient %v (rpyc %s): %v\n%s", args, p.Version, err, out)
 	}
 	return strings.TrimSpace(string(out))
 }
 
 func TestPythonClientGoService(t *testing.T) {
-	addr := serveGo(t, &goSvc{Name: "go-svc"})
-	if out := runPyClient(t, addr, "check"); out != "OK" {
-		t.Fatalf("pyclient: %s", out)
+	for _, line := range rpyctest.Lines {
+		t.Run(line, func(t *testing.T) {
+			p := rpyctest.For(t, line)
+			addr := serveGo(t, &goSvc{Name: "go-svc"})
+			if out := runPyClientOf(t, p, addr, "check"); out != "OK" {
+				t.Fatalf("pyclient (rpyc %s): %s", p.Version, out)
+			}
+		})
+	}
+}
+
+// TestPythonClientReleases: objects a Python client drops (del, then
+// gc.collect()) leave the Go side's object table, which returns to its
+// baseline; an object received several times goes with its one DEL,
+// whose count covers every send.
+func TestPythonClientReleases(t *testing.T) {
+	for _, line := range rpyctest.Lines {
+		t.Run(line, func(t *testing.T) {
+			p := rpyctest.For(t, line)
+			addr := serveGo(t, &goSvc{Name: "go-svc"})
+			if out := runPyClientOf(t, p, addr, "release"); out != "2" { // the root and the bound method objects
+				t.Fatalf("pyclient release (rpyc %s): %s", p.Version, out)
+			}
+		})
+	}
+}
+
+// TestPythonClientSetattr: a Python client can neither set nor delete
+// attributes of a Go service (AttributeError, nothing changed) unless
+// the service allows it.
+func TestPythonClientSetattr(t *testing.T) {
+	for _, line := range rpyctest.Lines {
+		for _, allowed := range []bool{false, true} {
+			mode := map[bool]string{false: "refused", true: "allowed"}[allowed]
+			t.Run(line+"/"+mode, func(t *testing.T) {
+				p := rpyctest.For(t, line)
+				svc := &goSvc{Name: "go-svc"}
+				addr := serveGoWith(t, &Options{Root: svc, AllowSetattr: allowed, AllowDelattr: allowed})
+				if out := runPyClientOf(t, p, addr, "setattr", mode); out != "OK" {
+					t.Fatalf("pyclient setattr %s (rpyc %s): %s", mode, p.Version, out)
+				}
+				fieldMu.RLock()
+				name := svc.Name
+				fieldMu.RUnlock()
+				if want := map[bool]string{false: "go-svc", true: "renamed"}[allowed]; name != want {
+					t.Fatalf("Name = %q, want %q", name, want)
+				}
+			})
+		}
 	}
 }

@@ -1,19 +1,29 @@
 // Package rpyctest runs the Python side of hopwire's RPyC interop tests:
-// Debian's python3-rpyc (the version .ci/run installs) behind
-// session/rpyc/testdata/pyserver.py. Tests without it are skipped, with
-// how to install it.
+// Debian's python3-rpyc (5.3, the version .ci/run installs) and, when
+// $HOPWIRE_RPYC6 names one, an RPyC 6.x, behind
+// session/rpyc/testdata/pyserver.py and pyclient.py. Tests without them
+// are skipped, with how to get them.
 package rpyctest
 
 import (
 	"bufio"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
+
+// Env6 names the directory that holds an RPyC 6.x package (its rpyc/
+// directory): a checkout of github.com/tomerfiliba-org/rpyc at a 6.x tag,
+// or the site-packages of a virtualenv where pip installed rpyc 6. It is
+// put first on PYTHONPATH for the python of [Path]. No 6.x is packaged by
+// Debian, so the 6.x interop tests skip without it.
+const Env6 = "HOPWIRE_RPYC6"
 
 // Path returns the Python the tests run, "" if there is none:
 // $HOPWIRE_PYTHON, else the system python3 (where Debian's python3-rpyc
@@ -32,14 +42,76 @@ func Path() string {
 // Python returns [Path] if it has the rpyc module, and skips t otherwise.
 func Python(t testing.TB) string {
 	t.Helper()
+	return For(t, "5").Python
+}
+
+// Lines are the RPyC release lines the interop tests run against, in
+// the names [For] takes.
+var Lines = []string{"5", "6"}
+
+// A Peer is a Python with an RPyC of one release line.
+type Peer struct {
+	Line    string   // "5" or "6"
+	Version string   // rpyc.__version__, e.g. "5.3.0"
+	Python  string   // the interpreter
+	Env     []string // its environment (PYTHONPATH for a 6.x tree)
+}
+
+var (
+	versionsMu sync.Mutex
+	versions   = map[string]string{} // PYTHONPATH → rpyc.__version__, "" if none
+)
+
+// For returns the peer of line: "5" is the python of [Path] with its own
+// rpyc (Debian's python3-rpyc), "6" the same python with $HOPWIRE_RPYC6
+// first on PYTHONPATH. It skips t when the line is not available, and
+// fails it when $HOPWIRE_RPYC6 holds no 6.x.
+func For(t testing.TB, line string) *Peer {
+	t.Helper()
 	py := Path()
 	if py == "" {
 		t.Skip("python3 not installed: apt-get install python3-rpyc to run the RPyC interop tests")
 	}
-	if err := exec.Command(py, "-c", "import rpyc").Run(); err != nil {
-		t.Skipf("%s has no rpyc module: apt-get install python3-rpyc to run the RPyC interop tests", py)
+	env := os.Environ()
+	pythonPath := ""
+	if line == "6" {
+		pythonPath = os.Getenv(Env6)
+		if pythonPath == "" {
+			t.Skipf("no RPyC 6.x: set $%s to a directory holding an rpyc 6.x package (e.g. a checkout of github.com/tomerfiliba-org/rpyc at tag 6.0.2) to run the 6.x interop tests", Env6)
+		}
+		if old := os.Getenv("PYTHONPATH"); old != "" {
+			pythonPath += string(os.PathListSeparator) + old
+		}
+		env = append(env, "PYTHONPATH="+pythonPath)
 	}
-	return py
+	versionsMu.Lock()
+	v, ok := versions[pythonPath]
+	if !ok {
+		cmd := exec.Command(py, "-c", "import rpyc; print(rpyc.__version__)")
+		cmd.Env = env
+		out, err := cmd.Output()
+		if err == nil {
+			v = strings.TrimSpace(string(out))
+		}
+		versions[pythonPath] = v
+	}
+	versionsMu.Unlock()
+	switch {
+	case line == "6" && !strings.HasPrefix(v, "6."):
+		t.Fatalf("$%s=%s: %s finds rpyc %q there, not a 6.x", Env6, os.Getenv(Env6), py, v)
+	case v == "":
+		t.Skipf("%s has no rpyc module: apt-get install python3-rpyc to run the RPyC interop tests", py)
+	case line == "5" && !strings.HasPrefix(v, "5."):
+		t.Skipf("%s has rpyc %s, not a 5.x", py, v)
+	}
+	return &Peer{Line: line, Version: v, Python: py, Env: env}
+}
+
+// Command runs python with args under the peer's environment.
+func (p *Peer) Command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, p.Python, args...)
+	cmd.Env = p.Env
+	return cmd
 }
 
 // Testdata returns the path of a file in session/rpyc/testdata.
@@ -48,14 +120,20 @@ func Testdata(name string) string {
 	return filepath.Join(filepath.Dir(file), "..", "testdata", name)
 }
 
+// StartServer runs pyserver.py under Debian's python3-rpyc; see
+// [Peer.StartServer].
+func StartServer(t testing.TB, args ...string) string {
+	t.Helper()
+	return For(t, "5").StartServer(t, args...)
+}
+
 // StartServer runs pyserver.py with args (a mode: "classic", "service",
 // …, then the mode's arguments) until the test ends, and returns the
 // address it listens on. The server ends when its stdin closes; it is
 // killed if it has not 10s later. Its stderr is logged if the test fails.
-func StartServer(t testing.TB, args ...string) string {
+func (p *Peer) StartServer(t testing.TB, args ...string) string {
 	t.Helper()
-	py := Python(t)
-	cmd := exec.Command(py, append([]string{Testdata("pyserver.py")}, args...)...)
+	cmd := p.Command(context.Background(), append([]string{Testdata("pyserver.py")}, args...)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -80,12 +158,12 @@ func StartServer(t testing.TB, args ...string) string {
 			<-done
 		}
 		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("pyserver stderr:\n%s", stderr.String())
+			t.Logf("pyserver (rpyc %s) stderr:\n%s", p.Version, stderr.String())
 		}
 	})
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
-		t.Fatalf("pyserver %s did not start: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		t.Fatalf("pyserver %s (rpyc %s) did not start: %v\n%s", strings.Join(args, " "), p.Version, err, stderr.String())
 	}
 	return "127.0.0.1:" + strings.TrimSpace(line)
 }

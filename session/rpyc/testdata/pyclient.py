@@ -1,6 +1,12 @@
 """Python RPyC client driving a Go service served by session/rpyc.
 
 usage: pyclient.py PORT check   -- run the assertions, print OK
+       pyclient.py PORT release -- drop proxies of Go objects and check
+                                   that the Go side's table shrinks back
+       pyclient.py PORT setattr refused|allowed
+                                -- set and delete attributes of the Go
+                                   service: AttributeError and no change,
+                                   or done; print OK
        pyclient.py PORT bench N -- N calls of root.echo, print calls/s and
                                    the client's own CPU seconds per call
        pyclient.py PORT loop    -- print "ready", then for each line
@@ -8,6 +14,7 @@ usage: pyclient.py PORT check   -- run the assertions, print OK
                                    KIND and print the seconds they took
                                    (see loop below), until stdin closes
 """
+import gc
 import os
 import sys
 import time
@@ -96,8 +103,6 @@ def check(conn):
     ctr = root.NewCounter(10)
     assert ctr.Incr() == 11 and ctr.Incr() == 12
     assert ctr.Value == 12
-    ctr.Value = 100
-    assert ctr.Incr() == 101
     assert "Counter" in repr(ctr)
     double = root.Doubler()
     assert double(21) == 42
@@ -109,6 +114,68 @@ def check(conn):
     res.wait()
     assert res.value == "later"
     conn.ping()
+
+
+def release(conn):
+    # root.objects() is the size of the Go side's object table for this
+    # connection (the root, the objects method itself while it is being
+    # called, and whatever this client still holds).
+    root = conn.root
+    gc.collect()
+    base = root.objects()
+
+    held = [root.NewCounter(i) for i in range(100)]
+    n = root.objects()
+    assert n >= base + 100, ("100 counters held", base, n)
+    del held
+    gc.collect()
+    n = root.objects()
+    assert n == base, ("100 counters dropped", base, n)
+
+    for i in range(300):  # by-ref results dropped at once
+        assert root.NewCounter(i).Incr() == i + 1
+    gc.collect()
+    n = root.objects()
+    assert n == base, ("300 results dropped", base, n)
+
+    # One object received three times: one proxy whose DEL carries the
+    # count 3, which releases all three sends.
+    a, b, c = root.Shared(), root.Shared(), root.Shared()
+    assert a is b is c
+    n = root.objects()
+    assert n == base + 1, ("shared held", base, n)
+    del a, b, c
+    gc.collect()
+    n = root.objects()
+    assert n == base, ("shared dropped", base, n)
+    print(base)
+
+
+def setattrs(conn, allowed):
+    root = conn.root
+    ctr = root.NewCounter(1)
+    if allowed:
+        ctr.Value = 100
+        assert ctr.Incr() == 101
+        root.Name = "renamed"
+        assert root.Name == "renamed"
+        del ctr.Value  # a Go field cannot go: it is reset to zero
+        assert ctr.Value == 0
+        return
+    for obj, name, value, was in ((root, "Name", "evil", "go-svc"), (ctr, "Value", 100, 1)):
+        try:
+            setattr(obj, name, value)
+        except AttributeError as e:
+            assert "cannot set attribute" in str(e), str(e)
+        else:
+            raise AssertionError("set %s: no AttributeError" % name)
+        try:
+            delattr(obj, name)
+        except AttributeError as e:
+            assert "cannot delete attribute" in str(e), str(e)
+        else:
+            raise AssertionError("del %s: no AttributeError" % name)
+        assert getattr(obj, name) == was, (name, getattr(obj, name))
 
 
 def bench(conn, n):
@@ -173,6 +240,11 @@ def main():
                         config={"allow_public_attrs": True, "sync_request_timeout": 60})
     if sys.argv[2] == "check":
         check(conn)
+        print("OK")
+    elif sys.argv[2] == "release":
+        release(conn)
+    elif sys.argv[2] == "setattr":
+        setattrs(conn, sys.argv[3] == "allowed")
         print("OK")
     elif sys.argv[2] == "loop":
         loop(conn)
