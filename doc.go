@@ -3,8 +3,9 @@
 // authenticated, and returns a Client: the node's RPC session (Conn),
 // connections leaving from it (DialContext, for net/http and database
 // drivers), listeners on it (Listen, as ssh -R), and, with
-// Options.Redial, a chain that comes back after it breaks. Serve runs a
-// node. The hopwire command dials through the same Options.
+// Options.Redial, a chain that comes back after it breaks. Start runs a
+// node in the background and says where it bound; Serve runs one until
+// its context ends. The hopwire command dials through the same Options.
 //
 // The layers below it, from the bottom:
 //

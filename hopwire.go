@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net"
 	"path/filepath"
 	"time"
@@ -39,6 +40,11 @@ type Options struct {
 	// Services are exposed to the target for its calls back (they replace
 	// Session.Services when set).
 	Services map[string]any
+	// Errors registers application sentinels by wire code on every hop's
+	// session (added to Session.Errors), so that errors.Is sees through a
+	// remote error to them; the node registers the same codes
+	// (ServeOptions.Session.Errors).
+	Errors map[string]error
 	// Session are the base options of every hop's RPC session (for
 	// instance an Accept for streams the target opens back); nil: defaults.
 	Session *session.Options
@@ -108,13 +114,19 @@ func NewDialer(opts *Options) (*hop.Dialer, error) {
 		link.Name = id.Name()
 	}
 	var sess *session.Options
-	if o.Session != nil || o.Services != nil {
+	if o.Session != nil || o.Services != nil || o.Errors != nil {
 		s := session.Options{}
 		if o.Session != nil {
 			s = *o.Session
 		}
 		if o.Services != nil {
 			s.Services = o.Services
+		}
+		if o.Errors != nil {
+			errs := make(map[string]error, len(s.Errors)+len(o.Errors))
+			maps.Copy(errs, s.Errors)
+			maps.Copy(errs, o.Errors)
+			s.Errors = errs
 		}
 		sess = &s
 	}
@@ -276,19 +288,35 @@ func (c *Client) Close() error { return c.rd.Close() }
 // ServeOptions configures Serve: a node (see relay.Options).
 type ServeOptions = relay.Options
 
-// Serve runs a node until ctx ends.
-func Serve(ctx context.Context, opts *ServeOptions) error {
+// Node is a running node (see Start).
+type Node = relay.Server
+
+// Start runs a node in the background until ctx ends or Close: its
+// listeners are up when Start returns, and Addrs says where they bound
+// (a listener on port 0 gets a free port).
+func Start(ctx context.Context, opts *ServeOptions) (*Node, error) {
 	if opts == nil {
-		return errors.New("hopwire: Serve needs options (at least a listener)")
+		return nil, errors.New("hopwire: Start needs options (at least a listener)")
 	}
 	srv, err := relay.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(ctx); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	context.AfterFunc(ctx, func() { srv.Close() })
+	return srv, nil
+}
+
+// Serve runs a node until ctx ends.
+func Serve(ctx context.Context, opts *ServeOptions) error {
+	srv, err := Start(ctx, opts)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	if err := srv.Start(ctx); err != nil {
-		return err
-	}
 	<-ctx.Done()
 	return nil
 }

@@ -211,3 +211,60 @@ func TestListenFollowsRedial(t *testing.T) {
 		t.Fatalf("ungranted listen: %v", err)
 	}
 }
+
+// errOutOfStock is an application sentinel both sides register.
+var errOutOfStock = errors.New("out of stock")
+
+type shop struct{}
+
+func (shop) Buy(ctx context.Context, item string) error {
+	return fmt.Errorf("buying %s: %w", item, errOutOfStock)
+}
+
+// Start binds port 0 and says where (Addrs); an application's sentinel
+// registered on both sides (Options.Errors, the node's Session.Errors)
+// keeps errors.Is across the wire; the node stops when its ctx ends.
+func TestStartAndAppErrors(t *testing.T) {
+	home := t.TempDir()
+	client, err := certs.LoadOrCreate(home, "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeID, err := certs.LoadOrCreate(t.TempDir(), "node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := map[string]error{"shop.out-of-stock": errOutOfStock}
+	nctx, stop := context.WithCancel(t.Context())
+	node, err := hopwire.Start(nctx, &hopwire.ServeOptions{Name: "node", Identity: nodeID,
+		Trust: certs.Trust{Store: certs.StoreOf(client)}, Listen: []string{"tls://127.0.0.1:0"},
+		Session:  &session.Options{Errors: codes},
+		Services: func(session.Peer) map[string]any { return map[string]any{"shop": shop{}} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := node.Addrs()[0]
+	if strings.HasSuffix(addr, ":0") {
+		t.Fatalf("Addrs = %q: the bound port is unknown", addr)
+	}
+	if err := certs.AddEntry(filepath.Join(home, certs.KnownNodesFile), certs.Entry{Fingerprint: nodeID.Fingerprint(), Name: "node", Addrs: []string{strings.TrimPrefix(addr, "tls://")}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, err := hopwire.Dial(ctx, addr, &hopwire.Options{Home: home, Errors: codes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Conn().Service("shop").Call(ctx, "Buy", "tea")
+	if !errors.Is(err, errOutOfStock) {
+		t.Fatalf("Buy: %v, want errors.Is(err, errOutOfStock)", err)
+	}
+	stop() // the node ends with its context
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		t.Fatal("the node outlived its context")
+	}
+}
