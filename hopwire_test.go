@@ -221,6 +221,16 @@ func (shop) Buy(ctx context.Context, item string) error {
 	return fmt.Errorf("buying %s: %w", item, errOutOfStock)
 }
 
+// Checkout asks the caller's own wallet service to pay: a node's service
+// calling back into what the client exposed (Options.Services).
+func (shop) Checkout(ctx context.Context, total int) (string, error) {
+	return session.Call[string](ctx, session.ConnFrom(ctx).Service("wallet"), "Pay", total)
+}
+
+type wallet struct{}
+
+func (wallet) Pay(total int) string { return fmt.Sprintf("paid %d", total) }
+
 // Start binds port 0 and says where (Addrs); an application's sentinel
 // registered on both sides (Options.Errors, the node's Session.Errors)
 // keeps errors.Is across the wire; the node stops when its ctx ends.
@@ -252,7 +262,8 @@ func TestStartAndAppErrors(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	c, err := hopwire.Dial(ctx, addr, &hopwire.Options{Home: home, Errors: codes})
+	c, err := hopwire.Dial(ctx, addr, &hopwire.Options{Home: home, Errors: codes,
+		Services: map[string]any{"wallet": wallet{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,6 +271,9 @@ func TestStartAndAppErrors(t *testing.T) {
 	_, err = c.Conn().Service("shop").Call(ctx, "Buy", "tea")
 	if !errors.Is(err, errOutOfStock) {
 		t.Fatalf("Buy: %v, want errors.Is(err, errOutOfStock)", err)
+	}
+	if got, err := session.Call[string](ctx, c.Conn().Service("shop"), "Checkout", 7); err != nil || got != "paid 7" {
+		t.Fatalf("Checkout (a callback into the client's wallet): %q, %v", got, err)
 	}
 	stop() // the node ends with its context
 	select {

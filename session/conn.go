@@ -192,7 +192,7 @@ func NewConn(ctx context.Context, l *Link, opts *Options) (*Conn, error) {
 	}
 	c.sendStacks = o.ErrorStacks && slices.Contains(l.Peer().Caps, capErrorStack)
 	c.wcond.L = &c.wmu
-	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.ctx, c.cancel = context.WithCancel(context.WithValue(context.Background(), connKey{}, c))
 	for name, v := range o.Services {
 		if err := c.Expose(name, v); err != nil {
 			c.cancel()
@@ -947,4 +947,17 @@ func (c *Conn) janitor() {
 			grace.Reset(time.Until(next))
 		}
 	}
+}
+
+// connKey carries the Conn in the contexts its handlers run with.
+type connKey struct{}
+
+// ConnFrom returns the session a call arrived on, from the context its
+// handler was given (nil elsewhere): RPyC's self._conn. A service uses it
+// to call back into the caller's own exposed services — a node's service
+// reaching what the client exposed with hopwire.Options.Services — or to
+// read the caller's Peer.
+func ConnFrom(ctx context.Context) *Conn {
+	c, _ := ctx.Value(connKey{}).(*Conn)
+	return c
 }

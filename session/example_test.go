@@ -152,3 +152,33 @@ func ExampleExposeAs() {
 	// 5 <nil>
 	// true
 }
+
+// Greeter calls back into whoever called it: ConnFrom gives a handler the
+// session its call arrived on.
+type Greeter struct{}
+
+func (Greeter) Hello(ctx context.Context) (string, error) {
+	caller := session.ConnFrom(ctx)
+	name, err := session.Call[string](ctx, caller.Service("me"), "Name")
+	if err != nil {
+		return "", err
+	}
+	return "hello, " + name, nil
+}
+
+type Me struct{}
+
+func (Me) Name() string { return "ada" }
+
+// A service reaches the caller's own exposed services, as RPyC's
+// self._conn.root does.
+func ExampleConnFrom() {
+	client, server := pair()
+	defer client.Close()
+	defer server.Close()
+	server.Expose("greeter", Greeter{})
+	client.Expose("me", Me{})
+	s, err := session.Call[string](context.Background(), client.Service("greeter"), "Hello")
+	fmt.Println(s, err)
+	// Output: hello, ada <nil>
+}
