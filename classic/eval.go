@@ -2,8 +2,10 @@ package classic
 
 import (
 	"context"
+	"log/slog"
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/traefik/yaegi/interp"
 	"github.com/traefik/yaegi/stdlib"
@@ -18,6 +20,10 @@ const EvalServiceName = "eval"
 // persists between calls of one session: declare a func in one call, call
 // it in the next. It is safe for concurrent use (calls are serialised).
 type Evaluator struct {
+	// Audit, if set, receives one INFO record per evaluation: the
+	// source's digest and length (never its text) and the outcome.
+	Audit *slog.Logger
+
 	mu sync.Mutex
 	in *interp.Interpreter
 }
@@ -25,7 +31,10 @@ type Evaluator struct {
 // Eval evaluates src and returns the value of its last expression: data
 // by value; a func by reference, so the caller gets a func that runs
 // here. The call's context cancels a running evaluation.
-func (e *Evaluator) Eval(ctx context.Context, src string) (any, error) {
+func (e *Evaluator) Eval(ctx context.Context, src string) (_ any, err error) {
+	defer func(start time.Time) {
+		audit(e.Audit, "eval", err, "source", sourceDigest(src), "bytes", len(src), "took", since(start))
+	}(time.Now())
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.in == nil {

@@ -12,7 +12,8 @@ import (
 // Open opens a file on the far side and returns it by reference: the
 // caller gets a proxy whose Read, Write, Seek and Close run here ([File]
 // wraps it in the io interfaces). flag and mode are os.OpenFile's.
-func (s *Service) Open(name string, flag int, mode uint32) (session.Object, error) {
+func (s *Service) Open(name string, flag int, mode uint32) (_ session.Object, err error) {
+	defer func() { audit(s.audit, "open", err, "path", bounded(name), "flag", flag) }()
 	fsys, p, err := s.fs(name)
 	if err != nil {
 		return session.Object{}, err

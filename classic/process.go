@@ -94,7 +94,10 @@ func (s *Service) track(p *os.Process) (untrack func()) {
 // process group of its own; when the call is cancelled or the session
 // ends, the whole group is killed (SIGTERM, then SIGKILL after 2 s) — no
 // orphans. Under a root it needs AllowProcesses ([ErrProcessDenied]).
-func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdout, stderr io.Writer) (status int, err error) {
+	defer func(start time.Time) {
+		audit(s.audit, "exec", err, "argv", boundedArgv(req.Argv), "status", status, "took", since(start))
+	}(time.Now())
 	if err := s.mayRun(req.Argv); err != nil {
 		return -1, err
 	}
@@ -157,7 +160,8 @@ func killGroup(pid int, done <-chan struct{}) {
 // the session ends (nohup-like). It returns the process id; the service
 // reaps the process when it exits. Under a root it needs AllowProcesses
 // ([ErrProcessDenied]).
-func (s *Service) Start(req RunRequest) (int, error) {
+func (s *Service) Start(req RunRequest) (pid int, err error) {
+	defer func() { audit(s.audit, "start", err, "argv", boundedArgv(req.Argv), "pid", pid) }()
 	if err := s.mayRun(req.Argv); err != nil {
 		return -1, err
 	}
@@ -191,7 +195,8 @@ func (s *Service) Start(req RunRequest) (int, error) {
 // (pid 1) or every process (0, -1). Under a root it needs AllowProcesses
 // ([ErrProcessDenied]), and then reaches only the processes this Service
 // started (Run, RunTTY, Start) and has not yet reaped, or their groups.
-func (s *Service) Signal(pid int, sig string) error {
+func (s *Service) Signal(pid int, sig string) (err error) {
+	defer func() { audit(s.audit, "signal", err, "pid", pid, "signal", bounded(sig)) }()
 	if err := s.mayRun(nil); err != nil {
 		return err
 	}

@@ -35,7 +35,10 @@ var signals = map[string]syscall.Signal{
 // whole group is killed when the call is cancelled or the session ends.
 // Under a root it needs AllowProcesses ([ErrProcessDenied]).
 func (s *Service) RunTTY(ctx context.Context, req RunRequest, rows, cols int, stdin io.Reader, stdout io.Writer,
-	events func(context.Context) (TTYEvent, error)) (int, error) {
+	events func(context.Context) (TTYEvent, error)) (status int, err error) {
+	defer func(start time.Time) {
+		audit(s.audit, "exec -t", err, "argv", boundedArgv(req.Argv), "status", status, "took", since(start))
+	}(time.Now())
 	if err := s.mayRun(req.Argv); err != nil {
 		return -1, err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -65,6 +66,10 @@ type Options struct {
 	// policy here, so that under a root a principal runs exactly the
 	// commands its exec grants name.
 	AllowCommand func(argv []string) error
+	// Audit, if set, receives one INFO record per action the service
+	// carries out (see audit.go): a relay passes its log with the
+	// principal's name and fingerprint.
+	Audit *slog.Logger
 }
 
 // Service is the classic administration service. Its methods are called
@@ -89,6 +94,7 @@ type Service struct {
 
 	allowProcs bool
 	allowCmd   func([]string) error
+	audit      *slog.Logger // nil: no audit records
 
 	open     sync.Once // opens the root: in NewService, or on first use
 	root     *os.Root  // nil without a Root, or when opening failed (openErr)
@@ -131,7 +137,7 @@ func NewService(opts *Options) (*Service, error) {
 	if opts != nil {
 		o = *opts
 	}
-	s := &Service{Root: o.Root, allowProcs: o.AllowProcesses, allowCmd: o.AllowCommand}
+	s := &Service{Root: o.Root, allowProcs: o.AllowProcesses, allowCmd: o.AllowCommand, audit: o.Audit}
 	s.open.Do(s.openRoot)
 	if s.openErr != nil {
 		return nil, s.openErr
@@ -275,7 +281,8 @@ func (s *Service) ReadDir(name string) ([]FileInfo, error) {
 }
 
 // ReadFile streams a file's contents from offset (for resuming).
-func (s *Service) ReadFile(name string, offset int64) (io.Reader, error) {
+func (s *Service) ReadFile(name string, offset int64) (_ io.Reader, err error) {
+	defer func() { audit(s.audit, "get", err, "path", bounded(name), "offset", offset) }()
 	fsys, p, err := s.fs(name)
 	if err != nil {
 		return nil, err
@@ -304,7 +311,8 @@ func (r *fileReader) Close() error               { return r.f.Close() }
 // goes to a temporary file beside it, which is renamed over the file only
 // once complete, with the given mode. A symlink at name is replaced, not
 // followed.
-func (s *Service) WriteFile(name string, r io.Reader, mode uint32) (int64, error) {
+func (s *Service) WriteFile(name string, r io.Reader, mode uint32) (n int64, err error) {
+	defer func() { audit(s.audit, "put", err, "path", bounded(name), "bytes", n) }()
 	fsys, p, err := s.fs(name)
 	if err != nil {
 		return 0, err
@@ -313,7 +321,7 @@ func (s *Service) WriteFile(name string, r io.Reader, mode uint32) (int64, error
 	if err != nil {
 		return 0, err
 	}
-	n, err := io.Copy(tmp, r)
+	n, err = io.Copy(tmp, r)
 	if err == nil {
 		err = tmp.Chmod(fs.FileMode(mode).Perm())
 	}
@@ -333,7 +341,8 @@ func (s *Service) WriteFile(name string, r io.Reader, mode uint32) (int64, error
 }
 
 // AppendFile appends the contents of r to a file, creating it with mode.
-func (s *Service) AppendFile(name string, r io.Reader, mode uint32) (int64, error) {
+func (s *Service) AppendFile(name string, r io.Reader, mode uint32) (n int64, err error) {
+	defer func() { audit(s.audit, "append", err, "path", bounded(name), "bytes", n) }()
 	fsys, p, err := s.fs(name)
 	if err != nil {
 		return 0, err
@@ -342,7 +351,7 @@ func (s *Service) AppendFile(name string, r io.Reader, mode uint32) (int64, erro
 	if err != nil {
 		return 0, err
 	}
-	n, err := io.Copy(f, r)
+	n, err = io.Copy(f, r)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -350,7 +359,8 @@ func (s *Service) AppendFile(name string, r io.Reader, mode uint32) (int64, erro
 }
 
 // Remove removes a file or an empty directory (never the root).
-func (s *Service) Remove(name string) error {
+func (s *Service) Remove(name string) (err error) {
+	defer func() { audit(s.audit, "rm", err, "path", bounded(name)) }()
 	fsys, p, err := s.fs(name)
 	if err != nil {
 		return err
@@ -362,7 +372,8 @@ func (s *Service) Remove(name string) error {
 }
 
 // RemoveAll removes a path and everything below it (never the root).
-func (s *Service) RemoveAll(name string) error {
+func (s *Service) RemoveAll(name string) (err error) {
+	defer func() { audit(s.audit, "rm -r", err, "path", bounded(name)) }()
 	fsys, p, err := s.fs(name)
 	if err != nil {
 		return err
@@ -374,7 +385,8 @@ func (s *Service) RemoveAll(name string) error {
 }
 
 // MkdirAll creates a directory and its parents (mkdir -p).
-func (s *Service) MkdirAll(name string, mode uint32) error {
+func (s *Service) MkdirAll(name string, mode uint32) (err error) {
+	defer func() { audit(s.audit, "mkdir", err, "path", bounded(name)) }()
 	fsys, p, err := s.fs(name)
 	if err != nil {
 		return err
@@ -383,7 +395,8 @@ func (s *Service) MkdirAll(name string, mode uint32) error {
 }
 
 // Rename renames a file (never the root).
-func (s *Service) Rename(from, to string) error {
+func (s *Service) Rename(from, to string) (err error) {
+	defer func() { audit(s.audit, "rename", err, "from", bounded(from), "to", bounded(to)) }()
 	fsys, pf, err := s.fs(from)
 	if err != nil {
 		return err
@@ -402,7 +415,8 @@ func (s *Service) Rename(from, to string) error {
 }
 
 // Chmod changes a file's mode.
-func (s *Service) Chmod(name string, mode uint32) error {
+func (s *Service) Chmod(name string, mode uint32) (err error) {
+	defer func() { audit(s.audit, "chmod", err, "path", bounded(name), "mode", fmt.Sprintf("%#o", mode)) }()
 	fsys, p, err := s.fs(name)
 	if err != nil {
 		return err
@@ -411,7 +425,8 @@ func (s *Service) Chmod(name string, mode uint32) error {
 }
 
 // Chown changes a file's owner and group (-1 keeps one).
-func (s *Service) Chown(name string, uid, gid int) error {
+func (s *Service) Chown(name string, uid, gid int) (err error) {
+	defer func() { audit(s.audit, "chown", err, "path", bounded(name), "uid", uid, "gid", gid) }()
 	fsys, p, err := s.fs(name)
 	if err != nil {
 		return err
@@ -423,7 +438,8 @@ func (s *Service) Chown(name string, uid, gid int) error {
 // must be relative and have no ".." element, so that the link leads out
 // of the root for no one who follows it, wherever it is later moved (see
 // checkLinkTarget).
-func (s *Service) Symlink(oldname, newname string) error {
+func (s *Service) Symlink(oldname, newname string) (err error) {
+	defer func() { audit(s.audit, "symlink", err, "target", bounded(oldname), "path", bounded(newname)) }()
 	fsys, pn, err := s.fs(newname)
 	if err != nil {
 		return err

@@ -365,7 +365,8 @@ func (s *Server) serveLink(l *session.Link) {
 			AllowCommand: func(argv []string) error {
 				_, _, err := s.policy.AllowExec(peer, argv, exec.LookPath)
 				return err
-			}})
+			},
+			Audit: log.With("audit", "classic")})
 		if err != nil {
 			log.Error("classic administration unavailable: cannot open the classic root", "root", s.opts.ClassicRoot, "err", err)
 		} else {
@@ -375,7 +376,7 @@ func (s *Server) serveLink(l *session.Link) {
 		}
 	}
 	if g, err := s.policy.AllowClassic(peer, true); err == nil {
-		opts.Services[classic.EvalServiceName] = &classic.Evaluator{}
+		opts.Services[classic.EvalServiceName] = &classic.Evaluator{Audit: log.With("audit", "classic")}
 		log.Info("eval granted", "rule", g.String())
 	}
 	if s.opts.Services != nil {

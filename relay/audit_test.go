@@ -1,0 +1,104 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/classic"
+)
+
+// Every classic action on a node leaves an INFO record naming who asked:
+// a command's argv and exit status, a file's path and size, the digest of
+// evaluated source (never its text).
+func TestClassicAudit(t *testing.T) {
+	var logs lockedBuffer
+	client := newIdentity(t, "client")
+	n := startNodeWith(t, "node", "tls://127.0.0.1:0", []*certs.Identity{client}, func(o *Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	}, "client:classic=eval")
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	route, err := dialer(client, n).Dial(ctx, nil, mustAddr(t, n.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer route.Close()
+	cl := classic.New(route.Target())
+	dir := t.TempDir()
+	file := filepath.Join(dir, "victim")
+	if _, err := cl.WriteFile(ctx, file, strings.NewReader("12345"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	status, err := cl.Run(ctx, classic.RunRequest{Argv: []string{"rm", "-f", file}}, nil, nil, nil)
+	if err != nil || status != 0 {
+		t.Fatalf("rm: %d, %v", status, err)
+	}
+	if status, _ := cl.Run(ctx, classic.RunRequest{Argv: []string{"sh", "-c", "exit 3"}}, nil, nil, nil); status != 3 {
+		t.Fatalf("exit 3: %d", status)
+	}
+	if err := cl.Remove(ctx, file); err == nil {
+		t.Fatal("removing a removed file worked")
+	}
+	secret := `"the source itself, which must not be logged"`
+	if _, err := route.Target().Service(classic.EvalServiceName).Call(ctx, "Eval", secret); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(file); err == nil {
+		t.Fatal("rm did not run")
+	}
+
+	want := []struct {
+		action string
+		check  func(m map[string]any) bool
+	}{
+		{"put", func(m map[string]any) bool { return m["path"] == file && m["bytes"] == float64(5) }},
+		{"exec", func(m map[string]any) bool {
+			return strings.Contains(toJSON(m["argv"]), `"rm","-f"`) && m["status"] == float64(0)
+		}},
+		{"exec", func(m map[string]any) bool { return m["status"] == float64(3) }},
+		{"rm", func(m map[string]any) bool { return m["path"] == file && m["err"] != nil }},
+		{"eval", func(m map[string]any) bool { return strings.HasPrefix(m["source"].(string), "sha256:") }},
+	}
+	var recs []map[string]any
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		recs = auditRecords(logs.String())
+		if len(recs) >= len(want) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(recs) != len(want) {
+		t.Fatalf("%d audit records, want %d:\n%s", len(recs), len(want), logs.String())
+	}
+	for i, w := range want {
+		m := recs[i]
+		if m["action"] != w.action || m["peer"] != "client" || m["fp"] != client.Fingerprint() || m["level"] != "INFO" || !w.check(m) {
+			t.Errorf("record %d: %v, want action %q by client", i, m, w.action)
+		}
+	}
+	if strings.Contains(logs.String(), "must not be logged") {
+		t.Error("the evaluated source reached the log")
+	}
+}
+
+func auditRecords(logs string) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["audit"] == "classic" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
