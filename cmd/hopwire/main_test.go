@@ -42,7 +42,8 @@ func TestDemo(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{}, {"nope"}, {"certs"}, {"certs", "init"}, {"id", "--bogus"}, {"--bogus", "id"}, {"-v", "certs", "init"}, {"help", "nope"}} {
+	for _, args := range [][]string{{}, {"nope"}, {"certs"}, {"certs", "init"}, {"id", "--bogus"}, {"--bogus", "id"}, {"-v", "certs", "init"}, {"help", "nope"},
+		{"serve", "--log-level", "loud", "--listen", "tls://127.0.0.1:0"}, {"serve", "--log-format", "xml", "--listen", "tls://127.0.0.1:0"}} {
 		t.Run(strings.Join(args, "_"), func(t *testing.T) {
 			if _, _, code := runCmd(t, args...); code != 2 {
 				t.Fatalf("exit %d, want 2", code)

@@ -38,6 +38,8 @@ type identityFlags struct {
 	// mayCreateHome lets identity create a missing --home (id, and a node
 	// spawned over pipes on a host that never ran hopwire).
 	mayCreateHome bool
+	// logLevelFlag and logFormat are --log-level and --log-format.
+	logLevelFlag, logFormat string
 }
 
 func (f *identityFlags) register(fs *flag.FlagSet) {
@@ -50,6 +52,8 @@ func (f *identityFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.quiet, "q", false, "quiet: no progress bars, only errors logged")
 	fs.DurationVar(&f.connectTimeout, "connect-timeout", 0, "give up on a chain that is not up within this time (default 15s, or connect-timeout in the config file)")
 	fs.DurationVar(&f.keepalive, "keepalive", 0, "keepalive interval of every link; a peer silent for 3x this is declared dead (default 10s)")
+	fs.StringVar(&f.logLevelFlag, "log-level", "", "what to log: debug, info, warn or error (default: info for serve, errors only for client commands)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log record format: text or json")
 }
 
 // linkConfig is the base configuration of this command's links.
@@ -117,6 +121,10 @@ func (f *identityFlags) trust(file string) (certs.Trust, error) {
 
 func (f *identityFlags) logger(stderr io.Writer) *slog.Logger {
 	level := f.logLevel
+	if f.logLevelFlag != "" {
+		// checkLogFlags has vetted it.
+		_ = level.UnmarshalText([]byte(f.logLevelFlag))
+	}
 	switch {
 	case f.verbose:
 		level = slog.LevelDebug
@@ -126,7 +134,25 @@ func (f *identityFlags) logger(stderr io.Writer) *slog.Logger {
 	if level > slog.LevelError {
 		return slog.New(slog.DiscardHandler)
 	}
-	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	o := &slog.HandlerOptions{Level: level}
+	if f.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(stderr, o))
+	}
+	return slog.New(slog.NewTextHandler(stderr, o))
+}
+
+// checkLogFlags refuses a --log-level or --log-format it does not know.
+func (f *identityFlags) checkLogFlags() error {
+	if f.logLevelFlag != "" {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(f.logLevelFlag)); err != nil {
+			return fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, f.logLevelFlag)
+		}
+	}
+	if f.logFormat != "text" && f.logFormat != "json" {
+		return fmt.Errorf("%w: --log-format %q: want text or json", errUsage, f.logFormat)
+	}
+	return nil
 }
 
 // chainFlags adds -J and the ssh options of ssh:// hops.
@@ -157,6 +183,9 @@ func (c *chainFlags) via() ([]hop.Addr, error) {
 // ssh options, when given): every route the command dials goes through
 // hopwire.NewDialer or hopwire.DialChain with them.
 func (f *identityFlags) options(stderr io.Writer, cf *chainFlags) (*hopwire.Options, error) {
+	if err := f.checkLogFlags(); err != nil {
+		return nil, err
+	}
 	id, err := f.identity()
 	if err != nil {
 		return nil, err
@@ -202,6 +231,9 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	stateSock := fs.String("state", "", "serve the node's state (goroutines, sessions, streams, refs, drops) as JSON on this unix socket; read it with hopwire state")
 	rpycListen := fs.String("rpyc", "", "also serve Python RPyC clients on this loopback HOST:PORT (node info; RPyC has no authentication)")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := idf.checkLogFlags(); err != nil {
 		return err
 	}
 	idf.mayCreateHome = *useStdio // spawned on a host that may never have run hopwire
