@@ -4,12 +4,14 @@ package integration
 
 import (
 	"context"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -185,5 +187,68 @@ func TestExecGrantIsNotEval(t *testing.T) {
 		if err == nil || !strings.Contains(out, "denied by policy") {
 			t.Errorf("ungranted command line %q: %v\n%s", hopCmd, err, out)
 		}
+	}
+}
+
+// TestHangupRevokes: SIGHUP does not end a node (it used to exit 129); it
+// closes the sessions of keys its authorized file no longer names, so a
+// client removed with `hopwire trust --remove` loses its running forward
+// while the node and the clients still named keep going.
+func TestHangupRevokes(t *testing.T) {
+	hw, _ := binaries(t)
+	home, fp := homes(t, hw, "alice", "bob", "node")
+	node := "tls://127.0.0.1:" + freePort(t)
+	for _, c := range []string{"alice", "bob"} {
+		trust(t, hw, home("node"), "--authorized", fp[c], c)
+		trust(t, hw, home(c), "--known", fp["node"], "node", "--addr", strings.TrimPrefix(node, "tls://"))
+	}
+	echo := "127.0.0.1:" + freePort(t)
+	echoIn(t, "", echo)
+	serve := startNS(t, "", "listening", hw, "serve", "--home", home("node"), "--listen", node,
+		"--grant", "alice:connect="+echo, "--grant", "bob:connect="+echo)
+	local := map[string]string{}
+	for _, c := range []string{"alice", "bob"} {
+		local[c] = "127.0.0.1:" + freePort(t)
+		startNS(t, "", "forwarding", hw, "forward", "--home", home(c), node, "-L", local[c]+":"+echo)
+	}
+	ping := func(c string) error {
+		conn, err := net.DialTimeout("tcp", local[c], 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := conn.Write([]byte("hi")); err != nil {
+			return err
+		}
+		buf := make([]byte, 2)
+		_, err = io.ReadFull(conn, buf)
+		return err
+	}
+	for _, c := range []string{"alice", "bob"} {
+		if err := ping(c); err != nil {
+			t.Fatalf("%s before: %v", c, err)
+		}
+	}
+	sh(t, hw, "trust", "--home", home("node"), "--remove", fp["bob"])
+	if err := serve.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	// bob's link is closed; his forward redials and is refused.
+	deadline := time.Now().Add(15 * time.Second)
+	for ping("bob") == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("bob's forward still works after his key was removed and the node got SIGHUP")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := ping("alice"); err != nil {
+		t.Fatalf("alice after the hangup: %v", err)
+	}
+	if serve.ProcessState != nil {
+		t.Fatalf("the node exited on SIGHUP: %v", serve.ProcessState)
+	}
+	if err := serve.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("the node is gone after SIGHUP: %v", err)
 	}
 }

@@ -102,3 +102,53 @@ func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// A key removed from the authorized file: new handshakes are refused at
+// once (the file is re-read on change) and Revalidate closes the session
+// already up; a key still named keeps its session.
+func TestRevalidateClosesRevokedPeers(t *testing.T) {
+	alice, bob := newIdentity(t, "alice"), newIdentity(t, "bob")
+	file := filepath.Join(t.TempDir(), "authorized")
+	for _, id := range []*certs.Identity{alice, bob} {
+		if err := certs.AddEntry(file, certs.Entry{Fingerprint: id.Fingerprint(), Name: id.Name()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store, err := certs.LoadFingerprints(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startNodeWith(t, "node", "tls://127.0.0.1:0", nil, func(o *Options) { o.Trust = certs.Trust{Store: store} })
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	ra, err := dialer(alice, n).Dial(ctx, nil, mustAddr(t, n.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra.Close()
+	rb, err := dialer(bob, n).Dial(ctx, nil, mustAddr(t, n.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rb.Close()
+	// Revoke bob: rewrite the file with alice alone.
+	os.Remove(file)
+	time.Sleep(10 * time.Millisecond) // a new mtime for the re-read
+	if err := certs.AddEntry(file, certs.Entry{Fingerprint: alice.Fingerprint(), Name: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.srv.Revalidate(); got != 1 {
+		t.Fatalf("Revalidate closed %d sessions, want 1 (bob's)", got)
+	}
+	select {
+	case <-rb.Done():
+	case <-ctx.Done():
+		t.Fatal("bob's session outlived his key's removal")
+	}
+	if _, err := ra.Target().Ping(ctx); err != nil {
+		t.Fatalf("alice's session: %v", err)
+	}
+	if _, err := dialer(bob, n).Dial(ctx, nil, mustAddr(t, n.url)); err == nil {
+		t.Fatal("bob dialed again after his key was removed")
+	}
+}

@@ -639,3 +639,39 @@ func (s *Server) reachAgent(ctx context.Context, name string) (net.Conn, error) 
 	}
 	return connect.Open(ctx, a.Link(), &connect.Request{Network: connect.Agent, Address: name})
 }
+
+// Revalidate closes the sessions of peers whose key the node's authorized
+// file no longer names as their principal (a key removed or renamed there).
+// The file is re-read whenever it changes, so new handshakes follow it at
+// once; Revalidate reaches the links already up (hopwire serve calls it on
+// SIGHUP). Peers trusted through a CA, stdio and ssh: principals are left
+// alone: their standing does not come from the file. It returns how many
+// sessions it closed.
+func (s *Server) Revalidate() int {
+	store := s.opts.Trust.Store
+	if store == nil {
+		return 0
+	}
+	s.mu.Lock()
+	conns := make([]*session.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	closed := 0
+	for _, c := range conns {
+		p := c.Link().Peer()
+		if p.Fingerprint == "" || p.Principal == "stdio" || strings.HasPrefix(p.Principal, "ssh:") {
+			continue
+		}
+		if now := store.Principal(p.Fingerprint); now == p.Principal {
+			continue
+		} else if now == "" && s.opts.Trust.Pool != nil {
+			continue // CA-issued: not the file's to revoke
+		}
+		s.log.Warn("closing the session of a peer the authorized file no longer names", "peer", p.Principal, "fp", p.Fingerprint)
+		c.Close()
+		closed++
+	}
+	return closed
+}

@@ -11,8 +11,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hopwire/hopwire"
@@ -322,6 +324,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
+	defer onHangup(log, srv)()
 	for _, a := range srv.Addrs() {
 		fmt.Fprintf(stdout, "listening %s\n", a)
 	}
@@ -795,4 +798,30 @@ func runState(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(st)
+}
+
+// onHangup makes SIGHUP a reload instead of the end of the node: the
+// trust files are re-read on every change anyway, so a hangup closes the
+// sessions of peers they no longer authorize (relay.Server.Revalidate)
+// and says what it did. Grants, listeners and the node's certificate are
+// read at start. The returned function stops listening for SIGHUP.
+func onHangup(log *slog.Logger, srv *relay.Server) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+				n := srv.Revalidate()
+				log.Info("SIGHUP: trust files re-read; grants, listeners and the certificate take a restart", "sessions closed", n)
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
 }
