@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"github.com/hopwire/hopwire/hop"
@@ -36,8 +37,9 @@ func (s *Server) RunAgent(ctx context.Context, d *hop.Dialer, via []hop.Addr, re
 		return dd.Dial(ctx, via, relay)
 	})
 	defer rd.Close()
-	backoff := time.Second
+	var b agentBackoff
 	for {
+		start := time.Now()
 		err := s.agentOnce(ctx, rd, relay, name, ready)
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -50,16 +52,40 @@ func (s *Server) RunAgent(ctx context.Context, d *hop.Dialer, via []hop.Addr, re
 			s.log.Warn("the relay refused this agent's key; its operator can authorize it", "relay", relay.String(), "fp", fp,
 				"run on the relay", "hopwire trust --authorized "+fp+" "+name)
 		}
-		s.log.Warn("agent link down; re-dialing", "relay", relay.String(), "in", backoff, "err", err)
+		wait := b.next(time.Since(start))
+		s.log.Warn("agent link down; re-dialing", "relay", relay.String(), "in", wait.Round(time.Millisecond), "err", err)
 		select {
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.ctx.Done():
 			return s.ctx.Err()
 		}
-		backoff = min(2*backoff, 30*time.Second)
 	}
+}
+
+// agentBackoff is the wait before an agent dials its relay again:
+// exponential from agentBackoffMin to agentBackoffMax, back to the start
+// after a link that stayed up agentStable (a relay restart is not a
+// reason to wait long), and jittered ±25% so that the agents of a relay
+// that restarts do not all come back in the same instant.
+type agentBackoff struct{ n int }
+
+const (
+	agentBackoffMin = time.Second
+	agentBackoffMax = 30 * time.Second
+	agentStable     = 30 * time.Second
+)
+
+// next returns the wait after an attempt that lasted up.
+func (b *agentBackoff) next(up time.Duration) time.Duration {
+	if up >= agentStable {
+		b.n = 0
+	}
+	d := agentBackoffMin << min(b.n, 5)
+	d = min(d, agentBackoffMax)
+	b.n++
+	return d - d/4 + rand.N(d/2+1)
 }
 
 // agentOnce registers over the redialer's route (dialing it if it broke)

@@ -152,3 +152,27 @@ func TestRevalidateClosesRevokedPeers(t *testing.T) {
 		t.Fatal("bob dialed again after his key was removed")
 	}
 }
+
+// An agent's re-dial waits grow from 1 s to 30 s, jittered by a quarter
+// either way, and start again after a link that stayed up 30 s.
+func TestAgentBackoff(t *testing.T) {
+	var b agentBackoff
+	for i, base := range []time.Duration{1, 2, 4, 8, 16, 30, 30} {
+		base *= time.Second
+		d := b.next(time.Second)
+		if d < base-base/4 || d > base+base/4 {
+			t.Fatalf("wait %d: %v, want %v ±25%%", i, d, base)
+		}
+	}
+	if d := b.next(time.Minute); d > 1250*time.Millisecond {
+		t.Fatalf("after a stable link: %v, want about 1s", d)
+	}
+	seen := map[time.Duration]bool{}
+	for range 20 {
+		var fresh agentBackoff
+		seen[fresh.next(0)] = true
+	}
+	if len(seen) < 2 {
+		t.Fatal("no jitter")
+	}
+}
