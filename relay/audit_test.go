@@ -3,9 +3,11 @@ package relay
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -174,5 +176,53 @@ func TestAgentBackoff(t *testing.T) {
 	}
 	if len(seen) < 2 {
 		t.Fatal("no jitter")
+	}
+}
+
+// One access record per forwarded connection: who, where, the bytes each
+// way, how it ended.
+func TestAccessRecord(t *testing.T) {
+	var logs lockedBuffer
+	client := newIdentity(t, "client")
+	echo := echoServer(t)
+	n := startNodeWith(t, "node", "tls://127.0.0.1:0", []*certs.Identity{client}, func(o *Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	}, "client:connect="+echo)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	route, err := dialer(client, n).Dial(ctx, nil, mustAddr(t, n.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer route.Close()
+	c, err := route.DialContext(ctx, "tcp", echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := strings.Repeat("x", 1000)
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	c.(interface{ CloseWrite() error }).CloseWrite()
+	got, err := io.ReadAll(c)
+	if err != nil || len(got) != len(msg) {
+		t.Fatalf("echo: %d bytes, %v", len(got), err)
+	}
+	c.Close()
+	var rec map[string]any
+	for deadline := time.Now().Add(5 * time.Second); rec == nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "connect ended" {
+				rec = m
+			}
+		}
+	}
+	if rec == nil {
+		t.Fatalf("no access record:\n%s", logs.String())
+	}
+	if rec["peer"] != "client" || rec["fp"] != client.Fingerprint() || rec["dest"] != strconv.Quote(echo) || rec["level"] != "INFO" ||
+		rec["bytes_up"] != float64(1000) || rec["bytes_down"] != float64(1000) || rec["result"] != "ok" {
+		t.Fatalf("access record %v", rec)
 	}
 }

@@ -524,6 +524,16 @@ func (s *Server) connectServer(log *slog.Logger) *connect.Server {
 		Accepted: func(req *connect.Request) {
 			log.Debug("connect", "network", req.Network.String(), "dest", clip(req.Address))
 		},
+		// One access record per connected stream, at the default level:
+		// who, where, how much each way, how long, how it ended.
+		Ended: func(req *connect.Request, up, down int64, took time.Duration, err error) {
+			result := "ok"
+			if err != nil {
+				result = clip(err.Error())
+			}
+			log.Info("connect ended", "network", req.Network.String(), "dest", clip(req.Address),
+				"bytes_up", up, "bytes_down", down, "took", took.Round(time.Millisecond), "result", result)
+		},
 	}
 }
 

@@ -24,6 +24,11 @@ type Server struct {
 	Refused func(req *Request, err error)
 	// Accepted, if set, is told of every stream connected.
 	Accepted func(req *Request)
+	// Ended, if set, is told how every connected stream ended: the bytes
+	// each way (toUpstream: from the opener to the destination), how
+	// long it lasted, and the first failure (nil: both ends closed
+	// cleanly). For access records. UDP streams report no byte counts.
+	Ended func(req *Request, toUpstream, toOpener int64, took time.Duration, err error)
 }
 
 // Serve serves st, a connect stream the peer opened, until it ends. ctx
@@ -63,9 +68,16 @@ func (s *Server) Serve(ctx context.Context, st *session.Stream) {
 	if s.Accepted != nil {
 		s.Accepted(req)
 	}
+	start := time.Now()
 	if req.Network == UDP {
 		SpliceUDP(st, out)
+		if s.Ended != nil {
+			s.Ended(req, 0, 0, time.Since(start), nil)
+		}
 		return
 	}
-	Splice(st, out)
+	r := SpliceCounted(st, out)
+	if s.Ended != nil {
+		s.Ended(req, r.ToConn, r.ToStream, time.Since(start), r.Err)
+	}
 }

@@ -26,18 +26,30 @@ import (
 // upstream that ignores the client's clean end is let go of too: once one
 // direction has ended, the link's half-close timeout reaps the stream,
 // and a link that ends releases its streams when its node closes it.
-func Splice(st *session.Stream, c net.Conn) {
+func Splice(st *session.Stream, c net.Conn) { SpliceCounted(st, c) }
+
+// Spliced is what a splice moved: bytes from the stream to the socket
+// (toConn) and back (toStream), and the first failure of either direction
+// (nil when both ended cleanly).
+type Spliced struct {
+	ToConn, ToStream int64
+	Err              error
+}
+
+// SpliceCounted is Splice, returning what it moved (for access records).
+func SpliceCounted(st *session.Stream, c net.Conn) Spliced {
 	var wg sync.WaitGroup
 	var down error // of the copy from st to c
+	var toConn int64
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		down = pipe(c, st)
+		toConn, down = pipe(c, st)
 	}()
 	// No goroutine waits for the stream's release: at 10,000 forwards
 	// that was 10,000 parked goroutines and their stacks.
 	stop := st.AfterDone(func() { Abort(c, nil) })
-	pipe(st, c)
+	toStream, up := pipe(st, c)
 	wg.Wait()
 	stop()
 	if down != nil {
@@ -47,6 +59,11 @@ func Splice(st *session.Stream, c net.Conn) {
 	}
 	st.Close()
 	c.Close()
+	res := Spliced{ToConn: toConn, ToStream: toStream, Err: down}
+	if res.Err == nil {
+		res.Err = up
+	}
+	return res
 }
 
 // pipe copies src into dst and passes the ending on; one of them is the
@@ -54,19 +71,20 @@ func Splice(st *session.Stream, c net.Conn) {
 // of its own (small while the connection is quiet, a pooled frame-sized
 // one while data flows). No queue between hops beyond it: back-pressure
 // comes from the streams' windows.
-func pipe(dst, src net.Conn) error {
+func pipe(dst, src net.Conn) (int64, error) {
 	var err error
+	var n int64
 	if st, ok := dst.(*session.Stream); ok {
-		_, err = st.ReadFrom(readerOnly{src})
+		n, err = st.ReadFrom(readerOnly{src})
 	} else {
-		_, err = src.(*session.Stream).WriteTo(writerOnly{dst})
+		n, err = src.(*session.Stream).WriteTo(writerOnly{dst})
 	}
 	if err == nil {
 		closeWrite(dst)
-		return nil
+		return n, nil
 	}
 	Abort(dst, err)
-	return err
+	return n, err
 }
 
 type writerOnly struct{ io.Writer }
