@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/classic"
 	"github.com/hopwire/hopwire/hop"
+	"github.com/hopwire/hopwire/session"
 )
 
 // chainBytes is what one op of BenchmarkChainThroughput moves.
@@ -415,4 +417,119 @@ type zeroReader struct{}
 func (zeroReader) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// rpcSamples is how many calls the percentiles of BenchmarkRPCUnderBulk
+// are taken over, at least.
+const rpcSamples = 2000
+
+// nullSvc answers null calls.
+type nullSvc struct{}
+
+func (nullSvc) Null(x int) int { return x }
+
+// BenchmarkRPCUnderBulk: null calls on one route through two relays to
+// the target (client → r1 → r2 → target, TLS links), on an idle session
+// (idle) and while the same route carries a continuous transfer on a
+// stream of its own to a sink behind the target (bulk). ns/op is the
+// mean call, p50-ns and p99-ns the median and 99th percentile over at
+// least rpcSamples calls; bulk-MB/s is what the transfer moved meanwhile.
+// Issue 21 asks that a session's calls not wait behind its own bulk
+// stream: bulk's p99 within 2× idle's. The -0jump pair is the same on a
+// direct link to the target: what the session's own multiplexing costs,
+// without relays carrying the whole link as one stream each.
+func BenchmarkRPCUnderBulk(b *testing.B) {
+	rpcUnderBulk(b, 2, "")
+	rpcUnderBulk(b, 0, "-0jump")
+}
+
+// rpcUnderBulk runs BenchmarkRPCUnderBulk's idle and bulk sub-benchmarks
+// (their names ending in suffix) through a chain of jumps relays.
+func rpcUnderBulk(b *testing.B, jumps int, suffix string) {
+	client := newIdentity(b, "client")
+	sink := sinkServer(b)
+	nodes := []*testNode{startNodeWith(b, "target", "tls://127.0.0.1:0", []*certs.Identity{client}, func(o *Options) {
+		o.Services = func(session.Peer) map[string]any { return map[string]any{"null": nullSvc{}} }
+	}, "client:connect="+sink)}
+	for i := jumps; i > 0; i-- {
+		r := startNode(b, fmt.Sprintf("r%d", i), "tls://127.0.0.1:0", []*certs.Identity{client}, "client:connect="+hostPort(b, nodes[0].url))
+		nodes = append([]*testNode{r}, nodes...)
+	}
+	var via []hop.Addr
+	for _, n := range nodes[:jumps] {
+		via = append(via, mustAddr(b, n.url))
+	}
+	route, err := dialer(client, nodes...).Dial(b.Context(), via, mustAddr(b, nodes[jumps].url))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer route.Close()
+	svc := route.Target().Service("null")
+	call := func(ctx context.Context, i int) time.Duration {
+		t := time.Now()
+		if n, err := session.Call[int](ctx, svc, "Null", i); err != nil || n != i {
+			b.Fatal(n, err)
+		}
+		return time.Since(t)
+	}
+	measure := func(b *testing.B) {
+		ctx := b.Context()
+		call(ctx, -1)
+		samples := make([]time.Duration, 0, max(b.N, rpcSamples))
+		b.ResetTimer()
+		for i := range b.N {
+			samples = append(samples, call(ctx, i))
+		}
+		b.StopTimer()
+		for len(samples) < rpcSamples {
+			samples = append(samples, call(ctx, len(samples)))
+		}
+		slices.Sort(samples)
+		b.ReportMetric(float64(samples[len(samples)/2].Nanoseconds()), "p50-ns")
+		b.ReportMetric(float64(samples[len(samples)*99/100].Nanoseconds()), "p99-ns")
+	}
+	b.Run("idle"+suffix, measure)
+	b.Run("bulk"+suffix, func(b *testing.B) {
+		conn, err := route.DialContext(b.Context(), "tcp", sink)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close()
+		var (
+			stop    atomic.Bool
+			sent    atomic.Int64
+			flowing = make(chan struct{})
+			done    = make(chan error, 1)
+		)
+		go func() {
+			buf := make([]byte, 32<<10)
+			for !stop.Load() {
+				if _, err := conn.Write(buf); err != nil {
+					done <- err
+					return
+				}
+				// The calls start once the transfer is in full flow:
+				// 8 MiB on the way, past every buffer of the chain.
+				if sent.Add(int64(len(buf))) == 8<<20 {
+					close(flowing)
+				}
+			}
+			conn.(interface{ CloseWrite() error }).CloseWrite()
+			_, err := io.ReadFull(conn, buf[:1]) // the sink's answer: all arrived
+			done <- err
+		}()
+		select {
+		case <-flowing:
+		case err := <-done:
+			b.Fatal("the transfer ended before the calls:", err)
+		}
+		start, from := time.Now(), sent.Load()
+		measure(b)
+		moved, took := sent.Load()-from, time.Since(start)
+		stop.Store(true)
+		if err := <-done; err != nil {
+			b.Fatal("the transfer:", err)
+		}
+		b.ReportMetric(float64(moved)/took.Seconds()/1e6, "bulk-MB/s")
+	})
 }

@@ -91,6 +91,17 @@ var Figures = []Figure{
 	{Group: "Chains", Name: "file get through 2 relays (classic)", Pkg: "relay",
 		Bench: "BenchmarkPutGet/get", Ref: "BenchmarkPutGet/stream", RefName: "raw stream, same chain", Unit: "MB/s", Goal: "≥0.6"},
 
+	// A session's own calls beside its own bulk stream, on one route
+	// client → r1 → r2 → target (relay/bench_test.go): null calls while a
+	// stream of the same route moves data to a sink behind the target,
+	// against the same calls on the idle session (issue 21).
+	{Group: "RPC through relays", Name: "null call p99 beside a bulk stream, 2 relays", Pkg: "relay",
+		Bench: "BenchmarkRPCUnderBulk/bulk", Ref: "BenchmarkRPCUnderBulk/idle", RefName: "the same calls, idle session", Unit: "p99-ns", Goal: "≤2"},
+	{Group: "RPC through relays", Name: "null call median beside a bulk stream, 2 relays", Pkg: "relay",
+		Bench: "BenchmarkRPCUnderBulk/bulk", Ref: "BenchmarkRPCUnderBulk/idle", RefName: "the same calls, idle session", Unit: "p50-ns"},
+	{Group: "RPC through relays", Name: "null call p99 beside a bulk stream, direct", Pkg: "relay",
+		Bench: "BenchmarkRPCUnderBulk/bulk-0jump", Ref: "BenchmarkRPCUnderBulk/idle-0jump", RefName: "the same calls, idle session", Unit: "p99-ns"},
+
 	// Chains as users run them: every node a hopwire serve process, the
 	// client a hopwire forward -L process, against ssh -L / ssh -J with
 	// private sshds, aes128-gcm on every hop (relay/bench_process_test.go).
