@@ -23,44 +23,70 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// An HTTP server reachable only from the node is fetched through the
-// route with net/http, using the Client's DialContext.
-func TestDialHTTPThroughRoute(t *testing.T) {
-	home := t.TempDir()
+// startNode runs a node on loopback TLS for the client whose home is home
+// (its identity created there, named "client"): o's Name, Identity, Trust
+// and Listen are filled in when empty, and the grants added to o.Policy.
+// The client's known_nodes binds the node's key to the address it bound,
+// as "hopwire trust --known FP node --addr HOST:PORT" records it. It
+// returns the node's tls:// address; the node stops when t ends.
+func startNode(t *testing.T, home string, o *hopwire.ServeOptions, grants ...string) string {
+	t.Helper()
 	client, err := certs.LoadOrCreate(home, "client")
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodeID, err := certs.LoadOrCreate(t.TempDir(), "node")
+	if o == nil {
+		o = &hopwire.ServeOptions{}
+	}
+	if o.Identity == nil {
+		if o.Identity, err = certs.LoadOrCreate(t.TempDir(), "node"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.Name == "" {
+		o.Name = "node"
+	}
+	if o.Trust.Store == nil {
+		o.Trust = certs.Trust{Store: certs.StoreOf(client)}
+	}
+	if len(o.Listen) == 0 {
+		o.Listen = []string{"tls://127.0.0.1:0"}
+	}
+	var gs []*relay.Grant
+	for _, g := range grants {
+		pg, err := relay.ParseGrant(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gs = append(gs, pg)
+	}
+	if o.Policy == nil || len(gs) > 0 {
+		o.Policy = relay.NewPolicy(gs)
+	}
+	node, err := hopwire.Start(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { node.Close() })
+	addr := node.Addrs()[0]
+	if err := certs.AddEntry(filepath.Join(home, certs.KnownNodesFile), certs.Entry{Fingerprint: o.Identity.Fingerprint(), Name: "node", Addrs: []string{strings.TrimPrefix(addr, "tls://")}}); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// An HTTP server reachable only from the node is fetched through the
+// route with net/http, using the Client's DialContext.
+func TestDialHTTPThroughRoute(t *testing.T) {
+	home := t.TempDir()
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "hello from behind the node")
 	}))
 	defer web.Close()
-	grant, err := relay.ParseGrant("client:connect=" + web.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := relay.New(&hopwire.ServeOptions{Name: "node", Identity: nodeID, Trust: certs.Trust{Store: certs.StoreOf(client)},
-		Policy: relay.NewPolicy([]*relay.Grant{grant}), Listen: []string{"tls://127.0.0.1:0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	// The client trusts the node at the address it listens on, as
-	// "hopwire trust --known FP node --addr HOST:PORT" records it.
-	nodeAddr := strings.TrimPrefix(srv.Addrs()[0], "tls://")
-	if err := certs.AddEntry(filepath.Join(home, certs.KnownNodesFile), certs.Entry{Fingerprint: nodeID.Fingerprint(), Name: "node", Addrs: []string{nodeAddr}}); err != nil {
-		t.Fatal(err)
-	}
+	node := startNode(t, home, nil, "client:connect="+web.Listener.Addr().String())
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	c, err := hopwire.Dial(ctx, srv.Addrs()[0], &hopwire.Options{Home: home})
+	c, err := hopwire.Dial(ctx, node, &hopwire.Options{Home: home})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +119,7 @@ func TestDialHTTPThroughRoute(t *testing.T) {
 		t.Fatal("a broken client dialed")
 	}
 	// … and comes back on the next dial with it.
-	rc, err := hopwire.Dial(ctx, srv.Addrs()[0], &hopwire.Options{Home: home, Redial: true})
+	rc, err := hopwire.Dial(ctx, node, &hopwire.Options{Home: home, Redial: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,40 +143,16 @@ func TestDialHTTPThroughRoute(t *testing.T) {
 // breaks, Accept redials and the node listens on the same address again.
 func TestListenFollowsRedial(t *testing.T) {
 	home := t.TempDir()
-	client, err := certs.LoadOrCreate(home, "client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodeID, err := certs.LoadOrCreate(t.TempDir(), "node")
-	if err != nil {
-		t.Fatal(err)
-	}
 	free, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := free.Addr().String()
 	free.Close()
-	grant, err := relay.ParseGrant("client:forward-remote=" + addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := relay.New(&hopwire.ServeOptions{Name: "node", Identity: nodeID, Trust: certs.Trust{Store: certs.StoreOf(client)},
-		Policy: relay.NewPolicy([]*relay.Grant{grant}), Listen: []string{"tls://127.0.0.1:0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	nodeAddr := strings.TrimPrefix(srv.Addrs()[0], "tls://")
-	if err := certs.AddEntry(filepath.Join(home, certs.KnownNodesFile), certs.Entry{Fingerprint: nodeID.Fingerprint(), Name: "node", Addrs: []string{nodeAddr}}); err != nil {
-		t.Fatal(err)
-	}
+	node := startNode(t, home, nil, "client:forward-remote="+addr)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	c, err := hopwire.Dial(ctx, srv.Addrs()[0], &hopwire.Options{Home: home, Redial: true,
+	c, err := hopwire.Dial(ctx, node, &hopwire.Options{Home: home, Redial: true,
 		OnRetry: func(err error) { t.Log("retry:", err) }})
 	if err != nil {
 		t.Fatal(err)

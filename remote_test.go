@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math"
 	"math/cmplx"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,8 +12,6 @@ import (
 	"time"
 
 	"github.com/hopwire/hopwire"
-	"github.com/hopwire/hopwire/certs"
-	"github.com/hopwire/hopwire/relay"
 	"github.com/hopwire/hopwire/session"
 )
 
@@ -23,31 +20,11 @@ import (
 func dialServices(t *testing.T, services map[string]any, sess *session.Options) *hopwire.Client {
 	t.Helper()
 	home := t.TempDir()
-	client, err := certs.LoadOrCreate(home, "client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodeID, err := certs.LoadOrCreate(t.TempDir(), "node")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := relay.New(&hopwire.ServeOptions{Name: "node", Identity: nodeID, Trust: certs.Trust{Store: certs.StoreOf(client)},
-		Policy: relay.NewPolicy(nil), Listen: []string{"tls://127.0.0.1:0"}, Session: sess,
+	node := startNode(t, home, &hopwire.ServeOptions{Session: sess,
 		Services: func(session.Peer) map[string]any { return services }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	nodeAddr := strings.TrimPrefix(srv.Addrs()[0], "tls://")
-	if err := certs.AddEntry(filepath.Join(home, certs.KnownNodesFile), certs.Entry{Fingerprint: nodeID.Fingerprint(), Name: "node", Addrs: []string{nodeAddr}}); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	c, err := hopwire.Dial(ctx, srv.Addrs()[0], &hopwire.Options{Home: home})
+	c, err := hopwire.Dial(ctx, node, &hopwire.Options{Home: home})
 	if err != nil {
 		t.Fatal(err)
 	}
