@@ -50,6 +50,10 @@ type Options struct {
 	Session *session.Options
 	// Link configures every hop's link (keepalive, idle timeout, buffer
 	// sizes); nil: defaults. An empty Name is the identity's name.
+	// KeepAlive and KeepAliveTimeout set how soon a dead or blackholed
+	// path is noticed (by default a keepalive every 10 s, dead after 30 s
+	// of silence): &session.LinkConfig{KeepAlive: 2 * time.Second,
+	// KeepAliveTimeout: 6 * time.Second} notices it in about 6 s.
 	Link *session.LinkConfig
 	// SSH are the options of ssh:// hops (identity files, known_hosts,
 	// the ssh configuration file); nil: the user's ~/.ssh setup.
@@ -270,6 +274,15 @@ func (c *Client) Listen(ctx context.Context, network, addr string) (net.Listener
 		return nil, err
 	}
 	return r.Listen(ctx, network, addr)
+}
+
+// Peer is who the target is, as this side verified it: its principal,
+// key fingerprint, announced name and hopwire version.
+func (c *Client) Peer() session.Peer {
+	if conn := c.Conn(); conn != nil {
+		return conn.Link().Peer()
+	}
+	return session.Peer{}
 }
 
 // Done is closed when the current route ends.

@@ -270,6 +270,9 @@ func TestStartAndAppErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	if p := c.Peer(); p.Fingerprint != nodeID.Fingerprint() || p.Name != "node" || p.Version == "" {
+		t.Fatalf("Peer = %+v", p)
+	}
 	_, err = c.Conn().Service("shop").Call(ctx, "Buy", "tea")
 	if !errors.Is(err, errOutOfStock) {
 		t.Fatalf("Buy: %v, want errors.Is(err, errOutOfStock)", err)
