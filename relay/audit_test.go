@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -221,7 +220,7 @@ func TestAccessRecord(t *testing.T) {
 	if rec == nil {
 		t.Fatalf("no access record:\n%s", logs.String())
 	}
-	if rec["peer"] != "client" || rec["fp"] != client.Fingerprint() || rec["dest"] != strconv.Quote(echo) || rec["level"] != "INFO" ||
+	if rec["peer"] != "client" || rec["fp"] != client.Fingerprint() || rec["dest"] != echo || rec["level"] != "INFO" ||
 		rec["bytes_up"] != float64(1000) || rec["bytes_down"] != float64(1000) || rec["result"] != "ok" {
 		t.Fatalf("access record %v", rec)
 	}

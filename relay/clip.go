@@ -23,3 +23,17 @@ func clip(s string) string {
 	}
 	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(s[:i]), len(s))
 }
+
+// clipAttr is clip for a log attribute: cut the same way, not quoted
+// (slog's handlers quote and escape values themselves; quoting here too
+// wrote "\"10.0.0.5:22\"").
+func clipAttr(s string) string {
+	if len(s) <= maxEcho {
+		return s
+	}
+	i := maxEcho
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", s[:i], len(s))
+}

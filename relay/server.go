@@ -516,22 +516,22 @@ func (s *Server) connectServer(log *slog.Logger) *connect.Server {
 				log.Warn("connect refused: malformed request", "err", err)
 			case errors.Is(err, ErrDenied):
 				s.drops.denied.Add(1)
-				log.Warn("connect denied", "network", req.Network.String(), "dest", clip(req.Address), "err", err)
+				log.Warn("connect denied", "network", req.Network.String(), "dest", clipAttr(req.Address), "err", err)
 			default:
-				log.Info("connect failed", "network", req.Network.String(), "dest", clip(req.Address), "err", err)
+				log.Info("connect failed", "network", req.Network.String(), "dest", clipAttr(req.Address), "err", err)
 			}
 		},
 		Accepted: func(req *connect.Request) {
-			log.Debug("connect", "network", req.Network.String(), "dest", clip(req.Address))
+			log.Debug("connect", "network", req.Network.String(), "dest", clipAttr(req.Address))
 		},
 		// One access record per connected stream, at the default level:
 		// who, where, how much each way, how long, how it ended.
 		Ended: func(req *connect.Request, up, down int64, took time.Duration, err error) {
 			result := "ok"
 			if err != nil {
-				result = clip(err.Error())
+				result = clipAttr(err.Error())
 			}
-			log.Info("connect ended", "network", req.Network.String(), "dest", clip(req.Address),
+			log.Info("connect ended", "network", req.Network.String(), "dest", clipAttr(req.Address),
 				"bytes_up", up, "bytes_down", down, "took", took.Round(time.Millisecond), "result", result)
 		},
 	}

@@ -23,18 +23,27 @@ import (
 // interrupted. The chain is dialed again when it breaks, on the next
 // connection. Every connection refused on the far side is reported, one
 // line each; a remote forward the target refuses ends the command with
-// that reason.
-func runForward(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+// that reason. -W HOST:PORT (ssh's -W) instead joins stdin and stdout to
+// one connection leaving from TARGET: a ProxyCommand for ssh, scp, rsync
+// and git.
+func runForward(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	rc := newRouteCmd("forward", stderr)
 	var locals, socks, remotes multi
 	rc.fs.Var(&locals, "L", "[BIND:]PORT:HOST:PORT: listen here, connect from TARGET (repeatable)")
 	rc.fs.Var(&remotes, "R", "[BIND:]PORT:HOST:PORT: listen on TARGET (needs a forward-remote grant), connect from here (repeatable)")
 	rc.fs.Var(&socks, "D", "[BIND:]PORT: a SOCKS5 proxy here whose connections leave from TARGET (repeatable)")
+	stdio := rc.fs.String("W", "", "HOST:PORT: join stdin and stdout to one connection to HOST:PORT leaving from TARGET (ssh -o ProxyCommand='hopwire forward -W %h:%p …')")
 	if err := parseInterleaved(rc.fs, args); err != nil {
 		return err
 	}
+	if *stdio != "" {
+		if len(locals)+len(socks)+len(remotes) > 0 {
+			return fmt.Errorf("%w: -W goes alone, without -L, -R or -D", errUsage)
+		}
+		return forwardStdio(ctx, rc, *stdio, stdin, stdout, stderr)
+	}
 	if len(locals)+len(socks)+len(remotes) == 0 {
-		return fmt.Errorf("%w: forward needs -L, -R or -D", errUsage)
+		return fmt.Errorf("%w: forward needs -L, -R, -D or -W", errUsage)
 	}
 	type forward struct{ bind, dest string }
 	parse := func(flag string, specs []string) ([]forward, error) {
@@ -246,5 +255,52 @@ func serveListener(ln net.Listener, handle func(net.Conn)) error {
 			return err
 		}
 		wg.Go(func() { handle(c) })
+	}
+}
+
+// forwardStdio is forward -W: one connection to dest leaving from the
+// target, joined to stdin and stdout. stdin's end is passed on as a
+// half-close; the command ends when the far side has closed its half (0)
+// or the connection failed (an error naming why).
+func forwardStdio(ctx context.Context, rc *routeCmd, dest string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if _, _, err := net.SplitHostPort(dest); err != nil {
+		return fmt.Errorf("%w: -W %s: want HOST:PORT", errUsage, dest)
+	}
+	if rc.fs.NArg() < 1 {
+		return fmt.Errorf("%w: missing TARGET; see forward --help", errUsage)
+	}
+	target := rc.fs.Arg(0)
+	c, err := dialClient(ctx, target, &rc.idf, &rc.cf, stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	conn, err := c.DialContext(dctx, "tcp", dest)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("-W %s: %s", dest, explainRefusal(err, target))
+	}
+	defer conn.Close()
+	go func() {
+		if _, err := io.Copy(conn, stdin); err != nil {
+			connect.Abort(conn, err)
+			return
+		}
+		conn.(interface{ CloseWrite() error }).CloseWrite()
+	}()
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(stdout, conn)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("-W %s (from %s): %s", dest, target, quoteName(err.Error()))
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
