@@ -103,6 +103,20 @@ host lab-*
 			t.Errorf("%s: %q %q, want %q %q", tc.name, target, via, tc.target, tc.via)
 		}
 	}
+	// -J names aliases too, in every command that takes it (rpyc, serve
+	// --connect): db1 expands to its via chain, then its target.
+	cf := chainFlags{jump: "db1"}
+	via, err := cf.via(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range via {
+		got = append(got, a.String())
+	}
+	if want := "tls://r1:7443 quic://10.0.1.2:7443 tls://10.0.2.5:7443"; strings.Join(got, " ") != want {
+		t.Errorf("-J db1 = %q, want %q", got, want)
+	}
 	os.WriteFile(filepath.Join(home, "config"), []byte("target x\n"), 0o600)
 	if _, err := loadConfig(home); err == nil {
 		t.Fatal("a target outside a host block was accepted")

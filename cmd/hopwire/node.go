@@ -170,7 +170,8 @@ func (c *chainFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.noUpload, "no-upload", false, "never upload hopwire to an ssh:// target that lacks it")
 }
 
-func (c *chainFlags) via() ([]hop.Addr, error) {
+// via parses -J, expanding the aliases of the config file in home.
+func (c *chainFlags) via(home string) ([]hop.Addr, error) {
 	if c.jump == "" {
 		return nil, nil
 	}
@@ -178,7 +179,11 @@ func (c *chainFlags) via() ([]hop.Addr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: -J: %v", errUsage, err)
 	}
-	return v, nil
+	cfg, err := loadConfig(home)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.expandChain(v, 0)
 }
 
 // options are the library's dial options of these flags (and of cf's
@@ -344,7 +349,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		if err != nil {
 			return fmt.Errorf("%w: --connect: %v", errUsage, err)
 		}
-		via, err := cf.via()
+		via, err := cf.via(idf.home)
 		if err != nil {
 			return err
 		}

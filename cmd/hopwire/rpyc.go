@@ -76,7 +76,7 @@ func runRPyC(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	if cf.jump != "" {
-		hops, err := cf.via()
+		hops, err := cf.via(idf.home)
 		if err != nil {
 			return err
 		}
