@@ -239,24 +239,10 @@ func BenchmarkProcessThroughput(b *testing.B) {
 	for _, v := range procVariants {
 		b.Run(v.name, func(b *testing.B) {
 			pc := v.chain(b, sinkServer(b))
-			buf := make([]byte, 32<<10)
 			b.SetBytes(n)
 			b.ResetTimer()
 			for range b.N {
-				c, done, err := pc.dial(b.Context())
-				if err != nil {
-					b.Fatal(err)
-				}
-				for sent := 0; sent < n; sent += len(buf) {
-					if _, err := c.Write(buf); err != nil {
-						b.Fatal(err)
-					}
-				}
-				c.(interface{ CloseWrite() error }).CloseWrite()
-				if _, err := io.ReadFull(c, buf[:1]); err != nil {
-					b.Fatal(err)
-				}
-				done()
+				sendToSink(b, pc.dial, n)
 			}
 			b.StopTimer()
 			reportPeakRSS(b, pc.nodes)

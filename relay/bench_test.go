@@ -244,24 +244,10 @@ func BenchmarkChainThroughput(b *testing.B) {
 	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
 			dial := chainDialer(v.chain(b, sinkServer(b)))
-			buf := make([]byte, 32<<10)
 			b.SetBytes(chainBytes)
 			b.ResetTimer()
 			for range b.N {
-				c, done, err := dial(b.Context())
-				if err != nil {
-					b.Fatal(err)
-				}
-				for sent := 0; sent < chainBytes; sent += len(buf) {
-					if _, err := c.Write(buf); err != nil {
-						b.Fatal(err)
-					}
-				}
-				c.(interface{ CloseWrite() error }).CloseWrite()
-				if _, err := io.ReadFull(c, buf[:1]); err != nil {
-					b.Fatal(err)
-				}
-				done()
+				sendToSink(b, dial, chainBytes)
 			}
 		})
 	}
@@ -532,4 +518,24 @@ func rpcUnderBulk(b *testing.B, jumps int, suffix string) {
 		}
 		b.ReportMetric(float64(moved)/took.Seconds()/1e6, "bulk-MB/s")
 	})
+}
+
+// sendToSink sends n bytes over a new connection of dial to a sinkServer
+// and waits for its byte that says all of them arrived.
+func sendToSink(b *testing.B, dial chainDialer, n int) {
+	c, done, err := dial(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer done()
+	buf := make([]byte, 32<<10)
+	for sent := 0; sent < n; sent += len(buf) {
+		if _, err := c.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c.(interface{ CloseWrite() error }).CloseWrite()
+	if _, err := io.ReadFull(c, buf[:1]); err != nil {
+		b.Fatal(err)
+	}
 }

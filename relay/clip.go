@@ -13,27 +13,20 @@ const maxEcho = 64
 // bytes (at a character boundary) when longer: a peer's string echoed
 // whole makes a message as large as the peer likes, and %q makes it up to
 // four times larger still (review F10).
-func clip(s string) string {
-	if len(s) <= maxEcho {
-		return strconv.Quote(s)
-	}
-	i := maxEcho
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(s[:i]), len(s))
-}
+func clip(s string) string { return clipWith(s, strconv.Quote) }
 
 // clipAttr is clip for a log attribute: cut the same way, not quoted
 // (slog's handlers quote and escape values themselves; quoting here too
 // wrote "\"10.0.0.5:22\"").
-func clipAttr(s string) string {
+func clipAttr(s string) string { return clipWith(s, func(s string) string { return s }) }
+
+func clipWith(s string, quote func(string) string) string {
 	if len(s) <= maxEcho {
-		return s
+		return quote(s)
 	}
 	i := maxEcho
 	for i > 0 && !utf8.RuneStart(s[i]) {
 		i--
 	}
-	return fmt.Sprintf("%s... (%d bytes)", s[:i], len(s))
+	return fmt.Sprintf("%s... (%d bytes)", quote(s[:i]), len(s))
 }

@@ -188,7 +188,7 @@ type fanResult struct {
 // config alias, through -J or the alias's via chain.
 func onTarget(ctx context.Context, rc *routeCmd, target string, stdout, stderr io.Writer, fn perTarget) (int, error) {
 	cf := rc.cf // each target resolves its own chain
-	route, err := dialRoute(ctx, target, &rc.idf, &cf, io.Discard, nil)
+	route, err := dialRoute(ctx, target, &rc.idf, &cf, io.Discard)
 	if err != nil {
 		return -1, err
 	}

@@ -402,22 +402,16 @@ func (rc *routeCmd) dial(ctx context.Context, args []string, stderr io.Writer) (
 
 // dialTarget dials the route to the TARGET argument through -J.
 func dialTarget(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, cf *chainFlags, stderr io.Writer) (*hop.Route, error) {
-	return dialTargetWith(ctx, fs, idf, cf, stderr, nil)
-}
-
-// dialTargetWith is dialTarget with session options for every hop (for
-// instance an Accept for the streams a target opens back).
-func dialTargetWith(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, cf *chainFlags, stderr io.Writer, sess *session.Options) (*hop.Route, error) {
 	if fs.NArg() < 1 {
 		return nil, fmt.Errorf("%w: missing TARGET; see %s --help", errUsage, fs.Name())
 	}
-	return dialRoute(ctx, fs.Arg(0), idf, cf, stderr, sess)
+	return dialRoute(ctx, fs.Arg(0), idf, cf, stderr)
 }
 
 // dialRoute dials the route to target (a hop or a config alias) through
 // -J, or through the alias's via chain when -J was not given.
-func dialRoute(ctx context.Context, name string, idf *identityFlags, cf *chainFlags, stderr io.Writer, sess *session.Options) (*hop.Route, error) {
-	c, err := dialClient(ctx, name, idf, cf, stderr, func(o *hopwire.Options) { o.Session = sess })
+func dialRoute(ctx context.Context, name string, idf *identityFlags, cf *chainFlags, stderr io.Writer) (*hop.Route, error) {
+	c, err := dialClient(ctx, name, idf, cf, stderr, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime/pprof"
 	"runtime/trace"
@@ -14,25 +15,29 @@ import (
 // they run.
 func startProfiles() (stop func()) {
 	var stops []func()
-	if path := os.Getenv("HOPWIRE_TRACE"); path != "" {
-		if f, err := os.Create(path); err != nil {
-			fmt.Fprintf(os.Stderr, "hopwire: HOPWIRE_TRACE: %v\n", err)
-		} else if err := trace.Start(f); err != nil {
-			fmt.Fprintf(os.Stderr, "hopwire: HOPWIRE_TRACE: %v\n", err)
-			f.Close()
-		} else {
-			stops = append(stops, func() { trace.Stop(); f.Close() })
+	for _, p := range []struct {
+		env   string
+		start func(io.Writer) error
+		stop  func()
+	}{
+		{"HOPWIRE_TRACE", trace.Start, trace.Stop},
+		{"HOPWIRE_CPUPROFILE", pprof.StartCPUProfile, pprof.StopCPUProfile},
+	} {
+		path := os.Getenv(p.env)
+		if path == "" {
+			continue
 		}
-	}
-	if path := os.Getenv("HOPWIRE_CPUPROFILE"); path != "" {
-		if f, err := os.Create(path); err != nil {
-			fmt.Fprintf(os.Stderr, "hopwire: HOPWIRE_CPUPROFILE: %v\n", err)
-		} else if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(os.Stderr, "hopwire: HOPWIRE_CPUPROFILE: %v\n", err)
-			f.Close()
-		} else {
-			stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+		f, err := os.Create(path)
+		if err == nil {
+			if err = p.start(f); err != nil {
+				f.Close()
+			}
 		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "hopwire: %s: %v\n", p.env, err)
+			continue
+		}
+		stops = append(stops, func() { p.stop(); f.Close() })
 	}
 	return func() {
 		for _, s := range stops {

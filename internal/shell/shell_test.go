@@ -2,41 +2,19 @@ package shell
 
 import (
 	"errors"
-	"go/parser"
-	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/hopwire/hopwire/transport/transporttest"
 )
 
 // TestDeps keeps the package a leaf that the transports may import: its
 // non-test files import the standard library only.
-func TestDeps(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, imp := range f.Imports {
-			path, _ := strconv.Unquote(imp.Path.Value)
-			if first, _, _ := strings.Cut(path, "/"); strings.Contains(first, ".") {
-				t.Errorf("%s imports %s; internal/shell may import the standard library only", name, path)
-			}
-		}
-	}
-}
+func TestDeps(t *testing.T) { transporttest.StdlibOnly(t) }
 
 func TestQuote(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
