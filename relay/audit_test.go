@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/classic"
+	"github.com/hopwire/hopwire/session"
 )
 
 // Every classic action on a node leaves an INFO record naming who asked:
@@ -223,5 +225,32 @@ func TestAccessRecord(t *testing.T) {
 	if rec["peer"] != "client" || rec["fp"] != client.Fingerprint() || rec["dest"] != echo || rec["level"] != "INFO" ||
 		rec["bytes_up"] != float64(1000) || rec["bytes_down"] != float64(1000) || rec["result"] != "ok" {
 		t.Fatalf("access record %v", rec)
+	}
+
+	// An upstream that ignores the client's end keeps the connection
+	// until the half-close timeout reaps the stream: the record says so,
+	// not "use of closed network connection" (the splice's own close).
+	hold := tcpServer(t, func(c net.Conn) { io.Copy(io.Discard, c); <-t.Context().Done() })
+	n2 := startNodeWith(t, "node2", "tls://127.0.0.1:0", []*certs.Identity{client}, func(o *Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		o.Link = &session.LinkConfig{HalfCloseTimeout: 200 * time.Millisecond}
+	}, "client:connect="+hold)
+	r2, err := dialer(client, n2).Dial(ctx, nil, mustAddr(t, n2.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	h, err := r2.DialContext(ctx, "tcp", hold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.(interface{ CloseWrite() error }).CloseWrite()
+	var released bool
+	for deadline := time.Now().Add(5 * time.Second); !released && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		released = strings.Contains(logs.String(), "released first")
+	}
+	h.Close()
+	if !released || strings.Contains(logs.String(), "use of closed") {
+		t.Fatalf("the access record of a reaped connection:\n%s", logs.String())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -48,7 +49,8 @@ func SpliceCounted(st *session.Stream, c net.Conn) Spliced {
 	}()
 	// No goroutine waits for the stream's release: at 10,000 forwards
 	// that was 10,000 parked goroutines and their stacks.
-	stop := st.AfterDone(func() { Abort(c, nil) })
+	var released atomic.Bool
+	stop := st.AfterDone(func() { released.Store(true); Abort(c, nil) })
 	toStream, up := pipe(st, c)
 	wg.Wait()
 	stop()
@@ -63,8 +65,16 @@ func SpliceCounted(st *session.Stream, c net.Conn) Spliced {
 	if res.Err == nil {
 		res.Err = up
 	}
+	if released.Load() && errors.Is(res.Err, net.ErrClosed) {
+		res.Err = ErrReleased // c was closed here, not by its peer
+	}
 	return res
 }
+
+// ErrReleased is a splice's failure when its stream was released before
+// the connection ended: the link went down, or the half-close timeout
+// reaped a stream whose other side never finished.
+var ErrReleased = errors.New("connect: the stream was released first (its link ended or its half-close timed out)")
 
 // pipe copies src into dst and passes the ending on; one of them is the
 // splice's stream, whose ReadFrom or WriteTo does the copy with a buffer
