@@ -282,18 +282,8 @@ func forwardStdio(ctx context.Context, rc *routeCmd, dest string, stdin io.Reade
 		return fmt.Errorf("-W %s: %s", dest, explainRefusal(err, target))
 	}
 	defer conn.Close()
-	go func() {
-		if _, err := io.Copy(conn, stdin); err != nil {
-			connect.Abort(conn, err)
-			return
-		}
-		conn.(interface{ CloseWrite() error }).CloseWrite()
-	}()
 	done := make(chan error, 1)
-	go func() {
-		_, err := io.Copy(stdout, conn)
-		done <- err
-	}()
+	go func() { done <- connect.JoinStdio(conn, stdin, stdout) }()
 	select {
 	case err := <-done:
 		if err != nil {

@@ -169,3 +169,20 @@ func SpliceUDP(st *session.Stream, c net.Conn) {
 	c.Close()
 	wg.Wait()
 }
+
+// JoinStdio joins c to a process's standard input and output (ssh -W,
+// ProxyCommand): in's end is passed on as a half-close of c, a failure to
+// read it as an abort; what c sends is written to out. It returns when c's
+// far side has closed its half (nil) or the connection failed, leaving in
+// to the caller (a read of a terminal or pipe cannot be interrupted).
+func JoinStdio(c net.Conn, in io.Reader, out io.Writer) error {
+	go func() {
+		if _, err := io.Copy(c, in); err != nil {
+			Abort(c, err)
+			return
+		}
+		closeWrite(c)
+	}()
+	_, err := io.Copy(out, c)
+	return err
+}
