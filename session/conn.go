@@ -119,7 +119,7 @@ type Conn struct {
 	errs *errorTable
 	log  *slog.Logger
 
-	sendStacks bool // Options.ErrorStacks, and the peer reads stacks
+	sendStacks bool   // Options.ErrorStacks, and the peer reads stacks
 	peerRPC    uint64 // the rpc version the session speaks: the lower of both hellos'
 
 	// The peer's limits, from its hello.
