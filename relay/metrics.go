@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"log/slog"
+	"net"
 	"runtime"
 	"slices"
 	"strings"
@@ -61,7 +62,7 @@ func newMetrics(s *Server) *metrics {
 	}, []string{"kind"})
 	relayed := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hopwire_relayed_bytes_total",
-		Help: "Bytes this node relayed for connect streams and remote forwards, counted when each connection ends: up is from the side that opened it to its destination, down the way back. UDP is not counted.",
+		Help: "Bytes this node relayed for connect streams and remote forwards, by direction: up from the side that opened the connection to its destination, down the way back. A stream connection is counted when it ends, UDP datagrams (their payload) as they pass.",
 	}, []string{"direction"})
 	m.relayedUp, m.relayedDown = relayed.WithLabelValues("up"), relayed.WithLabelValues("down")
 	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -118,6 +119,30 @@ func (m *metrics) decide(c Capability, err error) {
 func (m *metrics) relayed(up, down int64) {
 	m.relayedUp.Add(float64(up))
 	m.relayedDown.Add(float64(down))
+}
+
+// countedUDP is the socket of a connect udp stream, counting the bytes of
+// the datagrams it passes (the splice counts none for UDP). It is no
+// *net.TCPConn, which is all the splice's abort looks for.
+type countedUDP struct {
+	net.Conn
+	m *metrics
+}
+
+func (c countedUDP) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.m.relayedDown.Add(float64(n))
+	}
+	return n, err
+}
+
+func (c countedUDP) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if n > 0 {
+		c.m.relayedUp.Add(float64(n))
+	}
+	return n, err
 }
 
 // classicActions are the action names package classic audits; anything

@@ -639,6 +639,9 @@ func (s *Server) dialChecked(ctx context.Context, log *slog.Logger, peer session
 	if denied != nil {
 		return nil, denied
 	}
+	if err == nil && network == "udp" {
+		c = countedUDP{Conn: c, m: s.metrics}
+	}
 	return c, err
 }
 
