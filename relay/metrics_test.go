@@ -323,3 +323,34 @@ func TestAuditCounter(t *testing.T) {
 		}
 	}
 }
+
+// TestCertExpiryMetrics: the node's certificate and the CA that issued
+// it, found in the node's trust pool, report the seconds they have left.
+func TestCertExpiryMetrics(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := certs.InitCA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.IssueToDir(dir, "n", nil); err != nil {
+		t.Fatal(err)
+	}
+	id, err := certs.Load(filepath.Join(dir, "n.crt"), filepath.Join(dir, "n.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(&Options{Identity: id, Trust: certs.Trust{Pool: ca.Pool()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w := httptest.NewRecorder()
+	s.AdminHandler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	got := parseMetrics(t, w.Body.Bytes())
+	for cert, notAfter := range map[string]time.Time{"node": id.Certificate().NotAfter, "ca": ca.Certificate().NotAfter} {
+		want := time.Until(notAfter).Seconds()
+		if g, ok := got[`hopwire_cert_expiry_remaining_seconds{cert="`+cert+`"}`]; !ok || g < want-5 || g > want+5 {
+			t.Errorf("%s certificate: %v s left (present %v), want about %.0f", cert, g, ok, want)
+		}
+	}
+}
