@@ -337,16 +337,16 @@ func (s *Server) census() census {
 	return n
 }
 
-// drops is what the node dropped since it started: State's PreAuth and
-// Drops, for State and /metrics alike.
-type drops struct {
+// dropSnapshot is what the node dropped since it started: State's
+// PreAuth and Drops, for State and /metrics alike.
+type dropSnapshot struct {
 	preAuth      int
 	preAuthDrops map[[2]string]uint64 // transport, reason
 	node         map[string]uint64    // link, session, denied, malformed
 }
 
-func (s *Server) dropped() drops {
-	d := drops{preAuthDrops: map[[2]string]uint64{}, node: map[string]uint64{
+func (s *Server) dropped() dropSnapshot {
+	d := dropSnapshot{preAuthDrops: map[[2]string]uint64{}, node: map[string]uint64{
 		"link":      s.drops.link.Load(),
 		"session":   s.drops.session.Load(),
 		"denied":    s.drops.denied.Load(),
