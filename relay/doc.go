@@ -5,4 +5,45 @@
 //
 // It sits above hop, session, transport and certs, and below the hopwire
 // facade and cmd.
+//
+// # Metrics and health
+//
+// A node counts what it does for Prometheus, in a registry of its own
+// (never the global default): [Server.AdminHandler] serves GET /metrics,
+// /healthz and /readyz, and [Options.Admin] serves them on a listener of
+// the node's (plain HTTP on loopback, HTTPS with client certificates from
+// the node's trust anywhere else). The hopwire_ metrics, with labels from
+// small fixed sets only (never a peer's name or address):
+//
+//   - hopwire_links{transport,peer_kind}: links up; peer_kind is agent for
+//     a peer registered here as a reverse agent, client otherwise.
+//   - hopwire_handshakes_total{transport,result} and
+//     hopwire_handshake_duration_seconds{transport}: link handshakes of
+//     peers the transport authenticated (result ok or error) and their
+//     time from that authentication to a ready RPC session.
+//   - hopwire_streams_open, hopwire_streams_opened_total{kind}: streams
+//     open on the links; streams peers opened, rpc (one a session) and
+//     connect.
+//   - hopwire_relayed_bytes_total{direction}: bytes relayed by connect
+//     streams and remote forwards, up (from the side that opened the
+//     connection) and down; a stream connection is counted when it ends
+//     (the splice's own count, as in its access record), UDP datagrams as
+//     they pass.
+//   - hopwire_policy_decisions_total{capability,result}: allow or deny,
+//     for connect, exec, register and forward-remote; classic counts an
+//     allow for each session it is granted to.
+//   - hopwire_preauth_connections, hopwire_preauth_drops_total{transport,reason},
+//     hopwire_refusals_total{reason}: [State]'s PreAuth and Drops.
+//   - hopwire_agents, hopwire_refs_exported, hopwire_buffered_bytes:
+//     [State]'s Agents, Refs and Buffered.
+//   - hopwire_classic_operations_total{action,result}: classic
+//     administration actions carried out here, counted from their audit
+//     records.
+//   - hopwire_cert_expiry_remaining_seconds{cert}: seconds until the
+//     node's certificate (cert=node) and the CA in its trust that issued
+//     it (cert=ca) expire.
+//   - hopwire_build_info{version,goversion}: 1.
+//
+// The figures [State] reports are read at scrape time from the same
+// counters, never counted twice.
 package relay

@@ -29,7 +29,9 @@ func (n *nodeService) ListenRemote(ctx context.Context, bind, tag string, ready 
 	if err != nil {
 		return fmt.Errorf("relay: remote forward: bind %s: want IP:PORT", clip(bind))
 	}
-	if _, err := n.s.pol().AllowAddr(n.peer, CapForwardRemote, ap.Addr(), ap.Port()); err != nil {
+	_, err = n.s.pol().AllowAddr(n.peer, CapForwardRemote, ap.Addr(), ap.Port())
+	n.s.metrics.decide(CapForwardRemote, err)
+	if err != nil {
 		n.s.log.Warn("remote forward denied", "bind", bind, "peer", n.peer.Principal, "err", err)
 		return err
 	}
@@ -63,7 +65,8 @@ func (n *nodeService) ListenRemote(ctx context.Context, bind, tag string, ready 
 				connect.Abort(c, err)
 				return
 			}
-			connect.Splice(st, c)
+			r := connect.SpliceCounted(st, c)
+			n.s.metrics.relayed(r.ToStream, r.ToConn) // up: from whoever connected to bind, to the caller's side
 		}()
 	}
 }

@@ -73,6 +73,16 @@ type Options struct {
 	// serves its [State] as JSON over HTTP (GET /state), for monitoring
 	// and tests. Off by default; the socket is created mode 0600.
 	StateSocket string
+	// Admin, if set, is the HOST:PORT of the node's admin HTTP listener
+	// (off by default), which serves GET /metrics (Prometheus text
+	// format; the metrics are listed in the package doc), /healthz (the
+	// process is alive) and /readyz (200 once every listener is up, 503
+	// before and after). On a loopback address it is plain HTTP. On any
+	// other address it is HTTPS that requires a client certificate the
+	// node's Trust accepts, as its tls listeners do (so it needs
+	// Identity); New refuses it otherwise. See [Server.AdminHandler] to
+	// serve the same pages elsewhere.
+	Admin string
 	// MaxLinksPerPeer caps the links one peer key (its fingerprint) holds
 	// at once, whatever principal it is given (default 16; negative: no
 	// cap). A link past the cap is refused at its hello, with an error
@@ -98,12 +108,15 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners []listener
-	conns     map[*session.Conn]struct{}
+	conns     map[*session.Conn]string // the transport each came over
 	agents    map[string]*session.Conn
 
-	drops dropCounts
-	state *stateServer
-	adm   *admission
+	drops   dropCounts
+	metrics *metrics
+	ready   atomic.Bool // every listener is up (/readyz)
+	state   *stateServer
+	admin   *adminServer
+	adm     *admission
 
 	resolver *net.Resolver // of CONNECT's dialer; nil: net.DefaultResolver (tests count its lookups)
 }
@@ -134,17 +147,24 @@ func New(opts *Options) (*Server, error) {
 		p = NewPolicy(nil)
 	}
 	s := &Server{opts: o, log: o.Logger.With("node", o.Name),
-		conns: make(map[*session.Conn]struct{}), agents: make(map[string]*session.Conn), adm: newAdmission(&o)}
+		conns: make(map[*session.Conn]string), agents: make(map[string]*session.Conn), adm: newAdmission(&o)}
 	s.policy.Store(p)
 	if o.Identity != nil {
 		s.identity.Store(o.Identity)
 	}
+	if o.Admin != "" {
+		if err := checkAdmin(&o); err != nil {
+			return nil, err
+		}
+	}
+	s.metrics = newMetrics(s)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
 
 // Start opens every listener and serves them in the background. On error
-// nothing is left open.
+// nothing is left open. The admin listener, if any, opens first and
+// reports ready (/readyz) once every listener is up.
 func (s *Server) Start(ctx context.Context) error {
 	if s.opts.StateSocket != "" {
 		st, err := s.serveState(s.opts.StateSocket)
@@ -153,12 +173,21 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		s.state = st
 	}
+	if s.opts.Admin != "" {
+		a, err := s.serveAdmin(s.opts.Admin)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		s.admin = a
+	}
 	for _, u := range s.opts.Listen {
 		if err := s.listen(ctx, u); err != nil {
 			s.Close()
 			return err
 		}
 	}
+	s.ready.Store(true)
 	return nil
 }
 
@@ -178,6 +207,7 @@ func (s *Server) Addrs() []string {
 // Close stops the listeners, ends every session and waits for the node's
 // goroutines.
 func (s *Server) Close() error {
+	s.ready.Store(false)
 	s.cancel()
 	s.mu.Lock()
 	ls := s.listeners
@@ -196,6 +226,9 @@ func (s *Server) Close() error {
 	s.wg.Wait()
 	if s.state != nil {
 		s.state.close()
+	}
+	if s.admin != nil {
+		s.admin.close()
 	}
 	return nil
 }
@@ -234,6 +267,7 @@ func (s *Server) listen(ctx context.Context, u string) error {
 		return fmt.Errorf("relay: listen %s: %w", u, err)
 	}
 	s.addListener(u, ln.Close, ln.Addr())
+	s.metrics.listening(a.Scheme)
 	if _, _, ok := ln.Stats(); ok {
 		s.countPreAuth(func() (int, map[string]uint64) { n, d, _ := ln.Stats(); return n, d })
 	}
@@ -249,17 +283,19 @@ func (s *Server) listen(ctx context.Context, u string) error {
 			go func() {
 				defer s.wg.Done()
 				if acc.Muxed == nil {
-					s.ServeConn(acc.Conn, acc.Peer)
+					s.serveConn(acc.Conn, acc.Peer, a.Scheme)
 					return
 				}
+				start := time.Now()
 				l, err := session.NewMuxedLink(acc.Muxed, session.Server, s.linkConfig(acc.Peer))
 				if err != nil {
 					acc.Close()
 					s.drops.link.Add(1)
+					s.metrics.handshake(a.Scheme, start, err)
 					s.log.Warn("link refused", "transport", a.Scheme, "err", err)
 					return
 				}
-				s.serveLink(l)
+				s.serveLink(l, a.Scheme, start)
 			}()
 		}
 	}()
@@ -332,18 +368,31 @@ func (s *Server) peerOf(cs tls.ConnectionState) session.Peer {
 
 // ServeConn runs a link over c, already authenticated as peer (by the
 // transport, or by construction for a stdio link), until it ends. It owns
-// c.
+// c. Its metrics count c as a tls link if it is a *tls.Conn, as a stdio
+// link otherwise.
 func (s *Server) ServeConn(c net.Conn, peer session.Peer) {
+	transport := "stdio"
+	if _, ok := c.(*tls.Conn); ok {
+		transport = "tls"
+	}
+	s.serveConn(c, peer, transport)
+}
+
+func (s *Server) serveConn(c net.Conn, peer session.Peer, transport string) {
+	start := time.Now()
 	l, err := session.NewLink(c, session.Server, s.linkConfig(peer))
 	if err != nil {
 		s.drops.link.Add(1)
+		s.metrics.handshake(transport, start, err)
 		s.log.Warn("link refused", "addr", c.RemoteAddr().String(), "err", err)
 		return
 	}
-	s.serveLink(l)
+	s.serveLink(l, transport, start)
 }
 
-func (s *Server) serveLink(l *session.Link) {
+// serveLink serves l, which came over transport and whose handshake began
+// at start, until it ends.
+func (s *Server) serveLink(l *session.Link, transport string, start time.Time) {
 	peer := l.Peer()
 	log := s.log.With("peer", peer.Principal, "fp", peer.Fingerprint)
 	var conn *session.Conn
@@ -353,7 +402,9 @@ func (s *Server) serveLink(l *session.Link) {
 	}
 	opts.Logger = log
 	cs := s.connectServer(log) // one for the link's connect streams
+	opened := s.metrics.streamsOpened.WithLabelValues("connect")
 	opts.Accept = func(st *session.Stream) {
+		opened.Inc()
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -364,6 +415,7 @@ func (s *Server) serveLink(l *session.Link) {
 	opts.Services = map[string]any{"node": node}
 	// Classic administration only for peers granted it; for everyone
 	// else the service does not exist (ErrNoService).
+	audit := s.metrics.auditLogger(log)
 	if g, err := s.pol().AllowClassic(peer, false); err == nil {
 		// Under a classic root, processes (which the root cannot
 		// confine) need an exec grant besides.
@@ -371,19 +423,21 @@ func (s *Server) serveLink(l *session.Link) {
 			AllowProcesses: s.pol().HasExec(peer),
 			AllowCommand: func(argv []string) error {
 				_, _, err := s.pol().AllowExec(peer, argv, exec.LookPath)
+				s.metrics.decide(CapExec, err)
 				return err
 			},
-			Audit: log.With("audit", "classic")})
+			Audit: audit})
 		if err != nil {
 			log.Error("classic administration unavailable: cannot open the classic root", "root", s.opts.ClassicRoot, "err", err)
 		} else {
 			defer svc.Close()
 			opts.Services[classic.ServiceName] = svc
+			s.metrics.decide(CapClassic, nil)
 			log.Info("classic granted", "rule", g.String())
 		}
 	}
 	if g, err := s.pol().AllowClassic(peer, true); err == nil {
-		opts.Services[classic.EvalServiceName] = &classic.Evaluator{Audit: log.With("audit", "classic")}
+		opts.Services[classic.EvalServiceName] = &classic.Evaluator{Audit: audit}
 		log.Info("eval granted", "rule", g.String())
 	}
 	if s.opts.Services != nil {
@@ -394,11 +448,13 @@ func (s *Server) serveLink(l *session.Link) {
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	conn, err := session.NewConn(ctx, l, &opts)
 	cancel()
+	s.metrics.handshake(transport, start, err)
 	if err != nil {
 		s.drops.session.Add(1)
 		log.Warn("session refused", "err", err)
 		return
 	}
+	s.metrics.streamsOpened.WithLabelValues("rpc").Inc()
 	node.conn = conn
 	close(node.ready)
 	s.mu.Lock()
@@ -407,7 +463,7 @@ func (s *Server) serveLink(l *session.Link) {
 		conn.Close()
 		return
 	}
-	s.conns[conn] = struct{}{}
+	s.conns[conn] = transport
 	s.mu.Unlock()
 	log.Info("link up", "name", peer.Name)
 	select {
@@ -501,6 +557,7 @@ func (s *Server) connectServer(log *slog.Logger) *connect.Server {
 			case connect.Exec:
 				argv := append([]string{req.Address}, req.Args...)
 				_, prog, err := s.pol().AllowExec(peer, argv, exec.LookPath)
+				s.metrics.decide(CapExec, err)
 				if err != nil {
 					return nil, err
 				}
@@ -534,6 +591,7 @@ func (s *Server) connectServer(log *slog.Logger) *connect.Server {
 		// One access record per connected stream, at the default level:
 		// who, where, how much each way, how long, how it ended.
 		Ended: func(req *connect.Request, up, down int64, took time.Duration, err error) {
+			s.metrics.relayed(up, down)
 			result := "ok"
 			if err != nil {
 				result = clipAttr(err.Error())
@@ -544,8 +602,13 @@ func (s *Server) connectServer(log *slog.Logger) *connect.Server {
 	}
 }
 
+// dialChecked dials a connect tcp or udp request if the policy allows the
+// address dialled, and counts one policy decision for it (none when the
+// dial failed before an address was checked: a name that did not
+// resolve).
 func (s *Server) dialChecked(ctx context.Context, log *slog.Logger, peer session.Peer, req *connect.Request) (net.Conn, error) {
 	var denied error
+	allowed := false
 	d := net.Dialer{
 		Resolver: s.resolver,
 		Control: func(network, address string, _ syscall.RawConn) error {
@@ -558,6 +621,7 @@ func (s *Server) dialChecked(ctx context.Context, log *slog.Logger, peer session
 				denied = err
 				return err
 			}
+			allowed = true
 			log.Debug("connect allowed", "dest", address, "rule", g.String())
 			return nil
 		},
@@ -567,11 +631,22 @@ func (s *Server) dialChecked(ctx context.Context, log *slog.Logger, peer session
 		network = "udp"
 	}
 	if !s.pol().couldConnect(ctx, network, peer, req.Address) { // before any lookup
-		return nil, &DeniedError{Principal: peer.Principal, Fingerprint: peer.Fingerprint, Capability: CapConnect, Target: req.Address}
+		err := &DeniedError{Principal: peer.Principal, Fingerprint: peer.Fingerprint, Capability: CapConnect, Target: req.Address}
+		s.metrics.decide(CapConnect, err)
+		return nil, err
 	}
 	c, err := d.DialContext(ctx, network, req.Address)
+	switch {
+	case allowed:
+		s.metrics.decide(CapConnect, nil) // the address dialled was allowed, whether the dial then worked or not
+	case denied != nil:
+		s.metrics.decide(CapConnect, denied)
+	}
 	if denied != nil {
 		return nil, denied
+	}
+	if err == nil && network == "udp" {
+		c = countedUDP{Conn: c, m: s.metrics}
 	}
 	return c, err
 }
@@ -615,7 +690,9 @@ func (n *nodeService) Register(ctx context.Context, name string) error {
 	if a, err := hop.Parse(name); err != nil || a.Name != name {
 		return fmt.Errorf("relay: bad agent name %s: want letters, digits, '-', '_', '.' (at most 64)", clip(name))
 	}
-	if _, err := n.s.pol().AllowRegister(n.peer, name); err != nil {
+	_, err := n.s.pol().AllowRegister(n.peer, name)
+	n.s.metrics.decide(CapRegister, err)
+	if err != nil {
 		n.s.log.Warn("register denied", "agent", name, "peer", n.peer.Principal, "err", err)
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -55,10 +54,8 @@ type State struct {
 	Drops map[string]uint64 `json:"drops"`
 }
 
-// dropCounts counts the node's own refusals.
-type dropCounts struct{ link, session, denied, malformed atomic.Uint64 }
-
-// State returns a snapshot of the node's resources.
+// State returns a snapshot of the node's resources. Its counts come from
+// where the node's /metrics reads them (see [Server.AdminHandler]).
 func (s *Server) State() State {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -70,32 +67,13 @@ func (s *Server) State() State {
 		Children:   countChildren(),
 		HeapAlloc:  ms.HeapAlloc,
 		Buffered:   s.adm.budget.Used(),
-		Drops: map[string]uint64{
-			"link":      s.drops.link.Load(),
-			"session":   s.drops.session.Load(),
-			"denied":    s.drops.denied.Load(),
-			"malformed": s.drops.malformed.Load(),
-		},
 	}
-	s.mu.Lock()
-	st.Sessions = len(s.conns)
-	st.Agents = len(s.agents)
-	for c := range s.conns {
-		st.Streams += c.Link().NumStreams()
-		st.Refs += c.NumExports()
-	}
-	ls := append([]listener(nil), s.listeners...)
-	s.mu.Unlock()
-	for _, l := range ls {
-		if l.stats == nil {
-			continue
-		}
-		n, dropped := l.stats()
-		st.PreAuth += n
-		scheme, _, _ := strings.Cut(l.url, "://")
-		for why, k := range dropped {
-			st.Drops[scheme+":"+why] += k
-		}
+	n := s.census()
+	st.Sessions, st.Streams, st.Refs, st.Agents = n.sessions, n.streams, n.refs, n.agents
+	d := s.dropped()
+	st.PreAuth, st.Drops = d.preAuth, d.node
+	for k, v := range d.preAuthDrops {
+		st.Drops[k[0]+":"+k[1]] += v
 	}
 	return st
 }
