@@ -326,10 +326,11 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		srv.ServeConn(conn, session.Peer{Principal: "stdio"})
 		return nil
 	}
+	nt := takeNotifySocket(log) // systemd's Type=notify
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	defer onHangup(log, srv)()
+	defer onHangup(log, srv, nt)()
 	for _, a := range srv.Addrs() {
 		fmt.Fprintf(stdout, "listening %s\n", a)
 	}
@@ -341,6 +342,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		}
 		defer stop()
 	}
+	defer nt.ready(srv.Addrs())() // every listener is up: READY=1, then STOPPING=1 on the way out
 	if *connect != "" {
 		if idf.name == "" {
 			return fmt.Errorf("%w: --connect needs --name", errUsage)
@@ -803,8 +805,9 @@ func runState(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 // trust files are re-read on every change anyway, so a hangup closes the
 // sessions of peers they no longer authorize (relay.Server.Revalidate)
 // and says what it did. Grants, listeners and the node's certificate are
-// read at start. The returned function stops listening for SIGHUP.
-func onHangup(log *slog.Logger, srv *relay.Server) (stop func()) {
+// read at start. Under systemd, nt reports RELOADING=1 and READY=1
+// around it. The returned function stops listening for SIGHUP.
+func onHangup(log *slog.Logger, srv *relay.Server, nt *notifier) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -814,7 +817,9 @@ func onHangup(log *slog.Logger, srv *relay.Server) (stop func()) {
 			case <-done:
 				return
 			case <-hup:
+				reloaded := nt.reloading()
 				n := srv.Revalidate()
+				reloaded()
 				log.Info("SIGHUP: trust files re-read; grants, listeners and the certificate take a restart", "sessions closed", n)
 			}
 		}
