@@ -289,6 +289,38 @@ func testInstalledNotify(t *testing.T, bin string) {
 	}
 }
 
+// TestReadmeUnitExcerpt: the unit the README shows (its ```ini block) is
+// an excerpt of packaging/systemd/hopwire.service, line for line.
+func TestReadmeUnitExcerpt(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit, err := os.ReadFile("../packaging/systemd/hopwire.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Running a relay in production\n")
+	if !ok {
+		t.Fatal(`README has no "## Running a relay in production"`)
+	}
+	_, block, ok := strings.Cut(section, "\n```ini\n")
+	if !ok {
+		t.Fatal("README's production section has no ```ini block")
+	}
+	block, _, _ = strings.Cut(block, "\n```")
+	lines := strings.Split(string(unit), "\n")
+	for _, l := range strings.Split(block, "\n") {
+		found := false
+		for _, u := range lines {
+			found = found || u == l
+		}
+		if !found {
+			t.Errorf("the README's unit has %q, packaging/systemd/hopwire.service does not", l)
+		}
+	}
+}
+
 // TestMakeRelease: make release writes dist/hopwire-VERSION-linux-ARCH,
 // static, stamped with VERSION, with its SHA256SUMS line. (The test
 // builds this machine's architecture only; make release builds amd64 and
