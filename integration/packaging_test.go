@@ -166,6 +166,13 @@ func TestMakeInstall(t *testing.T) {
 				t.Errorf("bash completion of hopwire serve --li: %v: %q, want --listen", err, out)
 			}
 		}
+		if fish := optionalTool(t, "fish", "fish completion"); fish != "" {
+			script := `source $argv[1]; complete -C 'hopwire serve --li'`
+			out, err := exec.Command(fish, "-c", script, completions["fish"]).CombinedOutput()
+			if err != nil || !strings.HasPrefix(string(out), "--listen\t") {
+				t.Errorf("fish completion of hopwire serve --li: %v: %q, want --listen", err, out)
+			}
+		}
 	})
 
 	t.Run("systemd", func(t *testing.T) {
