@@ -138,7 +138,7 @@ func commands() []command {
 		{"uninstall", "remove what a zero-install ssh:// target left on its host", runUninstall},
 		{"certs", "manage a fleet CA: certs init | certs issue", runCerts},
 		{"bench", "run the benchmarks beside their references (go test in the source tree)", runBench},
-		{"completion", "print a shell completion script: completion bash|zsh", runCompletion},
+		{"completion", "print a shell completion script: completion bash|zsh|fish", runCompletion},
 		{"version", "print the version, commit and Go version", runVersion},
 		{"help", "print a command's usage, examples and flags: help COMMAND", nil},
 	}
