@@ -50,7 +50,7 @@ func TestManPages(t *testing.T) {
 				t.Errorf("%s lacks %q", page, w)
 			}
 		}
-		if strings.Contains(src, certs.Home()) {
+		if filepath.IsAbs(certs.Home()) && strings.Contains(src, certs.Home()) {
 			t.Errorf("%s names this machine's home %s", page, certs.Home())
 		}
 	}
