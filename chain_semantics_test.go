@@ -187,6 +187,7 @@ func TestSemanticsThroughTwoRelays(t *testing.T) {
 		"f":         failing{},
 		"shop":      shop{},
 		"nest":      nest{},
+		"user":      user{},
 	}
 	serve := func(stacks bool) *hopwire.ServeOptions {
 		return &hopwire.ServeOptions{Session: &session.Options{ErrorStacks: stacks},
@@ -330,6 +331,11 @@ func TestSemanticsThroughTwoRelays(t *testing.T) {
 		if err != nil || got != "paid 7" {
 			t.Fatalf("Checkout (a callback into the client's wallet) = %q, %v", got, err)
 		}
+	})
+
+	t.Run("proxies passed home and on", func(t *testing.T) {
+		// target1 → client → target2, each leg through both relays.
+		checkPassOn(ctx, t, cl, chain.dial(t, 1, nil), &objs.objects)
 	})
 
 	t.Run("nested callbacks", func(t *testing.T) {

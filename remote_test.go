@@ -44,6 +44,52 @@ func (o *objects) New() session.Object {
 	return session.ByRef(h)
 }
 
+// Owns reports whether v is, itself, the object New handed out last: a
+// proxy of it sent home arrives as the object.
+func (o *objects) Owns(v any) bool { h, ok := v.(*hitCounter); return ok && h == o.last.Load() }
+
+// user calls objects it is given, which may live in another session.
+type user struct{}
+
+func (user) HitVia(ctx context.Context, r *session.Ref) (int64, error) {
+	return session.Call[int64](ctx, r, "Hit")
+}
+
+// checkPassOn passes a proxy of an object of c1's node home to that node
+// (which sees its own object) and on to c2's node (whose calls reach the
+// object through this client).
+func checkPassOn(ctx context.Context, t *testing.T, c1, c2 *hopwire.Client, objs *objects) {
+	t.Helper()
+	obj, err := session.Call[*session.Ref](ctx, c1.Conn().Service("objects"), "New")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mine, err := session.Call[bool](ctx, c1.Conn().Service("objects"), "Owns", obj); err != nil || !mine {
+		t.Fatalf("a proxy sent home: Owns = %v, %v; want the node's own object", mine, err)
+	}
+	for i := int64(1); i <= 3; i++ {
+		if n, err := session.Call[int64](ctx, c2.Conn().Service("user"), "HitVia", obj); err != nil || n != i {
+			t.Fatalf("a proxy passed to another node: HitVia = %d, %v; want %d", n, err, i)
+		}
+	}
+	if n := objs.last.Load().n.Load(); n != 3 {
+		t.Fatalf("the object ran %d calls, want 3", n)
+	}
+	obj.Release()
+	if _, err := c2.Conn().Service("user").Call(ctx, "HitVia", obj); !errors.Is(err, session.ErrUnknownRef) {
+		t.Fatalf("passing on a released proxy: %v, want ErrUnknownRef", err)
+	}
+}
+
+// Over real TLS links: a proxy goes home as the object itself, and on to
+// a second node through this client.
+func TestPassOnOverTLS(t *testing.T) {
+	objs := &objects{}
+	c1 := dialServices(t, map[string]any{"objects": objs}, nil)
+	c2 := dialServices(t, map[string]any{"user": user{}}, nil)
+	checkPassOn(t.Context(), t, c1, c2, objs)
+}
+
 // Over a real TLS link: a released proxy reaches nothing, at once.
 func TestReleaseOverTLS(t *testing.T) {
 	objs := &objects{}

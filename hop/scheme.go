@@ -55,6 +55,11 @@ func lookupScheme(name string) (*scheme, bool) {
 type ListenConfig struct {
 	// Identity is presented to peers (the ssh host key, for ssh).
 	Identity *certs.Identity
+	// Certificate, if set, gives the identity tls and quic listeners
+	// present at each handshake, so that a node can rotate its
+	// certificate without a restart; dtls and ssh listeners present
+	// Identity (dtls's library takes its certificate once).
+	Certificate func() *certs.Identity
 	// Trust says which peers may connect, and who they are.
 	Trust certs.Trust
 	// InsecureTCP allows tcp:// listeners off loopback.
@@ -104,12 +109,24 @@ func Listen(ctx context.Context, a Addr, cfg *ListenConfig) (Listener, error) {
 	return s.listen(ctx, a.HostPort(), cfg)
 }
 
-// serverTLS is a listener's TLS configuration.
-func (cfg *ListenConfig) serverTLS() (*tls.Config, error) {
+// serverTLS is a listener's TLS configuration; reloadable says whether
+// its transport takes the certificate at each handshake (crypto/tls and
+// quic-go do).
+func (cfg *ListenConfig) serverTLS(reloadable bool) (*tls.Config, error) {
 	if cfg.Identity == nil {
 		return nil, errors.New("hop: a tls, quic or dtls listener needs an identity")
 	}
-	return certs.ServerConfig(cfg.Identity, cfg.Trust)
+	tc, err := certs.ServerConfig(cfg.Identity, cfg.Trust)
+	if err != nil || !reloadable || cfg.Certificate == nil {
+		return tc, err
+	}
+	current := cfg.Certificate
+	tc.Certificates = nil
+	tc.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		c := current().TLSCertificate()
+		return &c, nil
+	}
+	return tc, nil
 }
 
 // peerOf is who the client of a TLS-like connection is, as the

@@ -33,7 +33,7 @@ var quicScheme = scheme{
 		return session.NewMuxedLink(qc, session.Client, d.linkConfig(d.peerOf(h, a, qc.ConnectionState())))
 	},
 	listen: func(ctx context.Context, hostport string, cfg *ListenConfig) (Listener, error) {
-		tc, err := cfg.serverTLS()
+		tc, err := cfg.serverTLS(true)
 		if err != nil {
 			return nil, err
 		}

@@ -28,7 +28,7 @@ var tlsScheme = scheme{
 		return tlsOver(ctx, d, h, a, cfg, func() (net.Conn, error) { return prev.dialTCP(ctx, a.HostPort()) })
 	},
 	listen: func(ctx context.Context, hostport string, cfg *ListenConfig) (Listener, error) {
-		tc, err := cfg.serverTLS()
+		tc, err := cfg.serverTLS(true)
 		if err != nil {
 			return nil, err
 		}

@@ -179,7 +179,7 @@ func TestChainTLSQUICTLS(t *testing.T) {
 	r2 := startNode(t, "r2", "quic://127.0.0.1:0", []*certs.Identity{client}, "client:connect="+hostPort(t, target.url))
 	r1 := startNode(t, "r1", "tls://127.0.0.1:0", []*certs.Identity{client}, "client:connect="+hostPort(t, r2.url))
 	// The target may reach the echo server, nothing else.
-	target.srv.policy = NewPolicy([]*Grant{mustGrant(t, "client:connect="+echoAddr)})
+	target.srv.policy.Store(NewPolicy([]*Grant{mustGrant(t, "client:connect="+echoAddr)}))
 
 	d := dialer(client, r1, r2, target)
 	via := []hop.Addr{mustAddr(t, r1.url), mustAddr(t, r2.url)}

@@ -29,7 +29,7 @@ func (n *nodeService) ListenRemote(ctx context.Context, bind, tag string, ready 
 	if err != nil {
 		return fmt.Errorf("relay: remote forward: bind %s: want IP:PORT", clip(bind))
 	}
-	if _, err := n.s.policy.AllowAddr(n.peer, CapForwardRemote, ap.Addr(), ap.Port()); err != nil {
+	if _, err := n.s.pol().AllowAddr(n.peer, CapForwardRemote, ap.Addr(), ap.Port()); err != nil {
 		n.s.log.Warn("remote forward denied", "bind", bind, "peer", n.peer.Principal, "err", err)
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -86,9 +87,10 @@ type Options struct {
 
 // Server is a running node. It is safe for concurrent use.
 type Server struct {
-	opts   Options
-	policy *Policy
-	log    *slog.Logger
+	opts     Options
+	policy   atomic.Pointer[Policy]         // SetPolicy replaces it
+	identity atomic.Pointer[certs.Identity] // SetIdentity replaces it
+	log      *slog.Logger
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -131,8 +133,12 @@ func New(opts *Options) (*Server, error) {
 	if p == nil {
 		p = NewPolicy(nil)
 	}
-	s := &Server{opts: o, policy: p, log: o.Logger.With("node", o.Name),
+	s := &Server{opts: o, log: o.Logger.With("node", o.Name),
 		conns: make(map[*session.Conn]struct{}), agents: make(map[string]*session.Conn), adm: newAdmission(&o)}
+	s.policy.Store(p)
+	if o.Identity != nil {
+		s.identity.Store(o.Identity)
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -221,7 +227,7 @@ func (s *Server) listen(ctx context.Context, u string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := hop.Listen(ctx, a, &hop.ListenConfig{Identity: s.opts.Identity, Trust: s.opts.Trust,
+	ln, err := hop.Listen(ctx, a, &hop.ListenConfig{Identity: s.opts.Identity, Certificate: s.Identity, Trust: s.opts.Trust,
 		InsecureTCP: s.opts.InsecureTCP, SSHAuthorizedKeys: s.opts.SSHAuthorizedKeys,
 		HandshakeTimeout: s.opts.HandshakeTimeout, MaxHandshakes: s.opts.MaxHandshakes, Logger: s.opts.Logger})
 	if err != nil {
@@ -292,10 +298,11 @@ func (s *Server) countPreAuth(stats func() (int, map[string]uint64)) {
 }
 
 func (s *Server) serverTLS() (*tls.Config, error) {
-	if s.opts.Identity == nil {
+	id := s.Identity()
+	if id == nil {
 		return nil, errors.New("relay: a tls or quic listener needs an identity")
 	}
-	return certs.ServerConfig(s.opts.Identity, s.opts.Trust)
+	return certs.ServerConfig(id, s.opts.Trust)
 }
 
 func (s *Server) linkConfig(p session.Peer) *session.LinkConfig {
@@ -357,13 +364,13 @@ func (s *Server) serveLink(l *session.Link) {
 	opts.Services = map[string]any{"node": node}
 	// Classic administration only for peers granted it; for everyone
 	// else the service does not exist (ErrNoService).
-	if g, err := s.policy.AllowClassic(peer, false); err == nil {
+	if g, err := s.pol().AllowClassic(peer, false); err == nil {
 		// Under a classic root, processes (which the root cannot
 		// confine) need an exec grant besides.
 		svc, err := classic.NewService(&classic.Options{Root: s.opts.ClassicRoot,
-			AllowProcesses: s.policy.HasExec(peer),
+			AllowProcesses: s.pol().HasExec(peer),
 			AllowCommand: func(argv []string) error {
-				_, _, err := s.policy.AllowExec(peer, argv, exec.LookPath)
+				_, _, err := s.pol().AllowExec(peer, argv, exec.LookPath)
 				return err
 			},
 			Audit: log.With("audit", "classic")})
@@ -375,7 +382,7 @@ func (s *Server) serveLink(l *session.Link) {
 			log.Info("classic granted", "rule", g.String())
 		}
 	}
-	if g, err := s.policy.AllowClassic(peer, true); err == nil {
+	if g, err := s.pol().AllowClassic(peer, true); err == nil {
 		opts.Services[classic.EvalServiceName] = &classic.Evaluator{Audit: log.With("audit", "classic")}
 		log.Info("eval granted", "rule", g.String())
 	}
@@ -467,9 +474,9 @@ const StdioGrantEnv = "HOPWIRE_STDIO_GRANT"
 // spawnEnv is the environment of a child spawned for peer.
 func (s *Server) spawnEnv(peer session.Peer) []string {
 	grant := "none"
-	if _, err := s.policy.AllowClassic(peer, true); err == nil {
+	if _, err := s.pol().AllowClassic(peer, true); err == nil {
 		grant = "classic=eval"
-	} else if _, err := s.policy.AllowClassic(peer, false); err == nil {
+	} else if _, err := s.pol().AllowClassic(peer, false); err == nil {
 		grant = "classic"
 	}
 	env := []string{StdioGrantEnv + "=" + grant}
@@ -493,7 +500,7 @@ func (s *Server) connectServer(log *slog.Logger) *connect.Server {
 				return s.dialChecked(ctx, log, peer, req)
 			case connect.Exec:
 				argv := append([]string{req.Address}, req.Args...)
-				_, prog, err := s.policy.AllowExec(peer, argv, exec.LookPath)
+				_, prog, err := s.pol().AllowExec(peer, argv, exec.LookPath)
 				if err != nil {
 					return nil, err
 				}
@@ -546,7 +553,7 @@ func (s *Server) dialChecked(ctx context.Context, log *slog.Logger, peer session
 			if err != nil {
 				return err
 			}
-			g, err := s.policy.AllowAddr(peer, CapConnect, ap.Addr(), ap.Port())
+			g, err := s.pol().AllowAddr(peer, CapConnect, ap.Addr(), ap.Port())
 			if err != nil {
 				denied = err
 				return err
@@ -559,7 +566,7 @@ func (s *Server) dialChecked(ctx context.Context, log *slog.Logger, peer session
 	if req.Network == connect.UDP {
 		network = "udp"
 	}
-	if !s.policy.couldConnect(ctx, network, peer, req.Address) { // before any lookup
+	if !s.pol().couldConnect(ctx, network, peer, req.Address) { // before any lookup
 		return nil, &DeniedError{Principal: peer.Principal, Fingerprint: peer.Fingerprint, Capability: CapConnect, Target: req.Address}
 	}
 	c, err := d.DialContext(ctx, network, req.Address)
@@ -589,8 +596,8 @@ type NodeInfo struct {
 // Info describes the node.
 func (n *nodeService) Info() NodeInfo {
 	info := NodeInfo{Name: n.s.opts.Name, Version: n.s.opts.Version, Peer: n.peer.Principal}
-	if n.s.opts.Identity != nil {
-		info.Fingerprint = n.s.opts.Identity.Fingerprint()
+	if id := n.s.Identity(); id != nil {
+		info.Fingerprint = id.Fingerprint()
 	}
 	info.Agents = n.s.Agents()
 	return info
@@ -608,7 +615,7 @@ func (n *nodeService) Register(ctx context.Context, name string) error {
 	if a, err := hop.Parse(name); err != nil || a.Name != name {
 		return fmt.Errorf("relay: bad agent name %s: want letters, digits, '-', '_', '.' (at most 64)", clip(name))
 	}
-	if _, err := n.s.policy.AllowRegister(n.peer, name); err != nil {
+	if _, err := n.s.pol().AllowRegister(n.peer, name); err != nil {
 		n.s.log.Warn("register denied", "agent", name, "peer", n.peer.Principal, "err", err)
 		return err
 	}

@@ -339,16 +339,20 @@ func TestDataTokens(t *testing.T) {
 		}
 		return b
 	}
-	body := appendArrayHeader(nil, 4)
+	body := appendArrayHeader(nil, 5)
 	body = append(body, ref(refReader, 7)...)
 	body = appendInt(body, 3)
 	body = append(body, ref(refFunc, 9)...)
+	body = append(body, ref(refHome, 13)...)
 	body = append(body, ref(refBoth, 11)...)
-	got := dataTokens(body)
+	got, home := scanRefs(body)
 	if len(got) != 2 || got[0] != 7 || got[1] != 11 {
-		t.Fatalf("dataTokens = %v, want [7 11]", got)
+		t.Fatalf("scanRefs tokens = %v, want [7 11]", got)
 	}
-	if dataTokens(appendArrayHeader(nil, 0)) != nil {
-		t.Fatal("tokens in an empty body")
+	if len(home) != 1 || home[0] != 13 {
+		t.Fatalf("scanRefs home = %v, want [13]", home)
+	}
+	if toks, home := scanRefs(appendArrayHeader(nil, 0)); toks != nil || home != nil {
+		t.Fatal("references in an empty body")
 	}
 }

@@ -16,6 +16,7 @@ import (
 type call struct {
 	done      chan struct{}
 	body      []byte // CBOR array of results
+	homes     homes  // this side's own objects the results sent home
 	err       error
 	abandoned bool // the caller gave up; the reply frees its slot (under Conn.mu)
 }
@@ -213,7 +214,7 @@ func (c *Conn) call(ctx context.Context, r *Ref, method string, args []any) (Res
 	if cl.err != nil {
 		return Result{}, cl.err
 	}
-	return Result{c: c, body: cl.body, ctx: c.ctx}, nil
+	return Result{c: c, body: cl.body, ctx: c.ctx, homes: cl.homes}, nil
 }
 
 func (c *Conn) goSendCancel(id uint64) {
@@ -300,9 +301,10 @@ func (a *Async) Result() (Result, error) {
 // typed values; values sent by reference decode into func types, *Ref,
 // io.Reader or io.ReadCloser.
 type Result struct {
-	c    *Conn
-	body []byte
-	ctx  context.Context
+	c     *Conn
+	body  []byte
+	ctx   context.Context
+	homes homes
 }
 
 // Len returns the number of results.
@@ -345,7 +347,7 @@ func (res Result) Decode(dst ...any) error {
 		if rv.Kind() != reflect.Pointer || rv.IsNil() {
 			return fmt.Errorf("session: destination %d is not a non-nil pointer", i)
 		}
-		v, err := res.c.decodeValue(res.ctx, raw, rv.Elem().Type())
+		v, err := res.c.decodeValue(res.ctx, raw, rv.Elem().Type(), res.homes)
 		if err != nil {
 			if first == nil {
 				first = fmt.Errorf("session: result %d: %w", i, err)

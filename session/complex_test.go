@@ -214,12 +214,12 @@ func TestComplexEncoding(t *testing.T) {
 		"overflows 64": {[]byte{0xd9, 0xa7, 0xf8, 0x82, 0xfb, 0x7f, 0xef, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00}, reflect.TypeFor[complex64]()},
 		"in a struct":  {[]byte{0xa1, 0x61, 0x5a, 0x82, 0x01, 0x02}, reflect.TypeFor[Inner]()},
 	} {
-		if v, err := c.decodeValue(context.Background(), tc.raw, tc.t); err == nil {
+		if v, err := c.decodeValue(context.Background(), tc.raw, tc.t, nil); err == nil {
 			t.Errorf("%s: decoded %v", name, v)
 		}
 	}
 	// Integers are numbers too.
-	v, err := c.decodeValue(context.Background(), []byte{0xd9, 0xa7, 0xf8, 0x82, 0x01, 0x22}, reflect.TypeFor[complex128]())
+	v, err := c.decodeValue(context.Background(), []byte{0xd9, 0xa7, 0xf8, 0x82, 0x01, 0x22}, reflect.TypeFor[complex128](), nil)
 	if err != nil || v.Complex() != complex(1, -3) {
 		t.Fatalf("integer parts: %v, %v", v, err)
 	}

@@ -96,8 +96,14 @@ func (o *Options) withDefaults() Options {
 	return opts
 }
 
-// rpcVersion is the version of the RPC message layer, sent in its hello.
-const rpcVersion = 1
+// rpcVersion is the highest version of the RPC message layer this side
+// speaks, sent in its hello; a session speaks the lower of both sides'.
+// Version 2 added references sent home (refHome). minRPCVersion is the
+// lowest this side accepts.
+const (
+	rpcVersion    = 2
+	minRPCVersion = 1
+)
 
 // Conn is an RPC session over a Link: RPyC's Connection in Go. Both sides
 // are equal once it is up: each exposes services ([Conn.Expose]) and calls
@@ -113,7 +119,8 @@ type Conn struct {
 	errs *errorTable
 	log  *slog.Logger
 
-	sendStacks bool // Options.ErrorStacks, and the peer reads stacks
+	sendStacks bool   // Options.ErrorStacks, and the peer reads stacks
+	peerRPC    uint64 // the rpc version the session speaks: the lower of both hellos'
 
 	// The peer's limits, from its hello.
 	peerMaxMsg int
@@ -284,9 +291,10 @@ func (c *Conn) setup(ctx context.Context) error {
 	if err := wire.ParseMsg(buf[:n], &m); err != nil || m.Kind != wire.MsgHello {
 		return fmt.Errorf("%w: first message is not a hello (%v)", ErrProtocol, err)
 	}
-	if m.Version != rpcVersion {
-		return fmt.Errorf("%w: peer speaks rpc version %d, this side %d", ErrProtocol, m.Version, rpcVersion)
+	if m.Version < minRPCVersion {
+		return fmt.Errorf("%w: peer speaks rpc version %d, this side %d to %d", ErrProtocol, m.Version, minRPCVersion, rpcVersion)
 	}
+	c.peerRPC = min(m.Version, rpcVersion)
 	if m.MaxMsg < 1024 || m.MaxCalls < 1 {
 		return fmt.Errorf("%w: peer limits too small (message %d, calls %d)", ErrProtocol, m.MaxMsg, m.MaxCalls)
 	}
@@ -689,9 +697,9 @@ func (c *Conn) violation(why string) {
 func (c *Conn) dispatch(m *wire.Msg) bool {
 	switch m.Kind {
 	case wire.MsgReply, wire.MsgError, wire.MsgPong:
-		var toks []uint64
+		var toks, home []uint64
 		if m.Kind == wire.MsgReply {
-			toks = dataTokens(m.Body)
+			toks, home = scanRefs(m.Body)
 		}
 		c.mu.Lock()
 		cl := c.pending[m.ID]
@@ -699,6 +707,7 @@ func (c *Conn) dispatch(m *wire.Msg) bool {
 		abandoned := cl != nil && cl.abandoned
 		if cl != nil && !abandoned {
 			c.nameData(toks)
+			cl.homes = c.resolveHomes(home)
 		}
 		c.mu.Unlock()
 		if cl == nil {

@@ -77,6 +77,14 @@
 // it or a stub bound to it fails at once with ErrUnknownRef, and the peer
 // drops the object before it reads anything this side sends afterwards.
 //
+// A proxy is a value like any other: it may be passed back to the peer
+// that owns its object, which then receives the object itself (not a
+// proxy of a proxy), or to a third session, which receives a proxy whose
+// calls are forwarded through this side (one more round trip per call;
+// data streams copied through; cancellation, deadlines, errors and
+// nested callbacks pass along; the object lives while any holder along
+// the path keeps it). See passon.go for the cost model.
+//
 // # Ownership
 //
 // The creator of a Link closes it; a Conn owns its Link from NewConn on.

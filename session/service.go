@@ -30,6 +30,9 @@ type method struct {
 // export is an object in this side's reference table.
 type export struct {
 	methods map[string]*method // for objects; "" for a func
+	val     any                // the value exported, which a peer can send home
+	view    reflect.Type       // the interface it is exported through (ByRefAs); nil for all its methods
+	fwd     *Ref               // a forwarder (a proxy passed on): calls go on through it; methods is nil
 }
 
 // newExport describes v's callable surface. For a func, the method is
@@ -43,7 +46,7 @@ func newExport(v reflect.Value, isFunc bool) (*export, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &export{methods: map[string]*method{"": m}}, nil
+		return &export{methods: map[string]*method{"": m}, val: v.Interface()}, nil
 	}
 	t := v.Type()
 	if err := checkReceivers(t); err != nil {
@@ -65,7 +68,7 @@ func newExport(v reflect.Value, isFunc bool) (*export, error) {
 	if len(ms) == 0 {
 		return nil, fmt.Errorf("%v has no exported methods with eligible signatures", t)
 	}
-	return &export{methods: ms}, nil
+	return &export{methods: ms, val: v.Interface()}, nil
 }
 
 // checkReceivers refuses a value (not a pointer) whose pointer type has
@@ -125,7 +128,7 @@ func newView(v any, view reflect.Type) (*export, error) {
 	if len(ms) == 0 {
 		return nil, fmt.Errorf("%v has no exported methods", view)
 	}
-	return &export{methods: ms}, nil
+	return &export{methods: ms, val: v, view: view}, nil
 }
 
 // export describes the callable surface of the value o wraps.
@@ -258,7 +261,7 @@ func (c *Conn) admitCall(m *wire.Msg) (*callReq, bool) {
 		c.goSend(c.errorMsg(m.ID, fmt.Errorf("%w (limit %d)", ErrBusy, c.opts.MaxCalls)))
 		return nil, false
 	}
-	toks := dataTokens(m.Body) // named before the next message is read (see judge)
+	toks, home := scanRefs(m.Body) // settled before the next message is read (see judge)
 	var ctx context.Context
 	var cancel context.CancelFunc
 	if m.Timeout > 0 && m.Timeout <= math.MaxInt64 { // longer is no deadline at all
@@ -276,6 +279,7 @@ func (c *Conn) admitCall(m *wire.Msg) (*callReq, bool) {
 	}
 	c.running[m.ID] = cancel
 	c.nameData(toks)
+	hs := c.resolveHomes(home)
 	// The target is resolved here, on the reader, in the order of the
 	// wire: a call read before the release of its object runs, one read
 	// after it finds nothing.
@@ -286,7 +290,7 @@ func (c *Conn) admitCall(m *wire.Msg) (*callReq, bool) {
 		ex = c.services[m.Service]
 	}
 	c.mu.Unlock()
-	return &callReq{ctx: ctx, cancel: cancel, id: m.ID, obj: m.Obj, ex: ex, service: m.Service, method: m.Method, body: m.Body, tokens: toks}, true
+	return &callReq{ctx: ctx, cancel: cancel, id: m.ID, obj: m.Obj, ex: ex, service: m.Service, method: m.Method, body: m.Body, tokens: toks, homes: hs}, true
 }
 
 type callReq struct {
@@ -299,6 +303,7 @@ type callReq struct {
 	method  string
 	body    []byte
 	tokens  []uint64 // the data streams the call names
+	homes   homes    // this side's own objects the call sent home
 }
 
 func (c *Conn) serveCall(req *callReq) {
@@ -371,6 +376,9 @@ func (c *Conn) invoke(ctx context.Context, req *callReq) (*wire.Msg, *encoder) {
 		}
 		return c.errorMsg(req.id, localError(ErrNoService, "%q", req.service)), nil
 	}
+	if ex.fwd != nil {
+		return c.forward(ctx, req)
+	}
 	m := ex.methods[req.method]
 	if m == nil {
 		c.rejectArgs(req.body)
@@ -385,7 +393,7 @@ func (c *Conn) invoke(ctx context.Context, req *callReq) (*wire.Msg, *encoder) {
 		c.rejectArgs(req.body)
 		return c.errorMsg(req.id, localError(ErrBadArgs, "%v", err)), nil
 	}
-	args, err := c.decodeArgs(ctx, m, items)
+	args, err := c.decodeArgs(ctx, m, items, req.homes)
 	if err != nil {
 		c.releaseUnused(items)
 		return c.errorMsg(req.id, err), nil
@@ -451,7 +459,7 @@ func (e *panicError) Error() string        { return fmt.Sprintf("panic: %v", e.v
 func (e *panicError) Is(target error) bool { return target == ErrPanic }
 
 // decodeArgs decodes a call's arguments into m's parameter types.
-func (c *Conn) decodeArgs(ctx context.Context, m *method, items [][]byte) ([]reflect.Value, error) {
+func (c *Conn) decodeArgs(ctx context.Context, m *method, items [][]byte, h homes) ([]reflect.Value, error) {
 	n := len(m.in)
 	if m.variadic {
 		if len(items) < n-1 {
@@ -471,7 +479,7 @@ func (c *Conn) decodeArgs(ctx context.Context, m *method, items [][]byte) ([]ref
 		} else {
 			t = m.in[i]
 		}
-		v, err := c.decodeValue(ctx, raw, t)
+		v, err := c.decodeValue(ctx, raw, t, h)
 		if err != nil {
 			closeArgStreams(args)
 			return nil, localError(ErrBadArgs, "argument %d (%v): %v", i, t, err)

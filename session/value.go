@@ -29,7 +29,13 @@ const (
 	refReader refKind = 3 // an io.Reader: the sender streams it on a data stream
 	refWriter refKind = 4 // an io.Writer: the receiver writes to a data stream
 	refBoth   refKind = 5 // both: the receiver's parameter type picks the direction
+	// refHome names an object or func of the receiver's own table: a
+	// proxy going back to the side that exported it (rpc version 2).
+	refHome refKind = 6
 )
+
+// isData reports whether a reference kind names a data stream.
+func (k refKind) isData() bool { return k >= refReader && k <= refBoth }
 
 // Direction bytes a receiver sends first on a refBoth stream.
 const (
@@ -123,6 +129,7 @@ type encoder struct {
 	ctx      context.Context
 	results  bool // encoding a handler's results: readers handed over are closed once sent
 	exported []uint64
+	keep     []*Ref // proxies sent home: alive until their message is sent
 	readers  []pendingStream
 	writers  []pendingStream
 	wg       sync.WaitGroup
@@ -199,7 +206,9 @@ func (e *encoder) encodeValue(b []byte, v any) ([]byte, error) {
 		}
 		return e.exportRef(b, refObject, ex)
 	case *Ref:
-		return nil, errors.New("a remote reference cannot be passed on (pass the value it stands for)")
+		return e.encodeRef(b, x)
+	case rawValue:
+		return append(b, x...), nil
 	case []byte:
 		if x == nil {
 			return append(b, 0xf6), nil // as the encoder writes a nil slice
@@ -291,6 +300,7 @@ func (e *encoder) stream(b []byte, kind refKind, ps pendingStream) ([]byte, erro
 // seq, see Conn.sendSeq) has gone: readers into their streams, streams
 // into writers.
 func (e *encoder) start(seq uint64) {
+	runtime.KeepAlive(e.keep) // the message that sends them home has gone
 	if len(e.readers) > 0 {
 		go func() {
 			// The data follows the message on the wire.
@@ -407,15 +417,16 @@ func parseRef(raw []byte) (wireRef, bool, error) {
 	if err := decMode.Unmarshal(tag.Content, &wr); err != nil {
 		return wireRef{}, true, err
 	}
-	if wr.ID == 0 || wr.Kind < refObject || wr.Kind > refBoth {
+	if wr.ID == 0 || wr.Kind < refObject || wr.Kind > refHome {
 		return wireRef{}, true, errors.New("malformed reference")
 	}
 	return wr, true, nil
 }
 
 // decodeValue decodes one value into a new value of type t. bound is the
-// context that proxies for remote funcs without a context parameter use.
-func (c *Conn) decodeValue(bound context.Context, raw []byte, t reflect.Type) (reflect.Value, error) {
+// context that proxies for remote funcs without a context parameter use;
+// h holds this side's own objects that the message sent home.
+func (c *Conn) decodeValue(bound context.Context, raw []byte, t reflect.Type, h homes) (reflect.Value, error) {
 	wr, isRef, err := parseRef(raw)
 	if err != nil {
 		return reflect.Value{}, err
@@ -426,21 +437,25 @@ func (c *Conn) decodeValue(bound context.Context, raw []byte, t reflect.Type) (r
 	switch wr.Kind {
 	case refObject, refFunc:
 		ref := c.remoteRef(wr.ID, wr.Kind == refFunc)
-		switch {
-		case t == typeRef || t.Kind() == reflect.Interface && typeRef.Implements(t):
-			return reflect.ValueOf(ref).Convert(t), nil
-		case t.Kind() == reflect.Func && wr.Kind == refFunc:
-			// A func without a context parameter may be kept and called
-			// after the call that brought it: it lives with the session.
-			fn, err := ref.makeFunc(c.ctx, t, "")
-			if err != nil {
-				ref.Release()
-				return reflect.Value{}, err
-			}
-			return fn, nil
+		v, err := ref.into(t)
+		if err != nil {
+			ref.Release()
 		}
-		ref.Release()
-		return reflect.Value{}, fmt.Errorf("a remote %s cannot be decoded into %v", map[bool]string{true: "func", false: "object"}[wr.Kind == refFunc], t)
+		return v, err
+	case refHome:
+		ex, err := h.lookup(wr.ID)
+		if err != nil {
+			return reflect.Value{}, err
+		}
+		if ex.fwd != nil {
+			// A proxy this side passed on came back: it is that proxy.
+			return ex.fwd.into(t)
+		}
+		rv := reflect.ValueOf(ex.val)
+		if !rv.Type().AssignableTo(t) {
+			return reflect.Value{}, fmt.Errorf("this side's own %v came back, and cannot be decoded into %v", rv.Type(), t)
+		}
+		return rv.Convert(t), nil
 	case refBoth:
 		var dir byte
 		switch {
@@ -495,6 +510,20 @@ type streamWriter struct{ s *Stream }
 func (w streamWriter) Write(p []byte) (int, error) { return w.s.Write(p) }
 func (w streamWriter) Close() error                { return w.s.CloseWrite() }
 
+// into gives the proxy r as a value of type t: a *Ref (or an interface
+// it satisfies), or a func of type t when r stands for a remote func.
+func (r *Ref) into(t reflect.Type) (reflect.Value, error) {
+	switch {
+	case t == typeRef || t.Kind() == reflect.Interface && typeRef.Implements(t):
+		return reflect.ValueOf(r).Convert(t), nil
+	case t.Kind() == reflect.Func && r.fn:
+		// A func without a context parameter may be kept and called
+		// after the call that brought it: it lives with the session.
+		return r.makeFunc(r.c.ctx, t, "")
+	}
+	return reflect.Value{}, fmt.Errorf("a remote %s cannot be decoded into %v", map[bool]string{true: "func", false: "object"}[r.fn], t)
+}
+
 // remoteRef makes a proxy for a reference the peer exported. When the
 // proxy and every copy of it have become unreachable, the peer is told to
 // release the object (unless Release already did).
@@ -518,6 +547,7 @@ func (c *Conn) releaseUnused(items [][]byte) {
 		switch wr.Kind {
 		case refObject, refFunc:
 			c.queueRelease(wr.ID)
+		case refHome: // this side's own: nothing to release
 		default:
 			c.dropData(wr.ID)
 		}
@@ -626,24 +656,55 @@ func (c *Conn) unname(toks []uint64) {
 	}
 }
 
-// dataTokens returns the tokens of the data streams that a call's
-// arguments or a reply's results name (values sent by reference are
-// top-level items: the encoder puts them nowhere else).
-func dataTokens(body []byte) []uint64 {
+// scanRefs returns what a call's arguments or a reply's results name by
+// reference, for the reader to settle before the next message: the
+// tokens of their data streams, and the ids of this side's own objects
+// sent home. (Values sent by reference are top-level items: the encoder
+// puts them nowhere else.)
+func scanRefs(body []byte) (toks, home []uint64) {
 	if !bytes.Contains(body, refTagHead[:]) {
-		return nil
+		return nil, nil
 	}
 	items, err := splitArray(body, maxResults)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	var toks []uint64
 	for _, raw := range items {
-		if wr, ok, err := parseRef(raw); ok && err == nil && wr.Kind >= refReader {
+		wr, ok, err := parseRef(raw)
+		switch {
+		case !ok || err != nil:
+		case wr.Kind.isData():
 			toks = append(toks, wr.ID)
+		case wr.Kind == refHome:
+			home = append(home, wr.ID)
 		}
 	}
-	return toks
+	return toks, home
+}
+
+// homes are this side's own objects that a message sent home, looked up
+// when the reader read it: a release read afterwards does not undo them.
+type homes map[uint64]*export
+
+// resolveHomes looks up ids in the reference table. c.mu is held.
+func (c *Conn) resolveHomes(ids []uint64) homes {
+	if len(ids) == 0 {
+		return nil
+	}
+	h := make(homes, len(ids))
+	for _, id := range ids {
+		if ex := c.exports[id]; ex != nil {
+			h[id] = ex
+		}
+	}
+	return h
+}
+
+func (h homes) lookup(id uint64) (*export, error) {
+	if ex := h[id]; ex != nil {
+		return ex, nil
+	}
+	return nil, localError(ErrUnknownRef, "object %016x of this side came back, but it was released (or never exported)", id)
 }
 
 // refTagHead is how an encoded reference starts.

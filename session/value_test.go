@@ -42,7 +42,7 @@ func FuzzDecodeValues(f *testing.F) {
 			if isRef && (wr.Kind == refReader || wr.Kind == refWriter || wr.Kind == refBoth) {
 				continue // needs a live link
 			}
-			v, err := c.decodeValue(context.Background(), raw, types[i%len(types)])
+			v, err := c.decodeValue(context.Background(), raw, types[i%len(types)], nil)
 			if err == nil && !v.IsValid() {
 				t.Fatal("no value and no error")
 			}

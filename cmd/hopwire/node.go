@@ -42,6 +42,9 @@ type identityFlags struct {
 	mayCreateHome bool
 	// logLevelFlag and logFormat are --log-level and --log-format.
 	logLevelFlag, logFormat string
+	// level is the level of the logger made by logger, which a node's
+	// reload may change.
+	level *slog.LevelVar
 }
 
 func (f *identityFlags) register(fs *flag.FlagSet) {
@@ -136,7 +139,9 @@ func (f *identityFlags) logger(stderr io.Writer) *slog.Logger {
 	if level > slog.LevelError {
 		return slog.New(slog.DiscardHandler)
 	}
-	o := &slog.HandlerOptions{Level: level}
+	f.level = new(slog.LevelVar)
+	f.level.Set(level)
+	o := &slog.HandlerOptions{Level: f.level}
 	if f.logFormat == "json" {
 		return slog.New(slog.NewJSONHandler(stderr, o))
 	}
@@ -237,8 +242,18 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	classicRoot := fs.String("classic-root", "", "confine classic administration's FILE operations to this directory (resolved beneath it, symlinks included); processes are NOT confined, so under a root they are refused unless the principal also holds an exec grant")
 	stateSock := fs.String("state", "", "serve the node's state (goroutines, sessions, streams, refs, drops) as JSON on this unix socket; read it with hopwire state")
 	rpycListen := fs.String("rpyc", "", "also serve Python RPyC clients on this loopback HOST:PORT (node info; RPyC has no authentication)")
+	configFile := fs.String("config", "", "read settings from this file: one flag per line ('grant ops:connect=10.0.0.0/8:22'), # comments; flags given here override it; SIGHUP reloads its grants, log level, and the certificate")
+	check := fs.Bool("check", false, "check the settings (and --config's file) and the files they name, print what would run, and exit")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	cmdline := setFlags(fs)
+	var settings []serveSetting
+	if *configFile != "" {
+		var err error
+		if settings, err = applyServeConfig(fs, *configFile, cmdline); err != nil {
+			return err
+		}
 	}
 	if err := idf.checkLogFlags(); err != nil {
 		return err
@@ -310,6 +325,9 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return err
 	}
 	defer srv.Close()
+	if *check {
+		return checkServe(stdout, listens, gs, id)
+	}
 	if *useStdio {
 		if isSocket(os.Stdin) {
 			// inetd or systemd socket activation: stdin is a network
@@ -330,7 +348,13 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	defer onHangup(log, srv, nt)()
+	warnExpiry(log, id, time.Now())
+	rl := &serveReload{fs: fs, path: *configFile, cmdline: cmdline, settings: settings, idf: &idf, srv: srv, log: log}
+	rl.extra = gs[len(grants):] // a stdio node's, of no flag
+	if cmdline["grant"] || *configFile == "" {
+		rl.grants = grants
+	}
+	defer onHangup(log, rl, nt)()
 	for _, a := range srv.Addrs() {
 		fmt.Fprintf(stdout, "listening %s\n", a)
 	}
@@ -801,31 +825,36 @@ func runState(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	return enc.Encode(st)
 }
 
-// onHangup makes SIGHUP a reload instead of the end of the node: the
-// trust files are re-read on every change anyway, so a hangup closes the
-// sessions of peers they no longer authorize (relay.Server.Revalidate)
-// and says what it did. Grants, listeners and the node's certificate are
-// read at start. Under systemd, nt reports RELOADING=1 and READY=1
-// around it. The returned function stops listening for SIGHUP.
-func onHangup(log *slog.Logger, srv *relay.Server, nt *notifier) (stop func()) {
+// onHangup makes SIGHUP a reload instead of the end of the node
+// (serveReload.reload), and checks the certificate's expiry twice a day.
+// Under systemd, nt reports RELOADING=1 and READY=1 around a reload. The
+// returned function stops listening for SIGHUP.
+func onHangup(log *slog.Logger, rl *serveReload, nt *notifier) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
+	tick := time.NewTicker(12 * time.Hour)
 	go func() {
 		for {
 			select {
 			case <-done:
 				return
+			case <-tick.C:
+				if id := rl.srv.Identity(); id != nil {
+					warnExpiry(log, id, time.Now())
+				}
 			case <-hup:
 				reloaded := nt.reloading()
-				n := srv.Revalidate()
+				if err := rl.reload(); err != nil {
+					log.Error("SIGHUP: reload failed; the node keeps its running configuration", "err", err)
+				}
 				reloaded()
-				log.Info("SIGHUP: trust files re-read; grants, listeners and the certificate take a restart", "sessions closed", n)
 			}
 		}
 	}()
 	return func() {
 		signal.Stop(hup)
+		tick.Stop()
 		close(done)
 	}
 }

@@ -341,7 +341,7 @@ func Violations() []Violation {
 		{Name: "record/second-rpc-stream", Stage: StageRPC, Run: onStream(RecordBytes(wire.RecordOpen, -1, []byte{1}), nil, wire.AbortRefused)},
 
 		// ---- the RPC hello ----
-		{Name: "rpc-hello/version-2", Stage: StageLink, Fatal: true, Run: rpcSetup(MsgBytes(RPCHello(2, 1<<20, 16)))},
+		{Name: "rpc-hello/version-0", Stage: StageLink, Fatal: true, Run: rpcSetup(MsgBytes(RPCHello(0, 1<<20, 16)))},
 		{Name: "rpc-hello/max-msg-tiny", Stage: StageLink, Fatal: true, Run: rpcSetup(MsgBytes(RPCHello(1, 10, 16)))},
 		{Name: "rpc-hello/max-calls-0", Stage: StageLink, Fatal: true, Run: rpcSetup(MsgBytes(RPCHello(1, 1<<20, 0)))},
 		{Name: "rpc-hello/not-hello", Stage: StageLink, Fatal: true, Run: rpcSetup(MsgBytes(Call(1, 0, ServiceName, "Add", []byte{0x82, 1, 2})))},
