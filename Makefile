@@ -35,9 +35,11 @@ release:
 
 # make install [PREFIX=/usr/local] [DESTDIR=staging]: the binary, its man
 # pages (written by the installed binary from its own help: hopwire man),
-# bash, zsh and fish completions, and the systemd unit (its ExecStart
-# pointed at BINDIR) with its sysusers.d entry.
+# bash, zsh and fish completions, the systemd unit (pointed at BINDIR and
+# SYSCONFDIR) with its sysusers.d entry, and the relay's config file
+# unless one is there already.
 PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
@@ -55,7 +57,11 @@ install:
 	'$(DESTDIR)$(BINDIR)/hopwire' completion bash > '$(DESTDIR)$(BASHCOMPDIR)/hopwire'
 	'$(DESTDIR)$(BINDIR)/hopwire' completion zsh > '$(DESTDIR)$(ZSHCOMPDIR)/_hopwire'
 	'$(DESTDIR)$(BINDIR)/hopwire' completion fish > '$(DESTDIR)$(FISHCOMPDIR)/hopwire.fish'
-	sed 's|/usr/local/bin/hopwire|$(BINDIR)/hopwire|g' packaging/systemd/hopwire.service > '$(DESTDIR)$(SYSTEMDUNITDIR)/hopwire.service'
+	sed -e 's|/usr/local/bin/hopwire|$(BINDIR)/hopwire|g' -e 's|/etc/hopwire/|$(SYSCONFDIR)/hopwire/|g' \
+	  packaging/systemd/hopwire.service > '$(DESTDIR)$(SYSTEMDUNITDIR)/hopwire.service'
+	install -d '$(DESTDIR)$(SYSCONFDIR)/hopwire'
+	test -e '$(DESTDIR)$(SYSCONFDIR)/hopwire/hopwire.conf' || \
+	  install -m 0644 packaging/systemd/hopwire.conf '$(DESTDIR)$(SYSCONFDIR)/hopwire/hopwire.conf'
 	install -m 0644 packaging/systemd/hopwire.sysusers '$(DESTDIR)$(SYSUSERSDIR)/hopwire.conf'
 	chmod 0644 '$(DESTDIR)$(BASHCOMPDIR)/hopwire' '$(DESTDIR)$(ZSHCOMPDIR)/_hopwire' '$(DESTDIR)$(FISHCOMPDIR)/hopwire.fish' \
 	  '$(DESTDIR)$(SYSTEMDUNITDIR)/hopwire.service'
@@ -64,6 +70,7 @@ uninstall:
 	rm -f '$(DESTDIR)$(BINDIR)/hopwire' '$(DESTDIR)$(MANDIR)/man1/hopwire.1' '$(DESTDIR)$(MANDIR)/man1/hopwire-'*.1 \
 	  '$(DESTDIR)$(BASHCOMPDIR)/hopwire' '$(DESTDIR)$(ZSHCOMPDIR)/_hopwire' '$(DESTDIR)$(FISHCOMPDIR)/hopwire.fish' \
 	  '$(DESTDIR)$(SYSTEMDUNITDIR)/hopwire.service' '$(DESTDIR)$(SYSUSERSDIR)/hopwire.conf'
+	@echo "make uninstall keeps $(DESTDIR)$(SYSCONFDIR)/hopwire/hopwire.conf and the state in /var/lib/hopwire"
 
 # The README's test command: unit tests with -race, then the end-to-end
 # tests (real binary, network namespaces; they skip without root).

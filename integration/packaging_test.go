@@ -65,12 +65,13 @@ func TestMakeInstall(t *testing.T) {
 	bin := filepath.Join(usr, "bin", "hopwire")
 	man1 := filepath.Join(usr, "share", "man", "man1")
 	unit := filepath.Join(usr, "lib", "systemd", "system", "hopwire.service")
+	conf := filepath.Join(dest, "etc", "hopwire", "hopwire.conf") // SYSCONFDIR is /etc whatever PREFIX
 	completions := map[string]string{
 		"bash": filepath.Join(usr, "share", "bash-completion", "completions", "hopwire"),
 		"zsh":  filepath.Join(usr, "share", "zsh", "site-functions", "_hopwire"),
 		"fish": filepath.Join(usr, "share", "fish", "vendor_completions.d", "hopwire.fish"),
 	}
-	files := map[string]os.FileMode{bin: 0o755, unit: 0o644, filepath.Join(usr, "lib", "sysusers.d", "hopwire.conf"): 0o644}
+	files := map[string]os.FileMode{bin: 0o755, unit: 0o644, filepath.Join(usr, "lib", "sysusers.d", "hopwire.conf"): 0o644, conf: 0o644}
 	for _, c := range completions {
 		files[c] = 0o644
 	}
@@ -182,7 +183,7 @@ func TestMakeInstall(t *testing.T) {
 		}
 		u := string(data)
 		for _, want := range []string{
-			"\nType=notify\n", "\nExecStart=/usr/bin/hopwire serve ", "\nExecReload=/bin/kill -HUP $MAINPID\n",
+			"\nType=notify\n", "\nExecStart=/usr/bin/hopwire serve --config=/etc/hopwire/hopwire.conf ", "\nExecReload=/bin/kill -HUP $MAINPID\n",
 			"\nNoNewPrivileges=yes\n", "\nProtectSystem=strict\n", "\nProtectHome=yes\n", "\nPrivateTmp=yes\n",
 			"\nPrivateDevices=yes\n", "\nRestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n", "\nCapabilityBoundingSet=\n",
 			"\nStateDirectory=hopwire\n", "--home=%S/hopwire", "--state=%t/hopwire/state.sock",
@@ -190,6 +191,10 @@ func TestMakeInstall(t *testing.T) {
 			if !strings.Contains(u, want) {
 				t.Errorf("the installed unit lacks %q", strings.TrimSpace(want))
 			}
+		}
+		// The shipped config file is one serve accepts.
+		if out, err := exec.Command(bin, "serve", "--check", "--config", conf, "--home", t.TempDir()).CombinedOutput(); err != nil {
+			t.Errorf("serve --check --config %s: %v\n%s", conf, err, out)
 		}
 		sa := optionalTool(t, "systemd-analyze", "systemd-analyze verify")
 		if sa == "" {
@@ -218,21 +223,35 @@ func TestMakeInstall(t *testing.T) {
 		}
 	})
 
-	t.Run("notify", func(t *testing.T) { testInstalledNotify(t, bin) })
+	t.Run("notify", func(t *testing.T) { testInstalledNotify(t, bin, conf) })
 
+	// A second install keeps the operator's config file.
+	edited := []byte("# edited\nlisten tls://127.0.0.1:7443\n")
+	if err := os.WriteFile(conf, edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	makeAt(t, "install", "DESTDIR="+dest, "PREFIX=/usr", "VERSION="+version)
+	if b, _ := os.ReadFile(conf); string(b) != string(edited) {
+		t.Errorf("make install replaced an existing %s", conf)
+	}
 	makeAt(t, "uninstall", "DESTDIR="+dest, "PREFIX=/usr")
 	for f := range files {
-		if _, err := os.Stat(f); err == nil {
+		_, err := os.Stat(f)
+		switch {
+		case f == conf && err != nil:
+			t.Errorf("make uninstall removed the config file %s", f)
+		case f != conf && err == nil:
 			t.Errorf("make uninstall left %s", f)
 		}
 	}
 }
 
-// testInstalledNotify runs the installed binary as systemd would (a
-// NOTIFY_SOCKET, then the unit's kill -HUP, then SIGTERM) and reads the
-// notifications: READY=1 when the listener accepts, RELOADING=1 and
-// READY=1 around the reload, STOPPING=1, and a clean exit.
-func testInstalledNotify(t *testing.T, bin string) {
+// testInstalledNotify runs the installed binary as the unit does (its
+// config file, a NOTIFY_SOCKET, then the unit's kill -HUP, then SIGTERM)
+// and reads the notifications: READY=1 when the listener accepts,
+// RELOADING=1 and READY=1 around the reload, STOPPING=1, and a clean
+// exit.
+func testInstalledNotify(t *testing.T, bin, conf string) {
 	sock := filepath.Join(t.TempDir(), "notify")
 	nl, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
@@ -254,7 +273,8 @@ func testInstalledNotify(t *testing.T, bin string) {
 		return msg
 	}
 	home := t.TempDir()
-	cmd := exec.Command(bin, "serve", "--home", home, "--listen", "tls://127.0.0.1:0", "--log-format", "json")
+	// The file's listener is 0.0.0.0:7443: the command line's wins.
+	cmd := exec.Command(bin, "serve", "--config", conf, "--home", home, "--listen", "tls://127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -291,7 +311,8 @@ func testInstalledNotify(t *testing.T, bin string) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve still runs 30 s after SIGTERM")
 	}
-	if !strings.Contains(stderr.String(), `"msg":"SIGHUP: trust files re-read`) {
+	// log-format json came from the config file.
+	if !strings.Contains(stderr.String(), `"msg":"SIGHUP: reloaded grants`) {
 		t.Errorf("no JSON record of the reload in the log:\n%s", stderr.String())
 	}
 }
