@@ -3,12 +3,74 @@ GO ?= go
 FUZZTIME ?= 60s
 PKGS := ./...
 
-.PHONY: all build test integration bench fuzz fuzz-long lint soak demo ci
+.PHONY: all build test integration bench fuzz fuzz-long lint soak demo ci static release install uninstall
 
 all: lint test
 
 build:
 	CGO_ENABLED=0 $(GO) build -buildvcs=auto -o bin/hopwire ./cmd/hopwire
+
+# Shipped binaries (make release, make install, packaging/Containerfile)
+# all come from `make static`: static (CGO_ENABLED=0), -trimpath, and
+# VERSION stamped into main.stampedVersion (hopwire version prints it).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GOOS ?= $(shell $(GO) env GOOS)
+GOARCH ?= $(shell $(GO) env GOARCH)
+OUT ?= bin/hopwire-static
+RELEASE_LDFLAGS = -s -w -X main.stampedVersion=$(VERSION)
+
+static:
+	CGO_ENABLED=0 GOOS=$(GOOS) GOARCH=$(GOARCH) $(GO) build -trimpath -ldflags '$(RELEASE_LDFLAGS)' -o $(OUT) ./cmd/hopwire
+
+# dist/hopwire-VERSION-linux-ARCH for each of RELEASE_ARCHES, and their
+# SHA256SUMS (check with: cd dist && sha256sum -c SHA256SUMS).
+DIST ?= dist
+RELEASE_ARCHES ?= amd64 arm64
+release:
+	mkdir -p $(DIST)
+	for a in $(RELEASE_ARCHES); do \
+	  $(MAKE) --no-print-directory static GOOS=linux GOARCH=$$a VERSION='$(VERSION)' OUT='$(DIST)/hopwire-$(VERSION)-linux-'$$a || exit 1; \
+	done
+	cd $(DIST) && sha256sum $(foreach a,$(RELEASE_ARCHES),hopwire-$(VERSION)-linux-$(a)) > SHA256SUMS
+
+# make install [PREFIX=/usr/local] [DESTDIR=staging]: the binary, its man
+# pages (written by the installed binary from its own help: hopwire man),
+# bash, zsh and fish completions, the systemd unit (pointed at BINDIR and
+# SYSCONFDIR) with its sysusers.d entry, and the relay's config file
+# unless one is there already.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+
+install:
+	$(MAKE) --no-print-directory static GOOS= GOARCH= OUT=bin/hopwire-install
+	install -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(MANDIR)/man1' '$(DESTDIR)$(BASHCOMPDIR)' '$(DESTDIR)$(ZSHCOMPDIR)' \
+	  '$(DESTDIR)$(FISHCOMPDIR)' '$(DESTDIR)$(SYSTEMDUNITDIR)' '$(DESTDIR)$(SYSUSERSDIR)'
+	install -m 0755 bin/hopwire-install '$(DESTDIR)$(BINDIR)/hopwire'
+	'$(DESTDIR)$(BINDIR)/hopwire' man '$(DESTDIR)$(MANDIR)/man1' >/dev/null
+	'$(DESTDIR)$(BINDIR)/hopwire' completion bash > '$(DESTDIR)$(BASHCOMPDIR)/hopwire'
+	'$(DESTDIR)$(BINDIR)/hopwire' completion zsh > '$(DESTDIR)$(ZSHCOMPDIR)/_hopwire'
+	'$(DESTDIR)$(BINDIR)/hopwire' completion fish > '$(DESTDIR)$(FISHCOMPDIR)/hopwire.fish'
+	sed -e 's|/usr/local/bin/hopwire|$(BINDIR)/hopwire|g' -e 's|/etc/hopwire/|$(SYSCONFDIR)/hopwire/|g' \
+	  packaging/systemd/hopwire.service > '$(DESTDIR)$(SYSTEMDUNITDIR)/hopwire.service'
+	install -d '$(DESTDIR)$(SYSCONFDIR)/hopwire'
+	test -e '$(DESTDIR)$(SYSCONFDIR)/hopwire/hopwire.conf' || \
+	  install -m 0644 packaging/systemd/hopwire.conf '$(DESTDIR)$(SYSCONFDIR)/hopwire/hopwire.conf'
+	install -m 0644 packaging/systemd/hopwire.sysusers '$(DESTDIR)$(SYSUSERSDIR)/hopwire.conf'
+	chmod 0644 '$(DESTDIR)$(BASHCOMPDIR)/hopwire' '$(DESTDIR)$(ZSHCOMPDIR)/_hopwire' '$(DESTDIR)$(FISHCOMPDIR)/hopwire.fish' \
+	  '$(DESTDIR)$(SYSTEMDUNITDIR)/hopwire.service'
+
+uninstall:
+	rm -f '$(DESTDIR)$(BINDIR)/hopwire' '$(DESTDIR)$(MANDIR)/man1/hopwire.1' '$(DESTDIR)$(MANDIR)/man1/hopwire-'*.1 \
+	  '$(DESTDIR)$(BASHCOMPDIR)/hopwire' '$(DESTDIR)$(ZSHCOMPDIR)/_hopwire' '$(DESTDIR)$(FISHCOMPDIR)/hopwire.fish' \
+	  '$(DESTDIR)$(SYSTEMDUNITDIR)/hopwire.service' '$(DESTDIR)$(SYSUSERSDIR)/hopwire.conf'
+	@echo "make uninstall keeps $(DESTDIR)$(SYSCONFDIR)/hopwire/hopwire.conf and the state in /var/lib/hopwire"
 
 # The README's test command: unit tests with -race, then the end-to-end
 # tests (real binary, network namespaces; they skip without root).

@@ -100,59 +100,102 @@ var helps = map[string]helpText{
 		"hopwire certs issue --dir ./ca --name relay1 --host relay1.example",
 	}},
 	"bench":      {synopsis: "[flags]", examples: []string{"hopwire bench -only TLS -count 3", "hopwire bench -list"}},
-	"completion": {synopsis: "bash|zsh", examples: []string{"source <(hopwire completion bash)"}},
+	"completion": {synopsis: "bash|zsh|fish", examples: []string{"source <(hopwire completion bash)", "hopwire completion fish | source"}},
 	"version":    {synopsis: "", examples: []string{"hopwire --version"}},
 	"help":       {synopsis: "COMMAND", examples: []string{"hopwire help exec"}},
+	"man":        {synopsis: "DIR", examples: []string{"hopwire man /usr/local/share/man/man1"}},
 }
 
-// printHelp prints a command's help to w: usage line, description, hop
-// syntax, examples and flags in --double-dash form.
-func printHelp(name string, w io.Writer) error {
+// helpDoc is a command's help, in parts: printHelp writes it as text,
+// writeMan as roff, so the man pages say what the help says.
+type helpDoc struct {
+	name, synopsis, summary string
+	hops                    bool // the hop syntax applies
+	examples                []string
+	flags                   []flagGroup
+}
+
+// flagGroup is one FlagSet's flags; title is "" for a command's only one.
+type flagGroup struct {
+	title string
+	flags []flagDoc
+}
+
+// flagDoc is one flag: "--listen URL" and its usage, default included.
+type flagDoc struct {
+	head, usage string
+}
+
+// helpOf returns the help of the command name.
+func helpOf(name string) (helpDoc, error) {
 	c, ok := lookup(name)
 	if !ok && name != "help" {
-		return fmt.Errorf("%w: no command %q; run hopwire --help for the list", errUsage, name)
+		return helpDoc{}, fmt.Errorf("%w: no command %q; run hopwire --help for the list", errUsage, name)
 	}
 	if name == "help" {
 		c = command{name: "help", summary: "print a command's usage, examples and flags"}
 	}
 	h := helps[name]
-	fmt.Fprintf(w, "usage: hopwire %s %s\n\n%s\n", name, h.synopsis, c.summary)
-	if h.hops {
-		fmt.Fprintf(w, "\n%s\n", hopSyntax)
-	}
-	if len(h.examples) > 0 {
-		fmt.Fprintln(w, "\nexamples:")
-		for _, e := range h.examples {
-			fmt.Fprintf(w, "  %s\n", e)
-		}
-	}
-	var fs *flag.FlagSet
+	d := helpDoc{name: name, synopsis: h.synopsis, summary: c.summary, hops: h.hops, examples: h.examples}
 	if name == "certs" {
 		// Two verbs, two flag sets.
 		for _, verb := range []string{"init", "issue"} {
 			sink := &helpSink{Writer: io.Discard}
 			runCerts(context.Background(), []string{verb, "-h"}, nil, io.Discard, sink)
-			fmt.Fprintf(w, "\nflags of certs %s:\n", verb)
-			printFlags(w, sink.fs)
+			d.flags = append(d.flags, flagGroup{title: "certs " + verb, flags: flagDocs(sink.fs)})
 		}
-		return nil
+		return d, nil
 	}
 	if c.run != nil {
-		fs = flagSetOf(c)
+		if fs := flagSetOf(c); fs != nil {
+			d.flags = []flagGroup{{flags: flagDocs(fs)}}
+		}
 	}
-	if fs != nil {
-		fmt.Fprintln(w, "\nflags:")
-		printFlags(w, fs)
+	return d, nil
+}
+
+// printHelp prints a command's help to w: usage line, description, hop
+// syntax, examples and flags in --double-dash form.
+func printHelp(name string, w io.Writer) error {
+	d, err := helpOf(name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "usage: hopwire %s %s\n\n%s\n", name, d.synopsis, d.summary)
+	if d.hops {
+		fmt.Fprintf(w, "\n%s\n", hopSyntax)
+	}
+	if len(d.examples) > 0 {
+		fmt.Fprintln(w, "\nexamples:")
+		for _, e := range d.examples {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
+	}
+	for _, g := range d.flags {
+		if g.title != "" {
+			fmt.Fprintf(w, "\nflags of %s:\n", g.title)
+		} else {
+			fmt.Fprintln(w, "\nflags:")
+		}
+		for _, f := range g.flags {
+			fmt.Fprintln(w, flagLine(f))
+		}
 	}
 	return nil
 }
 
-// printFlags lists a FlagSet's flags as -x / --long, with their defaults.
-func printFlags(w io.Writer, fs *flag.FlagSet) {
+// flagLine is a flag as the help lists it.
+func flagLine(f flagDoc) string {
+	return fmt.Sprintf("  %-22s %s", f.head, strings.ReplaceAll(f.usage, "\n", "\n                         "))
+}
+
+// flagDocs returns a FlagSet's flags as -x / --long, with their
+// defaults, in the help's order.
+func flagDocs(fs *flag.FlagSet) []flagDoc {
 	if fs == nil {
-		return
+		return nil
 	}
-	var lines []string
+	var out []flagDoc
 	fs.VisitAll(func(f *flag.Flag) {
 		arg, usage := flag.UnquoteUsage(f)
 		head := dashes(f.Name)
@@ -162,10 +205,8 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 		if def := f.DefValue; def != "" && def != "false" && def != "0" && def != "0s" {
 			usage += fmt.Sprintf(" (default %s)", def)
 		}
-		lines = append(lines, fmt.Sprintf("  %-22s %s", head, strings.ReplaceAll(usage, "\n", "\n                         ")))
+		out = append(out, flagDoc{head: head, usage: usage})
 	})
-	sort.Strings(lines)
-	for _, l := range lines {
-		fmt.Fprintln(w, l)
-	}
+	sort.Slice(out, func(i, j int) bool { return flagLine(out[i]) < flagLine(out[j]) })
+	return out
 }

@@ -138,16 +138,44 @@ func commands() []command {
 		{"uninstall", "remove what a zero-install ssh:// target left on its host", runUninstall},
 		{"certs", "manage a fleet CA: certs init | certs issue", runCerts},
 		{"bench", "run the benchmarks beside their references (go test in the source tree)", runBench},
-		{"completion", "print a shell completion script: completion bash|zsh", runCompletion},
+		{"completion", "print a shell completion script: completion bash|zsh|fish", runCompletion},
 		{"version", "print the version, commit and Go version", runVersion},
 		{"help", "print a command's usage, examples and flags: help COMMAND", nil},
 	}
 }
 
-// version is this build's module version ("(devel)" for a source build).
+// hiddenCommands run like the others but are listed nowhere (usage,
+// completions): they serve packaging, not users.
+func hiddenCommands() []command {
+	return []command{
+		{"man", "write the man pages, generated from the commands' help, into DIR", runMan},
+	}
+}
+
+// globalFlags are the flags given before the command (run parses them),
+// as usage and the hopwire(1) man page list them.
+var globalFlags = []flagDoc{
+	{"--home DIR", "hopwire's directory: identity, trust files, config ($HOPWIRE_HOME; default ~/.hopwire)"},
+	{"-v", "verbose: debug logs to stderr, and errors with their Go detail"},
+	{"-q", "quiet: no progress bars, only errors logged"},
+	{"-V, --version", "print the version, commit and Go version"},
+	{"-h, --help", "print this list of commands"},
+}
+
+// version is this build's version: the one a release build stamped
+// (stampedVersion), else the module version ("(devel)" for a source
+// build).
 var version = buildVersion()
 
+// stampedVersion is set by release builds (make release, the
+// Containerfile): -ldflags '-X main.stampedVersion=v1.2.3'. The linker can
+// only set a variable with no initializer, hence two variables.
+var stampedVersion string
+
 func buildVersion() string {
+	if stampedVersion != "" {
+		return stampedVersion
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
 	}
@@ -281,7 +309,7 @@ func wantsHelp(args []string) bool {
 }
 
 func lookup(name string) (command, bool) {
-	for _, c := range commands() {
+	for _, c := range append(commands(), hiddenCommands()...) {
 		if c.name == name && c.run != nil {
 			return c, true
 		}
@@ -303,6 +331,10 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nglobal flags (before COMMAND):")
+	for _, f := range globalFlags {
+		fmt.Fprintf(w, "  %-14s %s\n", f.head, f.usage)
 	}
 	fmt.Fprintln(w, "\n"+hopSyntax)
 }

@@ -349,6 +349,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		srv.ServeConn(conn, session.Peer{Principal: "stdio"})
 		return nil
 	}
+	nt := takeNotifySocket(log) // systemd's Type=notify
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
@@ -358,7 +359,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if cmdline["grant"] || *configFile == "" {
 		rl.grants = grants
 	}
-	defer onHangup(log, rl)()
+	defer onHangup(log, rl, nt)()
 	for _, a := range srv.Addrs() {
 		fmt.Fprintf(stdout, "listening %s\n", a)
 	}
@@ -373,6 +374,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		}
 		defer stop()
 	}
+	defer nt.ready(srv.Addrs())() // every listener is up: READY=1, then STOPPING=1 on the way out
 	if *connect != "" {
 		if idf.name == "" {
 			return fmt.Errorf("%w: --connect needs --name", errUsage)
@@ -833,8 +835,9 @@ func runState(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 
 // onHangup makes SIGHUP a reload instead of the end of the node
 // (serveReload.reload), and checks the certificate's expiry twice a day.
-// The returned function stops listening for SIGHUP.
-func onHangup(log *slog.Logger, rl *serveReload) (stop func()) {
+// Under systemd, nt reports RELOADING=1 and READY=1 around a reload. The
+// returned function stops listening for SIGHUP.
+func onHangup(log *slog.Logger, rl *serveReload, nt *notifier) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
@@ -849,9 +852,11 @@ func onHangup(log *slog.Logger, rl *serveReload) (stop func()) {
 					warnExpiry(log, id, time.Now())
 				}
 			case <-hup:
+				reloaded := nt.reloading()
 				if err := rl.reload(); err != nil {
 					log.Error("SIGHUP: reload failed; the node keeps its running configuration", "err", err)
 				}
+				reloaded()
 			}
 		}
 	}()
