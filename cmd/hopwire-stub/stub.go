@@ -16,9 +16,9 @@ const sessionPath = "github.com/hopwire/hopwire/session"
 
 // stub is one interface to write a stub for.
 type stub struct {
-	name    string       // the interface, as the package names it
-	ctor    string       // NewCalcStub, or newCalcStub for an unexported calc
-	impl    string       // calcStub
+	name    string        // the interface, as the package names it
+	ctor    string        // NewCalcStub, or newCalcStub for an unexported calc
+	impl    string        // calcStub
 	methods []*types.Func // every method, embedded ones included, sorted by name
 }
 

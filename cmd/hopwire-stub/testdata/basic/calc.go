@@ -21,3 +21,8 @@ type Calc interface {
 	// Shadow's names collide with what the stub's body uses.
 	Shadow(s context.Context, res, err int, int64 string) (res2 int64, len string, _ error)
 }
+
+// pinger is unexported: its constructor is newPingerStub.
+type pinger interface {
+	Ping(ctx context.Context) error
+}

@@ -76,3 +76,12 @@ type Taken interface {
 func NewTakenStub() {}
 
 func NotAType() {}
+
+// NoCtx2 and noCtx2 are fine each, but would share a stub type.
+type NoCtx2 interface {
+	Add(ctx context.Context, a, b int) (int, error)
+}
+
+type noCtx2 interface {
+	Add(ctx context.Context, a, b int) (int, error)
+}
