@@ -76,6 +76,15 @@
 // reference (session.ByRefAs[Calc] on the serving side). It does not own
 // the Ref: releasing a referenced object is still Ref.Release.
 //
+// An object handed out by reference is the one value whose types differ
+// between the sides: the serving side returns a session.Object
+// (session.ByRefAs[Counter](c)), the calling side receives a
+// *session.Ref. A method that returns one declares the result any, which
+// both satisfy, and the caller makes the Ref a Counter with
+// NewCounterStub(v.(*session.Ref)).
+//
 // The package github.com/hopwire/hopwire/cmd/hopwire-stub/internal/example
-// is a worked example with its generated file and tests.
+// is a worked example: a contract with callbacks, streams, an application
+// error and an object by reference, its generated file, and tests over a
+// real session (ExampleNewCalcStub).
 package main

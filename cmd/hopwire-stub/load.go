@@ -25,14 +25,31 @@ type pkg struct {
 	fset  *token.FileSet
 	files []*ast.File
 	types *types.Package
-	imp   types.Importer
+	imp   types.Importer // checker's
 	errs  []error // type errors; they matter only where they touch the interfaces
 }
 
-// noCgo turns cgo off for go/build once per process: the source importer
-// type-checks dependencies from their sources, and a cgo file would need
-// a C compiler. Pure Go files describe the same types.
-var noCgo sync.Once
+// checker is the process's type checker of dependencies: one importer
+// that type-checks the packages a loaded package imports from their
+// sources, and keeps them for later loads (the tests load several
+// packages). Its file set holds the positions of everything loaded. The
+// importer is not safe for concurrent use: mu serializes type checks.
+var checker struct {
+	once sync.Once
+	mu   sync.Mutex
+	fset *token.FileSet
+	imp  types.Importer
+}
+
+func initChecker() {
+	checker.once.Do(func() {
+		// A cgo file would need a C compiler to type-check; the pure Go
+		// files of a package describe the same types.
+		build.Default.CgoEnabled = false
+		checker.fset = token.NewFileSet()
+		checker.imp = importer.ForCompiler(checker.fset, "source", nil)
+	})
+}
 
 // load parses the package in dir (its non-test Go files, for this
 // platform) and type-checks it, importing its dependencies from source so
@@ -43,7 +60,7 @@ var noCgo sync.Once
 // Type errors do not stop it: the package may use the very stubs about to
 // be written. generate reports them when they touch an interface.
 func load(dir string) (*pkg, error) {
-	noCgo.Do(func() { build.Default.CgoEnabled = false })
+	initChecker()
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -52,7 +69,7 @@ func load(dir string) (*pkg, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pkg{dir: abs, fset: token.NewFileSet()}
+	p := &pkg{dir: abs, fset: checker.fset, imp: checker.imp}
 	for _, name := range bp.GoFiles {
 		f, err := parser.ParseFile(p.fset, filepath.Join(abs, name), nil, parser.ParseComments|parser.SkipObjectResolution)
 		if err != nil {
@@ -65,13 +82,17 @@ func load(dir string) (*pkg, error) {
 	if len(p.files) == 0 {
 		return nil, fmt.Errorf("%s: no Go files but hopwire-stub's own", dir)
 	}
+	// go/build does not know a module package's import path (it says
+	// "."); the directory names the package as well, and clashes with no
+	// import path.
 	path := bp.ImportPath
 	if path == "" || path == "." {
-		path = bp.Name
+		path = abs
 	}
-	p.imp = importer.ForCompiler(p.fset, "source", nil)
 	conf := types.Config{Importer: p.imp, Error: func(err error) { p.errs = append(p.errs, err) }}
+	checker.mu.Lock()
 	p.types, _ = conf.Check(path, p.fset, p.files, nil)
+	checker.mu.Unlock()
 	return p, nil
 }
 
@@ -144,7 +165,9 @@ func (p *pkg) check(name string, src []byte) error {
 		}
 	}}
 	files := append(p.files[:len(p.files):len(p.files)], f)
+	checker.mu.Lock()
 	conf.Check(p.types.Path(), p.fset, files, nil)
+	checker.mu.Unlock()
 	if first != nil {
 		return fmt.Errorf("the generated code does not compile (a bug in hopwire-stub): %v", first)
 	}

@@ -204,9 +204,6 @@ func isError(t types.Type) bool {
 // use returns the name the file refers to the package path by, and
 // imports it under a name that clashes with nothing else at file scope.
 func (f *file) use(path, name string) string {
-	if path == f.p.types.Path() {
-		return ""
-	}
 	if im, ok := f.imports[path]; ok {
 		return im.local
 	}
@@ -230,10 +227,7 @@ func (f *file) typeString(t types.Type) string { return types.TypeString(t, f.qu
 
 // qualified returns name qualified by the package path.
 func (f *file) qualified(path, pkgName, name string) string {
-	if local := f.use(path, pkgName); local != "" {
-		return local + "." + name
-	}
-	return name
+	return f.use(path, pkgName) + "." + name
 }
 
 // zero returns an expression for the zero value of t.

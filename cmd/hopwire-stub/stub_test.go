@@ -18,6 +18,7 @@ var update = flag.Bool("update", false, "rewrite the golden files of testdata")
 // compiles in its package and the stubs implement their interfaces.
 func TestGolden(t *testing.T) {
 	t.Parallel()
+	needGo(t)
 	for _, tc := range []struct {
 		dir, types, golden string
 	}{
@@ -69,6 +70,7 @@ func TestGolden(t *testing.T) {
 // that names the method and the rule.
 func TestRefuse(t *testing.T) {
 	t.Parallel()
+	needGo(t)
 	p, err := load(filepath.Join("testdata", "refuse"))
 	if err != nil {
 		t.Fatal(err)
