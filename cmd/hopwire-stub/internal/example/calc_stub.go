@@ -12,10 +12,11 @@ import (
 // calcStub calls the methods of Calc on a remote object.
 type calcStub struct{ r *session.Ref }
 
-// NewCalcStub returns a Calc that calls the remote object r: each method
-// calls the method of the same name with r.Call. r is a service of the
-// peer (Conn.Service) or an object it returned by reference; the peer
-// serves it with session.ExposeAs[Calc]. The stub does not own r.
+// NewCalcStub returns a Calc that calls the remote object r: each
+// method calls the method of the same name with r.Call. r is a service
+// of the peer (Conn.Service), exposed there with session.ExposeAs[Calc],
+// or an object the peer returned by reference (session.ByRefAs[Calc]).
+// The stub does not own r.
 func NewCalcStub(r *session.Ref) Calc {
 	return &calcStub{r: r}
 }
@@ -110,10 +111,11 @@ func (s *calcStub) Wait(ctx context.Context) error {
 // counterStub calls the methods of Counter on a remote object.
 type counterStub struct{ r *session.Ref }
 
-// NewCounterStub returns a Counter that calls the remote object r: each method
-// calls the method of the same name with r.Call. r is a service of the
-// peer (Conn.Service) or an object it returned by reference; the peer
-// serves it with session.ExposeAs[Counter]. The stub does not own r.
+// NewCounterStub returns a Counter that calls the remote object r: each
+// method calls the method of the same name with r.Call. r is a service
+// of the peer (Conn.Service), exposed there with session.ExposeAs[Counter],
+// or an object the peer returned by reference (session.ByRefAs[Counter]).
+// The stub does not own r.
 func NewCounterStub(r *session.Ref) Counter {
 	return &counterStub{r: r}
 }
