@@ -26,7 +26,7 @@ type pkg struct {
 	files []*ast.File
 	types *types.Package
 	imp   types.Importer // checker's
-	errs  []error // type errors; they matter only where they touch the interfaces
+	errs  []error        // type errors; they matter only where they touch the interfaces
 }
 
 // checker is the process's type checker of dependencies: one importer
