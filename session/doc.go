@@ -50,6 +50,14 @@
 //	conn.Service("calc").Bind(&calc)
 //	sum, err = calc.Add(ctx, 1, 2)
 //
+// For a contract written as a Go interface, the command
+// cmd/hopwire-stub generates typed stubs, as stringer generates String
+// methods: the serving side exposes an implementation with ExposeAs[Calc],
+// the calling side writes NewCalcStub(conn.Service("calc")).Add(ctx, 1, 2),
+// and the compiler checks both against the interface, as with gRPC's
+// service interfaces. See ExampleNewCalcStub in
+// cmd/hopwire-stub/internal/example.
+//
 // Values travel by value as CBOR: numbers (complex64 and complex128
 // included, at any depth), strings, []byte, bool, time.Time, slices, maps
 // and structs of these. Func values travel by
