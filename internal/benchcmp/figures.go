@@ -102,6 +102,14 @@ var Figures = []Figure{
 	{Group: "RPC through relays", Name: "null call p99 beside a bulk stream, direct", Pkg: "relay",
 		Bench: "BenchmarkRPCUnderBulk/bulk-0jump", Ref: "BenchmarkRPCUnderBulk/idle-0jump", RefName: "the same calls, idle session", Unit: "p99-ns"},
 
+	// What a node's observability costs (issue 17): access records and
+	// logs as JSON to a file, an admin listener scraped every 100 ms,
+	// against the same chain with both off (relay/bench_observe_test.go).
+	{Group: "Observability", Name: "chain throughput, 2 relays, logs and metrics on", Pkg: "relay",
+		Bench: "BenchmarkObservability/throughput-on", Ref: "BenchmarkObservability/throughput-off", RefName: "the same chain, logs and admin off", Unit: "MB/s", Goal: "≥0.97"},
+	{Group: "Observability", Name: "null call through 2 relays, logs and metrics on", Pkg: "relay",
+		Bench: "BenchmarkObservability/nullcall-on", Ref: "BenchmarkObservability/nullcall-off", RefName: "the same calls, logs and admin off", Unit: "ns/op", Goal: "≤1.05"},
+
 	// Chains as users run them: every node a hopwire serve process, the
 	// client a hopwire forward -L process, against ssh -L / ssh -J with
 	// private sshds, aes128-gcm on every hop (relay/bench_process_test.go).
