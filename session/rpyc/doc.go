@@ -106,12 +106,11 @@
 //	apt-get install -y python3-rpyc
 //	go test -race ./session/rpyc/
 //
-// No RPyC 6.x is packaged. The 6.x interop tests run when
-// $HOPWIRE_RPYC6 names a directory holding an rpyc 6.x package (e.g. a
-// checkout of github.com/tomerfiliba-org/rpyc at tag 6.0.2), put on
-// PYTHONPATH for the same python, and skip otherwise; without it, 6.x is
-// covered by golden byte vectors written from the protocol, Go-to-Go
-// round trips and a Go server that refuses 5.x as RPyC 6.x does:
+// No RPyC 6.x is packaged; the 6.x interop tests run the RPyC 6.0.1
+// vendored (unmodified, with its MIT licence) in testdata/rpyc6 with the
+// same python, or the rpyc 6.x package in the directory $HOPWIRE_RPYC6
+// names (e.g. a checkout of github.com/tomerfiliba-org/rpyc at a 6.x
+// tag), put first on PYTHONPATH:
 //
 //	git clone -b 6.0.2 https://github.com/tomerfiliba-org/rpyc /tmp/rpyc6
 //	HOPWIRE_RPYC6=/tmp/rpyc6 go test -race ./session/rpyc/
