@@ -416,7 +416,7 @@ func index(i any, n int, name string) (int, error) {
 
 // pyTypeName is the Python type name of a received value.
 func pyTypeName(v any) string {
-	switch v.(type) {
+	switch x := v.(type) {
 	case nil:
 		return "NoneType"
 	case bool:
@@ -432,7 +432,7 @@ func pyTypeName(v any) string {
 	case Tuple:
 		return "tuple"
 	case *Ref:
-		return strings.TrimPrefix(v.(*Ref).TypeName(), "builtins.")
+		return strings.TrimPrefix(x.TypeName(), "builtins.")
 	}
 	return strings.TrimPrefix(namePack(v), "hopwire.")
 }
