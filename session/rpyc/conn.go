@@ -134,6 +134,9 @@ type Options struct {
 	// exceptions raised in the peer, as RPyC's include_local_version=False
 	// does, instead of the protocol version spoken ("6.0 (hopwire)").
 	DenyVersion bool
+	// DenyTraceback sends "<traceback denied>" instead of the traceback
+	// text of those exceptions, as RPyC's include_local_traceback=False.
+	DenyTraceback bool
 }
 
 func (o *Options) withDefaults() Options {

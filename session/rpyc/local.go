@@ -269,6 +269,9 @@ func (c *Conn) reply(seq int64, res any, err error) error {
 		err = fmt.Errorf("%w: result cannot be sent: %v", ErrBadArgs, berr)
 	}
 	b := c.newMessage(msgException, seq)
+	if c.opts.DenyTraceback {
+		err = tracebackDenied{err}
+	}
 	b = dumpException(b, err, c.versionString())
 	c.send(b)
 	return nil

@@ -69,7 +69,9 @@ func dumpException(b []byte, err error, version string) []byte {
 	}
 	attrs = append(attrs, Tuple{"_remote_version", version})
 	tb := re.Traceback
-	if tb == "" {
+	if _, denied := err.(tracebackDenied); denied {
+		tb = "<traceback denied>"
+	} else if tb == "" {
 		tb = goTraceback(err, re)
 	}
 	out, encErr := appendBrine(b, Tuple{Tuple{mod, re.Type}, args, attrs, tb})
@@ -120,3 +122,9 @@ func goTraceback(err error, re *RemoteError) string {
 	}
 	return fmt.Sprintf("Traceback (most recent call last):\n  %s (Go error %T)\n%s\n", where, goErr, line)
 }
+
+// tracebackDenied marks an error whose traceback is not sent
+// (Options.DenyTraceback).
+type tracebackDenied struct{ error }
+
+func (e tracebackDenied) Unwrap() error { return e.error }
