@@ -29,7 +29,7 @@ import (
 //     own: the client's reads see the service's current contents and its
 //     changes are made to it (append assigns the grown slice through the
 //     pointer). The peers' accesses are serialized; the service's own
-//     code must guard it too, or hand out only what peers alone touch.
+//     code touches it inside [Guard].
 //
 // Keys and values the peer sends are converted to the Go key and element
 // types (TypeError when they do not fit; `in` is then False, a lookup a
@@ -809,4 +809,16 @@ func containerItems(c reflect.Value) Tuple {
 		items = append(items, c.Index(i).Interface())
 	}
 	return items
+}
+
+// Guard runs f while no peer of this package reads or writes what is
+// served by pointer: the exported fields the peers may set
+// (Options.AllowSetattr) and the maps and slices handed out as
+// *map[K]V or *[]T, which the peers change through their dict and list
+// proxies. A service touches what it shares with its peers inside f.
+// Guard is one lock for the whole process; f must not call a peer.
+func Guard(f func()) {
+	fieldMu.Lock()
+	defer fieldMu.Unlock()
+	f()
 }

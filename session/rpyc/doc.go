@@ -100,7 +100,8 @@
 // (*map[K]V, *[]T) it is the service's own: reads see its current
 // contents, and __setitem__, append, pop… change it (append assigns the
 // grown slice through the pointer); the peers' accesses are serialized
-// with each other, the service's own code must guard it too. Keys and
+// with each other, and the service's own code touches it inside [Guard].
+// Keys and
 // items are converted to the Go types (TypeError if they do not fit);
 // keys(), values() and items() are tuples and iteration a snapshot, in
 // sorted key order where keys order (Go maps have none). A dict or list

@@ -624,8 +624,9 @@ func (c *Conn) getattr(obj any, nameV any) (any, error) {
 	return nil, noAttr(obj, name)
 }
 
-// fieldMu orders the peers' reads and writes of exported fields (the
-// service's own code is not ordered by it).
+// fieldMu orders the peers' reads and writes of exported fields and of
+// the maps and slices served by pointer; the service's own code takes it
+// through Guard.
 var fieldMu sync.RWMutex
 
 // attrRefused is the AttributeError of a SETATTR or DELATTR the service
