@@ -1,6 +1,7 @@
 package rpyc
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -221,7 +222,7 @@ func dictMethod(m reflect.Value, name string) method {
 		if !v.IsValid() {
 			return nil, false
 		}
-		return v.Interface(), true
+		return detach(v), true
 	}
 	set := func(ctx context.Context, k, v any) error {
 		kv, err := convert(ctx, k, mt.Key())
@@ -297,11 +298,11 @@ func dictMethod(m reflect.Value, name string) method {
 		return func(ctx context.Context, args ...any) (any, error) { return snapshot(keyOf), nil }
 	case "values":
 		return func(ctx context.Context, args ...any) (any, error) {
-			return snapshot(func(_, v reflect.Value) any { return v.Interface() }), nil
+			return snapshot(func(_, v reflect.Value) any { return detach(v) }), nil
 		}
 	case "items":
 		return func(ctx context.Context, args ...any) (any, error) {
-			return snapshot(func(k, v reflect.Value) any { return Tuple{k.Interface(), v.Interface()} }), nil
+			return snapshot(func(k, v reflect.Value) any { return Tuple{k.Interface(), detach(v)} }), nil
 		}
 	case "__setitem__":
 		return func(ctx context.Context, args ...any) (any, error) {
@@ -345,7 +346,7 @@ func dictMethod(m reflect.Value, name string) method {
 			switch {
 			case v.IsValid():
 				if name == "pop" {
-					return v.Interface(), nil
+					return detach(v), nil
 				}
 				return nil, nil
 			case len(args) == 2:
@@ -497,7 +498,7 @@ func listMethod(obj any, l reflect.Value, name string) method {
 		defer fieldMu.RUnlock()
 		out := make(Tuple, l.Len())
 		for i := range out {
-			out[i] = l.Index(i).Interface()
+			out[i] = detach(l.Index(i))
 		}
 		if reverse {
 			slices.Reverse(out)
@@ -523,7 +524,7 @@ func listMethod(obj any, l reflect.Value, name string) method {
 			if err != nil {
 				return nil, err
 			}
-			return l.Index(i).Interface(), nil
+			return detach(l.Index(i)), nil
 		}
 	case "__setitem__":
 		return func(ctx context.Context, args ...any) (any, error) {
@@ -569,7 +570,7 @@ func listMethod(obj any, l reflect.Value, name string) method {
 			if err != nil {
 				return nil, err
 			}
-			v := l.Index(i).Interface()
+			v := detach(l.Index(i))
 			reflect.Copy(l.Slice(i, l.Len()), l.Slice(i+1, l.Len()))
 			l.Index(l.Len() - 1).SetZero()
 			l.Set(l.Slice(0, l.Len()-1))
@@ -821,4 +822,19 @@ func Guard(f func()) {
 	fieldMu.Lock()
 	defer fieldMu.Unlock()
 	f()
+}
+
+// detach returns an item of a served container for the peer, taken while
+// the container is locked: a map or slice in it as a copy (which goes as
+// the peer's own dict or list), so that nothing read later races with
+// the service.
+func detach(v reflect.Value) any {
+	x := v.Interface()
+	if b, ok := x.([]byte); ok {
+		return bytes.Clone(b)
+	}
+	if c, ok := asContainer(x); ok {
+		return c
+	}
+	return x
 }

@@ -348,3 +348,132 @@ func TestKeywordErrors(t *testing.T) {
 		}
 	}
 }
+
+// sharedSvc hands out its slice and map by pointer, and reads them
+// itself inside Guard while clients change them.
+type sharedSvc struct {
+	nums []int
+	seen map[string]int
+}
+
+func (s *sharedSvc) Nums() *[]int          { return &s.nums }
+func (s *sharedSvc) Seen() *map[string]int { return &s.seen }
+func (s *sharedSvc) Sum() (n int) {
+	Guard(func() {
+		for _, x := range s.nums {
+			n += x
+		}
+	})
+	return n
+}
+
+// TestSharedContainers: many clients' appends and item sets through the
+// proxies of a service's own slice and map, while the service reads them
+// inside Guard (run with -race), and every list method on the way.
+func TestSharedContainers(t *testing.T) {
+	svc := &sharedSvc{}
+	addr := serveGo(t, svc)
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := Dial(ctx, addr, &Options{Dialect: Dialect6})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			root, _ := c.Root(ctx)
+			nv, err := root.CallAttr(ctx, "nums")
+			if err != nil {
+				errs <- err
+				return
+			}
+			sv, _ := root.CallAttr(ctx, "seen")
+			for i := range 25 {
+				if _, err := nv.(*Ref).CallAttr(ctx, "append", 1); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := sv.(*Ref).CallAttr(ctx, "__setitem__", fmt.Sprintf("g%d", g), i); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := root.CallAttr(ctx, "sum"); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	Guard(func() {
+		if len(svc.nums) != 200 || len(svc.seen) != 8 || svc.seen["g3"] != 24 {
+			t.Fatalf("nums %d, seen %v", len(svc.nums), svc.seen)
+		}
+	})
+
+	c, err := Dial(ctx, addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	root, _ := c.Root(ctx)
+	v, _ := root.CallAttr(ctx, "nums")
+	l := v.(*Ref)
+	do := func(name string, args ...any) any {
+		t.Helper()
+		v, err := l.CallAttr(ctx, name, args...)
+		if err != nil {
+			t.Fatalf("%s%v: %v", name, args, err)
+		}
+		return v
+	}
+	do("clear")
+	do("extend", Tuple{int64(3), int64(1), int64(2)})
+	do("insert", 0, 9)
+	do("insert", -1, 7)
+	do("reverse")
+	if s, _ := l.Repr(ctx); s != "[2, 7, 1, 3, 9]" {
+		t.Fatalf("after insert and reverse: %s", s)
+	}
+	if do("pop") != int64(9) || do("pop", 0) != int64(2) || do("index", 3) != int64(2) || do("count", 7) != int64(1) {
+		t.Fatal("pop, index, count")
+	}
+	do("remove", 7)
+	do("__setitem__", -1, 5)
+	do("__delitem__", 0)
+	if s, _ := l.Repr(ctx); s != "[5]" || do("__len__") != int64(1) || do("__contains__", 5) != true || do("__contains__", "x") != false {
+		t.Fatalf("after remove, set and del: %s", s)
+	}
+	if got := do("__getitem__", Slice{nil, nil, nil}); got.(*Ref).TypeName() != "builtins.list" {
+		t.Fatalf("l[:] = %v", got)
+	}
+	for _, bad := range []struct {
+		name string
+		args []any
+		typ  string
+	}{
+		{"__getitem__", []any{5}, "IndexError"},
+		{"__getitem__", []any{"x"}, "TypeError"},
+		{"append", []any{"x"}, "TypeError"},
+		{"remove", []any{42}, "ValueError"},
+		{"__getitem__", []any{Slice{nil, nil, int64(2)}}, "TypeError"},
+	} {
+		if _, err := l.CallAttr(ctx, bad.name, bad.args...); !errors.Is(err, &RemoteError{Type: bad.typ}) {
+			t.Errorf("%s%v: %v, want %s", bad.name, bad.args, err, bad.typ)
+		}
+	}
+	Guard(func() {
+		if fmt.Sprint(svc.nums) != "[5]" {
+			t.Fatalf("the service's slice: %v", svc.nums)
+		}
+	})
+}
