@@ -94,15 +94,30 @@ func (d Dialect) String() string {
 type Options struct {
 	// Root is the object this side serves to the peer as its root (the
 	// answer to GETROOT): its exported methods and fields are reachable
-	// from the peer. Nil serves an empty object.
+	// from the peer. Nil serves an empty object. These optional methods
+	// of Root are not reachable by the peer:
+	//
+	//   - OnConnect(ctx context.Context, c *Conn) error runs as the
+	//     connection starts (RPyC's on_connect), on the peer's first
+	//     message with DialectAuto; the peer's requests wait for it; it
+	//     may call the peer (ctx ends with the connection); an error
+	//     closes the connection.
+	//   - OnDisconnect(c *Conn) runs once the connection has ended, if
+	//     OnConnect (when there is one) ran (RPyC's on_disconnect).
+	//   - RPyCAliases() []string: the peer's get_service_aliases() and,
+	//     the first, get_service_name(); by default the Go type's name,
+	//     upper case, less a "SERVICE" suffix, as RPyC derives it.
+	//   - RPyCParams() map[string][]string: parameter names per Go method
+	//     name (a context.Context left out), for keyword arguments; on
+	//     any object served, not only Root.
 	Root any
 	// AllowSetattr lets the peer set the exported fields of the objects
 	// this side serves (structs reached through a pointer), as RPyC's
 	// allow_setattr does. Off, the default, SETATTR raises
 	// AttributeError in the peer and changes nothing: a client must not
 	// rewrite what the service shows every other client. A field set by
-	// the peer is written while the service's own goroutines may read it;
-	// guard it in the service, or expose a method instead.
+	// the peer is written while the service's own goroutines may read it:
+	// the service reads it inside [Guard], or exposes a method instead.
 	AllowSetattr bool
 	// AllowDelattr lets the peer delete those fields, as RPyC's
 	// allow_delattr does; a Go field cannot go, so it is reset to its

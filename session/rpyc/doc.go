@@ -126,7 +126,7 @@
 // answers get_service_name() and get_service_aliases() (RPyCAliases, or
 // the Go type's name, upper case, less "SERVICE", as RPyC derives it);
 // its OnConnect(ctx, *Conn) error and OnDisconnect(*Conn) methods are
-// RPyC's on_connect and on_disconnect (see service.go); these methods
+// RPyC's on_connect and on_disconnect (see Options.Root); these methods
 // are not reachable by the peer. A Go value that implements io.Closer is
 // a context manager: with root.open(...) as f: enters with f itself and
 // closes it at the end of the block (the block's exception goes on).
@@ -182,4 +182,12 @@
 //
 //	git clone -b 6.0.2 https://github.com/tomerfiliba-org/rpyc /tmp/rpyc6
 //	HOPWIRE_RPYC6=/tmp/rpyc6 go test -race ./session/rpyc/
+//
+// Both lines run as clients of Go services (testdata/pyclient.py, and
+// testdata/pyidioms.py for the Python idioms above), as servers for Go
+// clients (testdata/pyserver.py), in the README's example (TestREADME),
+// and in ports of RPyC's own test modules that exercise a service
+// (testdata/ported, run with unittest by TestPortedRPyCTests, which
+// checks how many pass and are skipped; each module says what it
+// adapts and why a test cannot run against Go).
 package rpyc

@@ -700,6 +700,18 @@ func inspect(obj any) Tuple {
 		// every netref has).
 		out = append(out, Tuple{"__enter__", nil})
 	}
+	var extra []string
+	if c, ok := containerOf(obj); ok {
+		extra = listMethods
+		if c.Kind() == reflect.Map {
+			extra = dictMethods
+		}
+	} else if _, ok := obj.(*pyIter); ok {
+		extra = []string{"__iter__", "__length_hint__", "__next__"}
+	}
+	for _, n := range extra {
+		out = append(out, Tuple{n, nil})
+	}
 	return out
 }
 

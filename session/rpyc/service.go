@@ -10,29 +10,9 @@ import (
 	"sync/atomic"
 )
 
-// What a Go service may add to its exported methods and fields, each an
-// optional method of Options.Root (or of the objects it hands out, for
-// RPyCParams); none of them is callable by the peer.
-//
-//   - OnConnect(ctx context.Context, c *Conn) error runs as a connection
-//     starts (RPyC's on_connect): the peer's requests wait until it
-//     returns (it may call the peer; ctx ends with the connection), and
-//     an error closes the connection. With [DialectAuto] it starts on
-//     the peer's first message (a client speaks first), so that it
-//     calls the peer in the peer's dialect.
-//   - OnDisconnect(c *Conn) runs once the connection has ended (RPyC's
-//     on_disconnect), before [Conn.Close] returns; a connection that
-//     ended before OnConnect could start runs neither.
-//   - RPyCAliases() []string names the service for the peer's
-//     get_service_aliases() and get_service_name() (the first), upper
-//     case as RPyC has them. Without it the name is the Go type's, upper
-//     case, less a "SERVICE" suffix, as RPyC derives it from the class.
-//   - RPyCParams() map[string][]string gives the parameter names of
-//     methods (Go method name → names, the context.Context parameter
-//     left out), so that the peer may pass them as keyword arguments:
-//     root.add(a=1, b=2). Go keeps no parameter names; a method whose
-//     one parameter is a struct needs none (see [Conn] keywords in
-//     doc.go).
+// hiddenMethods are the optional methods of a service that Options.Root
+// describes (OnConnect, OnDisconnect, RPyCAliases, RPyCParams): this
+// side calls them, the peer cannot.
 var hiddenMethods = map[string]bool{
 	"OnConnect": true, "OnDisconnect": true, "RPyCAliases": true, "RPyCParams": true,
 }
@@ -99,8 +79,8 @@ func (c *Conn) startHooks(root any) {
 	}
 }
 
-// serviceName is the RPyC service name of root: its aliases, the first
-// being get_service_name().
+// serviceAliases are the RPyC service names of root, the first being
+// get_service_name().
 func serviceAliases(root any) Tuple {
 	if a, ok := root.(aliaser); ok {
 		if names := a.RPyCAliases(); len(names) > 0 {
