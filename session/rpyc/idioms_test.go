@@ -477,3 +477,76 @@ func TestSharedContainers(t *testing.T) {
 		}
 	})
 }
+
+// hookSvc refuses connections while refuse is set.
+type hookSvc struct {
+	refuse        atomic.Bool
+	connects, ups atomic.Int32
+	downs         atomic.Int32
+}
+
+func (s *hookSvc) OnConnect(ctx context.Context, c *Conn) error {
+	s.connects.Add(1)
+	if s.refuse.Load() {
+		return errors.New("not today")
+	}
+	s.ups.Add(1)
+	return nil
+}
+func (s *hookSvc) OnDisconnect(c *Conn) { s.downs.Add(1) }
+func (s *hookSvc) Ping() string         { return "pong" }
+
+// TestHooks: OnConnect runs once per connection before its requests, an
+// error from it closes the connection, and OnDisconnect runs (only after
+// an OnConnect that ran) before Close returns.
+func TestHooks(t *testing.T) {
+	svc := &hookSvc{}
+	ctx := testCtx(t)
+	for _, d := range []Dialect{DialectAuto, Dialect5, Dialect6} {
+		a, b := net.Pipe()
+		server := NewConn(a, &Options{Root: svc, Dialect: d})
+		client := NewConn(b, &Options{Dialect: Dialect6})
+		root, err := client.Root(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := root.CallAttr(ctx, "ping"); err != nil || v != "pong" {
+			t.Fatalf("ping: %v, %v", v, err)
+		}
+		if _, err := root.Getattr(ctx, "on_connect"); !errors.Is(err, &RemoteError{Type: "AttributeError"}) {
+			t.Fatalf("on_connect reachable: %v", err)
+		}
+		client.Close()
+		server.Close()
+	}
+	if svc.connects.Load() != 3 || svc.ups.Load() != 3 || svc.downs.Load() != 3 {
+		t.Fatalf("connects %d, ups %d, downs %d", svc.connects.Load(), svc.ups.Load(), svc.downs.Load())
+	}
+
+	svc.refuse.Store(true)
+	a, b := net.Pipe()
+	server := NewConn(a, &Options{Root: svc})
+	client := NewConn(b, nil)
+	_, err := client.Root(ctx)
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("Root of a refusing service: %v", err)
+	}
+	<-server.Done()
+	if !strings.Contains(server.Err().Error(), "OnConnect: not today") {
+		t.Fatalf("server ended with %v", server.Err())
+	}
+	client.Close()
+	server.Close()
+	if svc.downs.Load() != 4 {
+		t.Fatalf("downs %d after a refused connection, want 4 (its OnConnect ran)", svc.downs.Load())
+	}
+
+	// A connection that ends before the peer's first message runs no hook.
+	a, b = net.Pipe()
+	server = NewConn(a, &Options{Root: svc})
+	b.Close()
+	server.Close()
+	if svc.connects.Load() != 4 || svc.downs.Load() != 4 {
+		t.Fatalf("silent connection: connects %d, downs %d", svc.connects.Load(), svc.downs.Load())
+	}
+}

@@ -974,7 +974,10 @@ func convert(ctx context.Context, v any, t reflect.Type) (reflect.Value, error) 
 	case reflect.Map:
 		return convertMap(ctx, v, t)
 	case reflect.Slice:
-		if r, ok := v.(*Ref); ok && ctx != nil {
+		if r, ok := v.(*Ref); ok {
+			if ctx == nil {
+				return reflect.Value{}, argErr("%s for a %s (fetch it with Items first)", r, t)
+			}
 			items, err := r.Items(ctx)
 			if err != nil {
 				return reflect.Value{}, err
