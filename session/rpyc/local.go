@@ -733,9 +733,7 @@ func (c *Conn) call(ctx context.Context, obj any, pos, kw Tuple) (any, error) {
 		if m, ok := obj.(*boundMethod); ok {
 			where = m.name
 		}
-		if _, isRemote := err.(*RemoteError); !isRemote {
-			err = &handlerError{where: where, err: err}
-		}
+		err = &handlerError{where: where, err: err}
 	}
 	return res, err
 }
