@@ -94,15 +94,30 @@ func (d Dialect) String() string {
 type Options struct {
 	// Root is the object this side serves to the peer as its root (the
 	// answer to GETROOT): its exported methods and fields are reachable
-	// from the peer. Nil serves an empty object.
+	// from the peer. Nil serves an empty object. These optional methods
+	// of Root are not reachable by the peer:
+	//
+	//   - OnConnect(ctx context.Context, c *Conn) error runs as the
+	//     connection starts (RPyC's on_connect), on the peer's first
+	//     message with DialectAuto; the peer's requests wait for it; it
+	//     may call the peer (ctx ends with the connection); an error
+	//     closes the connection.
+	//   - OnDisconnect(c *Conn) runs once the connection has ended, if
+	//     OnConnect (when there is one) ran (RPyC's on_disconnect).
+	//   - RPyCAliases() []string: the peer's get_service_aliases() and,
+	//     the first, get_service_name(); by default the Go type's name,
+	//     upper case, less a "SERVICE" suffix, as RPyC derives it.
+	//   - RPyCParams() map[string][]string: parameter names per Go method
+	//     name (a context.Context left out), for keyword arguments; on
+	//     any object served, not only Root.
 	Root any
 	// AllowSetattr lets the peer set the exported fields of the objects
 	// this side serves (structs reached through a pointer), as RPyC's
 	// allow_setattr does. Off, the default, SETATTR raises
 	// AttributeError in the peer and changes nothing: a client must not
 	// rewrite what the service shows every other client. A field set by
-	// the peer is written while the service's own goroutines may read it;
-	// guard it in the service, or expose a method instead.
+	// the peer is written while the service's own goroutines may read it:
+	// the service reads it inside [Guard], or exposes a method instead.
 	AllowSetattr bool
 	// AllowDelattr lets the peer delete those fields, as RPyC's
 	// allow_delattr does; a Go field cannot go, so it is reset to its
@@ -124,6 +139,19 @@ type Options struct {
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// TLS, when set, makes [Dial] run a TLS client handshake.
 	TLS *tls.Config
+	// SyncRequestTimeout bounds a request this side makes without a
+	// deadline of its own from a handler's context (a Go handler calling
+	// back into the peer) or through a func made from a remote callable
+	// ([As]), as RPyC's sync_request_timeout does: 30 s by default,
+	// negative for none. A ctx with a deadline keeps its own.
+	SyncRequestTimeout time.Duration
+	// DenyVersion sends "<version denied>" as the _remote_version of the
+	// exceptions raised in the peer, as RPyC's include_local_version=False
+	// does, instead of the protocol version spoken ("6.0 (hopwire)").
+	DenyVersion bool
+	// DenyTraceback sends "<traceback denied>" instead of the traceback
+	// text of those exceptions, as RPyC's include_local_traceback=False.
+	DenyTraceback bool
 }
 
 func (o *Options) withDefaults() Options {
@@ -136,6 +164,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if out.MaxInflight <= 0 {
 		out.MaxInflight = 1024
+	}
+	if out.SyncRequestTimeout == 0 {
+		out.SyncRequestTimeout = 30 * time.Second
 	}
 	return out
 }
@@ -199,6 +230,9 @@ type Conn struct {
 	relC  chan struct{}
 
 	inflight atomic.Int64
+	ready    chan struct{} // closed when the root's OnConnect returns; nil without one
+	spoke    chan struct{} // with ready: closed on the peer's first message
+	spokeOne sync.Once
 	ctx      context.Context
 	cancel   context.CancelFunc
 	done     chan struct{}
@@ -258,6 +292,7 @@ func NewConn(nc net.Conn, opts *Options) *Conn {
 	}
 	c.rootID = c.exportNamed(root, "")
 	c.objects[c.rootID].pinned = true
+	c.startHooks(root)
 	c.wg.Add(2)
 	go c.readLoop()
 	go c.releaseLoop()
@@ -450,6 +485,9 @@ func (c *Conn) dispatch(p []byte) error {
 		ours = Dialect5
 	}
 	c.sent.CompareAndSwap(int32(DialectAuto), int32(d))
+	if c.spoke != nil {
+		c.spokeOne.Do(func() { close(c.spoke) })
+	}
 	switch kind {
 	case msgRequest:
 		if ours != DialectAuto && d != ours && isClose(body) {
@@ -591,8 +629,19 @@ func (c *Conn) request(handler int, args Tuple) *Async {
 	return a
 }
 
-// syncRequest is request followed by Wait(ctx).
+// syncRequest is request followed by Wait(ctx). A request from a
+// handler's context without a deadline gets Options.SyncRequestTimeout.
 func (c *Conn) syncRequest(ctx context.Context, handler int, args Tuple) (any, error) {
+	if _, ok := ctx.Deadline(); !ok && c.opts.SyncRequestTimeout > 0 && FromContext(ctx) != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.SyncRequestTimeout)
+		defer cancel()
+		v, err := c.request(handler, args).Wait(ctx)
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			err = fmt.Errorf("rpyc: no reply within %v (Options.SyncRequestTimeout, RPyC's sync_request_timeout): %w", c.opts.SyncRequestTimeout, err)
+		}
+		return v, err
+	}
 	return c.request(handler, args).Wait(ctx)
 }
 
@@ -649,8 +698,21 @@ type localRef idPack
 // Python's **kwargs.
 type Kw map[string]any
 
-// box appends (label, payload) for v.
-func (c *Conn) box(b []byte, v any) ([]byte, error) {
+// box appends (label, payload) for v, an argument: Go maps and slices
+// go by value, as tuples.
+func (c *Conn) box(b []byte, v any) ([]byte, error) { return c.boxAs(b, v, false) }
+
+// boxResult appends (label, payload) for v, a result this side returns:
+// Go maps and slices go by reference, as dicts and lists (containers.go).
+func (c *Conn) boxResult(b []byte, v any) ([]byte, error) { return c.boxAs(b, v, true) }
+
+func (c *Conn) boxAs(b []byte, v any, result bool) ([]byte, error) {
+	if result {
+		if cv, ok := asContainer(v); ok {
+			id := c.export(cv)
+			return appendBrine(append(b, tagTuple1+1, labelRemoteRef+immBase), id.tuple())
+		}
+	}
 	n := len(b)
 	b = append(b, tagTuple1+1, labelValue+immBase)
 	out, err := appendBrine(b, v)
@@ -672,12 +734,12 @@ func (c *Conn) box(b []byte, v any) ([]byte, error) {
 	case localRef:
 		return appendBrine(append(b, tagTuple1+1, labelLocalRef+immBase), idPack(x).tuple())
 	case Kw:
-		return c.box(b, kwTuple(x))
+		return c.boxAs(b, kwTuple(x), result)
 	}
 	if items, ok := tupleItems(v); ok {
 		b = appendTupleHeader(append(b, tagTuple1+1, labelTuple+immBase), len(items))
 		for _, it := range items {
-			if b, err = c.box(b, it); err != nil {
+			if b, err = c.boxAs(b, it, result); err != nil {
 				return b, err
 			}
 		}

@@ -33,7 +33,7 @@ func cachedDialect(addr string) Dialect {
 
 // TestDialAutoPython: with the default dialect, Dial reaches a real
 // classic server of each RPyC line: Debian's 5.3 at the first try, a 6.x
-// (when $HOPWIRE_RPYC6 names one) at the second, after its refusal of
+// (testdata/rpyc6, or $HOPWIRE_RPYC6) at the second, after its refusal of
 // the 5.x try; the next Dial uses the dialect remembered.
 func TestDialAutoPython(t *testing.T) {
 	for _, tc := range []struct {

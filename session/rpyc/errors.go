@@ -199,6 +199,9 @@ func goErrorToPy(err error) *RemoteError {
 		return plain("TimeoutError")
 	case errors.Is(err, io.EOF):
 		return plain("EOFError")
+	case errors.Is(err, fs.ErrClosed):
+		// Python: I/O operation on closed file.
+		return plain("ValueError")
 	case errors.Is(err, errors.ErrUnsupported):
 		return plain("NotImplementedError")
 	case errors.Is(err, ErrNoAttr):

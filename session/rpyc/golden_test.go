@@ -165,7 +165,7 @@ func TestGolden6(t *testing.T) {
 	// CALLATTR(root, "Fail", (), ()) seq 2 → EXCEPTION ValueError
 	p.send(frame(t, "01 | 11 52 | 11 58 | 11 52 13 | 11 53 "+rootID+" | 11 51 08 0d 4661696c | 11 51 02 | 11 51 02"))
 	p.expect(frame(t, "03 | 11 52 | 13 | 11 08 0e 08 6275696c74696e73 08 0e 0a 56616c75654572726f72"+
-		" | 10 08 0c 626164 | 10 11 08 0e 0f 5f72656d6f74655f76657273696f6e 08 0e 10 3c76657273696f6e2064656e6965643e"+
+		" | 10 08 0c 626164 | 10 11 08 0e 0f 5f72656d6f74655f76657273696f6e 08 0e 0d 362e302028686f707769726529"+
 		" | 08 0b 7462"))
 	// CALLATTR(root, "Stop") seq 3 → EXCEPTION 1
 	p.send(frame(t, "01 | 11 53 | 11 58 | 11 52 13 | 11 53 "+rootID+" | 11 51 08 0d 53746f70 | 11 51 02 | 11 51 02"))

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"math/big"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -20,9 +23,10 @@ type Namespace map[string]any
 // boundMethod is a Go method bound to its receiver: what GETATTR of a
 // method name returns, so the peer can call it.
 type boundMethod struct {
-	owner idPack
-	name  string
-	fn    reflect.Value
+	owner  idPack
+	name   string
+	fn     reflect.Value
+	params []string // names from the receiver's RPyCParams, if any
 }
 
 type methodKey struct {
@@ -39,6 +43,11 @@ func namePack(v any) string {
 		return "builtins.NoneType"
 	case *boundMethod:
 		return "builtins.method"
+	case *pyIter:
+		return "builtins.list_iterator"
+	}
+	if c, ok := containerOf(v); ok {
+		return containerName(c)
 	}
 	t := reflect.TypeOf(v)
 	if t.Kind() == reflect.Func {
@@ -170,10 +179,21 @@ func (c *Conn) onRequest(seq int64, body any) error {
 	if !ok {
 		return fmt.Errorf("%w: request arguments are %T, want a tuple", ErrProtocol, v)
 	}
+	// Until OnConnect has returned, requests wait for it off the loop.
+	waiting := false
+	if c.ready != nil {
+		select {
+		case <-c.ready:
+		default:
+			waiting = true
+		}
+	}
 	switch handler {
-	case hPing, hGetroot, hGetattr, hDir, hHash, hInspect, hPickle, hOldSlicing, hInstanceCheck, hDelattr, hCmp:
-		res, err := c.handle(c.ctx, handler, args)
-		return c.reply(seq, res, err)
+	case hPing, hGetroot, hGetattr, hDir, hHash, hInspect, hPickle, hOldSlicing, hInstanceCheck, hDelattr:
+		if !waiting {
+			res, err := c.handle(c.ctx, handler, args)
+			return c.reply(seq, res, err)
+		}
 	}
 	if c.inflight.Add(1) > int64(c.opts.MaxInflight) {
 		c.inflight.Add(-1)
@@ -184,6 +204,13 @@ func (c *Conn) onRequest(seq int64, body any) error {
 	go func() {
 		defer c.wg.Done()
 		defer c.inflight.Add(-1)
+		if waiting {
+			select {
+			case <-c.ready:
+			case <-c.done:
+				return
+			}
+		}
 		res, err := c.handle(c.ctx, handler, args)
 		c.reply(seq, res, err)
 	}()
@@ -234,7 +261,7 @@ func unboxValue(v any) any {
 func (c *Conn) reply(seq int64, res any, err error) error {
 	if err == nil {
 		b := c.newMessage(msgReply, seq)
-		b2, berr := c.box(b, res)
+		b2, berr := c.boxResult(b, res)
 		if berr == nil {
 			c.send(b2)
 			return nil
@@ -242,7 +269,10 @@ func (c *Conn) reply(seq int64, res any, err error) error {
 		err = fmt.Errorf("%w: result cannot be sent: %v", ErrBadArgs, berr)
 	}
 	b := c.newMessage(msgException, seq)
-	b = dumpException(b, err)
+	if c.opts.DenyTraceback {
+		err = tracebackDenied{err}
+	}
+	b = dumpException(b, err, c.versionString())
 	c.send(b)
 	return nil
 }
@@ -320,6 +350,9 @@ func (c *Conn) handle(ctx context.Context, handler int64, args Tuple) (res any, 
 		if err := need(1); err != nil {
 			return nil, err
 		}
+		if cv, ok := containerOf(args[0]); ok {
+			return containerRepr(cv), nil
+		}
 		return goRepr(args[0]), nil
 	case hStr:
 		if err := need(1); err != nil {
@@ -327,6 +360,9 @@ func (c *Conn) handle(ctx context.Context, handler int64, args Tuple) (res any, 
 		}
 		if s, ok := args[0].(fmt.Stringer); ok {
 			return s.String(), nil
+		}
+		if cv, ok := containerOf(args[0]); ok {
+			return containerRepr(cv), nil
 		}
 		return goRepr(args[0]), nil
 	case hCmp:
@@ -338,6 +374,9 @@ func (c *Conn) handle(ctx context.Context, handler int64, args Tuple) (res any, 
 			op, _ = args[2].(string)
 		}
 		same := identityKey(args[0]) != nil && identityKey(args[0]) == identityKey(args[1])
+		if cv, ok := containerOf(args[0]); ok && !same && (op == "__eq__" || op == "__ne__") {
+			same = containerEqual(ctx, cv, args[1])
+		}
 		switch op {
 		case "__eq__":
 			return same, nil
@@ -374,10 +413,23 @@ func (c *Conn) handle(ctx context.Context, handler int64, args Tuple) (res any, 
 		}
 		return inspect(s.obj), nil
 	case hBuffiter:
-		return nil, &RemoteError{Module: "builtins", Type: "TypeError", Args: Tuple{"Go object is not iterable"}}
+		if err := need(2); err != nil {
+			return nil, err
+		}
+		it, ok := args[0].(*pyIter)
+		n, ok2 := bigToInt64(args[1])
+		if !ok || !ok2 || n < 0 {
+			return nil, &RemoteError{Module: "builtins", Type: "TypeError", Args: Tuple{"Go object is not an iterator"}}
+		}
+		return it.next(int(min(n, 1<<16))), nil
 	case hPickle:
 		return nil, &RemoteError{Module: "builtins", Type: "ValueError", Args: Tuple{"pickling is disabled"}}
-	case hOldSlicing, hCtxExit:
+	case hCtxExit:
+		if err := need(1); err != nil {
+			return nil, err
+		}
+		return ctxExit(args[0])
+	case hOldSlicing:
 		return nil, &RemoteError{Module: "builtins", Type: "AttributeError", Args: Tuple{"not supported by Go objects"}}
 	case hInstanceCheck:
 		return false, nil
@@ -435,7 +487,7 @@ func infoOf(t reflect.Type) *typeInfo {
 	ti := &typeInfo{methods: map[string]int{}, fields: map[string][]int{}}
 	for i := 0; i < t.NumMethod(); i++ {
 		m := t.Method(i)
-		if !m.IsExported() {
+		if !m.IsExported() || hiddenMethods[m.Name] {
 			continue
 		}
 		ti.methods[m.Name] = i
@@ -490,7 +542,18 @@ func attrNames(obj any) []string {
 		sort.Strings(names)
 		return names
 	}
-	return infoOf(reflect.TypeOf(obj)).names
+	names := infoOf(reflect.TypeOf(obj)).names
+	if c, ok := containerOf(obj); ok {
+		extra := listMethods
+		if c.Kind() == reflect.Map {
+			extra = dictMethods
+		}
+		names = append(slices.Clip(names), extra...)
+	}
+	if _, ok := obj.(io.Closer); ok {
+		names = append(slices.Clip(names), "__enter__", "__exit__")
+	}
+	return names
 }
 
 func noAttr(obj any, name string) error {
@@ -525,11 +588,29 @@ func (c *Conn) getattr(obj any, nameV any) (any, error) {
 		}
 		return nil, noAttr(obj, name)
 	}
+	if it, ok := obj.(*pyIter); ok {
+		if m, ok := iterMethod(it, name); ok {
+			return m, nil
+		}
+		return nil, noAttr(obj, name)
+	}
 	rv := reflect.ValueOf(obj)
 	ti := infoOf(rv.Type())
 	if i, ok := ti.methods[name]; ok {
 		owner, _ := c.idOf(obj)
-		return &boundMethod{owner: owner, name: rv.Type().Method(i).Name, fn: rv.Method(i)}, nil
+		bm := &boundMethod{owner: owner, name: rv.Type().Method(i).Name, fn: rv.Method(i)}
+		if pn, ok := obj.(paramNamer); ok {
+			bm.params = pn.RPyCParams()[bm.name]
+		}
+		return bm, nil
+	}
+	if cv, ok := containerOf(obj); ok {
+		if m, ok := containerMethod(obj, cv, name); ok {
+			return m, nil
+		}
+	}
+	if m, ok := c.serviceAttr(obj, name); ok {
+		return m, nil
 	}
 	if idx, ok := ti.fields[name]; ok {
 		sv := rv
@@ -543,8 +624,9 @@ func (c *Conn) getattr(obj any, nameV any) (any, error) {
 	return nil, noAttr(obj, name)
 }
 
-// fieldMu orders the peers' reads and writes of exported fields (the
-// service's own code is not ordered by it).
+// fieldMu orders the peers' reads and writes of exported fields and of
+// the maps and slices served by pointer; the service's own code takes it
+// through Guard.
 var fieldMu sync.RWMutex
 
 // attrRefused is the AttributeError of a SETATTR or DELATTR the service
@@ -613,6 +695,23 @@ func inspect(obj any) Tuple {
 			out = append(out, Tuple{n, nil})
 		}
 	}
+	if _, ok := obj.(io.Closer); ok {
+		// with obj as x: needs __enter__ on the proxy's class (__exit__
+		// every netref has).
+		out = append(out, Tuple{"__enter__", nil})
+	}
+	var extra []string
+	if c, ok := containerOf(obj); ok {
+		extra = listMethods
+		if c.Kind() == reflect.Map {
+			extra = dictMethods
+		}
+	} else if _, ok := obj.(*pyIter); ok {
+		extra = []string{"__iter__", "__length_hint__", "__next__"}
+	}
+	for _, n := range extra {
+		out = append(out, Tuple{n, nil})
+	}
 	return out
 }
 
@@ -623,12 +722,29 @@ var (
 
 // call calls a local callable with brine arguments converted to its
 // parameter types. A leading context.Context parameter gets the
-// connection's context; keyword arguments go to a trailing Kw parameter.
+// connection's context. Keyword arguments go to a trailing Kw parameter,
+// or fill the fields of a sole struct parameter, or take the places the
+// receiver's RPyCParams names; otherwise they are a TypeError that says
+// why. The error of a Go handler carries its name for the traceback.
 func (c *Conn) call(ctx context.Context, obj any, pos, kw Tuple) (any, error) {
+	res, err := c.callFunc(ctx, obj, pos, kw)
+	if err != nil {
+		where := "func"
+		if m, ok := obj.(*boundMethod); ok {
+			where = m.name
+		}
+		err = &handlerError{where: where, err: err}
+	}
+	return res, err
+}
+
+func (c *Conn) callFunc(ctx context.Context, obj any, pos, kw Tuple) (any, error) {
 	var fn reflect.Value
+	fname := "function"
+	var params []string
 	switch x := obj.(type) {
 	case *boundMethod:
-		fn = x.fn
+		fn, fname, params = x.fn, x.name, x.params
 	default:
 		if obj == nil || reflect.TypeOf(obj).Kind() != reflect.Func {
 			return nil, &RemoteError{Module: "builtins", Type: "TypeError", Args: Tuple{fmt.Sprintf("'%s' object is not callable", namePack(obj))}}
@@ -643,17 +759,17 @@ func (c *Conn) call(ctx context.Context, obj any, pos, kw Tuple) (any, error) {
 		in = append(in, reflect.ValueOf(ctx))
 		first = 1
 	}
+	kwv := Kw{}
+	for _, p := range kw {
+		pair, ok := p.(Tuple)
+		if !ok || len(pair) != 2 {
+			return nil, argErr("bad keyword argument %s", pyRepr(p))
+		}
+		k, _ := pair[0].(string)
+		kwv[k] = pair[1]
+	}
 	if np > first && ft.In(np-1) == reflect.TypeFor[Kw]() && !ft.IsVariadic() {
 		np--
-		kwv := Kw{}
-		for _, p := range kw {
-			pair, ok := p.(Tuple)
-			if !ok || len(pair) != 2 {
-				return nil, argErr("bad keyword argument %s", pyRepr(p))
-			}
-			k, _ := pair[0].(string)
-			kwv[k] = pair[1]
-		}
 		args, err := convertArgs(ctx, ft, first, np, pos)
 		if err != nil {
 			return nil, err
@@ -661,14 +777,37 @@ func (c *Conn) call(ctx context.Context, obj any, pos, kw Tuple) (any, error) {
 		in = append(append(in, args...), reflect.ValueOf(kwv))
 		return results(fn.Call(in))
 	}
-	if len(kw) > 0 {
-		return nil, argErr("%s takes no keyword arguments", goRepr(obj))
+	if _, ok := structParam(ft, first, np); ok && (len(kwv) > 0 || len(pos) != 1 || !fitsStruct(pos[0], ft.In(first))) {
+		v, err := fillStruct(ctx, fname, ft.In(first), pos, kwv)
+		if err != nil {
+			return nil, err
+		}
+		return results(fn.Call(append(in, v)))
+	}
+	if len(kwv) > 0 {
+		if params == nil {
+			return nil, argErr("%s() takes no keyword arguments here: Go keeps no parameter names (give the method one struct parameter, whose fields keywords fill, or name its parameters in the service's RPyCParams method)", fname)
+		}
+		if ft.IsVariadic() || len(params) != np-first {
+			return nil, argErr("%s(): RPyCParams names %d parameters, the Go method has %d", fname, len(params), np-first)
+		}
+		var err error
+		if pos, err = placeKeywords(fname, params, pos, kwv); err != nil {
+			return nil, err
+		}
 	}
 	args, err := convertArgs(ctx, ft, first, np, pos)
 	if err != nil {
 		return nil, err
 	}
 	return results(fn.Call(append(in, args...)))
+}
+
+// fitsStruct reports whether a sole positional argument is the struct
+// parameter itself (a Go value of that type, sent back), not its first
+// field.
+func fitsStruct(v any, t reflect.Type) bool {
+	return v != nil && reflect.TypeOf(v).AssignableTo(t)
 }
 
 func convertArgs(ctx context.Context, ft reflect.Type, first, np int, pos Tuple) ([]reflect.Value, error) {
@@ -749,8 +888,24 @@ func convert(ctx context.Context, v any, t reflect.Type) (reflect.Value, error) 
 		v.Set(rv)
 		return v, nil
 	}
+	if cv, ok := containerOf(v); ok && (t.Kind() == reflect.Map || t.Kind() == reflect.Slice) {
+		// One of the dicts or lists this side serves, sent back: a copy of
+		// its contents.
+		if out, ok := copyContainer(cv, t); ok {
+			return out, nil
+		}
+		v = containerItems(cv)
+	}
 	switch t.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if f, isFloat := v.(float64); isFloat {
+			// Python accepts an integral float where an int is wanted
+			// (int(2.0)); 2.5 is a TypeError.
+			if f != math.Trunc(f) || math.IsInf(f, 0) || f < math.MinInt64 || f >= math.MaxInt64 {
+				return reflect.Value{}, argErr("%s for a %s: not an integral float", pyRepr(v), t)
+			}
+			v = int64(f)
+		}
 		i, ok := bigToInt64(v)
 		if b, isBool := v.(bool); isBool {
 			i, ok = 0, true
@@ -767,6 +922,9 @@ func convert(ctx context.Context, v any, t reflect.Type) (reflect.Value, error) 
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		out := reflect.New(t).Elem()
 		var u uint64
+		if f, isFloat := v.(float64); isFloat && f == math.Trunc(f) && f >= 0 && f < math.MaxUint64 {
+			v = new(big.Int).SetUint64(uint64(f))
+		}
 		switch x := v.(type) {
 		case int64:
 			if x < 0 {
@@ -814,7 +972,10 @@ func convert(ctx context.Context, v any, t reflect.Type) (reflect.Value, error) 
 	case reflect.Map:
 		return convertMap(ctx, v, t)
 	case reflect.Slice:
-		if r, ok := v.(*Ref); ok && ctx != nil {
+		if r, ok := v.(*Ref); ok {
+			if ctx == nil {
+				return reflect.Value{}, argErr("%s for a %s (fetch it with Items first)", r, t)
+			}
 			items, err := r.Items(ctx)
 			if err != nil {
 				return reflect.Value{}, err
@@ -861,7 +1022,7 @@ func remoteFunc(r *Ref, t reflect.Type) (reflect.Value, error) {
 		return reflect.Value{}, argErr("callback type %s must return (T, error) or error", t)
 	}
 	return reflect.MakeFunc(t, func(in []reflect.Value) []reflect.Value {
-		ctx := context.Background()
+		ctx := r.c.ctx // the connection's: Options.SyncRequestTimeout applies
 		var args []any
 		for i, a := range in {
 			if i == 0 && t.In(0) == ctxType {

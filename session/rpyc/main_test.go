@@ -14,10 +14,18 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// dialPython connects to a fresh Python server of the given mode.
+// dialPython connects to a fresh Python server (RPyC 5.x) of the given
+// mode.
 func dialPython(t testing.TB, mode string, opts *Options) *Conn {
 	t.Helper()
-	addr := rpyctest.StartServer(t, mode)
+	return dialPythonOf(t, "5", mode, opts)
+}
+
+// dialPythonOf connects to a fresh Python server of the RPyC line and
+// mode, with the dialect found by Dial.
+func dialPythonOf(t testing.TB, line, mode string, opts *Options) *Conn {
+	t.Helper()
+	addr := rpyctest.For(t, line).StartServer(t, mode)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := Dial(ctx, addr, opts)
@@ -32,4 +40,11 @@ func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// forLines runs f as a subtest for each RPyC line.
+func forLines(t *testing.T, f func(t *testing.T, line string)) {
+	for _, line := range rpyctest.Lines {
+		t.Run(line, func(t *testing.T) { f(t, line) })
+	}
 }

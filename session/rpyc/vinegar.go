@@ -39,8 +39,9 @@ func loadException(body any) error {
 	return e
 }
 
-// dumpException appends the exception body for err.
-func dumpException(b []byte, err error) []byte {
+// dumpException appends the exception body for err; version is its
+// _remote_version.
+func dumpException(b []byte, err error, version string) []byte {
 	if errors.Is(err, ErrStopIteration) {
 		if re := (*RemoteError)(nil); !errors.As(err, &re) || re.Type == "StopIteration" {
 			return appendInt(b, excStopIteration)
@@ -66,10 +67,12 @@ func dumpException(b []byte, err error) []byte {
 	for _, k := range keys {
 		attrs = append(attrs, Tuple{k, brineOrRepr(re.Attrs[k])})
 	}
-	attrs = append(attrs, Tuple{"_remote_version", "<version denied>"})
+	attrs = append(attrs, Tuple{"_remote_version", version})
 	tb := re.Traceback
-	if tb == "" {
-		tb = fmt.Sprintf("Go error (%T): %v\n", err, err)
+	if _, denied := err.(tracebackDenied); denied {
+		tb = "<traceback denied>"
+	} else if tb == "" {
+		tb = goTraceback(err, re)
 	}
 	out, encErr := appendBrine(b, Tuple{Tuple{mod, re.Type}, args, attrs, tb})
 	if encErr != nil { // cannot happen: every item is brine by now
@@ -84,3 +87,44 @@ func brineOrRepr(v any) any {
 	}
 	return v
 }
+
+// handlerError is the error of a Go handler, with the name of the method
+// or func that returned it, for the traceback.
+type handlerError struct {
+	where string
+	err   error
+}
+
+func (e *handlerError) Error() string { return e.err.Error() }
+func (e *handlerError) Unwrap() error { return e.err }
+
+// goTraceback is the remote traceback text a Python peer shows for an
+// error of this side, laid out as Python's own: where it happened (a Go
+// handler has no Python frames), then "Type: message", the line tools
+// that read tracebacks look for.
+func goTraceback(err error, re *RemoteError) string {
+	where := "in the hopwire Go service"
+	var he *handlerError
+	if errors.As(err, &he) {
+		where = "in Go " + he.where
+	}
+	msg := re.Message()
+	line := re.Type
+	if re.Module != "" && re.Module != "builtins" {
+		line = re.Module + "." + line
+	}
+	if msg != "" {
+		line += ": " + msg
+	}
+	goErr := err
+	if he != nil {
+		goErr = he.err
+	}
+	return fmt.Sprintf("Traceback (most recent call last):\n  %s (Go error %T)\n%s\n", where, goErr, line)
+}
+
+// tracebackDenied marks an error whose traceback is not sent
+// (Options.DenyTraceback).
+type tracebackDenied struct{ error }
+
+func (e tracebackDenied) Unwrap() error { return e.error }

@@ -1,8 +1,9 @@
 // Package rpyctest runs the Python side of hopwire's RPyC interop tests:
-// Debian's python3-rpyc (5.3, the version .ci/run installs) and, when
-// $HOPWIRE_RPYC6 names one, an RPyC 6.x, behind
-// session/rpyc/testdata/pyserver.py and pyclient.py. Tests without them
-// are skipped, with how to get them.
+// Debian's python3-rpyc (5.3, the version .ci/run installs) and RPyC 6.x
+// (the copy vendored in session/rpyc/testdata/rpyc6, or the one
+// $HOPWIRE_RPYC6 names), behind session/rpyc/testdata/pyserver.py and
+// pyclient.py. Tests without a python3 with rpyc are skipped, with how to
+// get it.
 package rpyctest
 
 import (
@@ -21,8 +22,9 @@ import (
 // Env6 names the directory that holds an RPyC 6.x package (its rpyc/
 // directory): a checkout of github.com/tomerfiliba-org/rpyc at a 6.x tag,
 // or the site-packages of a virtualenv where pip installed rpyc 6. It is
-// put first on PYTHONPATH for the python of [Path]. No 6.x is packaged by
-// Debian, so the 6.x interop tests skip without it.
+// put first on PYTHONPATH for the python of [Path]. Unset, the 6.x tests
+// use the RPyC 6.0.1 vendored in session/rpyc/testdata/rpyc6 (no 6.x is
+// packaged by Debian).
 const Env6 = "HOPWIRE_RPYC6"
 
 // Path returns the Python the tests run, "" if there is none:
@@ -63,21 +65,22 @@ var (
 )
 
 // For returns the peer of line: "5" is the python of [Path] with its own
-// rpyc (Debian's python3-rpyc), "6" the same python with $HOPWIRE_RPYC6
-// first on PYTHONPATH. It skips t when the line is not available, and
-// fails it when $HOPWIRE_RPYC6 holds no 6.x.
+// rpyc (Debian's python3-rpyc), "6" the same python with $HOPWIRE_RPYC6,
+// or else testdata/rpyc6, first on PYTHONPATH. It skips t when the line
+// is not available, and fails it when that directory holds no 6.x.
 func For(t testing.TB, line string) *Peer {
 	t.Helper()
 	py := Path()
 	if py == "" {
 		t.Skip("python3 not installed: apt-get install python3-rpyc to run the RPyC interop tests")
 	}
-	env := os.Environ()
+	// No __pycache__ in testdata (nor in a tree someone else owns).
+	env := append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
 	pythonPath := ""
 	if line == "6" {
 		pythonPath = os.Getenv(Env6)
 		if pythonPath == "" {
-			t.Skipf("no RPyC 6.x: set $%s to a directory holding an rpyc 6.x package (e.g. a checkout of github.com/tomerfiliba-org/rpyc at tag 6.0.2) to run the 6.x interop tests", Env6)
+			pythonPath = Testdata("rpyc6")
 		}
 		if old := os.Getenv("PYTHONPATH"); old != "" {
 			pythonPath += string(os.PathListSeparator) + old
@@ -98,7 +101,7 @@ func For(t testing.TB, line string) *Peer {
 	versionsMu.Unlock()
 	switch {
 	case line == "6" && !strings.HasPrefix(v, "6."):
-		t.Fatalf("$%s=%s: %s finds rpyc %q there, not a 6.x", Env6, os.Getenv(Env6), py, v)
+		t.Fatalf("%s finds rpyc %q in %s, not a 6.x (set $%s to an RPyC 6.x tree)", py, v, pythonPath, Env6)
 	case v == "":
 		t.Skipf("%s has no rpyc module: apt-get install python3-rpyc to run the RPyC interop tests", py)
 	case line == "5" && !strings.HasPrefix(v, "5."):

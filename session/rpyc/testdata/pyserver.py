@@ -60,6 +60,13 @@ class TestService(rpyc.Service):
     def exposed_listing(self):
         return ["a", "b", 3]
 
+    def exposed_table(self):
+        return {"one": 1, "two": 2}
+
+    def exposed_journal(self):
+        import io
+        return io.StringIO("journal")
+
     def exposed_kw(self, a, b=2, **more):
         return (a, b, tuple(sorted(more.items())))
 

@@ -1,0 +1,2 @@
+"""Backward compatibility alias on py<=3.6."""
+from rpyc.core.async_ import *  # noqa
