@@ -104,7 +104,11 @@ func scrapeEvery(b *testing.B, url string, i int) {
 	client := &http.Client{Transport: &http.Transport{}}
 	b.Cleanup(client.CloseIdleConnections)
 	wg.Go(func() {
-		time.Sleep(time.Duration(i) * scrapeInterval / 3)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Duration(i) * scrapeInterval / 3):
+		}
 		t := time.NewTicker(scrapeInterval)
 		defer t.Stop()
 		for {
