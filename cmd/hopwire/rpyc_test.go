@@ -156,7 +156,7 @@ c.close()
 }
 
 // TestRPyCCommandDialect: the default dialect reaches an RPyC 6.x
-// classic server (when $HOPWIRE_RPYC6 names one) as well as Debian's 5.3
+// classic server (the vendored session/rpyc/testdata/rpyc6, or $HOPWIRE_RPYC6) as well as Debian's 5.3
 // (TestRPyCCommand), and a server that answers neither dialect gets an
 // error that says so and names --dialect.
 func TestRPyCCommandDialect(t *testing.T) {
