@@ -16,7 +16,8 @@ import (
 // TestProxyCommand: the real ssh and scp reach a real sshd behind two
 // hopwire relays with `hopwire forward -W %h:%p -J r1 r2` as their
 // ProxyCommand: a command's output and exit status come back, and a file
-// copied with scp arrives whole. Neither relay can be skipped: r1 may reach
+// copied with scp arrives whole, rsync copies a tree, git clones and
+// pushes over ssh. Neither relay can be skipped: r1 may reach
 // only r2, r2 only the sshd.
 func TestProxyCommand(t *testing.T) {
 	hw, _ := binaries(t)
@@ -67,6 +68,54 @@ func TestProxyCommand(t *testing.T) {
 	if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, payload) {
 		t.Fatalf("scp copied %d of %d bytes: %v", len(got), len(payload), err)
 	}
+
+	// rsync and git, both over ssh through the same ProxyCommand: a
+	// wrapper script is their ssh, as a user's ~/.ssh/config would be.
+	wrapper := filepath.Join(t.TempDir(), "ssh-via-hopwire")
+	script := "#!/bin/sh\nexec ssh -o '" + proxy + "' " + strings.Join(sshOpts, " ") + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	tool := func(t *testing.T, dir string, env []string, name string, args ...string) {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Dir = dir
+		cmd.Env = append(append(os.Environ(), "HOME="+s.clientHome, "SSH_AUTH_SOCK="), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %s through the ProxyCommand: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+	}
+	t.Run("rsync", func(t *testing.T) {
+		needTool(t, "rsync", "rsync")
+		tree := t.TempDir()
+		os.MkdirAll(filepath.Join(tree, "sub"), 0o755)
+		os.WriteFile(filepath.Join(tree, "sub", "a"), payload, 0o600)
+		os.WriteFile(filepath.Join(tree, "b"), []byte("small"), 0o600)
+		dstTree := t.TempDir()
+		tool(t, "", nil, "rsync", "-a", "-e", wrapper+" -p "+s.port, tree+"/", "root@127.0.0.1:"+dstTree+"/")
+		if got, err := os.ReadFile(filepath.Join(dstTree, "sub", "a")); err != nil || !bytes.Equal(got, payload) {
+			t.Fatalf("rsync copied %d of %d bytes: %v", len(got), len(payload), err)
+		}
+	})
+	t.Run("git", func(t *testing.T) {
+		needTool(t, "git", "git")
+		bare := filepath.Join(t.TempDir(), "repo.git")
+		tool(t, "", nil, "git", "init", "-q", "--bare", bare)
+		work := filepath.Join(t.TempDir(), "work")
+		gitEnv := []string{"GIT_SSH_COMMAND=" + wrapper, "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid",
+			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid", "GIT_CONFIG_GLOBAL=/dev/null"}
+		url := "ssh://root@127.0.0.1:" + s.port + bare
+		tool(t, "", gitEnv, "git", "clone", "-q", url, work)
+		os.WriteFile(filepath.Join(work, "f"), []byte("through hopwire\n"), 0o644)
+		tool(t, work, gitEnv, "git", "add", "f")
+		tool(t, work, gitEnv, "git", "commit", "-q", "-m", "over two relays")
+		tool(t, work, gitEnv, "git", "push", "-q", "origin", "HEAD")
+		clone2 := filepath.Join(t.TempDir(), "clone2")
+		tool(t, "", gitEnv, "git", "clone", "-q", url, clone2)
+		if got, err := os.ReadFile(filepath.Join(clone2, "f")); err != nil || string(got) != "through hopwire\n" {
+			t.Fatalf("git push then clone through the ProxyCommand: %q, %v", got, err)
+		}
+	})
 
 	// A destination the last relay does not grant: ssh fails, and says why.
 	bad := "ProxyCommand=" + hw + " forward --home " + home("client") + " -J " + r1 + " -W 127.0.0.1:1 " + r2
