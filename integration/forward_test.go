@@ -5,6 +5,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -181,5 +182,59 @@ print(c.recv(10)[1])
 		"-R", "127.0.0.1:"+freePort(t)+":127.0.0.1:1").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "denied by policy") || strings.Contains(string(out), "remote forwarding") {
 		t.Errorf("a denied -R: %v\n%s\n(want a non-zero exit with the reason, and no success line)", err, out)
+	}
+}
+
+// TestSocksAuth (issue 19, "Complete proxies"): a -D proxy off loopback is
+// refused without authentication; with --socks-auth it asks for a username
+// and password (RFC 1929), lets the right pair through and turns a wrong
+// one away.
+func TestSocksAuth(t *testing.T) {
+	hw, _ := binaries(t)
+	home, fp := homes(t, hw, "client", "node")
+	node := "127.0.0.1:" + freePort(t)
+	trust(t, hw, home("node"), "--authorized", fp["client"], "client")
+	trust(t, hw, home("client"), "--known", fp["node"], "node", "--addr", node)
+	echo := "127.0.0.1:" + freePort(t)
+	echoIn(t, "", echo)
+	startNS(t, "", "listening", hw, "serve", "--home", home("node"), "--listen", "tls://"+node, "--grant", "client:connect="+echo)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+
+	sport := freePort(t)
+	out, err := run(ctx, "", hw, "forward", "--home", home("client"), "tls://"+node, "-D", "0.0.0.0:"+sport)
+	if err == nil || !strings.Contains(out, "--socks-auth") {
+		t.Fatalf("-D off loopback without authentication: %v\n%s", err, out)
+	}
+	users := filepath.Join(t.TempDir(), "socks-users")
+	os.WriteFile(users, []byte("# who may use the proxy\nalice:s3cret\n"), 0o644)
+	if out, err := run(ctx, "", hw, "forward", "--home", home("client"), "tls://"+node, "-D", "0.0.0.0:"+sport, "--socks-auth", users); err == nil || !strings.Contains(out, "chmod 600") {
+		t.Fatalf("a --socks-auth file others can read: %v\n%s", err, out)
+	}
+	os.Chmod(users, 0o600)
+	startNS(t, "", "SOCKS5 on", hw, "forward", "--home", home("client"), "tls://"+node, "-D", "0.0.0.0:"+sport, "--socks-auth", users)
+	_, eport, _ := net.SplitHostPort(echo)
+	socks := func(user, pass string) string {
+		return python(ctx, t, fmt.Sprintf(`
+import socket, struct
+c = socket.create_connection(("127.0.0.1", %s), timeout=10)
+c.sendall(b"\x05\x02\x00\x02")
+assert c.recv(2) == b"\x05\x02", "the proxy did not ask for a password"
+u, p = %q.encode(), %q.encode()
+c.sendall(bytes([1, len(u)]) + u + bytes([len(p)]) + p)
+st = c.recv(2)
+if st[1] != 0:
+    print("refused", st[1]); raise SystemExit
+c.sendall(b"\x05\x01\x00\x01" + socket.inet_aton("127.0.0.1") + struct.pack(">H", %s))
+r = c.recv(10)
+c.sendall(b"ping")
+print("reply", r[1], c.recv(4).decode())
+`, sport, user, pass, eport))
+	}
+	if got := socks("alice", "s3cret"); got != "reply 0 ping" {
+		t.Fatalf("the right username and password: %q", got)
+	}
+	if got := socks("alice", "guess"); !strings.HasPrefix(got, "refused ") {
+		t.Fatalf("a wrong password: %q", got)
 	}
 }

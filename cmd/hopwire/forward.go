@@ -32,6 +32,8 @@ func runForward(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	rc.fs.Var(&locals, "L", "[BIND:]PORT:HOST:PORT: listen here, connect from TARGET (repeatable)")
 	rc.fs.Var(&remotes, "R", "[BIND:]PORT:HOST:PORT: listen on TARGET (needs a forward-remote grant), connect from here (repeatable)")
 	rc.fs.Var(&socks, "D", "[BIND:]PORT: a SOCKS5 proxy here whose connections leave from TARGET (repeatable)")
+	socksAuth := rc.fs.String("socks-auth", "", "FILE of USER:PASSWORD lines (mode 0600): -D proxies require username and password authentication (RFC 1929); needed for a -D off loopback")
+	insecureSocks := rc.fs.Bool("insecure-socks", false, "allow a -D proxy off loopback without --socks-auth (anyone who reaches it reaches what TARGET can)")
 	stdio := rc.fs.String("W", "", "HOST:PORT: join stdin and stdout to one connection to HOST:PORT leaving from TARGET (ssh -o ProxyCommand='hopwire forward -W %h:%p …')")
 	if err := parseInterleaved(rc.fs, args); err != nil {
 		return err
@@ -44,6 +46,21 @@ func runForward(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	if len(locals)+len(socks)+len(remotes) == 0 {
 		return fmt.Errorf("%w: forward needs -L, -R, -D or -W", errUsage)
+	}
+	var users socksUsers
+	if *socksAuth != "" {
+		var err error
+		if users, err = loadSocksAuth(*socksAuth); err != nil {
+			return err
+		}
+	}
+	for i, spec := range socks {
+		if !strings.Contains(spec, ":") {
+			socks[i] = "127.0.0.1:" + spec
+		}
+		if err := checkSocksBind(socks[i], users != nil, *insecureSocks); err != nil {
+			return err
+		}
 	}
 	type forward struct{ bind, dest string }
 	parse := func(flag string, specs []string) ([]forward, error) {
@@ -100,11 +117,7 @@ func runForward(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			serveListener(ln, func(c net.Conn) { forwardConn(ctx, r, c, ln.Addr().String(), f.dest, target, stderr) })
 		})
 	}
-	for _, spec := range socks {
-		bind := spec
-		if !strings.Contains(bind, ":") {
-			bind = "127.0.0.1:" + bind
-		}
+	for _, bind := range socks {
 		ln, err := net.Listen("tcp", bind)
 		if err != nil {
 			return err
@@ -112,6 +125,9 @@ func runForward(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		listeners = append(listeners, ln)
 		fmt.Fprintf(stdout, "SOCKS5 on %s (connections leave from %s)\n", ln.Addr(), target)
 		srv := socksServer(r, ln.Addr().String(), target, stderr)
+		if users != nil {
+			srv.Auth = users.check
+		}
 		wg.Go(func() { serveListener(ln, func(c net.Conn) { srv.ServeConn(ctx, c) }) })
 	}
 	failed := make(chan error, len(rfs))

@@ -1,5 +1,7 @@
 // Package socks5 is a small SOCKS5 server (RFC 1928) for hopwire's -D
-// forwards: no authentication, CONNECT and UDP ASSOCIATE, with every
+// forwards: no authentication, or username and password (RFC 1929) when
+// the caller sets Auth; CONNECT and UDP ASSOCIATE (BIND is answered
+// "command not supported"), with every
 // connection made by a dial function the caller gives, in the shape of
 // tailscale's net/socks5. It knows nothing of hops: cmd hands it a route's
 // DialContext, so connections leave from the route's target.
@@ -57,6 +59,10 @@ type Server struct {
 	Denied func(error) bool
 	// HandshakeTimeout bounds the greeting and request (default 30s).
 	HandshakeTimeout time.Duration
+	// Auth, if set, requires username and password authentication
+	// (RFC 1929) and reports whether a pair is accepted; a client that
+	// does not offer it is refused. Nil: no authentication.
+	Auth func(user, password string) bool
 }
 
 // ReplyCode maps a dial error to the SOCKS5 reply that explains it best.
@@ -90,7 +96,7 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		timeout = 30 * time.Second
 	}
 	c.SetDeadline(time.Now().Add(timeout))
-	cmd, dest, err := readRequest(c)
+	cmd, dest, err := s.readRequest(c)
 	if err != nil {
 		var re *replyError
 		if errors.As(err, &re) {
@@ -129,9 +135,17 @@ type replyError struct{ code byte }
 
 func (e *replyError) Error() string { return "socks5: reply " + strconv.Itoa(int(e.code)) }
 
-// readRequest reads the greeting (answering it: no authentication) and
-// the request, and returns its command and destination.
-func readRequest(c io.ReadWriter) (cmd byte, dest string, err error) {
+// Authentication methods (RFC 1928 §3).
+const (
+	methodNone     byte = 0
+	methodPassword byte = 2
+	methodNoneOK   byte = 0xff // no acceptable method
+)
+
+// readRequest reads the greeting (answering it, and authenticating the
+// client when s.Auth is set) and the request, and returns its command and
+// destination.
+func (s *Server) readRequest(c io.ReadWriter) (cmd byte, dest string, err error) {
 	var hdr [2]byte
 	if _, err := io.ReadFull(c, hdr[:]); err != nil {
 		return 0, "", err
@@ -143,12 +157,24 @@ func readRequest(c io.ReadWriter) (cmd byte, dest string, err error) {
 	if _, err := io.ReadFull(c, methods); err != nil {
 		return 0, "", err
 	}
-	if !slices.Contains(methods, 0) {
-		c.Write([]byte{5, 0xff}) // no acceptable method
+	want := methodNone
+	if s.Auth != nil {
+		want = methodPassword
+	}
+	if !slices.Contains(methods, want) {
+		c.Write([]byte{5, methodNoneOK})
+		if want == methodPassword {
+			return 0, "", errors.New("socks5: the client offers no username and password authentication, which this proxy requires")
+		}
 		return 0, "", errors.New("socks5: the client offers no method without authentication")
 	}
-	if _, err := c.Write([]byte{5, 0}); err != nil {
+	if _, err := c.Write([]byte{5, want}); err != nil {
 		return 0, "", err
+	}
+	if want == methodPassword {
+		if err := s.authenticate(c); err != nil {
+			return 0, "", err
+		}
 	}
 	var req [3]byte
 	if _, err := io.ReadFull(c, req[:]); err != nil {
@@ -166,6 +192,42 @@ func readRequest(c io.ReadWriter) (cmd byte, dest string, err error) {
 		return 0, "", err
 	}
 	return req[1], net.JoinHostPort(host, strconv.Itoa(int(binary.BigEndian.Uint16(port[:])))), nil
+}
+
+// authenticate runs RFC 1929's sub-negotiation: VER 1, ULEN, UNAME,
+// PLEN, PASSWD; the reply is VER 1 and status 0 for success. A refused
+// client gets a non-zero status and the connection is closed.
+func (s *Server) authenticate(c io.ReadWriter) error {
+	var ver [1]byte
+	if _, err := io.ReadFull(c, ver[:]); err != nil {
+		return err
+	}
+	if ver[0] != 1 {
+		return errors.New("socks5: username/password sub-negotiation is not version 1")
+	}
+	field := func() (string, error) {
+		var n [1]byte
+		if _, err := io.ReadFull(c, n[:]); err != nil {
+			return "", err
+		}
+		b := make([]byte, n[0])
+		_, err := io.ReadFull(c, b)
+		return string(b), err
+	}
+	user, err := field()
+	if err != nil {
+		return err
+	}
+	pass, err := field()
+	if err != nil {
+		return err
+	}
+	if !s.Auth(user, pass) {
+		c.Write([]byte{1, 1})
+		return errors.New("socks5: wrong username or password")
+	}
+	_, err = c.Write([]byte{1, 0})
+	return err
 }
 
 // readAddr reads ATYP and the address that follows.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -211,16 +212,114 @@ func FuzzParseUDP(f *testing.F) {
 	})
 }
 
-// FuzzReadRequest: a greeting and request of any bytes never panics.
+// FuzzReadRequest: a greeting and request of any bytes never panics,
+// with or without username and password authentication.
 func FuzzReadRequest(f *testing.F) {
 	f.Add(append([]byte{5, 1, 0, 5, 1, 0}, ipv4Dest("1.2.3.4", 80)...))
 	f.Add([]byte{5, 1, 0, 5, 1, 0, 3, 3, 'a', 'b', 'c', 0, 80})
 	f.Add([]byte{5, 0})
+	f.Add(append([]byte{5, 1, 2, 1, 1, 'u', 1, 'p', 5, 1, 0}, ipv4Dest("1.2.3.4", 80)...))
+	open, auth := &Server{}, &Server{Auth: func(u, p string) bool { return u == "u" && p == "p" }}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		rw := struct {
-			io.Reader
-			io.Writer
-		}{bytes.NewReader(b), io.Discard}
-		readRequest(rw)
+		for _, s := range []*Server{open, auth} {
+			rw := struct {
+				io.Reader
+				io.Writer
+			}{bytes.NewReader(b), io.Discard}
+			s.readRequest(rw)
+		}
 	})
+}
+
+// greet connects to addr offering methods, and returns the method the
+// proxy chose and the connection.
+func greet(t *testing.T, addr string, methods ...byte) (byte, net.Conn) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write(append([]byte{5, byte(len(methods))}, methods...))
+	var m [2]byte
+	if _, err := io.ReadFull(c, m[:]); err != nil || m[0] != 5 {
+		t.Fatalf("method reply %v %v", m, err)
+	}
+	return m[1], c
+}
+
+// Username and password (RFC 1929): the right pair is let through, a
+// wrong one gets status 1 and the connection closed, and a client that
+// does not offer the method is refused.
+func TestPasswordAuth(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoDone := make(chan struct{})
+	go func() {
+		defer close(echoDone)
+		c, err := ln.Accept()
+		if err == nil {
+			io.Copy(c, c)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-echoDone })
+	echo := ln.Addr().String()
+	s := &Server{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}, Auth: func(u, p string) bool { return u == "alice" && p == "s3cret" }}
+	addr := serve(t, s)
+	login := func(user, pass string) (byte, net.Conn) {
+		m, c := greet(t, addr, 0, 2)
+		if m != 2 {
+			t.Fatalf("the proxy chose method %d, want 2 (username/password)", m)
+		}
+		c.Write(append(append(append([]byte{1, byte(len(user))}, user...), byte(len(pass))), pass...))
+		var st [2]byte
+		if _, err := io.ReadFull(c, st[:]); err != nil || st[0] != 1 {
+			t.Fatalf("auth reply %v %v", st, err)
+		}
+		return st[1], c
+	}
+	st, c := login("alice", "s3cret")
+	if st != 0 {
+		t.Fatalf("the right pair: status %d", st)
+	}
+	host, port, _ := net.SplitHostPort(echo)
+	p, _ := strconv.Atoi(port)
+	c.Write(append([]byte{5, 1, 0}, ipv4Dest(host, uint16(p))...))
+	var h [10]byte
+	if _, err := io.ReadFull(c, h[:]); err != nil || h[1] != Succeeded {
+		t.Fatalf("CONNECT after auth: %v %v", h, err)
+	}
+	c.Write([]byte("ping"))
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "ping" {
+		t.Fatalf("echo after auth: %q %v", got, err)
+	}
+	for _, pair := range [][2]string{{"alice", "wrong"}, {"bob", "s3cret"}, {"", ""}} {
+		st, c := login(pair[0], pair[1])
+		if st == 0 {
+			t.Fatalf("%q/%q accepted", pair[0], pair[1])
+		}
+		if n, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatalf("the connection stays open after a refused login (%d bytes)", n)
+		}
+	}
+	if m, _ := greet(t, addr, 0); m != 0xff {
+		t.Fatalf("a client offering no authentication: method %d, want 0xff", m)
+	}
+	// BIND stays unsupported, with its reply code.
+	st, c = login("alice", "s3cret")
+	if st != 0 {
+		t.Fatal("login")
+	}
+	c.Write(append([]byte{5, 2, 0}, ipv4Dest(host, uint16(p))...))
+	if _, err := io.ReadFull(c, h[:]); err != nil || h[1] != CommandUnsupported {
+		t.Fatalf("BIND: %v %v, want reply %d", h, err, CommandUnsupported)
+	}
 }
