@@ -58,6 +58,10 @@ type Options struct {
 	// SSH are the options of ssh:// hops (identity files, known_hosts,
 	// the ssh configuration file); nil: the user's ~/.ssh setup.
 	SSH *hssh.ClientOptions
+	// Prefixes, if set, shares via hops between the routes dialed with
+	// it while they are up (hop.Prefixes): a program that reaches many
+	// targets behind the same relays opens one link per relay.
+	Prefixes *hop.Prefixes
 	// NoUpload forbids uploading this binary to an ssh:// target that
 	// lacks hopwire.
 	NoUpload bool
@@ -142,6 +146,7 @@ func NewDialer(opts *Options) (*hop.Dialer, error) {
 		Logger:   o.Logger,
 		SSH:      o.SSH,
 		NoUpload: o.NoUpload,
+		Prefixes: o.Prefixes,
 	}
 	if d.SSH != nil && d.SSH.Logger == nil {
 		s := *d.SSH

@@ -45,6 +45,10 @@ type Dialer struct {
 	// NoUpload forbids uploading this binary to an ssh:// target that
 	// lacks hopwire.
 	NoUpload bool
+	// Prefixes, if set, shares the via hops of the routes this dialer
+	// dials while they are up: routes through the same via chain ride
+	// one link per hop of it (see [Prefixes]).
+	Prefixes *Prefixes
 }
 
 // RefusedByPeer reports whether err says that the node refused this
@@ -127,16 +131,24 @@ type Route struct {
 	Hops []*Hop
 	once sync.Once
 	rev  reverse // remote listeners (Listen)
+	// A route dialed through shared via hops (Dialer.Prefixes) owns its
+	// hops from index shared on; release gives the shared ones back.
+	shared  int
+	release func()
 }
 
 // Target returns the RPC session with the target (the last hop).
 func (r *Route) Target() *session.Conn { return r.Hops[len(r.Hops)-1].Conn }
 
-// Close closes every hop, the target first.
+// Close closes every hop, the target first (hops shared with other
+// routes, see Dialer.Prefixes, once the last route using them closes).
 func (r *Route) Close() error {
 	r.once.Do(func() {
-		for i := len(r.Hops) - 1; i >= 0; i-- {
+		for i := len(r.Hops) - 1; i >= r.shared; i-- {
 			r.Hops[i].close()
+		}
+		if r.release != nil {
+			r.release()
 		}
 	})
 	return nil
@@ -168,12 +180,20 @@ func (d *Dialer) Dial(ctx context.Context, via []Addr, target Addr) (*Route, err
 		return nil, err
 	}
 	r := &Route{}
+	if d.Prefixes != nil && len(all) > 1 {
+		base, release, err := d.Prefixes.acquire(ctx, d, all[:len(all)-1])
+		if err != nil {
+			return nil, err
+		}
+		r.Hops, r.shared, r.release = slices.Clone(base.Hops), len(base.Hops), release
+	}
 	// Every hop's session hands the route the reverse streams of its
 	// remote listeners (Route.Listen), and the rest to d.Session's Accept.
 	dd := *d
 	dd.Session = r.sessionOptions(d.Session)
 	d = &dd
-	for i, a := range all {
+	for i := len(r.Hops); i < len(all); i++ {
+		a := all[i]
 		start := time.Now()
 		var prev *Hop
 		if i > 0 {

@@ -12,7 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hopwire/hopwire"
 	"github.com/hopwire/hopwire/classic"
+	"github.com/hopwire/hopwire/hop"
 )
 
 // exitError carries an exit status out of run: a remote command's
@@ -128,6 +130,8 @@ func fanOut(ctx context.Context, rc *routeCmd, file string, parallel int, stdout
 	if parallel < 1 {
 		parallel = 1
 	}
+	// Targets behind the same relays share the links to them.
+	prefixes := hop.NewPrefixes()
 	var mu sync.Mutex // one line at a time on each output
 	sem := make(chan struct{}, parallel)
 	results := make([]string, len(targets))
@@ -142,7 +146,7 @@ func fanOut(ctx context.Context, rc *routeCmd, file string, parallel int, stdout
 			defer func() { <-sem }()
 			out := &prefixWriter{prefix: t + ": ", w: stdout, mu: &mu}
 			errw := &prefixWriter{prefix: t + ": ", w: stderr, mu: &mu}
-			code, err := onTarget(ctx, rc, t, out, errw, fn)
+			code, err := onTarget(ctx, rc, prefixes, t, out, errw, fn)
 			out.flush()
 			errw.flush()
 			mu.Lock()
@@ -185,13 +189,15 @@ type fanResult struct {
 }
 
 // onTarget runs fn on one target of a --targets file: a hop address or a
-// config alias, through -J or the alias's via chain.
-func onTarget(ctx context.Context, rc *routeCmd, target string, stdout, stderr io.Writer, fn perTarget) (int, error) {
+// config alias, through -J or the alias's via chain, whose hops it shares
+// with the other targets' routes through prefixes.
+func onTarget(ctx context.Context, rc *routeCmd, prefixes *hop.Prefixes, target string, stdout, stderr io.Writer, fn perTarget) (int, error) {
 	cf := rc.cf // each target resolves its own chain
-	route, err := dialRoute(ctx, target, &rc.idf, &cf, io.Discard)
+	c, err := dialClient(ctx, target, &rc.idf, &cf, io.Discard, func(o *hopwire.Options) { o.Prefixes = prefixes })
 	if err != nil {
 		return -1, err
 	}
+	route := c.Route()
 	defer route.Close()
 	code, err := fn(ctx, classic.New(route.Target()), target, stdout, stderr)
 	return code, explainRemote(ctx, route, err)
