@@ -359,3 +359,68 @@ func TestCountedConnCorks(t *testing.T) {
 		t.Error("NetConn is not the counted connection's")
 	}
 }
+
+// TestStatusRemoteForward: a connection to a remote forward (ssh -R)
+// is listed while it is open, with the bytes so far each way.
+func TestStatusRemoteForward(t *testing.T) {
+	client := newIdentity(t, "client")
+	relayNode := startNode(t, "relay", "tls://127.0.0.1:0", []*certs.Identity{client}, "client:forward-remote=127.0.0.1:1-65535")
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	route, err := dialer(client, relayNode).Dial(ctx, nil, mustAddr(t, relayNode.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer route.Close()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bind := free.Addr().String()
+	free.Close()
+	ln, err := route.Listen(ctx, "tcp", bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.Copy(c, c)
+	}()
+	c, err := net.Dial("tcp", bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sent = 64 << 10
+	go c.Write(make([]byte, sent))
+	if _, err := io.ReadFull(c, make([]byte, sent)); err != nil {
+		t.Fatal(err)
+	}
+	h := relayNode.srv.AdminHandler()
+	var st status
+	waitUntil(t, "the remote forward on the page", func() bool {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/status.json", nil))
+		st = status{}
+		json.Unmarshal(w.Body.Bytes(), &st)
+		return len(st.Forwards) == 1 && st.Forwards[0].BytesUp != nil && *st.Forwards[0].BytesUp >= sent && *st.Forwards[0].BytesDown >= sent
+	}, func() string { return fmt.Sprintf("%+v", st.Forwards) })
+	if f := st.Forwards[0]; f.Network != "remote" || f.Peer != "client" || !strings.HasSuffix(f.Dest, "→ "+bind) {
+		t.Errorf("remote forward %+v", f)
+	}
+	c.Close()
+	<-served
+	waitUntil(t, "the remote forward to leave the page", func() bool {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/status.json", nil))
+		st = status{}
+		json.Unmarshal(w.Body.Bytes(), &st)
+		return st.Counts.Forwards == 0
+	}, func() string { return fmt.Sprintf("%+v", st.Forwards) })
+}
