@@ -77,9 +77,11 @@ type Options struct {
 	// (off by default), which serves GET /metrics (Prometheus text
 	// format; the metrics are listed in the package doc), /healthz (the
 	// process is alive) and /readyz (200 once every listener is up, 503
-	// before and after). On a loopback address it is plain HTTP. On any
-	// other address it is HTTPS that requires a client certificate the
-	// node's Trust accepts, as its tls listeners do (so it needs
+	// before and after), and a status page at / (see
+	// [Server.AdminHandler]). On a loopback address it is plain HTTP,
+	// answering only requests for a loopback address or localhost. On
+	// any other address it is HTTPS that requires a client certificate
+	// the node's Trust accepts, as its tls listeners do (so it needs
 	// Identity); New refuses it otherwise. See [Server.AdminHandler] to
 	// serve the same pages elsewhere.
 	Admin string
