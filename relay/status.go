@@ -412,7 +412,11 @@ func (s *Server) status(ctx context.Context) status {
 	st.Counts.Denials = nDenied
 	st.Links, st.Agents, st.Forwards = st.Links[:min(len(st.Links), statusRows)], st.Agents[:min(len(st.Agents), statusRows)],
 		st.Forwards[:min(len(st.Forwards), statusRows)]
-	st.Drops = s.dropped().node
+	d := s.dropped() // State's Drops
+	st.Drops = d.node
+	for k, v := range d.preAuthDrops {
+		st.Drops[k[0]+":"+k[1]] += v
+	}
 	return st
 }
 

@@ -200,6 +200,7 @@ func TestStatusPage(t *testing.T) {
 		`<td class="agent-name">a1</td>`, `<td class="agent-name">a2</td>`,
 		`<td class="dest"><code>` + echoAddr + `</code>`,
 		`<code class="listener">` + relayNode.url + `</code>`,
+		`<span class="drop">denied <b>2</b></span>`,
 		`<svg id="topology-svg"`, `class="n-agent"`, `class="n-client"`, `class="n-dest"`,
 		`&lt;b id=&#34;pwn&#34; onmouseover=alert(1)&gt;x&lt;/b&gt;`,
 		`&lt;script&gt;alert(2)&lt;/script&gt;:1`,
