@@ -69,8 +69,12 @@ func (s *Server) serveAdmin(addr string) (*adminServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: admin: %w", err)
 	}
+	h := s.AdminHandler()
+	if cfg == nil {
+		h = loopbackOnly(h) // plain HTTP: no answer to a rebound name
+	}
 	a := &adminServer{ln: ln, tls: cfg != nil, done: make(chan struct{}),
-		srv: &http.Server{Handler: s.AdminHandler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: time.Minute,
+		srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: time.Minute,
 			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
 			// TLS handshake failures of strangers are not the node's errors.
 			ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
@@ -112,9 +116,14 @@ func (s *Server) AdminURL() string {
 // AdminHandler returns the node's admin pages, for Options.Admin or to be
 // mounted on a server of the caller's: GET /metrics (Prometheus text
 // format, from a registry of the node's own, not the global default one),
-// GET /healthz (200 while the process runs) and GET /readyz (200 once
-// Start has every listener up, 503 before and after Close). It does no
-// authentication itself.
+// GET /healthz (200 while the process runs), GET /readyz (200 once
+// Start has every listener up, 503 before and after Close), and the
+// status page: GET / (HTML: the node's identity, listeners, links,
+// agents, forwards open now, recent denials and a picture of its
+// neighbours, refreshed every few seconds from GET /status/live), with
+// the same snapshot as JSON at GET /status.json. It does no
+// authentication itself; Options.Admin's listener on loopback answers
+// only requests for a loopback address or localhost (no DNS rebinding).
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{
@@ -127,5 +136,6 @@ func (s *Server) AdminHandler() http.Handler {
 		}
 		io.WriteString(w, "ok\n")
 	})
+	s.handleStatus(mux)
 	return mux
 }

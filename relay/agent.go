@@ -103,6 +103,8 @@ func (s *Server) agentOnce(ctx context.Context, rd *hop.Redialer, relay hop.Addr
 		return err
 	}
 	s.log.Info("registered as agent", "relay", relay.String(), "agent", name)
+	up := s.book.uplinkUp(relay.String(), name, route.Target())
+	defer s.book.uplinkDown(up)
 	if ready != nil {
 		ready()
 	}

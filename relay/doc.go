@@ -46,4 +46,23 @@
 //
 // The figures [State] reports are read at scrape time from the same
 // counters, never counted twice.
+//
+// # Status page
+//
+// [Server.AdminHandler] also serves a status page for a person at GET /:
+// the node's identity and certificate expiry, its listeners, its links
+// (peer, fingerprint, transport, round trip, bytes, uptime), the agents
+// registered here, the relays this node is registered at as an agent, the
+// forwards open now and the last 50 denials, with an SVG diagram of the
+// node and its neighbours laid out here (statuspage.go). It is rendered
+// with html/template from embedded assets and re-fetches its live part
+// (GET /status/live) every few seconds; GET /status.json has the same
+// snapshot. What it shows beyond [State] comes from a small book the node
+// keeps (status.go): when each link came up and its bytes (counted at the
+// link's connection; muxed QUIC links are not counted), its last ping,
+// each connect stream from its dial to its end (bytes so far from the
+// kernel's TCP_INFO for TCP), and a ring of the policy's refusals, fed by
+// the same calls that count hopwire_policy_decisions_total. Names from
+// peers are cut and stripped of control characters there, and escaped by
+// the templates.
 package relay

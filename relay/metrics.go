@@ -35,6 +35,8 @@ type metrics struct {
 	relayedDown      prometheus.Counter       // direction="down"
 	decisions        *prometheus.CounterVec   // capability, result
 	classicOps       *prometheus.CounterVec   // action, result
+
+	denied func(Capability, error) // told of every denial (the status page's recent denials); nil: none
 }
 
 // Values of the result labels.
@@ -111,6 +113,9 @@ func (m *metrics) decide(c Capability, err error) {
 	r := allow
 	if err != nil {
 		r = deny
+		if m.denied != nil {
+			m.denied(c, err)
+		}
 	}
 	m.decisions.WithLabelValues(string(c), r).Inc()
 }

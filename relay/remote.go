@@ -65,7 +65,11 @@ func (n *nodeService) ListenRemote(ctx context.Context, bind, tag string, ready 
 				connect.Abort(c, err)
 				return
 			}
+			key := &forwardEntry{peer: n.peer, network: "remote", dest: shown(c.RemoteAddr().String()) + " → " + ln.Addr().String(), remote: true}
+			key.tcp, _ = c.(*net.TCPConn)
+			n.s.book.forwardStart(key, key)
 			r := connect.SpliceCounted(st, c)
+			n.s.book.forwardEnd(key)
 			n.s.metrics.relayed(r.ToStream, r.ToConn) // up: from whoever connected to bind, to the caller's side
 		}()
 	}

@@ -77,9 +77,11 @@ type Options struct {
 	// (off by default), which serves GET /metrics (Prometheus text
 	// format; the metrics are listed in the package doc), /healthz (the
 	// process is alive) and /readyz (200 once every listener is up, 503
-	// before and after). On a loopback address it is plain HTTP. On any
-	// other address it is HTTPS that requires a client certificate the
-	// node's Trust accepts, as its tls listeners do (so it needs
+	// before and after), and a status page at / (see
+	// [Server.AdminHandler]). On a loopback address it is plain HTTP,
+	// answering only requests for a loopback address or localhost. On
+	// any other address it is HTTPS that requires a client certificate
+	// the node's Trust accepts, as its tls listeners do (so it needs
 	// Identity); New refuses it otherwise. See [Server.AdminHandler] to
 	// serve the same pages elsewhere.
 	Admin string
@@ -117,6 +119,8 @@ type Server struct {
 	state   *stateServer
 	admin   *adminServer
 	adm     *admission
+	book    *statusBook // who and what, for the status page
+	started time.Time
 
 	resolver *net.Resolver // of CONNECT's dialer; nil: net.DefaultResolver (tests count its lookups)
 }
@@ -147,7 +151,8 @@ func New(opts *Options) (*Server, error) {
 		p = NewPolicy(nil)
 	}
 	s := &Server{opts: o, log: o.Logger.With("node", o.Name),
-		conns: make(map[*session.Conn]string), agents: make(map[string]*session.Conn), adm: newAdmission(&o)}
+		conns: make(map[*session.Conn]string), agents: make(map[string]*session.Conn), adm: newAdmission(&o),
+		book: newStatusBook(), started: time.Now()}
 	s.policy.Store(p)
 	if o.Identity != nil {
 		s.identity.Store(o.Identity)
@@ -158,6 +163,7 @@ func New(opts *Options) (*Server, error) {
 		}
 	}
 	s.metrics = newMetrics(s)
+	s.metrics.denied = s.book.denied
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -295,7 +301,7 @@ func (s *Server) listen(ctx context.Context, u string) error {
 					s.log.Warn("link refused", "transport", a.Scheme, "err", err)
 					return
 				}
-				s.serveLink(l, a.Scheme, start)
+				s.serveLink(l, a.Scheme, start, nil)
 			}()
 		}
 	}()
@@ -380,6 +386,7 @@ func (s *Server) ServeConn(c net.Conn, peer session.Peer) {
 
 func (s *Server) serveConn(c net.Conn, peer session.Peer, transport string) {
 	start := time.Now()
+	c, n := countConn(c)
 	l, err := session.NewLink(c, session.Server, s.linkConfig(peer))
 	if err != nil {
 		s.drops.link.Add(1)
@@ -387,12 +394,12 @@ func (s *Server) serveConn(c net.Conn, peer session.Peer, transport string) {
 		s.log.Warn("link refused", "addr", c.RemoteAddr().String(), "err", err)
 		return
 	}
-	s.serveLink(l, transport, start)
+	s.serveLink(l, transport, start, n)
 }
 
 // serveLink serves l, which came over transport and whose handshake began
-// at start, until it ends.
-func (s *Server) serveLink(l *session.Link, transport string, start time.Time) {
+// at start, until it ends; n counts its bytes (nil: not counted).
+func (s *Server) serveLink(l *session.Link, transport string, start time.Time, n *linkBytes) {
 	peer := l.Peer()
 	log := s.log.With("peer", peer.Principal, "fp", peer.Fingerprint)
 	var conn *session.Conn
@@ -465,6 +472,8 @@ func (s *Server) serveLink(l *session.Link, transport string, start time.Time) {
 	}
 	s.conns[conn] = transport
 	s.mu.Unlock()
+	s.book.linkUp(conn, transport, n)
+	defer s.book.linkDown(conn)
 	log.Info("link up", "name", peer.Name)
 	select {
 	case <-conn.Done():
@@ -548,8 +557,9 @@ func (s *Server) spawnEnv(peer session.Peer) []string {
 // policy: tcp and udp to the addresses a connect grant allows (checked on
 // the address dialled), exec of the command lines an exec grant names,
 // and the agents registered here.
+// The status page's book follows the streams connected (s.tracked).
 func (s *Server) connectServer(log *slog.Logger) *connect.Server {
-	return &connect.Server{
+	return s.tracked(&connect.Server{
 		Dial: func(ctx context.Context, peer session.Peer, req *connect.Request) (net.Conn, error) {
 			switch req.Network {
 			case connect.TCP, connect.UDP:
@@ -599,7 +609,7 @@ func (s *Server) connectServer(log *slog.Logger) *connect.Server {
 			log.Info("connect ended", "network", req.Network.String(), "dest", clipAttr(req.Address),
 				"bytes_up", up, "bytes_down", down, "took", took.Round(time.Millisecond), "result", result)
 		},
-	}
+	})
 }
 
 // dialChecked dials a connect tcp or udp request if the policy allows the

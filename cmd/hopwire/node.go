@@ -241,7 +241,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	sshAuth := fs.String("ssh-authorized-keys", "", "authorized_keys of ssh:// listeners (default: authorized_keys in --home)")
 	classicRoot := fs.String("classic-root", "", "confine classic administration's FILE operations to this directory (resolved beneath it, symlinks included); processes are NOT confined, so under a root they are refused unless the principal also holds an exec grant")
 	stateSock := fs.String("state", "", "serve the node's state (goroutines, sessions, streams, refs, drops) as JSON on this unix socket; read it with hopwire state")
-	admin := fs.String("admin", "", "serve /metrics (Prometheus), /healthz and /readyz on this HOST:PORT, e.g. 127.0.0.1:9090 (off by default); plain HTTP on loopback, anywhere else HTTPS that requires a client certificate the node trusts (--ca, authorized)")
+	admin := fs.String("admin", "", "serve a status page (/), /metrics (Prometheus), /healthz and /readyz on this HOST:PORT, e.g. 127.0.0.1:9090 (off by default); plain HTTP on loopback, anywhere else HTTPS that requires a client certificate the node trusts (--ca, authorized)")
 	rpycListen := fs.String("rpyc", "", "also serve Python RPyC clients on this loopback HOST:PORT (node info; RPyC has no authentication)")
 	configFile := fs.String("config", "", "read settings from this file: one flag per line ('grant ops:connect=10.0.0.0/8:22'), # comments; flags given here override it; SIGHUP reloads its grants, log level, and the certificate")
 	check := fs.Bool("check", false, "check the settings (and --config's file) and the files they name, print what would run, and exit")
