@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -309,6 +310,40 @@ func BenchmarkProcessExec(b *testing.B) {
 		for range b.N {
 			if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
 				b.Fatalf("hopwire exec: %v: %s", err, out)
+			}
+		}
+	})
+	b.Run("hopwire-mux", func(b *testing.B) {
+		// The same exec, riding a `hopwire mux` that holds the chain
+		// (ssh's ControlMaster): no handshake, no chain setup.
+		client, homes, addrs := hopwireHomes(b, 2)
+		startHopwireNodes(b, homes, addrs, "127.0.0.1:9", "client:classic")
+		target := "tls://" + addrs[len(addrs)-1]
+		sock := filepath.Join(b.TempDir(), "mux.sock")
+		bin := hopwireBinary(b)
+		mux := exec.Command(bin, append(append([]string{"--home", client, "mux", "--control", sock}, hopwireJump(addrs)...), target)...)
+		mux.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := mux.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			syscall.Kill(-mux.Process.Pid, syscall.SIGKILL)
+			mux.Wait()
+		})
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if c, err := net.Dial("unix", sock); err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("hopwire mux did not come up")
+			}
+		}
+		args := []string{"--home", client, "exec", "--control", sock, target, "--", "true"}
+		b.ResetTimer()
+		for range b.N {
+			if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+				b.Fatalf("hopwire exec --control: %v: %s", err, out)
 			}
 		}
 	})

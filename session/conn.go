@@ -39,6 +39,13 @@ type Options struct {
 	// Services are exposed before the session starts, so that no call can
 	// arrive before them (see Conn.Expose).
 	Services map[string]any
+	// Forward, if set, answers calls to services this side does not
+	// expose: it returns a proxy of another session's service (its
+	// Conn.Service), and the call is forwarded there as a call to a
+	// forwarder is (see passon.go), or nil to refuse it with
+	// ErrNoService. A session proxy (hopwire mux) serves its clients the
+	// services of the node it holds a route to this way.
+	Forward func(service string) *Ref
 	// Accept receives streams of kinds the Conn does not handle itself
 	// (KindConnect). It owns the stream, and must not block: it runs on
 	// the session's accept loop (start a goroutine). nil refuses them.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"sync"
 
 	"github.com/hopwire/hopwire/session/internal/wire"
 )
@@ -104,8 +105,82 @@ func (c *Conn) passOn(bound context.Context, raw []byte, h homes) (any, error) {
 		}
 		return v.Interface(), nil
 	}
-	c.dropData(wr.ID)
-	return nil, errors.New("an io.ReadWriter cannot be passed on to another session (its receiver chooses the direction, which this side cannot know)")
+	return &bothWays{c: c, bound: bound, tok: wr.ID}, nil
+}
+
+// bothWays is a data stream that can go either way (an io.ReadWriter,
+// kind 5), received on c and passed on as one: its direction is chosen
+// when the final receiver chooses it, and reaches the sender through this
+// side's first Read ('R': the sender streams to us) or Write ('W').
+type bothWays struct {
+	c     *Conn
+	bound context.Context
+	tok   uint64
+	once  sync.Once
+	s     *Stream
+	dir   byte // dirRead or dirWrite once claimed; 0 if dropped unclaimed
+	err   error
+}
+
+var errBothWays = errors.New("session: a passed-on io.ReadWriter was used both ways")
+
+func (b *bothWays) claim(dir byte) error {
+	b.once.Do(func() {
+		b.dir = dir
+		b.s, b.err = b.c.claimData(b.bound, b.tok)
+		if b.err == nil {
+			if _, b.err = b.s.Write([]byte{dir}); b.err != nil {
+				b.s.Abort(AbortLocal, "direction not sent")
+			}
+		}
+	})
+	switch {
+	case b.err != nil:
+		return b.err
+	case b.dir != dir:
+		return errBothWays
+	}
+	return nil
+}
+
+func (b *bothWays) Read(p []byte) (int, error) {
+	if err := b.claim(dirRead); err != nil {
+		return 0, err
+	}
+	return b.s.Read(p)
+}
+
+func (b *bothWays) Write(p []byte) (int, error) {
+	if err := b.claim(dirWrite); err != nil {
+		return 0, err
+	}
+	return b.s.Write(p)
+}
+
+// Close is end: a reader or writer handed over in results is closed once
+// its copy is done.
+func (b *bothWays) Close() error {
+	b.end()
+	return nil
+}
+
+// end finishes the stream once the value was passed on: a write side
+// ends cleanly, a read side not read to the end is aborted, and a stream
+// nobody took either way is dropped.
+func (b *bothWays) end() {
+	b.once.Do(func() {
+		b.err = errors.New("session: passed-on io.ReadWriter already ended")
+		b.c.dropData(b.tok)
+	})
+	switch {
+	case b.s == nil:
+	case b.dir == dirWrite:
+		b.s.CloseWrite()
+	case !b.s.readDone():
+		b.s.Abort(AbortLocal, "not read to the end")
+	default:
+		b.s.Close()
+	}
 }
 
 // passAll is passOn for each item; on error, what was passed on so far is
@@ -137,6 +212,8 @@ func closePassed(vals []any) {
 			x.Close()
 		case streamWriter:
 			x.Close()
+		case *bothWays:
+			x.end()
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -422,5 +423,63 @@ func TestRPCVersionNegotiation(t *testing.T) {
 			r.c.Close()
 		}
 		cl.Close()
+	}
+}
+
+// Options.Forward: a session proxy serves the services of another
+// session as its own.
+func TestForwardServices(t *testing.T) {
+	ctx := context.Background()
+	hToA, a := rpcPair(t, "pipe", nil, nil)
+	if err := a.Expose("calc", &calc{}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := rpcPair(t, "pipe", nil, &Options{Forward: func(name string) *Ref {
+		if name == "hidden" {
+			return nil
+		}
+		return hToA.Service(name)
+	}})
+	svc := b.Service("calc")
+	if n, err := Call[int](ctx, svc, "Add", 40, 2); err != nil || n != 42 {
+		t.Fatalf("Add through the proxy = %v, %v", n, err)
+	}
+	double := func(ctx context.Context, x int) (int, error) { return 2 * x, nil }
+	if n, err := Call[int](ctx, svc, "Apply", double, 21); err != nil || n != 42 {
+		t.Fatalf("a callback through the proxy = %v, %v", n, err)
+	}
+	if _, err := b.Service("nosuch").Call(ctx, "X"); !errors.Is(err, ErrNoService) {
+		t.Fatalf("a service the far side lacks: %v, want ErrNoService", err)
+	}
+	if _, err := b.Service("hidden").Call(ctx, "X"); !errors.Is(err, ErrNoService) {
+		t.Fatalf("a service the proxy refuses: %v, want ErrNoService", err)
+	}
+}
+
+type rwUser struct{}
+
+// Greet writes to whatever it is given.
+func (rwUser) Greet(w io.Writer) error { _, err := io.WriteString(w, "hi there"); return err }
+
+// Slurp reads what it is given.
+func (rwUser) Slurp(r io.Reader) (string, error) { b, err := io.ReadAll(r); return string(b), err }
+
+// An io.ReadWriter (a *bytes.Buffer) passed through a holder goes the
+// way the final receiver picks, both ways.
+func TestReadWriterPassedOn(t *testing.T) {
+	ctx := context.Background()
+	hToA, a := rpcPair(t, "pipe", nil, nil)
+	if err := a.Expose("rw", rwUser{}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := rpcPair(t, "pipe", nil, &Options{Forward: func(name string) *Ref { return hToA.Service(name) }})
+	svc := b.Service("rw")
+	var out bytes.Buffer
+	if _, err := svc.Call(ctx, "Greet", &out); err != nil || out.String() != "hi there" {
+		t.Fatalf("Greet through the holder: %q, %v", out.String(), err)
+	}
+	in := bytes.NewBufferString("from B")
+	if got, err := Call[string](ctx, svc, "Slurp", in); err != nil || got != "from B" {
+		t.Fatalf("Slurp through the holder: %q, %v", got, err)
 	}
 }

@@ -290,6 +290,11 @@ func (c *Conn) admitCall(m *wire.Msg) (*callReq, bool) {
 		ex = c.services[m.Service]
 	}
 	c.mu.Unlock()
+	if ex == nil && m.Obj == 0 && c.opts.Forward != nil {
+		if r := c.opts.Forward(m.Service); r != nil {
+			ex = &export{fwd: r}
+		}
+	}
 	return &callReq{ctx: ctx, cancel: cancel, id: m.ID, obj: m.Obj, ex: ex, service: m.Service, method: m.Method, body: m.Body, tokens: toks, homes: hs}, true
 }
 

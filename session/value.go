@@ -330,6 +330,9 @@ func (e *encoder) start(seq uint64) {
 				}
 			}
 			defer ps.s.Close()
+			if b, ok := ps.w.(*bothWays); ok && e.results {
+				defer b.end() // a passed-on result: its sender waits for the end
+			}
 			if _, err := io.Copy(ps.w, ps.s); err != nil {
 				ps.s.Abort(AbortLocal, "writer failed")
 				e.werrMu.Lock()

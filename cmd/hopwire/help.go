@@ -78,6 +78,10 @@ var helps = map[string]helpText{
 		"hopwire forward -J tls://r1.example:7443 quic://10.0.2.2:7443 -D 1080",
 		"hopwire forward db1 -R 127.0.0.1:9000:localhost:3000",
 	}, hops: true},
+	"mux": {synopsis: "--control PATH [--persist DURATION] [flags] TARGET", examples: []string{
+		"hopwire mux --control ~/.hopwire/db1.sock --persist 10m -J tls://r1.example:7443 db1 &",
+		"hopwire exec --control ~/.hopwire/db1.sock db1 -- uptime",
+	}, hops: true},
 	"ls": {synopsis: "[flags] TARGET [PATH...]", examples: []string{
 		"hopwire ls -l db1 /var/log",
 		"hopwire ls --json db1 /etc",

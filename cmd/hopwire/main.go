@@ -129,6 +129,7 @@ func commands() []command {
 		{"call", "call SERVICE.METHOD on TARGET with JSON arguments; prints JSON results", runCall},
 		{"rpyc", "poke an RPyC classic server from the chain's last hop", runRPyC},
 		{"forward", "-L, -R and -D (SOCKS5) forwards whose connections leave from TARGET", runForward},
+		{"mux", "hold a chain open on a unix socket; commands given --control PATH ride it (like ssh's ControlMaster)", runMux},
 		{"ls", "list remote paths (-l: long format)", runLs},
 		{"cat", "print remote files", runCat},
 		{"rm", "remove remote paths (-r: recursively)", runRm},

@@ -162,17 +162,19 @@ func (f *identityFlags) checkLogFlags() error {
 	return nil
 }
 
-// chainFlags adds -J and the ssh options of ssh:// hops.
+// chainFlags adds -J, the ssh options of ssh:// hops and --control.
 type chainFlags struct {
 	jump     string
 	sshKeys  multi
 	noUpload bool
+	control  string
 }
 
 func (c *chainFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.jump, "J", "", "jump hops, comma-separated (like ssh -J): tls://r1:7443,quic://r2:7443")
 	fs.Var(&c.sshKeys, "i", "ssh identity file for ssh:// hops (repeatable; default: ~/.ssh config, agent, id_*)")
 	fs.BoolVar(&c.noUpload, "no-upload", false, "never upload hopwire to an ssh:// target that lacks it")
+	fs.StringVar(&c.control, "control", "", "ride the chain a 'hopwire mux --control PATH' holds to TARGET instead of dialing one")
 }
 
 // via parses -J, expanding the aliases of the config file in home.
@@ -445,6 +447,17 @@ func dialTarget(ctx context.Context, fs *flag.FlagSet, idf *identityFlags, cf *c
 // dialRoute dials the route to target (a hop or a config alias) through
 // -J, or through the alias's via chain when -J was not given.
 func dialRoute(ctx context.Context, name string, idf *identityFlags, cf *chainFlags, stderr io.Writer) (*hop.Route, error) {
+	if cf.control != "" {
+		cfg, err := loadConfig(idf.home)
+		if err != nil {
+			return nil, err
+		}
+		_, target, err := cf.route(cfg, name)
+		if err != nil {
+			return nil, err
+		}
+		return dialControl(ctx, cf.control, target)
+	}
 	c, err := dialClient(ctx, name, idf, cf, stderr, nil)
 	if err != nil {
 		return nil, err
@@ -457,6 +470,9 @@ func dialRoute(ctx context.Context, name string, idf *identityFlags, cf *chainFl
 func dialClient(ctx context.Context, name string, idf *identityFlags, cf *chainFlags, stderr io.Writer, edit func(*hopwire.Options)) (*hopwire.Client, error) {
 	if err := idf.checkHome(); err != nil {
 		return nil, err
+	}
+	if cf.control != "" {
+		return nil, fmt.Errorf("%w: --control: this command dials its own chain (a hopwire mux carries calls: exec, shell, put, get, ls, cat, rm, mkdir, call, ping)", errUsage)
 	}
 	cfg, err := loadConfig(idf.home)
 	if err != nil {
