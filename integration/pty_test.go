@@ -13,7 +13,7 @@ import (
 
 // TestShellPTY drives `hopwire shell` in a real terminal (tmux): a
 // command typed at the remote shell runs, the shell exits, and the local
-// terminal's settings are restored.
+// terminal's settings are restored; then the same through a hopwire mux.
 func TestShellPTY(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("needs tmux")
@@ -87,5 +87,22 @@ func TestShellPTY(t *testing.T) {
 	after, _ := exec.CommandContext(ctx, "cat", filepath.Join(dir, "after")).Output()
 	if len(before) == 0 || string(before) != string(after) {
 		t.Fatalf("terminal not restored:\nbefore %s\nafter  %s", before, after)
+	}
+
+	// The same shell riding a hopwire mux that holds the chain.
+	ctl := filepath.Join(dir, "mux.sock")
+	startNS(t, "", "control", hw, "mux", "--home", home("client"), "--control", ctl, "-J", relay, node)
+	tmux("send-keys", "-t", "hw", "clear; "+hw+" shell --home "+home("client")+" --control "+ctl+" "+node, "Enter")
+	time.Sleep(500 * time.Millisecond)
+	tmux("send-keys", "-t", "hw", "echo via-mux-$((40+2)) $(stty size)", "Enter")
+	wait("via-mux-42 25 100")
+	tmux("send-keys", "-t", "hw", "exit", "Enter")
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if strings.TrimSpace(tmux("display-message", "-p", "-t", "hw", "#{pane_current_command}")) != "hopwire" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hopwire shell --control did not exit:\n%s", tmux("capture-pane", "-p", "-t", "hw"))
+		}
 	}
 }
