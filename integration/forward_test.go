@@ -238,3 +238,43 @@ print("reply", r[1], c.recv(4).decode())
 		t.Fatalf("a wrong password: %q", got)
 	}
 }
+
+// TestForwardUDP (issue 19): a DNS query by the real dig through `-L
+// …/udp` reaches a DNS server behind the node and its answer comes back;
+// the flow closes after --udp-idle.
+func TestForwardUDP(t *testing.T) {
+	hw, _ := binaries(t)
+	dig := needTool(t, "dig", "bind9-dnsutils")
+	home, fp := homes(t, hw, "client", "node")
+	node := "127.0.0.1:" + freePort(t)
+	trust(t, hw, home("node"), "--authorized", fp["client"], "client")
+	trust(t, hw, home("client"), "--known", fp["node"], "node", "--addr", node)
+	dnsPort := freePort(t)
+	// A DNS server that answers every A query with 10.1.2.3.
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("needs python3")
+	}
+	startNS(t, "", "ready", py, "-u", "-c", fmt.Sprintf(`
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", %s)); print("ready", flush=True)
+while True:
+    q, a = s.recvfrom(512)
+    hdr = q[:2] + b"\x81\x80" + q[4:6] + q[4:6] + b"\x00\x00\x00\x00"
+    end = q.index(b"\x00", 12) + 5
+    ans = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + bytes([10, 1, 2, 3])
+    s.sendto(hdr + q[12:end] + ans, a)
+`, dnsPort))
+	startNS(t, "", "listening", hw, "serve", "--home", home("node"), "--listen", "tls://"+node, "--grant", "client:connect=127.0.0.1:"+dnsPort)
+	local := freePort(t)
+	startNS(t, "", "forwarding udp", hw, "forward", "--home", home("client"), "tls://"+node, "--udp-idle", "2s", "-L", local+":127.0.0.1:"+dnsPort+"/udp")
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	for i := range 3 {
+		out, err := exec.CommandContext(ctx, dig, "+short", "+time=5", "+tries=1", "-p", local, "@127.0.0.1", fmt.Sprintf("host%d.example.test", i)).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "10.1.2.3" {
+			t.Fatalf("dig through -L …/udp: %v\n%s", err, out)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hopwire/hopwire"
 	"github.com/hopwire/hopwire/internal/socks5"
+	"github.com/hopwire/hopwire/internal/udpflow"
 	"github.com/hopwire/hopwire/session"
 	"github.com/hopwire/hopwire/session/connect"
 )
@@ -29,7 +30,8 @@ import (
 func runForward(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	rc := newRouteCmd("forward", stderr)
 	var locals, socks, remotes multi
-	rc.fs.Var(&locals, "L", "[BIND:]PORT:HOST:PORT: listen here, connect from TARGET (repeatable)")
+	rc.fs.Var(&locals, "L", "[BIND:]PORT:HOST:PORT[/udp]: listen here, connect from TARGET (repeatable; /udp: datagrams, one flow per client)")
+	udpIdle := rc.fs.Duration("udp-idle", udpflow.DefaultIdle, "close a UDP flow (-L …/udp, SOCKS5 UDP ASSOCIATE) after this long without a datagram either way")
 	rc.fs.Var(&remotes, "R", "[BIND:]PORT:HOST:PORT: listen on TARGET (needs a forward-remote grant), connect from here (repeatable)")
 	rc.fs.Var(&socks, "D", "[BIND:]PORT: a SOCKS5 proxy here whose connections leave from TARGET (repeatable)")
 	socksAuth := rc.fs.String("socks-auth", "", "FILE of USER:PASSWORD lines (mode 0600): -D proxies require username and password authentication (RFC 1929); needed for a -D off loopback")
@@ -62,15 +64,28 @@ func runForward(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			return err
 		}
 	}
-	type forward struct{ bind, dest string }
+	type forward struct {
+		bind, dest string
+		udp        bool
+	}
 	parse := func(flag string, specs []string) ([]forward, error) {
 		var out []forward
 		for _, spec := range specs {
-			bind, dest, err := parseLocalForward(spec)
-			if err != nil {
+			f := forward{}
+			base, proto, _ := strings.Cut(spec, "/")
+			switch proto {
+			case "", "tcp":
+			case "udp":
+				f.udp = flag == "L"
+			}
+			if !(proto == "" || proto == "tcp" || f.udp) {
+				return nil, fmt.Errorf("%w: -%s %s: want …/tcp%s", errUsage, flag, spec, map[bool]string{true: " or …/udp", false: ""}[flag == "L"])
+			}
+			var err error
+			if f.bind, f.dest, err = parseLocalForward(base); err != nil {
 				return nil, fmt.Errorf("%w: -%s %s: %v", errUsage, flag, spec, err)
 			}
-			out = append(out, forward{bind, dest})
+			out = append(out, f)
 		}
 		return out, nil
 	}
@@ -107,6 +122,16 @@ func runForward(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		wg.Wait()
 	}()
 	for _, f := range lfs {
+		if f.udp {
+			pc, err := net.ListenPacket("udp", f.bind)
+			if err != nil {
+				return err
+			}
+			defer pc.Close()
+			fmt.Fprintf(stdout, "forwarding udp %s -> %s (from %s)\n", pc.LocalAddr(), f.dest, target)
+			wg.Go(func() { forwardUDP(ctx, r, pc, f.dest, target, *udpIdle, stderr) })
+			continue
+		}
 		ln, err := net.Listen("tcp", f.bind)
 		if err != nil {
 			return err
@@ -125,6 +150,7 @@ func runForward(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		listeners = append(listeners, ln)
 		fmt.Fprintf(stdout, "SOCKS5 on %s (connections leave from %s)\n", ln.Addr(), target)
 		srv := socksServer(r, ln.Addr().String(), target, stderr)
+		srv.UDPIdle = *udpIdle
 		if users != nil {
 			srv.Auth = users.check
 		}
@@ -175,6 +201,29 @@ func serveRemote(ln net.Listener, dest, target string, stderr io.Writer) error {
 		}
 		connect.Splice(st, local)
 	})
+}
+
+// forwardUDP relays the datagrams of pc's clients to dest from the
+// target: one flow (a udp connection through the chain) a client, closed
+// after idle without datagrams, until pc is closed.
+func forwardUDP(ctx context.Context, cl *hopwire.Client, pc net.PacketConn, dest, target string, idle time.Duration, stderr io.Writer) {
+	flows := &udpflow.Table{Idle: idle}
+	defer flows.Close()
+	buf := make([]byte, 65535)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		err = flows.Send(from.String(), buf[:n], func() (net.Conn, error) {
+			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			return cl.DialContext(dctx, "udp", dest)
+		}, func(b []byte) { pc.WriteTo(b, from) })
+		if err != nil && ctx.Err() == nil {
+			fmt.Fprintf(stderr, "hopwire: forward udp %s -> %s: %s\n", pc.LocalAddr(), dest, explainRefusal(err, target))
+		}
+	}
 }
 
 // forwardConn connects c to dest from the target and splices them: a

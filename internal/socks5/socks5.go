@@ -25,6 +25,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/hopwire/hopwire/internal/udpflow"
 )
 
 // Reply codes (RFC 1928 §6).
@@ -59,6 +61,9 @@ type Server struct {
 	Denied func(error) bool
 	// HandshakeTimeout bounds the greeting and request (default 30s).
 	HandshakeTimeout time.Duration
+	// UDPIdle closes a UDP ASSOCIATE's flow to a destination after this
+	// long without a datagram either way (0: udpflow.DefaultIdle).
+	UDPIdle time.Duration
 	// Auth, if set, requires username and password authentication
 	// (RFC 1929) and reports whether a pair is accepted; a client that
 	// does not offer it is refused. Nil: no authentication.
@@ -333,17 +338,9 @@ func (s *Server) associate(ctx context.Context, ctrl net.Conn) {
 		io.Copy(io.Discard, ctrl) // the association ends with the TCP connection
 		pc.Close()
 	}()
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	flows := map[string]net.Conn{}
-	defer func() {
-		mu.Lock()
-		for _, f := range flows {
-			f.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	}()
+	// One flow a destination, closed after UDPIdle without datagrams.
+	flows := &udpflow.Table{Idle: s.UDPIdle}
+	defer flows.Close()
 	buf := make([]byte, 65535)
 	for {
 		n, from, err := pc.ReadFrom(buf)
@@ -354,32 +351,13 @@ func (s *Server) associate(ctx context.Context, ctrl net.Conn) {
 		if !ok {
 			continue // fragments and malformed datagrams are dropped, as RFC 1928 allows
 		}
-		mu.Lock()
-		flow := flows[dest]
-		mu.Unlock()
-		if flow == nil {
-			if flow, err = s.Dial(ctx, "udp", dest); err != nil {
-				if s.Refused != nil {
-					s.Refused(dest, s.ReplyCode(err), err)
-				}
-				continue
-			}
-			mu.Lock()
-			flows[dest] = flow
-			mu.Unlock()
-			wg.Go(func() {
-				hdr := UDPHeader(dest)
-				b := make([]byte, 65535)
-				for {
-					n, err := flow.Read(b)
-					if err != nil {
-						return
-					}
-					pc.WriteTo(append(append([]byte(nil), hdr...), b[:n]...), from)
-				}
-			})
+		hdr := UDPHeader(dest)
+		err = flows.Send(dest, payload, func() (net.Conn, error) { return s.Dial(ctx, "udp", dest) }, func(b []byte) {
+			pc.WriteTo(append(append([]byte(nil), hdr...), b...), from)
+		})
+		if err != nil && s.Refused != nil {
+			s.Refused(dest, s.ReplyCode(err), err)
 		}
-		flow.Write(payload)
 	}
 }
 
