@@ -186,7 +186,7 @@ print(c.recv(10)[1])
 }
 
 // TestSocksAuth (issue 19, "Complete proxies"): a -D proxy off loopback is
-// refused without authentication; with --socks-auth it asks for a username
+// refused without authentication; with --proxy-auth it asks for a username
 // and password (RFC 1929), lets the right pair through and turns a wrong
 // one away.
 func TestSocksAuth(t *testing.T) {
@@ -203,16 +203,16 @@ func TestSocksAuth(t *testing.T) {
 
 	sport := freePort(t)
 	out, err := run(ctx, "", hw, "forward", "--home", home("client"), "tls://"+node, "-D", "0.0.0.0:"+sport)
-	if err == nil || !strings.Contains(out, "--socks-auth") {
+	if err == nil || !strings.Contains(out, "--proxy-auth") {
 		t.Fatalf("-D off loopback without authentication: %v\n%s", err, out)
 	}
 	users := filepath.Join(t.TempDir(), "socks-users")
 	os.WriteFile(users, []byte("# who may use the proxy\nalice:s3cret\n"), 0o644)
-	if out, err := run(ctx, "", hw, "forward", "--home", home("client"), "tls://"+node, "-D", "0.0.0.0:"+sport, "--socks-auth", users); err == nil || !strings.Contains(out, "chmod 600") {
-		t.Fatalf("a --socks-auth file others can read: %v\n%s", err, out)
+	if out, err := run(ctx, "", hw, "forward", "--home", home("client"), "tls://"+node, "-D", "0.0.0.0:"+sport, "--proxy-auth", users); err == nil || !strings.Contains(out, "chmod 600") {
+		t.Fatalf("a --proxy-auth file others can read: %v\n%s", err, out)
 	}
 	os.Chmod(users, 0o600)
-	startNS(t, "", "SOCKS5 on", hw, "forward", "--home", home("client"), "tls://"+node, "-D", "0.0.0.0:"+sport, "--socks-auth", users)
+	startNS(t, "", "SOCKS5 on", hw, "forward", "--home", home("client"), "tls://"+node, "-D", "0.0.0.0:"+sport, "--proxy-auth", users)
 	_, eport, _ := net.SplitHostPort(echo)
 	socks := func(user, pass string) string {
 		return python(ctx, t, fmt.Sprintf(`
@@ -276,5 +276,49 @@ while True:
 		if err != nil || strings.TrimSpace(string(out)) != "10.1.2.3" {
 			t.Fatalf("dig through -L …/udp: %v\n%s", err, out)
 		}
+	}
+}
+
+// TestProxiesWithCurl (issue 19): the real curl through -H (HTTP: a plain
+// request, and a CONNECT tunnel with -p) and -D (SOCKS5), each off
+// loopback with a username and password, reaches a web server behind the
+// node; a wrong password is refused.
+func TestProxiesWithCurl(t *testing.T) {
+	hw, _ := binaries(t)
+	curl := needTool(t, "curl", "curl")
+	home, fp := homes(t, hw, "client", "node")
+	node := "127.0.0.1:" + freePort(t)
+	trust(t, hw, home("node"), "--authorized", fp["client"], "client")
+	trust(t, hw, home("client"), "--known", fp["node"], "node", "--addr", node)
+	web := t.TempDir()
+	os.WriteFile(filepath.Join(web, "index.html"), []byte("behind the node\n"), 0o644)
+	webPort := freePort(t)
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("needs python3")
+	}
+	startNS(t, "", "Serving HTTP", py, "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", web, webPort)
+	startNS(t, "", "listening", hw, "serve", "--home", home("node"), "--listen", "tls://"+node, "--grant", "client:connect=127.0.0.1:"+webPort)
+	users := filepath.Join(t.TempDir(), "users")
+	os.WriteFile(users, []byte("alice:s3cret\n"), 0o600)
+	hport, sport := freePort(t), freePort(t)
+	startNS(t, "", "HTTP proxy on", hw, "forward", "--home", home("client"), "tls://"+node,
+		"--proxy-auth", users, "-H", "0.0.0.0:"+hport, "-D", "0.0.0.0:"+sport)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	url := "http://127.0.0.1:" + webPort + "/"
+	for name, args := range map[string][]string{
+		"http":         {"-x", "http://alice:s3cret@127.0.0.1:" + hport, url},
+		"http-connect": {"-p", "-x", "http://alice:s3cret@127.0.0.1:" + hport, url},
+		"socks5":       {"--socks5-hostname", "127.0.0.1:" + sport, "-U", "alice:s3cret", url},
+	} {
+		out, err := exec.CommandContext(ctx, curl, append([]string{"-sS", "--max-time", "20"}, args...)...).CombinedOutput()
+		if err != nil || string(out) != "behind the node\n" {
+			t.Errorf("curl %s: %v\n%s", name, err, out)
+		}
+	}
+	out, _ := exec.CommandContext(ctx, curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", "-x", "http://alice:guess@127.0.0.1:"+hport, url).Output()
+	if string(out) != "407" {
+		t.Errorf("curl with a wrong password: status %q, want 407", out)
 	}
 }

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hopwire/hopwire"
+	"github.com/hopwire/hopwire/internal/httpproxy"
 	"github.com/hopwire/hopwire/internal/socks5"
 	"github.com/hopwire/hopwire/internal/udpflow"
 	"github.com/hopwire/hopwire/session"
@@ -34,34 +36,41 @@ func runForward(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	udpIdle := rc.fs.Duration("udp-idle", udpflow.DefaultIdle, "close a UDP flow (-L …/udp, SOCKS5 UDP ASSOCIATE) after this long without a datagram either way")
 	rc.fs.Var(&remotes, "R", "[BIND:]PORT:HOST:PORT: listen on TARGET (needs a forward-remote grant), connect from here (repeatable)")
 	rc.fs.Var(&socks, "D", "[BIND:]PORT: a SOCKS5 proxy here whose connections leave from TARGET (repeatable)")
-	socksAuth := rc.fs.String("socks-auth", "", "FILE of USER:PASSWORD lines (mode 0600): -D proxies require username and password authentication (RFC 1929); needed for a -D off loopback")
-	insecureSocks := rc.fs.Bool("insecure-socks", false, "allow a -D proxy off loopback without --socks-auth (anyone who reaches it reaches what TARGET can)")
+	var httpProxies multi
+	rc.fs.Var(&httpProxies, "H", "[BIND:]PORT: an HTTP proxy here (CONNECT, and http:// requests) whose connections leave from TARGET (repeatable)")
+	proxyAuth := rc.fs.String("proxy-auth", "", "FILE of USER:PASSWORD lines (mode 0600): -D and -H proxies require a username and password (SOCKS5: RFC 1929; HTTP: Proxy-Authorization Basic); needed off loopback")
+	insecureSocks := rc.fs.Bool("insecure-socks", false, "allow -D and -H proxies off loopback without --proxy-auth (anyone who reaches them reaches what TARGET can)")
 	stdio := rc.fs.String("W", "", "HOST:PORT: join stdin and stdout to one connection to HOST:PORT leaving from TARGET (ssh -o ProxyCommand='hopwire forward -W %h:%p …')")
 	if err := parseInterleaved(rc.fs, args); err != nil {
 		return err
 	}
 	if *stdio != "" {
-		if len(locals)+len(socks)+len(remotes) > 0 {
-			return fmt.Errorf("%w: -W goes alone, without -L, -R or -D", errUsage)
+		if len(locals)+len(socks)+len(remotes)+len(httpProxies) > 0 {
+			return fmt.Errorf("%w: -W goes alone, without -L, -R, -D or -H", errUsage)
 		}
 		return forwardStdio(ctx, rc, *stdio, stdin, stdout, stderr)
 	}
-	if len(locals)+len(socks)+len(remotes) == 0 {
-		return fmt.Errorf("%w: forward needs -L, -R, -D or -W", errUsage)
+	if len(locals)+len(socks)+len(remotes)+len(httpProxies) == 0 {
+		return fmt.Errorf("%w: forward needs -L, -R, -D, -H or -W", errUsage)
 	}
-	var users socksUsers
-	if *socksAuth != "" {
+	var users proxyUsers
+	if *proxyAuth != "" {
 		var err error
-		if users, err = loadSocksAuth(*socksAuth); err != nil {
+		if users, err = loadProxyAuth(*proxyAuth); err != nil {
 			return err
 		}
 	}
-	for i, spec := range socks {
-		if !strings.Contains(spec, ":") {
-			socks[i] = "127.0.0.1:" + spec
-		}
-		if err := checkSocksBind(socks[i], users != nil, *insecureSocks); err != nil {
-			return err
+	for _, binds := range []struct {
+		flag  string
+		specs multi
+	}{{"D", socks}, {"H", httpProxies}} {
+		for i, spec := range binds.specs {
+			if !strings.Contains(spec, ":") {
+				binds.specs[i] = "127.0.0.1:" + spec
+			}
+			if err := checkProxyBind(binds.flag, binds.specs[i], users != nil, *insecureSocks); err != nil {
+				return err
+			}
 		}
 	}
 	type forward struct {
@@ -155,6 +164,17 @@ func runForward(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			srv.Auth = users.check
 		}
 		wg.Go(func() { serveListener(ln, func(c net.Conn) { srv.ServeConn(ctx, c) }) })
+	}
+	for _, bind := range httpProxies {
+		ln, err := net.Listen("tcp", bind)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, ln)
+		fmt.Fprintf(stdout, "HTTP proxy on %s (connections leave from %s)\n", ln.Addr(), target)
+		hs := &http.Server{Handler: httpProxy(r, ln.Addr().String(), target, users, stderr), ReadHeaderTimeout: 30 * time.Second}
+		wg.Go(func() { hs.Serve(ln) })
+		defer hs.Close()
 	}
 	failed := make(chan error, len(rfs))
 	for _, f := range rfs {
@@ -358,4 +378,27 @@ func forwardStdio(ctx context.Context, rc *routeCmd, dest string, stdin io.Reade
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// httpProxy is the HTTP proxy of a -H listener at bind.
+func httpProxy(c *hopwire.Client, bind, target string, users proxyUsers, stderr io.Writer) *httpproxy.Handler {
+	h := &httpproxy.Handler{
+		Dial:   c.DialContext,
+		Denied: func(err error) bool { return errors.Is(err, session.ErrDenied) },
+		Splice: func(client, upstream net.Conn) {
+			if st, ok := upstream.(*session.Stream); ok {
+				connect.Splice(st, client)
+				return
+			}
+			client.Close()
+			upstream.Close()
+		},
+		Refused: func(dest string, _ int, err error) {
+			fmt.Fprintf(stderr, "hopwire: http proxy %s -> %s: %s\n", bind, quoteName(dest), explainRefusal(err, target))
+		},
+	}
+	if users != nil {
+		h.Auth = users.check
+	}
+	return h
 }
