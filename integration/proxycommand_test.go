@@ -17,7 +17,7 @@ import (
 // hopwire relays with `hopwire forward -W %h:%p -J r1 r2` as their
 // ProxyCommand: a command's output and exit status come back, and a file
 // copied with scp arrives whole, rsync copies a tree, git clones and
-// pushes over ssh. Neither relay can be skipped: r1 may reach
+// pushes over ssh, Ansible runs a module. Neither relay can be skipped: r1 may reach
 // only r2, r2 only the sshd.
 func TestProxyCommand(t *testing.T) {
 	hw, _ := binaries(t)
@@ -114,6 +114,27 @@ func TestProxyCommand(t *testing.T) {
 		tool(t, "", gitEnv, "git", "clone", "-q", url, clone2)
 		if got, err := os.ReadFile(filepath.Join(clone2, "f")); err != nil || string(got) != "through hopwire\n" {
 			t.Fatalf("git push then clone through the ProxyCommand: %q, %v", got, err)
+		}
+	})
+
+	t.Run("ansible", func(t *testing.T) {
+		ansible := needTool(t, "ansible", "ansible-core")
+		dir := t.TempDir()
+		inv := filepath.Join(dir, "inventory")
+		// The ProxyCommand as an Ansible user writes it, in the inventory.
+		line := "target ansible_host=127.0.0.1 ansible_port=" + s.port + " ansible_user=root" +
+			" ansible_ssh_private_key_file=" + filepath.Join(s.clientHome, ".ssh", "id_ed25519") +
+			" ansible_remote_tmp=" + filepath.Join(dir, "remote-tmp") +
+			` ansible_ssh_common_args='-o "` + proxy + `" -o UserKnownHostsFile=` + filepath.Join(s.clientHome, ".ssh", "known_hosts") + ` -o IdentitiesOnly=yes'` + "\n"
+		if err := os.WriteFile(inv, []byte("[hosts]\n"+line), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.CommandContext(ctx, ansible, "-i", inv, "target", "-m", "command", "-a", "echo ansible-through-hopwire")
+		cmd.Env = append(os.Environ(), "HOME="+s.clientHome, "SSH_AUTH_SOCK=", "ANSIBLE_LOCAL_TEMP="+filepath.Join(dir, "local-tmp"),
+			"ANSIBLE_NOCOWS=1", "ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "ansible-through-hopwire") || !strings.Contains(string(out), "CHANGED") {
+			t.Fatalf("ansible through the ProxyCommand: %v\n%s", err, out)
 		}
 	})
 
