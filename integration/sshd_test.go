@@ -20,7 +20,7 @@ import (
 
 type sshd struct {
 	addr       string
-	port       string
+	host, port string
 	hostPub    string // the host key line, "ssh-ed25519 AAAA…"
 	clientHome string // a HOME with .ssh/id_ed25519 and .ssh/known_hosts
 }
@@ -29,7 +29,11 @@ type sshd struct {
 // key (transporttest.StartSSHD); the client's key (in clientHome) is
 // authorized and the host key is in the client's known_hosts. Sessions
 // get HOPWIRE_HOME=remoteHome.
-func startSSHD(t *testing.T, remoteHome string) *sshd {
+func startSSHD(t *testing.T, remoteHome string) *sshd { return startSSHDIn(t, remoteHome, "", "") }
+
+// startSSHDIn is startSSHD in the network namespace netns, listening on
+// listen (HOST:PORT); both empty: the host's 127.0.0.1.
+func startSSHDIn(t *testing.T, remoteHome, netns, listen string) *sshd {
 	t.Helper()
 	if transporttest.SSHDPath() == "" {
 		t.Skip("needs openssh-server (sshd)")
@@ -47,6 +51,8 @@ func startSSHD(t *testing.T, remoteHome string) *sshd {
 	}
 	d := transporttest.StartSSHD(t, &transporttest.SSHDOptions{
 		AuthorizedKeys: string(clientPub),
+		Listen:         listen,
+		Netns:          netns,
 		Config: []string{
 			// Each test's remote user has a home and a binary cache of
 			// its own: runs side by side must not share (or uninstall)
@@ -55,7 +61,7 @@ func startSSHD(t *testing.T, remoteHome string) *sshd {
 		},
 	})
 	s.addr = d.Addr
-	_, s.port, _ = net.SplitHostPort(s.addr)
+	s.host, s.port, _ = net.SplitHostPort(s.addr)
 	s.hostPub = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(d.HostKeys[0])))
 	s.trustHost(t, s.hostPub)
 	return s
@@ -63,7 +69,7 @@ func startSSHD(t *testing.T, remoteHome string) *sshd {
 
 // trustHost writes the client's known_hosts with one host key.
 func (s *sshd) trustHost(t *testing.T, pub string) {
-	line := fmt.Sprintf("[127.0.0.1]:%s %s\n", s.port, pub)
+	line := fmt.Sprintf("[%s]:%s %s\n", s.host, s.port, pub)
 	if err := os.WriteFile(filepath.Join(s.clientHome, ".ssh", "known_hosts"), []byte(line), 0o600); err != nil {
 		t.Fatal(err)
 	}
