@@ -245,6 +245,11 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	stateSock := fs.String("state", "", "serve the node's state (goroutines, sessions, streams, refs, drops) as JSON on this unix socket; read it with hopwire state")
 	admin := fs.String("admin", "", "serve a status page (/), /metrics (Prometheus), /healthz and /readyz on this HOST:PORT, e.g. 127.0.0.1:9090 (off by default); plain HTTP on loopback, anywhere else HTTPS that requires a client certificate the node trusts (--ca, authorized)")
 	rpycListen := fs.String("rpyc", "", "also serve Python RPyC clients on this loopback HOST:PORT (node info; RPyC has no authentication)")
+	maxHandshakes := fs.Int("max-handshakes", 0, "limit: peers each tls, dtls or ssh listener holds before they authenticate (default 64; one source network at most a quarter)")
+	handshakeTimeout := fs.Duration("handshake-timeout", 0, "limit: how long a peer may take to authenticate (default 10s)")
+	maxLinksPerPeer := fs.Int("max-links-per-key", 0, "limit: links one peer key holds at once (default 16; negative: no cap)")
+	var memoryBudget byteSize
+	fs.Var(&memoryBudget, "memory-budget", "limit: bytes all links may hold received and unread, e.g. 512MiB (default 512MiB); while spent, new links and streams are refused")
 	configFile := fs.String("config", "", "read settings from this file: one flag per line ('grant ops:connect=10.0.0.0/8:22'), # comments; flags given here override it; SIGHUP reloads its grants, log level, and the certificate")
 	check := fs.Bool("check", false, "check the settings (and --config's file) and the files they name, print what would run, and exit")
 	if err := parse(fs, args); err != nil {
@@ -325,8 +330,10 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		Listen: listens, InsecureTCP: *insecureTCP, Logger: log, Version: version, Link: idf.linkConfig(""),
 		SSHAuthorizedKeys: orDefault(*sshAuth, filepath.Join(idf.home, "authorized_keys")),
 		ClassicRoot:       *classicRoot,
-		StateSocket:       *stateSock,
-		Admin:             *admin,
+		MaxHandshakes:     *maxHandshakes, HandshakeTimeout: *handshakeTimeout,
+		MaxLinksPerPeer: *maxLinksPerPeer, MemoryBudget: int64(memoryBudget),
+		StateSocket: *stateSock,
+		Admin:       *admin,
 	})
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -279,5 +280,29 @@ func checkServe(stdout io.Writer, listens []string, gs []*relay.Grant, id *certs
 		fmt.Fprintf(stdout, "warning: the certificate expires in %d days\n", int(left.Hours()/24))
 	}
 	fmt.Fprintln(stdout, "configuration OK")
+	return nil
+}
+
+// byteSize is a flag of bytes: a number with an optional unit (B, KiB,
+// MiB, GiB; k, M, G mean the same binary units).
+type byteSize int64
+
+func (b *byteSize) String() string {
+	if b == nil || *b == 0 {
+		return ""
+	}
+	return strconv.FormatInt(int64(*b), 10)
+}
+
+func (b *byteSize) Set(s string) error {
+	num := strings.TrimRight(s, "BbiKkMmGg")
+	unit := strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(s[len(num):], "B"), "iB"))
+	unit = strings.TrimSuffix(unit, "i")
+	mult := map[string]int64{"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[unit]
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || mult == 0 || n < 0 || n > (1<<62)/mult {
+		return fmt.Errorf("want a number of bytes such as 512MiB, not %q", s)
+	}
+	*b = byteSize(n * mult)
 	return nil
 }
