@@ -269,19 +269,27 @@ func socksServer(c *hopwire.Client, bind, target string, stderr io.Writer) *sock
 			defer cancel()
 			return c.DialContext(dctx, network, addr)
 		},
-		Denied: func(err error) bool { return errors.Is(err, session.ErrDenied) },
-		Splice: func(client, upstream net.Conn) {
-			if st, ok := upstream.(*session.Stream); ok {
-				connect.Splice(st, client)
-				return
-			}
-			client.Close()
-			upstream.Close()
-		},
+		Denied: deniedByPolicy,
+		Splice: spliceUpstream,
 		Refused: func(dest string, _ byte, err error) {
 			fmt.Fprintf(stderr, "hopwire: socks %s -> %s: %s\n", bind, quoteName(dest), explainRefusal(err, target))
 		},
 	}
+}
+
+// deniedByPolicy reports whether a proxy's dial was refused by the far
+// side's policy (SOCKS5 "not allowed by ruleset", HTTP 403).
+func deniedByPolicy(err error) bool { return errors.Is(err, session.ErrDenied) }
+
+// spliceUpstream joins a proxy client and its connection through the
+// route: a clean end passes on as a half-close, a failure as a reset.
+func spliceUpstream(client, upstream net.Conn) {
+	if st, ok := upstream.(*session.Stream); ok {
+		connect.Splice(st, client)
+		return
+	}
+	client.Close()
+	upstream.Close()
 }
 
 // explainRefusal says why a connection from target was refused, in one
@@ -384,15 +392,8 @@ func forwardStdio(ctx context.Context, rc *routeCmd, dest string, stdin io.Reade
 func httpProxy(c *hopwire.Client, bind, target string, users proxyUsers, stderr io.Writer) *httpproxy.Handler {
 	h := &httpproxy.Handler{
 		Dial:   c.DialContext,
-		Denied: func(err error) bool { return errors.Is(err, session.ErrDenied) },
-		Splice: func(client, upstream net.Conn) {
-			if st, ok := upstream.(*session.Stream); ok {
-				connect.Splice(st, client)
-				return
-			}
-			client.Close()
-			upstream.Close()
-		},
+		Denied: deniedByPolicy,
+		Splice: spliceUpstream,
 		Refused: func(dest string, _ int, err error) {
 			fmt.Fprintf(stderr, "hopwire: http proxy %s -> %s: %s\n", bind, quoteName(dest), explainRefusal(err, target))
 		},
