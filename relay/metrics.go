@@ -34,6 +34,8 @@ type metrics struct {
 	relayedUp        prometheus.Counter       // direction="up"
 	relayedDown      prometheus.Counter       // direction="down"
 	decisions        *prometheus.CounterVec   // capability, result
+	rpcCalls         *prometheus.CounterVec   // service, method, result
+	rpcSeconds       *prometheus.HistogramVec // service, method
 	classicOps       *prometheus.CounterVec   // action, result
 
 	denied func(Capability, error) // told of every denial (the status page's recent denials); nil: none
@@ -83,11 +85,30 @@ func newMetrics(s *Server) *metrics {
 	for _, k := range []string{"rpc", "connect"} {
 		m.streamsOpened.WithLabelValues(k)
 	}
-	m.reg.MustRegister(m.handshakes, m.handshakeSeconds, m.streamsOpened, relayed, m.decisions, m.classicOps,
+	m.rpcCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hopwire_rpc_calls_total",
+		Help: "Calls peers made to this node's services, by service (\"ref\" for referenced objects and funcs, \"unknown\" for names it does not have), method and result (ok, error).",
+	}, []string{"service", "method", "result"})
+	m.rpcSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "hopwire_rpc_call_duration_seconds",
+		Help:    "Time this node took to answer a peer's call, from reading it to its reply being ready, by service and method.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1, .5, 2.5, 10, 60},
+	}, []string{"service", "method"})
+	m.reg.MustRegister(m.handshakes, m.handshakeSeconds, m.streamsOpened, relayed, m.decisions, m.classicOps, m.rpcCalls, m.rpcSeconds,
 		&nodeCollector{s: s},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// call counts one call a peer made to the node (session.Options.OnCall).
+func (m *metrics) call(service, method string, took time.Duration, failed bool) {
+	r := resultOK
+	if failed {
+		r = resultError
+	}
+	m.rpcCalls.WithLabelValues(service, method, r).Inc()
+	m.rpcSeconds.WithLabelValues(service, method).Observe(took.Seconds())
 }
 
 // handshake counts one link handshake that began at start.

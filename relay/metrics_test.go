@@ -154,21 +154,30 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	if _, err := route.Target().Service(classic.ServiceName).Call(ctx, "MkdirAll", dir, uint32(0o755)); err != nil {
 		t.Fatal(err)
 	}
+	// Calls by service and method; a peer's made-up names are "unknown".
+	if _, err := route.Target().Service("node").Call(ctx, "Info"); err != nil {
+		t.Fatal(err)
+	}
+	route.Target().Service("no-such-service-"+strings.Repeat("x", 40)).Call(ctx, "Whatever")
 
 	got := waitMetrics(t, cl, tm, map[string]float64{
-		`hopwire_relayed_bytes_total{direction="up"}`:                         n,
-		`hopwire_relayed_bytes_total{direction="down"}`:                       n,
-		`hopwire_policy_decisions_total{capability="connect",result="allow"}`: 1,
-		`hopwire_policy_decisions_total{capability="connect",result="deny"}`:  1,
-		`hopwire_policy_decisions_total{capability="classic",result="allow"}`: 1,
-		`hopwire_refusals_total{reason="denied"}`:                             1,
-		`hopwire_streams_opened_total{kind="connect"}`:                        2,
-		`hopwire_streams_opened_total{kind="rpc"}`:                            1,
-		`hopwire_handshakes_total{result="ok",transport="quic"}`:              1,
-		`hopwire_handshakes_total{result="error",transport="quic"}`:           0,
-		`hopwire_handshake_duration_seconds_count{transport="quic"}`:          1,
-		`hopwire_classic_operations_total{action="mkdir",result="ok"}`:        1,
-		`hopwire_links{peer_kind="client",transport="quic"}`:                  1,
+		`hopwire_relayed_bytes_total{direction="up"}`:                                n,
+		`hopwire_relayed_bytes_total{direction="down"}`:                              n,
+		`hopwire_policy_decisions_total{capability="connect",result="allow"}`:        1,
+		`hopwire_policy_decisions_total{capability="connect",result="deny"}`:         1,
+		`hopwire_policy_decisions_total{capability="classic",result="allow"}`:        1,
+		`hopwire_refusals_total{reason="denied"}`:                                    1,
+		`hopwire_streams_opened_total{kind="connect"}`:                               2,
+		`hopwire_streams_opened_total{kind="rpc"}`:                                   1,
+		`hopwire_handshakes_total{result="ok",transport="quic"}`:                     1,
+		`hopwire_handshakes_total{result="error",transport="quic"}`:                  0,
+		`hopwire_handshake_duration_seconds_count{transport="quic"}`:                 1,
+		`hopwire_classic_operations_total{action="mkdir",result="ok"}`:               1,
+		`hopwire_rpc_calls_total{method="MkdirAll",result="ok",service="classic"}`:   1,
+		`hopwire_rpc_calls_total{method="Info",result="ok",service="node"}`:          1,
+		`hopwire_rpc_calls_total{method="unknown",result="error",service="unknown"}`: 1,
+		`hopwire_rpc_call_duration_seconds_count{method="Info",service="node"}`:      1,
+		`hopwire_links{peer_kind="client",transport="quic"}`:                         1,
 		`hopwire_agents`: 0,
 		`hopwire_build_info{goversion="` + runtime.Version() + `",version="(devel)"}`: 1,
 	})

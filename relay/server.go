@@ -420,6 +420,14 @@ func (s *Server) serveLink(l *session.Link, transport string, start time.Time, n
 	}
 	node := &nodeService{s: s, peer: peer, ready: make(chan struct{})}
 	opts.Services = map[string]any{"node": node}
+	if prev := opts.OnCall; prev != nil {
+		opts.OnCall = func(service, method string, took time.Duration, failed bool) {
+			s.metrics.call(service, method, took, failed)
+			prev(service, method, took, failed)
+		}
+	} else {
+		opts.OnCall = s.metrics.call
+	}
 	// Classic administration only for peers granted it; for everyone
 	// else the service does not exist (ErrNoService).
 	audit := s.metrics.auditLogger(log)

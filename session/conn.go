@@ -46,6 +46,14 @@ type Options struct {
 	// ErrNoService. A session proxy (hopwire mux) serves its clients the
 	// services of the node it holds a route to this way.
 	Forward func(service string) *Ref
+	// OnCall, if set, is told of every call of the peer's that this side
+	// answered, once its reply is ready: the service ("ref" for a call
+	// to a referenced object or func; "unknown", with method "unknown",
+	// for a call to no service or method this side has, so that a
+	// peer's names never become unbounded labels), the method, how long
+	// it took, and whether it failed. It runs on the call's goroutine:
+	// it must be quick (a metric).
+	OnCall func(service, method string, took time.Duration, failed bool)
 	// Accept receives streams of kinds the Conn does not handle itself
 	// (KindConnect). It owns the stream, and must not block: it runs on
 	// the session's accept loop (start a goroutine). nil refuses them.

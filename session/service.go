@@ -312,7 +312,18 @@ type callReq struct {
 }
 
 func (c *Conn) serveCall(req *callReq) {
+	start := time.Now()
 	reply, enc := c.invoke(req.ctx, req)
+	if c.opts.OnCall != nil {
+		service, method := req.service, req.method
+		switch {
+		case req.ex == nil || req.ex.fwd == nil && req.ex.methods[req.method] == nil:
+			service, method = "unknown", "unknown"
+		case req.obj != 0:
+			service = "ref"
+		}
+		c.opts.OnCall(service, method, time.Since(start), reply.Kind == wire.MsgError)
+	}
 	c.unname(req.tokens)
 	// The slot is free before the reply leaves: the caller may reuse it
 	// the moment the reply arrives.
