@@ -36,6 +36,10 @@
 //     hopwire_refusals_total{reason}: [State]'s PreAuth and Drops.
 //   - hopwire_agents, hopwire_refs_exported, hopwire_buffered_bytes:
 //     [State]'s Agents, Refs and Buffered.
+//   - hopwire_rpc_calls_total{service,method,result} and
+//     hopwire_rpc_call_duration_seconds{service,method}: calls peers made
+//     to the node's services (service "ref" for referenced objects,
+//     "unknown" with method "unknown" for names the node does not have).
 //   - hopwire_classic_operations_total{action,result}: classic
 //     administration actions carried out here, counted from their audit
 //     records.
