@@ -55,10 +55,10 @@ func lookupScheme(name string) (*scheme, bool) {
 type ListenConfig struct {
 	// Identity is presented to peers (the ssh host key, for ssh).
 	Identity *certs.Identity
-	// Certificate, if set, gives the identity tls and quic listeners
-	// present at each handshake, so that a node can rotate its
-	// certificate without a restart; dtls and ssh listeners present
-	// Identity (dtls's library takes its certificate once).
+	// Certificate, if set, gives the identity tls, quic and dtls
+	// listeners present at each handshake, so that a node can renew its
+	// certificate without a restart; ssh listeners present Identity's
+	// key (a renewed certificate for the same key changes nothing there).
 	Certificate func() *certs.Identity
 	// Trust says which peers may connect, and who they are.
 	Trust certs.Trust
@@ -110,8 +110,8 @@ func Listen(ctx context.Context, a Addr, cfg *ListenConfig) (Listener, error) {
 }
 
 // serverTLS is a listener's TLS configuration; reloadable says whether
-// its transport takes the certificate at each handshake (crypto/tls and
-// quic-go do).
+// its transport takes the certificate at each handshake (crypto/tls,
+// quic-go and transport/dtls do).
 func (cfg *ListenConfig) serverTLS(reloadable bool) (*tls.Config, error) {
 	if cfg.Identity == nil {
 		return nil, errors.New("hop: a tls, quic or dtls listener needs an identity")

@@ -33,7 +33,7 @@ var dtlsScheme = scheme{
 		return session.NewLink(dc, session.Client, d.linkConfig(d.peerOf(h, a, dc.ConnectionState())))
 	},
 	listen: func(ctx context.Context, hostport string, cfg *ListenConfig) (Listener, error) {
-		tc, err := cfg.serverTLS(false)
+		tc, err := cfg.serverTLS(true)
 		if err != nil {
 			return nil, err
 		}

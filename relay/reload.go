@@ -41,12 +41,14 @@ func (s *Server) SetPolicy(p *Policy) (closed int) {
 	return closed
 }
 
-// SetIdentity makes the tls and quic listeners present id from their
-// next handshake on (a renewed or re-issued certificate); links up keep
-// the one they were made with. dtls and ssh listeners, and the agent
-// link's client certificate, take a restart. A certificate for a new key
-// changes the node's fingerprint: clients that pin the old one
-// (known_nodes) refuse the node until they trust the new one.
+// SetIdentity makes the tls, quic and dtls listeners present id from
+// their next handshake on (a renewed or re-issued certificate); links up
+// keep the one they were made with. ssh listeners present the node's key
+// as their host key, which a renewed certificate for the same key leaves
+// as it was; a new key, and the agent link's client certificate, take a
+// restart there. A certificate for a new key changes the node's
+// fingerprint: clients that pin the old one (known_nodes) refuse the node
+// until they trust the new one.
 func (s *Server) SetIdentity(id *certs.Identity) error {
 	if id == nil {
 		return errors.New("relay: set identity: nil identity")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/transport/dtls"
 )
 
 // echoOnce writes msg on c and reads it back.
@@ -72,8 +73,8 @@ func TestSetPolicyUnderTraffic(t *testing.T) {
 	}
 }
 
-// A re-issued certificate is presented from the next handshake on; links
-// up keep working.
+// A re-issued certificate is presented from the next handshake on, over
+// tls, quic and dtls; links up keep working.
 func TestSetIdentityNextHandshake(t *testing.T) {
 	client := newIdentity(t, "client")
 	dir := t.TempDir()
@@ -82,7 +83,7 @@ func TestSetIdentityNextHandshake(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv, err := New(&Options{Name: "node", Identity: id1, Trust: certs.Trust{Store: certs.StoreOf(client)},
-		Listen: []string{"tls://127.0.0.1:0", "quic://127.0.0.1:0"}})
+		Listen: []string{"tls://127.0.0.1:0", "quic://127.0.0.1:0", "dtls://127.0.0.1:0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,8 @@ func TestSetIdentityNextHandshake(t *testing.T) {
 	}
 	defer route.Close()
 
-	presented := func() string {
+	// What the tls and dtls listeners present to a new handshake.
+	presented := func() (tlsName, dtlsName string) {
 		t.Helper()
 		cfg, err := certs.ClientConfig(client, certs.Trust{Pinned: []string{id1.Fingerprint()}}, "")
 		if err != nil {
@@ -111,10 +113,15 @@ func TestSetIdentityNextHandshake(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		return c.ConnectionState().PeerCertificates[0].Subject.CommonName
+		dc, err := dtls.Dial(t.Context(), hostPort(t, addrs[2]), cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dc.Close()
+		return c.ConnectionState().PeerCertificates[0].Subject.CommonName, dc.ConnectionState().PeerCertificates[0].Subject.CommonName
 	}
-	if got := presented(); got != "node" {
-		t.Fatalf("presented %q before the rotation", got)
+	if a, b := presented(); a != "node" || b != "node" {
+		t.Fatalf("presented %q (tls), %q (dtls) before the rotation", a, b)
 	}
 	id2, err := certs.Rename(dir, "node-renewed") // a new certificate for the same key
 	if err != nil {
@@ -123,8 +130,8 @@ func TestSetIdentityNextHandshake(t *testing.T) {
 	if err := srv.SetIdentity(id2); err != nil {
 		t.Fatal(err)
 	}
-	if got := presented(); got != "node-renewed" {
-		t.Fatalf("presented %q after the rotation, want the new certificate", got)
+	if a, b := presented(); a != "node-renewed" || b != "node-renewed" {
+		t.Fatalf("presented %q (tls), %q (dtls) after the rotation, want the new certificate", a, b)
 	}
 	// The link made before still works, and so does a new one (pinned
 	// to the key, which did not change), over tls and quic.

@@ -165,8 +165,8 @@ func checkConfig(cfg *tls.Config, server bool) error {
 	switch {
 	case cfg == nil:
 		return errors.New("dtls: nil tls.Config")
-	case len(cfg.Certificates) == 0:
-		return errors.New("dtls: tls.Config has no certificate; authentication is mutual, so both ends need one (GetCertificate is not supported)")
+	case len(cfg.Certificates) == 0 && !(server && cfg.GetCertificate != nil):
+		return errors.New("dtls: tls.Config has no certificate; authentication is mutual, so both ends need one (a server may give GetCertificate instead)")
 	}
 	hasCallback := cfg.VerifyConnection != nil || cfg.VerifyPeerCertificate != nil
 	if server && cfg.ClientAuth < tls.VerifyClientCertIfGiven && !hasCallback {
@@ -288,8 +288,7 @@ var cipherSuites = []pdtls.CipherSuiteID{
 
 // commonOptions are the pion options both roles use.
 func commonOptions(cfg *tls.Config, o *options, v *verifier) []pdtls.Option {
-	return []pdtls.Option{
-		pdtls.WithCertificates(cfg.Certificates...),
+	opts := []pdtls.Option{
 		pdtls.WithCipherSuites(cipherSuites...),
 		pdtls.WithExtendedMasterSecret(pdtls.RequireExtendedMasterSecret),
 		pdtls.WithInsecureSkipVerify(true), // verifier.verify decides, always
@@ -299,6 +298,10 @@ func commonOptions(cfg *tls.Config, o *options, v *verifier) []pdtls.Option {
 		pdtls.WithFlightInterval(500 * time.Millisecond),
 		pdtls.WithLoggerFactory(quietLogs),
 	}
+	if len(cfg.Certificates) > 0 { // else a server's GetCertificate gives it (pion refuses an empty list)
+		opts = append(opts, pdtls.WithCertificates(cfg.Certificates...))
+	}
+	return opts
 }
 
 // handshake runs raw's handshake under ctx and checks its outcome. On

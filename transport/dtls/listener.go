@@ -345,6 +345,13 @@ func (l *Listener) serve(p *peerConn) {
 		sopts = append(sopts, opt)
 	}
 	sopts = append(sopts, pdtls.WithClientAuth(pdtls.RequireAnyClientCert))
+	if get := l.cfg.GetCertificate; get != nil {
+		// The certificate of each handshake (a node's renewed one): asked
+		// with the name the client sent, as crypto/tls would.
+		sopts = append(sopts, pdtls.WithGetCertificate(func(hi *pdtls.ClientHelloInfo) (*tls.Certificate, error) {
+			return get(&tls.ClientHelloInfo{ServerName: hi.ServerName})
+		}))
+	}
 	raw, err := pdtls.ServerWithOptions(p, p.raddr, sopts...)
 	if err != nil {
 		p.Close()
