@@ -114,7 +114,7 @@ func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdo
 		cmd.Env = append(cmd.Environ(), req.Env...)
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = groupAttr()
 	if err := cmd.Start(); err != nil {
 		return -1, err
 	}
@@ -123,7 +123,7 @@ func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdo
 	go func() {
 		select {
 		case <-ctx.Done():
-			killGroup(cmd.Process.Pid, done)
+			killGroup(cmd.Process, done)
 		case <-done:
 		}
 	}()
@@ -143,16 +143,6 @@ func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdo
 		return ee.ExitCode(), nil
 	}
 	return -1, err
-}
-
-// killGroup ends a process group: SIGTERM, then SIGKILL if it lingers.
-func killGroup(pid int, done <-chan struct{}) {
-	syscall.Kill(-pid, syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-	}
-	syscall.Kill(-pid, syscall.SIGKILL)
 }
 
 // Start starts a detached command: in a session of its own, with its
@@ -177,7 +167,7 @@ func (s *Service) Start(req RunRequest) (pid int, err error) {
 	if len(req.Env) > 0 {
 		cmd.Env = append(cmd.Environ(), req.Env...)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = sessionAttr()
 	if err := cmd.Start(); err != nil {
 		return -1, err
 	}
@@ -209,11 +199,11 @@ func (s *Service) Signal(pid int, sig string) (err error) {
 		n = syscall.Signal(num)
 	}
 	self := os.Getpid()
-	if pid == 0 || pid == 1 || pid == -1 || pid == self || pid == -self || pid == -syscall.Getpgrp() {
+	if pid == 0 || pid == 1 || pid == -1 || pid == self || pid == -self || pid == -ownGroup() {
 		return fmt.Errorf("classic: refusing to signal pid %d: %w", pid, fs.ErrPermission)
 	}
 	if !s.confined() {
-		return syscall.Kill(pid, n)
+		return signalPid(pid, n)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -222,7 +212,7 @@ func (s *Service) Signal(pid int, sig string) (err error) {
 		return fmt.Errorf("classic: refusing to signal pid %d, which this service did not start: %w", pid, fs.ErrPermission)
 	}
 	if pid > 0 {
-		return p.Signal(n) // by pidfd: never a process that took over a reaped pid
+		return signalProc(p, n) // by pidfd or handle: never a process that took over a reaped pid
 	}
-	return syscall.Kill(pid, n) // the group is led by p, which is not reaped yet
+	return signalPid(pid, n) // the group is led by p, which is not reaped yet
 }
