@@ -93,7 +93,9 @@ func (s *Service) track(p *os.Process) (untrack func()) {
 // could not start or was killed by a signal). The command runs in a
 // process group of its own; when the call is cancelled or the session
 // ends, the whole group is killed (SIGTERM, then SIGKILL after 2 s) — no
-// orphans. Under a root it needs AllowProcesses ([ErrProcessDenied]).
+// orphans. (On a Windows node, which has no process groups, the command
+// alone is terminated at once.) Under a root it needs AllowProcesses
+// ([ErrProcessDenied]).
 func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdout, stderr io.Writer) (status int, err error) {
 	defer func(start time.Time) {
 		audit(s.audit, "exec", err, "argv", boundedArgv(req.Argv), "status", status, "took", since(start))
@@ -185,6 +187,8 @@ func (s *Service) Start(req RunRequest) (pid int, err error) {
 // (pid 1) or every process (0, -1). Under a root it needs AllowProcesses
 // ([ErrProcessDenied]), and then reaches only the processes this Service
 // started (Run, RunTTY, Start) and has not yet reaped, or their groups.
+// On a Windows node KILL, INT and TERM terminate the process, and other
+// signals and process groups are refused as unsupported.
 func (s *Service) Signal(pid int, sig string) (err error) {
 	defer func() { audit(s.audit, "signal", err, "pid", pid, "signal", bounded(sig)) }()
 	if err := s.mayRun(nil); err != nil {

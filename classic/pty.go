@@ -22,7 +22,8 @@ type TTYEvent struct {
 // signals; events blocks until there is one, and returns an error once the
 // client has no more. The command runs in a session of its own; the
 // whole group is killed when the call is cancelled or the session ends.
-// Under a root it needs AllowProcesses ([ErrProcessDenied]).
+// Under a root it needs AllowProcesses ([ErrProcessDenied]). A Windows
+// node has no PTY to offer and returns an error saying so (use Run).
 func (s *Service) RunTTY(ctx context.Context, req RunRequest, rows, cols int, stdin io.Reader, stdout io.Writer,
 	events func(context.Context) (TTYEvent, error)) (status int, err error) {
 	defer func(start time.Time) {

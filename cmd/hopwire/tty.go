@@ -28,6 +28,7 @@ func runTTY(ctx context.Context, c *classic.Client, req classic.RunRequest, stdi
 			return -1, err
 		}
 		defer term.Restore(fd, old)
+		defer vtOutput(stdout)()
 	}
 	events := make(chan classic.TTYEvent, 4)
 	winch, stopWinch := notifyResize(fd)

@@ -58,7 +58,8 @@ type SpawnOptions struct {
 	Linger time.Duration
 
 	// Grace is how long Close waits after SIGTERM before it sends SIGKILL.
-	// Zero means DefaultGrace (2s); negative means SIGKILL at once.
+	// Zero means DefaultGrace (2s); negative means SIGKILL at once. On
+	// Windows the child is terminated after Linger, with no grace.
 	Grace time.Duration
 }
 
@@ -68,7 +69,8 @@ type SpawnOptions struct {
 // "stdio", RemoteAddr the command line.
 //
 // The child runs in a process group of its own, so that Close can stop it
-// and everything it started. Deadlines, half-close and errors are as for
+// and everything it started (on Windows, which has no process groups,
+// Close stops the child alone; see the package doc's Platforms). Deadlines, half-close and errors are as for
 // [Conn] (the pipes are pollable, so deadlines always work).
 //
 // A ChildConn is safe for concurrent use. The caller must Close it, also

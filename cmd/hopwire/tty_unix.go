@@ -3,6 +3,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,3 +16,7 @@ func notifyResize(int) (<-chan os.Signal, func()) {
 	signal.Notify(winch, syscall.SIGWINCH)
 	return winch, func() { signal.Stop(winch) }
 }
+
+// vtOutput does nothing: a Unix terminal understands the remote side's
+// escape sequences as they are.
+func vtOutput(io.Writer) (restore func()) { return func() {} }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"io"
 	"os"
 	"sync"
 	"time"
 
+	"golang.org/x/sys/windows"
 	"golang.org/x/term"
 )
 
@@ -55,4 +57,24 @@ func notifyResize(fd int) (<-chan os.Signal, func()) {
 		close(done)
 		wg.Wait()
 	}
+}
+
+// vtOutput turns on VT processing on stdout's console, so that the remote
+// side's escape sequences (colours, cursor moves) are interpreted rather
+// than printed, and returns the function that puts the mode back. Without
+// a console, or on one too old for VT sequences, it does nothing.
+func vtOutput(stdout io.Writer) (restore func()) {
+	f, ok := stdout.(*os.File)
+	if !ok {
+		return func() {}
+	}
+	h := windows.Handle(f.Fd())
+	var mode uint32
+	if windows.GetConsoleMode(h, &mode) != nil {
+		return func() {}
+	}
+	if windows.SetConsoleMode(h, mode|windows.ENABLE_VIRTUAL_TERMINAL_PROCESSING) != nil {
+		return func() {}
+	}
+	return func() { windows.SetConsoleMode(h, mode) }
 }
