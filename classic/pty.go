@@ -41,12 +41,3 @@ func (s *Service) RunTTY(ctx context.Context, req RunRequest, rows, cols int, st
 	}
 	return s.runTTY(ctx, req, dir, rows, cols, stdin, stdout, events)
 }
-
-func hasTERM(env []string) bool {
-	for _, e := range env {
-		if len(e) > 5 && e[:5] == "TERM=" {
-			return true
-		}
-	}
-	return false
-}

@@ -94,3 +94,12 @@ func (s *Service) runTTY(ctx context.Context, req RunRequest, dir string, rows, 
 	}
 	return -1, fmt.Errorf("classic: %w", err)
 }
+
+func hasTERM(env []string) bool {
+	for _, e := range env {
+		if len(e) > 5 && e[:5] == "TERM=" {
+			return true
+		}
+	}
+	return false
+}

@@ -2,8 +2,8 @@
 # The cross-platform checks (make cross, part of make lint): for each
 # GOOS/GOARCH in PLATFORMS, go build and go vet every package (vet also
 # type-checks the test files); for each in TEST_PLATFORMS, also vet with
-# the integration and soak tags, and compile and link every package's unit
-# tests without running them. No macOS or Windows machine runs anything
+# the integration and soak tags, compile and link every package's unit
+# tests without running them, and run $STATICCHECK if it is set. No macOS or Windows machine runs anything
 # here: this only proves that the code builds there. Test files that use Linux-only APIs are
 # tagged //go:build linux (or unix) and so are left out where they would
 # not build.
@@ -20,7 +20,7 @@ for p in $PLATFORMS; do
   GOOS=${p%/*} GOARCH=${p#*/} CGO_ENABLED=0 $GO vet ./...
 done
 for p in $TEST_PLATFORMS; do
-  echo "cross: compile unit tests for $p"
+  echo "cross: vet with tags, compile unit tests, staticcheck for $p"
   GOOS=${p%/*} GOARCH=${p#*/} CGO_ENABLED=0 $GO vet -tags 'integration soak' ./...
   # go test builds and links every package's test binary, in parallel,
   # and -exec true "runs" each one without running it (vet ran above).
@@ -28,5 +28,8 @@ for p in $TEST_PLATFORMS; do
     cat "$log"
     exit 1
   }
+  if [ -n "${STATICCHECK:-}" ] && [ -x "$STATICCHECK" ]; then
+    GOOS=${p%/*} GOARCH=${p#*/} CGO_ENABLED=0 "$STATICCHECK" ./...
+  fi
 done
 echo "cross: ok ($PLATFORMS; unit tests compiled for $TEST_PLATFORMS) in $(( $(date +%s) - start ))s"
