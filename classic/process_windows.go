@@ -33,8 +33,8 @@ func killGroup(p *os.Process, done <-chan struct{}) { p.Kill() }
 // pid 0 anyway).
 func ownGroup() int { return 0 }
 
-// terminating reports whether sig is one Windows can deliver, by
-// terminating the process, or an error saying it cannot.
+// terminating returns nil for the signals Windows can deliver (by
+// terminating the process), and an error saying so for the others.
 func terminating(sig syscall.Signal) error {
 	switch sig {
 	case syscall.SIGKILL, syscall.SIGINT, syscall.SIGTERM:

@@ -69,9 +69,9 @@ type SpawnOptions struct {
 // "stdio", RemoteAddr the command line.
 //
 // The child runs in a process group of its own, so that Close can stop it
-// and everything it started (on Windows, which has no process groups,
-// Close stops the child alone; see the package doc's Platforms). Deadlines, half-close and errors are as for
-// [Conn] (the pipes are pollable, so deadlines always work).
+// and everything it started. Deadlines, half-close and errors are as for
+// [Conn] (the pipes are pollable, so deadlines always work). Windows is
+// the exception on both counts: see the package doc's Platforms.
 //
 // A ChildConn is safe for concurrent use. The caller must Close it, also
 // after the child has exited, so that the child is reaped.
