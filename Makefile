@@ -120,8 +120,9 @@ lint:
 # Builds and vets every package for macOS (amd64, arm64), Windows (amd64)
 # and linux/arm64, and compiles (without running) the unit tests for
 # darwin/arm64 and windows/amd64: see scripts/cross.sh and README
-# "Platforms". About a minute with a warm build cache; from a cold one,
-# several (each platform compiles every dependency once). CROSS_STATICCHECK=1
+# "Platforms". About a minute with a warm build cache; about 8 minutes on
+# 2 cores from a cold one (each platform compiles every dependency once,
+# so a CI that keeps GOCACHE saves most of it). CROSS_STATICCHECK=1
 # also runs staticcheck for darwin/arm64 and windows/amd64 (about two
 # more minutes each from a cold cache).
 CROSS_PLATFORMS ?= darwin/amd64 darwin/arm64 windows/amd64 linux/arm64
