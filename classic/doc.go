@@ -55,4 +55,12 @@
 //     call may act on the link itself (never on what it points to).
 //   - The evaluator ([Evaluator], grant classic=eval), which runs Go code
 //     in the node's process.
+//
+// # Platforms
+//
+// The service runs on Unix (Linux, where it is tested, and macOS). It
+// builds on Windows, where process groups, signals and PTYs are missing:
+// Run's command is terminated alone when cancelled, Signal turns KILL, INT
+// and TERM into termination and refuses other signals and process groups,
+// RunTTY returns an error (use Run), and FileInfo carries no UID or GID.
 package classic

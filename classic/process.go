@@ -93,7 +93,9 @@ func (s *Service) track(p *os.Process) (untrack func()) {
 // could not start or was killed by a signal). The command runs in a
 // process group of its own; when the call is cancelled or the session
 // ends, the whole group is killed (SIGTERM, then SIGKILL after 2 s) — no
-// orphans. Under a root it needs AllowProcesses ([ErrProcessDenied]).
+// orphans. (On a Windows node, which has no process groups, the command
+// alone is terminated at once.) Under a root it needs AllowProcesses
+// ([ErrProcessDenied]).
 func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdout, stderr io.Writer) (status int, err error) {
 	defer func(start time.Time) {
 		audit(s.audit, "exec", err, "argv", boundedArgv(req.Argv), "status", status, "took", since(start))
@@ -114,7 +116,7 @@ func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdo
 		cmd.Env = append(cmd.Environ(), req.Env...)
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = groupAttr()
 	if err := cmd.Start(); err != nil {
 		return -1, err
 	}
@@ -123,7 +125,7 @@ func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdo
 	go func() {
 		select {
 		case <-ctx.Done():
-			killGroup(cmd.Process.Pid, done)
+			killGroup(cmd.Process, done)
 		case <-done:
 		}
 	}()
@@ -143,16 +145,6 @@ func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdo
 		return ee.ExitCode(), nil
 	}
 	return -1, err
-}
-
-// killGroup ends a process group: SIGTERM, then SIGKILL if it lingers.
-func killGroup(pid int, done <-chan struct{}) {
-	syscall.Kill(-pid, syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-	}
-	syscall.Kill(-pid, syscall.SIGKILL)
 }
 
 // Start starts a detached command: in a session of its own, with its
@@ -177,7 +169,7 @@ func (s *Service) Start(req RunRequest) (pid int, err error) {
 	if len(req.Env) > 0 {
 		cmd.Env = append(cmd.Environ(), req.Env...)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = sessionAttr()
 	if err := cmd.Start(); err != nil {
 		return -1, err
 	}
@@ -195,6 +187,8 @@ func (s *Service) Start(req RunRequest) (pid int, err error) {
 // (pid 1) or every process (0, -1). Under a root it needs AllowProcesses
 // ([ErrProcessDenied]), and then reaches only the processes this Service
 // started (Run, RunTTY, Start) and has not yet reaped, or their groups.
+// On a Windows node KILL, INT and TERM terminate the process, and other
+// signals and process groups are refused as unsupported.
 func (s *Service) Signal(pid int, sig string) (err error) {
 	defer func() { audit(s.audit, "signal", err, "pid", pid, "signal", bounded(sig)) }()
 	if err := s.mayRun(nil); err != nil {
@@ -209,11 +203,11 @@ func (s *Service) Signal(pid int, sig string) (err error) {
 		n = syscall.Signal(num)
 	}
 	self := os.Getpid()
-	if pid == 0 || pid == 1 || pid == -1 || pid == self || pid == -self || pid == -syscall.Getpgrp() {
+	if pid == 0 || pid == 1 || pid == -1 || pid == self || pid == -self || pid == -ownGroup() {
 		return fmt.Errorf("classic: refusing to signal pid %d: %w", pid, fs.ErrPermission)
 	}
 	if !s.confined() {
-		return syscall.Kill(pid, n)
+		return signalPid(pid, n)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -222,7 +216,7 @@ func (s *Service) Signal(pid int, sig string) (err error) {
 		return fmt.Errorf("classic: refusing to signal pid %d, which this service did not start: %w", pid, fs.ErrPermission)
 	}
 	if pid > 0 {
-		return p.Signal(n) // by pidfd: never a process that took over a reaped pid
+		return signalProc(p, n) // by pidfd or handle: never a process that took over a reaped pid
 	}
-	return syscall.Kill(pid, n) // the group is led by p, which is not reaped yet
+	return signalPid(pid, n) // the group is led by p, which is not reaped yet
 }

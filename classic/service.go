@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hopwire/hopwire/session"
@@ -204,8 +203,8 @@ func (s *Service) notRoot(op, name, p string) error {
 
 func infoOf(name string, fi fs.FileInfo, link string) FileInfo {
 	out := FileInfo{Name: name, Size: fi.Size(), Mode: uint32(fi.Mode()), ModTime: fi.ModTime().UTC(), IsDir: fi.IsDir(), UID: -1, GID: -1, Link: link}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		out.UID, out.GID = int(st.Uid), int(st.Gid)
+	if uid, gid, ok := owner(fi); ok {
+		out.UID, out.GID = uid, gid
 	}
 	return out
 }

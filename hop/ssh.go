@@ -142,7 +142,7 @@ func (d *Dialer) remoteHopwire(ctx context.Context, c *hssh.Client) (string, err
 	}
 	// The cache is ${XDG_CACHE_HOME:-~/.cache}/hopwire, as XDG says.
 	path := "${XDG_CACHE_HOME:-$HOME/.cache}/hopwire/hopwire-" + sum[:16]
-	if out, err := c.Run(ctx, "sha256sum "+path+" 2>/dev/null"); err == nil && strings.HasPrefix(string(out), sum) {
+	if out, err := c.Run(ctx, sha256Cmd(path)+" 2>/dev/null"); err == nil && strings.HasPrefix(string(out), sum) {
 		return path, nil // already there, and intact
 	}
 	f, err := os.Open(self)
@@ -158,16 +158,28 @@ func (d *Dialer) remoteHopwire(ctx context.Context, c *hssh.Client) (string, err
 	if err := c.Upload(ctx, f, dest, 0o755); err != nil {
 		return "", fmt.Errorf("zero-install: upload: %w", err)
 	}
-	out, err := c.Run(ctx, "sha256sum "+path)
+	out, err := c.Run(ctx, sha256Cmd(path))
 	if err != nil || !strings.HasPrefix(string(out), sum) {
 		return "", fmt.Errorf("zero-install: the uploaded binary does not check out (%q, %v)", out, err)
 	}
 	return path, nil
 }
 
-func localUname() string {
-	osName := map[string]string{"linux": "Linux", "darwin": "Darwin", "freebsd": "FreeBSD"}[runtime.GOOS]
-	arch := map[string]string{"amd64": "x86_64", "arm64": "aarch64", "386": "i686", "arm": "armv7l"}[runtime.GOARCH]
+func localUname() string { return unameOf(runtime.GOOS, runtime.GOARCH) }
+
+// sha256Cmd is the shell command that prints path's SHA-256 first:
+// sha256sum, or shasum on macOS, which has no sha256sum.
+func sha256Cmd(path string) string {
+	return "{ sha256sum " + path + " || shasum -a 256 " + path + "; }"
+}
+
+// unameOf is what `uname -sm` prints on a host of goos/goarch.
+func unameOf(goos, goarch string) string {
+	osName := map[string]string{"linux": "Linux", "darwin": "Darwin", "freebsd": "FreeBSD"}[goos]
+	arch := map[string]string{"amd64": "x86_64", "arm64": "aarch64", "386": "i686", "arm": "armv7l"}[goarch]
+	if goos == "darwin" && goarch == "arm64" {
+		arch = "arm64" // Apple silicon's uname -m
+	}
 	return osName + " " + arch
 }
 

@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -149,7 +148,7 @@ func (o *openSSH) jumpTo(jumps int) []string {
 func (o *openSSH) sshCmd(args ...string) *exec.Cmd {
 	cmd := exec.Command(o.ssh, args...)
 	cmd.Env = append(os.Environ(), "HOME="+o.dir, "SSH_AUTH_SOCK=")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // with its ProxyJump children
+	cmd.SysProcAttr = groupAttr() // with its ProxyJump children
 	return cmd
 }
 
@@ -234,7 +233,7 @@ func (o *openSSH) hopwireViaOpenSSH(b testing.TB, jumps int, dest string) chainD
 func startProcess(b testing.TB, what string, cmd *exec.Cmd, addr string) {
 	b.Helper()
 	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.SysProcAttr = groupAttr()
 	}
 	var log lockedBuffer
 	cmd.Stderr = &log
@@ -247,7 +246,7 @@ func startProcess(b testing.TB, what string, cmd *exec.Cmd, addr string) {
 		close(exited)
 	}()
 	b.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killGroup(cmd)
 		<-exited
 	})
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
@@ -277,7 +276,7 @@ func waitOrKill(cmd *exec.Cmd, d time.Duration) {
 	select {
 	case <-done:
 	case <-time.After(d):
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killGroup(cmd)
 		<-done
 	}
 }

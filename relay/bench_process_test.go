@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -322,12 +321,12 @@ func BenchmarkProcessExec(b *testing.B) {
 		sock := filepath.Join(b.TempDir(), "mux.sock")
 		bin := hopwireBinary(b)
 		mux := exec.Command(bin, append(append([]string{"--home", client, "mux", "--control", sock}, hopwireJump(addrs)...), target)...)
-		mux.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		mux.SysProcAttr = groupAttr()
 		if err := mux.Start(); err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() {
-			syscall.Kill(-mux.Process.Pid, syscall.SIGKILL)
+			killGroup(mux)
 			mux.Wait()
 		})
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {

@@ -7,8 +7,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // notifier tells systemd how a Type=notify service is doing (the
@@ -55,10 +53,9 @@ func (n *notifier) ready(addrs []string) (stopping func()) {
 // reloading reports RELOADING=1 (with the CLOCK_MONOTONIC time systemd
 // asks for) and returns the function that reports READY=1 again.
 func (n *notifier) reloading() (done func()) {
-	var ts unix.Timespec
 	msg := "RELOADING=1\nSTATUS=reloading"
-	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) == nil {
-		msg += fmt.Sprintf("\nMONOTONIC_USEC=%d", ts.Nano()/1000)
+	if usec, ok := monotonicUsec(); ok {
+		msg += fmt.Sprintf("\nMONOTONIC_USEC=%d", usec)
 	}
 	n.send(msg)
 	return func() { n.send("READY=1\nSTATUS=reloaded") }

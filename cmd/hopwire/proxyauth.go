@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 )
 
@@ -30,7 +31,9 @@ func loadProxyAuth(path string) (proxyUsers, error) {
 		return nil, fmt.Errorf("%w: --proxy-auth: %v", errUsage, err)
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
+	// Windows has ACLs, not mode bits (every writable file reads as 0666
+	// there), so the check is for Unix, as certs' key check is.
+	if fi, err := f.Stat(); err == nil && runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%w: --proxy-auth %s is readable by others (mode %04o): it holds passwords; run: chmod 600 %s", errUsage, path, fi.Mode().Perm(), path)
 	}
 	users := proxyUsers{}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -15,7 +13,8 @@ import (
 
 // runTTY runs req under a remote PTY. When stdin is a terminal it is put
 // in raw mode (keys, Ctrl-C included, go to the remote side) and restored
-// on the way out, and its size follows SIGWINCH.
+// on the way out, and its size follows SIGWINCH (on Windows, which has no
+// SIGWINCH, a poll of the console size).
 func runTTY(ctx context.Context, c *classic.Client, req classic.RunRequest, stdin io.Reader, stdout io.Writer) (int, error) {
 	rows, cols := 24, 80
 	var fd = -1
@@ -29,11 +28,11 @@ func runTTY(ctx context.Context, c *classic.Client, req classic.RunRequest, stdi
 			return -1, err
 		}
 		defer term.Restore(fd, old)
+		defer vtOutput(stdout)()
 	}
 	events := make(chan classic.TTYEvent, 4)
-	winch := make(chan os.Signal, 1)
-	signal.Notify(winch, syscall.SIGWINCH)
-	defer signal.Stop(winch)
+	winch, stopWinch := notifyResize(fd)
+	defer stopWinch()
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {

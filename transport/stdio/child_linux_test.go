@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -67,24 +66,6 @@ func waitExited(t *testing.T, c *stdio.ChildConn) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("child did not exit")
 	}
-}
-
-// lines collects stderr lines.
-type lines struct {
-	mu sync.Mutex
-	l  []string
-}
-
-func (l *lines) add(s string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.l = append(l.l, s)
-}
-
-func (l *lines) get() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]string(nil), l.l...)
 }
 
 func TestSpawnEcho(t *testing.T) {

@@ -29,8 +29,21 @@
 //
 // stdio is a leaf at the bottom of the stack (STYLE.md §1): it imports only
 // the standard library and knows nothing of sessions or hops. hop calls
-// Spawn for a stdio: hop; cmd calls TakeStdio. Spawn and TakeStdio are
-// Linux-only (the project targets Linux); Conn and Stdio are portable.
+// Spawn for a stdio: hop; cmd calls TakeStdio.
+//
+// # Platforms
+//
+// Conn and Stdio are portable. Spawn works on Linux, macOS and Windows:
+// on Linux the exited child is watched with waitid(WNOWAIT) and on macOS
+// with kqueue (EVFILT_PROC, NOTE_EXIT), both without reaping it, so that
+// its process group ID cannot be reused before Close signals the group.
+// Windows has no process groups and no SIGTERM: Close terminates the child
+// alone (by its handle, so never another process), processes it started
+// are not reached, and os.Pipe's pipes there are not pollable, so
+// deadlines do not work on a ChildConn. TakeStdio works on Linux and
+// macOS; elsewhere it returns an error wrapping errors.ErrUnsupported.
+// Only the Linux code runs in this module's tests; the macOS and Windows
+// code is compiled and vetted (make cross).
 //
 // # Who closes what
 //
@@ -58,5 +71,6 @@
 // # References
 //
 //   - setpgid(2), kill(2) with a negative pid, waitid(2) with WNOWAIT.
+//   - kqueue(2) on macOS: EVFILT_PROC with NOTE_EXIT.
 //   - os.Pipe and (*os.File).SetDeadline for pollable files.
 package stdio

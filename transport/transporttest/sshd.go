@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -166,7 +165,7 @@ func StartSSHD(t testing.TB, opts *SSHDOptions) *SSHD {
 		argv = append([]string{"ip", "netns", "exec", opts.Netns}, argv...)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownGroup(cmd)
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.WaitDelay = 5 * time.Second // should a child outlive the group kill holding the log pipe
@@ -178,7 +177,7 @@ func StartSSHD(t testing.TB, opts *SSHDOptions) *SSHD {
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			killGroup(cmd)
 			<-exited
 		})
 	}
