@@ -22,8 +22,8 @@
 //     peers the transport authenticated (result ok or error) and their
 //     time from that authentication to a ready RPC session.
 //   - hopwire_streams_open, hopwire_streams_opened_total{kind}: streams
-//     open on the links; streams peers opened, rpc (one a session) and
-//     connect.
+//     open on the links; streams peers opened, rpc (one a session),
+//     connect and data (io.Reader and io.Writer values of calls).
 //   - hopwire_relayed_bytes_total{direction}: bytes relayed by connect
 //     streams and remote forwards, up (from the side that opened the
 //     connection) and down; a stream connection is counted when it ends

@@ -62,7 +62,7 @@ func newMetrics(s *Server) *metrics {
 	}, []string{"transport"})
 	m.streamsOpened = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hopwire_streams_opened_total",
-		Help: "Streams peers opened on this node, by kind: rpc (one per session) and connect (tcp, udp, exec, agent forwarding).",
+		Help: "Streams peers opened on this node, by kind: rpc (one per session), connect (tcp, udp, exec, agent forwarding) and data (io.Reader and io.Writer values of calls).",
 	}, []string{"kind"})
 	relayed := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hopwire_relayed_bytes_total",
@@ -82,7 +82,7 @@ func newMetrics(s *Server) *metrics {
 			m.decisions.WithLabelValues(string(c), r) // present at 0, so a rate has a start
 		}
 	}
-	for _, k := range []string{"rpc", "connect"} {
+	for _, k := range []string{"rpc", "connect", "data"} {
 		m.streamsOpened.WithLabelValues(k)
 	}
 	m.rpcCalls = prometheus.NewCounterVec(prometheus.CounterOpts{

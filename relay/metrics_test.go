@@ -154,6 +154,10 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	if _, err := route.Target().Service(classic.ServiceName).Call(ctx, "MkdirAll", dir, uint32(0o755)); err != nil {
 		t.Fatal(err)
 	}
+	// A data stream: a file written through an io.Reader argument.
+	if _, err := route.Target().Service(classic.ServiceName).Call(ctx, "WriteFile", filepath.Join(dir, "f"), strings.NewReader("data"), uint32(0o644)); err != nil {
+		t.Fatal(err)
+	}
 	// Calls by service and method; a peer's made-up names are "unknown".
 	if _, err := route.Target().Service("node").Call(ctx, "Info"); err != nil {
 		t.Fatal(err)

@@ -420,6 +420,12 @@ func (s *Server) serveLink(l *session.Link, transport string, start time.Time, n
 	}
 	node := &nodeService{s: s, peer: peer, ready: make(chan struct{})}
 	opts.Services = map[string]any{"node": node}
+	dataOpened := s.metrics.streamsOpened.WithLabelValues("data")
+	if prev := opts.OnDataStream; prev != nil {
+		opts.OnDataStream = func() { dataOpened.Inc(); prev() }
+	} else {
+		opts.OnDataStream = dataOpened.Inc
+	}
 	if prev := opts.OnCall; prev != nil {
 		opts.OnCall = func(service, method string, took time.Duration, failed bool) {
 			s.metrics.call(service, method, took, failed)

@@ -54,6 +54,10 @@ type Options struct {
 	// it took, and whether it failed. It runs on the call's goroutine:
 	// it must be quick (a metric).
 	OnCall func(service, method string, took time.Duration, failed bool)
+	// OnDataStream, if set, is told of every data stream the peer opened
+	// (an io.Reader or io.Writer value on its way), before it is paired
+	// with its call. It must be quick (a metric).
+	OnDataStream func()
 	// Accept receives streams of kinds the Conn does not handle itself
 	// (KindConnect). It owns the stream, and must not block: it runs on
 	// the session's accept loop (start a goroutine). nil refuses them.
@@ -861,6 +865,9 @@ func (c *Conn) acceptLoop(rpcCh chan<- *Stream) {
 			if len(s.Header()) != 8 {
 				s.Abort(AbortProtocol, "data stream header must be 8 bytes")
 				continue
+			}
+			if c.opts.OnDataStream != nil {
+				c.opts.OnDataStream()
 			}
 			c.dataArrived(binary.BigEndian.Uint64(s.Header()), s)
 		default:
