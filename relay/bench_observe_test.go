@@ -131,9 +131,4 @@ func scrapeEvery(b *testing.B, url string, i int) {
 }
 
 // scrapeInterval is how often the benchmark's scraper reads /metrics.
-var scrapeInterval = func() time.Duration {
-	if d, err := time.ParseDuration(os.Getenv("HOPWIRE_SCRAPE")); err == nil {
-		return d
-	}
-	return 100 * time.Millisecond
-}()
+const scrapeInterval = 100 * time.Millisecond

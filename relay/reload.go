@@ -2,6 +2,8 @@ package relay
 
 import (
 	"errors"
+	"maps"
+	"slices"
 
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/session"
@@ -61,11 +63,7 @@ func (s *Server) SetIdentity(id *certs.Identity) error {
 func (s *Server) sessions() []*session.Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	conns := make([]*session.Conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	return conns
+	return slices.Collect(maps.Keys(s.conns))
 }
 
 // hasGrants reports whether any grant names peer.

@@ -770,14 +770,8 @@ func (s *Server) Revalidate() int {
 	if store == nil {
 		return 0
 	}
-	s.mu.Lock()
-	conns := make([]*session.Conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
 	closed := 0
-	for _, c := range conns {
+	for _, c := range s.sessions() {
 		p := c.Link().Peer()
 		if p.Fingerprint == "" || p.Principal == "stdio" || strings.HasPrefix(p.Principal, "ssh:") {
 			continue

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/hop"
@@ -295,14 +296,20 @@ func (b *byteSize) String() string {
 }
 
 func (b *byteSize) Set(s string) error {
-	num := strings.TrimRight(s, "BbiKkMmGg")
-	unit := strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(s[len(num):], "B"), "iB"))
-	unit = strings.TrimSuffix(unit, "i")
-	mult := map[string]int64{"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[unit]
-	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	num := strings.TrimRightFunc(s, unicode.IsLetter)
+	mult := byteUnits[strings.ToLower(s[len(num):])]
+	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || mult == 0 || n < 0 || n > (1<<62)/mult {
 		return fmt.Errorf("want a number of bytes such as 512MiB, not %q", s)
 	}
 	*b = byteSize(n * mult)
 	return nil
+}
+
+// byteUnits are the units byteSize takes, each binary.
+var byteUnits = map[string]int64{
+	"": 1, "b": 1,
+	"k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
+	"m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
+	"g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
 }
