@@ -121,16 +121,9 @@ func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdo
 		return -1, err
 	}
 	defer s.track(cmd.Process)()
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			killGroup(cmd.Process, done)
-		case <-done:
-		}
-	}()
+	stop := killGroupOnCancel(ctx, cmd.Process)
 	err = cmd.Wait()
-	close(done)
+	stop()
 	if err == nil {
 		return 0, nil
 	}
@@ -145,6 +138,20 @@ func (s *Service) Run(ctx context.Context, req RunRequest, stdin io.Reader, stdo
 		return ee.ExitCode(), nil
 	}
 	return -1, err
+}
+
+// killGroupOnCancel ends p's process group (killGroup) if ctx ends
+// before stop is called; stop is called once p has been waited for.
+func killGroupOnCancel(ctx context.Context, p *os.Process) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			killGroup(p, done)
+		case <-done:
+		}
+	}()
+	return func() { close(done) }
 }
 
 // Start starts a detached command: in a session of its own, with its

@@ -59,16 +59,9 @@ func (s *Service) runTTY(ctx context.Context, req RunRequest, dir string, rows, 
 		io.Copy(stdout, ptmx) // ends with EIO once the command and its children are gone
 		close(copied)
 	}()
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			killGroup(cmd.Process, done)
-		case <-done:
-		}
-	}()
+	stop := killGroupOnCancel(ctx, cmd.Process)
 	err = cmd.Wait()
-	close(done)
+	stop()
 	// The output the command left in the terminal is read to the end
 	// (EIO once every holder of the terminal is gone); what lingers gets
 	// a hangup, and the terminal is closed after a grace period.
