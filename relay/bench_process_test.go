@@ -79,7 +79,8 @@ type procVariant struct {
 }
 
 // procVariants: hopwire and OpenSSH with 2, 1 and 0 relays (jump hosts),
-// each pair interleaved by name so -count rounds alternate them.
+// each pair interleaved by name so -count rounds alternate them; then the
+// floor of each shape (plainProcChain).
 var procVariants = []procVariant{
 	{"hopwire", hopwireProcChain(2)},
 	{"openssh", opensshProcChain(2)},
@@ -87,6 +88,9 @@ var procVariants = []procVariant{
 	{"openssh-1jump", opensshProcChain(1)},
 	{"hopwire-0jump", hopwireProcChain(0)},
 	{"openssh-0jump", opensshProcChain(0)},
+	{"floor", plainProcChain(2)},
+	{"floor-1jump", plainProcChain(1)},
+	{"floor-0jump", plainProcChain(0)},
 }
 
 // hopwireCLI runs the hopwire binary with args and returns its stdout.
@@ -179,6 +183,40 @@ func opensshProcChain(jumps int) func(testing.TB, string) *procChain {
 		o := startOpenSSHWith(b, jumps, "Ciphers "+sshCipher)
 		return &procChain{dial: o.forward(b, jumps, dest), nodes: o.pgids}
 	}
+}
+
+// plainProcChain is the floor a chain of relays+2 processes stands on: as
+// many plain TCP relay processes as hopwire runs for that shape (the
+// client's forward, the relays, the target), each socat forwarding bytes
+// with no encryption, no multiplexing and no authentication, in C with a
+// poll loop. Nothing that relays through that many processes on this
+// machine can answer faster or, per core, move more: each hop costs a
+// process wake-up and a loopback write that runs the receiver's TCP
+// stack. The round-trip goals are read against it (README, "What to
+// expect").
+func plainProcChain(relays int) func(testing.TB, string) *procChain {
+	return func(b testing.TB, dest string) *procChain {
+		if _, err := exec.LookPath("socat"); err != nil {
+			b.Skip("skipped: the floor rows need socat (apt-get install socat)")
+		}
+		next := dest
+		var pgids []int
+		for range relays + 2 {
+			local := net.JoinHostPort("127.0.0.1", freeTCPPort(b, "127.0.0.1"))
+			cmd := exec.Command("socat", "-b", "262144",
+				"TCP-LISTEN:"+portOf(local)+",bind=127.0.0.1,reuseaddr,fork,nodelay",
+				"TCP:"+next+",nodelay")
+			startProcess(b, "socat", cmd, local)
+			pgids = append(pgids, cmd.Process.Pid)
+			next = local
+		}
+		return &procChain{dial: localDialer(next), nodes: pgids}
+	}
+}
+
+func portOf(hostport string) string {
+	_, port, _ := net.SplitHostPort(hostport)
+	return port
 }
 
 func localDialer(local string) chainDialer {
