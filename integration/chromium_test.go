@@ -110,7 +110,7 @@ func TestStatusPageChromium(t *testing.T) {
 	for _, want := range []string{
 		`<span id="node-name">relay</span>`,
 		`<td class="agent-name">a1</td>`, `<td class="agent-name">a2</td>`,
-		`<b id="n-links">3</b>`, `<b id="n-agents">2</b>`, `<b id="n-forwards">1</b>`, `<b id="n-denials">1</b>`,
+		`<b id="n-links">4</b>`, `<b id="n-agents">2</b>`, `<b id="n-forwards">1</b>`, `<b id="n-denials">1</b>`,
 		`<tr class="denial">`,
 		`<td class="dest"><code>` + echo + `</code>`,
 		`<svg id="topology-svg"`,

@@ -63,8 +63,9 @@ func TestSetPolicyUnderTraffic(t *testing.T) {
 	}
 
 	// No grant left: the session goes.
-	if closed := n.srv.SetPolicy(NewPolicy(nil)); closed != 1 {
-		t.Fatalf("SetPolicy without the client's grants closed %d sessions, want 1", closed)
+	// Both the route's links go: its RPC link and its connections' own.
+	if closed := n.srv.SetPolicy(NewPolicy(nil)); closed != 2 {
+		t.Fatalf("SetPolicy without the client's grants closed %d sessions, want 2", closed)
 	}
 	select {
 	case <-route.Target().Done():

@@ -55,7 +55,11 @@ func TestSpliceUpstreamIgnoringFIN(t *testing.T) {
 			})
 
 			ctx := t.Context()
-			route, err := dialer(client, node).Dial(ctx, nil, mustAddr(t, node.url))
+			// One link: the baseline below is taken before the first
+			// connection, which would otherwise open the route's data link.
+			d := dialer(client, node)
+			d.OneLink = true
+			route, err := d.Dial(ctx, nil, mustAddr(t, node.url))
 			if err != nil {
 				t.Fatal(err)
 			}

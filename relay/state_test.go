@@ -96,7 +96,9 @@ func TestStateEndpoint(t *testing.T) {
 	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
 		t.Fatal(err)
 	}
-	st := waitState(t, sock, "a session with a stream", func(s State) bool { return s.Sessions == 1 && s.Streams >= 2 })
+	// The route's RPC session and its connections' own (hop.Route's data
+	// link), with the connect stream on it.
+	st := waitState(t, sock, "two sessions with a connect stream", func(s State) bool { return s.Sessions == 2 && s.Streams >= 3 })
 	if st.Refs != 0 {
 		t.Errorf("refs %d with no reference exported", st.Refs)
 	}
