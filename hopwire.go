@@ -62,6 +62,11 @@ type Options struct {
 	// it while they are up (hop.Prefixes): a program that reaches many
 	// targets behind the same relays opens one link per relay.
 	Prefixes *hop.Prefixes
+	// OneLink keeps the connections of DialContext on the target's RPC
+	// link instead of a second link of their own (hop.Dialer.OneLink):
+	// one link per client, but calls then queue behind bulk data on
+	// those connections at every relay.
+	OneLink bool
 	// NoUpload forbids uploading this binary to an ssh:// target that
 	// lacks hopwire.
 	NoUpload bool
@@ -147,6 +152,7 @@ func NewDialer(opts *Options) (*hop.Dialer, error) {
 		SSH:      o.SSH,
 		NoUpload: o.NoUpload,
 		Prefixes: o.Prefixes,
+		OneLink:  o.OneLink,
 	}
 	if d.SSH != nil && d.SSH.Logger == nil {
 		s := *d.SSH
