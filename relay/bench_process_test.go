@@ -350,6 +350,18 @@ func BenchmarkProcessExec(b *testing.B) {
 			}
 		}
 	})
+	b.Run("hopwire-start", func(b *testing.B) {
+		// The floor of any hopwire command: starting the process
+		// (`hopwire version`: the runtime and every package's init),
+		// which an exec through a mux pays too.
+		bin := hopwireBinary(b)
+		b.ResetTimer()
+		for range b.N {
+			if out, err := exec.Command(bin, "version").CombinedOutput(); err != nil {
+				b.Fatalf("hopwire version: %v: %s", err, out)
+			}
+		}
+	})
 	b.Run("hopwire-mux", func(b *testing.B) {
 		// The same exec, riding a `hopwire mux` that holds the chain
 		// (ssh's ControlMaster): no handshake, no chain setup.

@@ -147,6 +147,8 @@ var Figures = []Figure{
 		Bench: "BenchmarkProcessExec/hopwire", Ref: "BenchmarkProcessExec/openssh", RefName: "OpenSSH ssh -J j1,j2 target true", Unit: "ns/op"},
 	{Group: "Chains (real processes)", Name: "exec of true, 2 relays, through a running hopwire mux", Pkg: "relay",
 		Bench: "BenchmarkProcessExec/hopwire-mux", Ref: "BenchmarkProcessExec/hopwire", RefName: "the same exec, cold", Unit: "ns/op", Goal: "≤0.2"},
+	{Group: "Chains (real processes)", Name: "the floor of that row: starting the hopwire process", Pkg: "relay",
+		Bench: "BenchmarkProcessExec/hopwire-start", Ref: "BenchmarkProcessExec/hopwire", RefName: "the same exec, cold", Unit: "ns/op"},
 	{Group: "Chains (real processes)", Name: "1 GiB put, 2 relays", Pkg: "relay",
 		Bench: "BenchmarkProcessPut/hopwire", Ref: "BenchmarkProcessPut/openssh", RefName: "OpenSSH scp -J j1,j2", Unit: "MB/s"},
 
