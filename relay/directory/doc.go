@@ -41,12 +41,12 @@
 //
 // A fleet (named by [Options.Fleet], default "hopwire") has two buckets:
 //
-//   - Fleet-relays, whose age limit is the lease: one key per relay (its
-//     ID), holding its address and incarnation. Each relay writes its key
+//   - <fleet>-relays (hopwire-relays by default), whose age limit is the
+//     lease: one key per relay (its ID), holding its address and incarnation. Each relay writes its key
 //     again every third of the lease. Renewal thus costs one write per
 //     relay per period, however many agents the relay has: 10,000 agents
 //     cost nothing extra.
-//   - Fleet-agents, with no age limit: one key per agent name, holding the
+//   - <fleet>-agents, with no age limit: one key per agent name, holding the
 //     agent's fingerprint, its home relay's ID, address and incarnation.
 //
 // An entry is alive while the heartbeat of the relay incarnation that wrote
@@ -54,7 +54,9 @@
 // opened its directory ([RelayInfo.Since]): when a relay restarts, the
 // entries of its previous run die as soon as the new run's heartbeat is
 // seen, rather than a lease later, and those of its agents that reconnect
-// register again.
+// register again. (Runs are ordered by the relay host's own clock; should
+// it step back across a restart, the old entries merely wait out the
+// lease.)
 //
 // Each relay watches the relays bucket and keeps the heartbeats in memory,
 // so a Lookup is one read of the agent's key plus a local check. On this
@@ -81,10 +83,11 @@
 // Calls fail at once with an error wrapping [ErrUnavailable] that names the
 // server, or at their ctx's deadline if the server stops answering without
 // closing the connection; what the caller already holds (sessions, links)
-// is not affected. The client reconnects by itself, every quarter second
-// or so, for ever. On reconnecting, a relay renews its heartbeat at once,
-// restarts its watch, and declares nothing dead for one lease, since
-// heartbeats may have expired while nobody could renew them. As a last
+// is not affected. The client reconnects by itself, trying every quarter
+// to half second, for ever. From the moment the connection drops until a
+// lease after its watch is running again, a relay declares nothing dead,
+// since heartbeats may have expired while nobody could renew them; on
+// reconnecting it renews its heartbeat at once. As a last
 // safety, after renewals have failed, a relay writes again those of its
 // own entries the store no longer has (only where the key is absent, so
 // a name that moved or was taken stays where it is).

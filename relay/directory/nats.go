@@ -28,7 +28,7 @@ type Options struct {
 	// by the first relay to open them; a relay configured otherwise uses
 	// the fleet's and logs a warning.
 	Lease time.Duration
-	// Fleet names the fleet's buckets (Fleet-relays, Fleet-agents), so
+	// Fleet names the fleet's buckets (<fleet>-relays, <fleet>-agents), so
 	// that several fleets can share one NATS account: letters, digits,
 	// '-' and '_', at most 32. Default "hopwire".
 	Fleet string
