@@ -1,0 +1,154 @@
+package directory
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// natsServer is a real nats-server process (Debian's package), with
+// JetStream storing in a directory of the test's, so that it can be killed
+// and started again on the same port with its data.
+type natsServer struct {
+	t    testing.TB
+	bin  string
+	dir  string
+	port int
+	js   bool
+	URL  string
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+	out *syncBuffer
+}
+
+// needNATS returns the nats-server binary. Without it the test fails in CI
+// (CI set, as .ci/run does, which installs it) and skips elsewhere, like
+// integration's needTool.
+func needNATS(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("nats-server")
+	if err == nil {
+		return p
+	}
+	msg := "needs nats-server: apt-get install -y nats-server (.ci/run installs it)"
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg + "; CI is set, so this fails rather than skips")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// startNATS starts a server with JetStream on a free loopback port;
+// t.Cleanup kills it.
+func startNATS(t testing.TB) *natsServer {
+	t.Helper()
+	return startNATSWith(t, true)
+}
+
+// startNATSWith starts a server with JetStream or without.
+func startNATSWith(t testing.TB, js bool) *natsServer {
+	t.Helper()
+	s := &natsServer{t: t, bin: needNATS(t), dir: t.TempDir(), js: js}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	s.URL = fmt.Sprintf("nats://127.0.0.1:%d", s.port)
+	s.start()
+	t.Cleanup(s.kill)
+	return s
+}
+
+// start runs the server and waits until it is ready for clients.
+func (s *natsServer) start() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := &syncBuffer{}
+	args := []string{"-a", "127.0.0.1", "-p", strconv.Itoa(s.port)}
+	if s.js {
+		args = append(args, "-js", "-sd", s.dir)
+	}
+	cmd := exec.Command(s.bin, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.cmd, s.out = cmd, out
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "Server is ready") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			s.cmd = nil
+			s.t.Fatalf("nats-server did not become ready:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// kill stops the server with SIGKILL, as a crash would.
+func (s *natsServer) kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+	s.cmd = nil
+}
+
+// syncBuffer is a bytes.Buffer a process writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// eventually polls cond every 20 ms until it holds or within has passed.
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ctxFor returns a context of the test's bounded by d.
+func ctxFor(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
