@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/hopwire/hopwire/hop"
@@ -18,6 +19,25 @@ import (
 // breaks it re-dials with exponential backoff (1s up to 30s) until ctx
 // ends. ready, if not nil, is called after each successful registration.
 func (s *Server) RunAgent(ctx context.Context, d *hop.Dialer, via []hop.Addr, relay hop.Addr, name string, ready func()) error {
+	var at func(hop.Addr)
+	if ready != nil {
+		at = func(hop.Addr) { ready() }
+	}
+	return s.RunAgentAt(ctx, d, via, []hop.Addr{relay}, name, at)
+}
+
+// RunAgentAt is RunAgent with several relays, a fleet's: the agent
+// registers at the first it reaches, and when that link breaks or the
+// relay cannot be reached it goes on to the next at once, waiting (with
+// RunAgent's backoff) only after every relay of the list failed in turn.
+// The fleet's directory follows it to its new relay. ready, if not nil,
+// is called with the relay after each successful registration. A relay
+// whose policy refuses the registration ends RunAgentAt when it is the
+// only one.
+func (s *Server) RunAgentAt(ctx context.Context, d *hop.Dialer, via []hop.Addr, relays []hop.Addr, name string, ready func(relay hop.Addr)) error {
+	if len(relays) == 0 {
+		return errors.New("relay: an agent needs a relay to register at")
+	}
 	dd := *d
 	var opts session.Options
 	if d.Session != nil {
@@ -31,20 +51,27 @@ func (s *Server) RunAgent(ctx context.Context, d *hop.Dialer, via []hop.Addr, re
 		}()
 	}
 	dd.Session = &opts
+	var cur atomic.Int32 // the relay tried now
 	rd := hop.NewRedialer(nil, func(ctx context.Context) (*hop.Route, error) {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		return dd.Dial(ctx, via, relay)
+		return dd.Dial(ctx, via, relays[cur.Load()])
 	})
 	defer rd.Close()
 	var b agentBackoff
+	failed := 0 // relays that failed in a row
 	for {
 		start := time.Now()
-		err := s.agentOnce(ctx, rd, relay, name, ready)
+		relay := relays[cur.Load()]
+		var at func()
+		if ready != nil {
+			at = func() { ready(relay) }
+		}
+		err := s.agentOnce(ctx, rd, relay, name, at)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if errors.Is(err, ErrDenied) {
+		if errors.Is(err, ErrDenied) && len(relays) == 1 {
 			return err // the relay will not change its mind by itself
 		}
 		if hop.RefusedByPeer(err) && s.opts.Identity != nil {
@@ -52,8 +79,20 @@ func (s *Server) RunAgent(ctx context.Context, d *hop.Dialer, via []hop.Addr, re
 			s.log.Warn("the relay refused this agent's key; its operator can authorize it", "relay", relay.String(), "fp", fp,
 				"run on the relay", "hopwire trust --authorized "+fp+" "+name)
 		}
+		if time.Since(start) >= agentStable {
+			failed = 0
+		}
+		failed++
+		if len(relays) > 1 {
+			cur.Store(int32((int(cur.Load()) + 1) % len(relays)))
+			if failed < len(relays) {
+				s.log.Warn("agent link down; trying the next relay", "relay", relay.String(), "next", relays[cur.Load()].String(), "err", err)
+				continue
+			}
+		}
+		failed = 0
 		wait := b.next(time.Since(start))
-		s.log.Warn("agent link down; re-dialing", "relay", relay.String(), "in", wait.Round(time.Millisecond), "err", err)
+		s.log.Warn("agent link down; re-dialing", "relay", relays[cur.Load()].String(), "in", wait.Round(time.Millisecond), "err", err)
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():

@@ -77,7 +77,7 @@ func newMetrics(s *Server) *metrics {
 		Name: "hopwire_classic_operations_total",
 		Help: "Classic administration actions carried out on this node (exec, put, rm, eval, ...), by action and result (ok, error).",
 	}, []string{"action", "result"})
-	for _, c := range []Capability{CapConnect, CapExec, CapRegister, CapClassic, CapForwardRemote} {
+	for _, c := range []Capability{CapConnect, CapExec, CapRegister, CapClassic, CapForwardRemote, CapRelay} {
 		for _, r := range []string{allow, deny} {
 			m.decisions.WithLabelValues(string(c), r) // present at 0, so a rate has a start
 		}

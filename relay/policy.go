@@ -24,9 +24,10 @@ const (
 	CapRegister      Capability = "register"       // register as an agent; scope: a name pattern (default any)
 	CapClassic       Capability = "classic"        // classic administration; scope "eval" also allows execute
 	CapForwardRemote Capability = "forward-remote" // -R forwards; scope HOST_OR_CIDR[:PORT|:LOW-HIGH] of the bind address
+	CapRelay         Capability = "relay"          // a relay of the fleet: reach the agents registered here for its clients; no scope
 )
 
-var capabilities = []Capability{CapConnect, CapExec, CapRegister, CapClassic, CapForwardRemote}
+var capabilities = []Capability{CapConnect, CapExec, CapRegister, CapClassic, CapForwardRemote, CapRelay}
 
 // Grant is one --grant PRINCIPAL:CAPABILITY[=SCOPE] rule.
 type Grant struct {
@@ -104,6 +105,10 @@ func ParseGrant(s string) (*Grant, error) {
 			if _, err := path.Match(scope, ""); err != nil {
 				return nil, fmt.Errorf("relay: grant %q: %w", s, err)
 			}
+		}
+	case CapRelay:
+		if hasScope {
+			return nil, fmt.Errorf("relay: grant %q: relay takes no scope", s)
 		}
 	}
 	return g, nil
@@ -422,6 +427,19 @@ func (p *Policy) AllowRegister(peer session.Peer, name string) (*Grant, error) {
 		}
 	}
 	return nil, &DeniedError{Principal: peer.Principal, Fingerprint: peer.Fingerprint, Capability: CapRegister, Target: name}
+}
+
+// AllowRelay checks that peer is a relay of this node's fleet: its
+// requests for agents are served from the agents registered here, and
+// from nowhere else (a mesh link is one hop; no request goes round the
+// fleet).
+func (p *Policy) AllowRelay(peer session.Peer) (*Grant, error) {
+	for _, g := range p.grants {
+		if g.Capability == CapRelay && certs.Matches(g.Principal, peer.Principal, peer.Fingerprint) {
+			return g, nil
+		}
+	}
+	return nil, &DeniedError{Principal: peer.Principal, Fingerprint: peer.Fingerprint, Capability: CapRelay, Target: "the fleet's agents"}
 }
 
 // AllowClassic checks classic administration; eval asks for execute too.

@@ -21,6 +21,7 @@ import (
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/classic"
 	"github.com/hopwire/hopwire/hop"
+	"github.com/hopwire/hopwire/relay/directory"
 	"github.com/hopwire/hopwire/session"
 	"github.com/hopwire/hopwire/session/connect"
 	"github.com/hopwire/hopwire/transport/stdio"
@@ -95,6 +96,19 @@ type Options struct {
 	// negative: no budget). While it is spent, new links and new streams
 	// (pings excepted) are refused. See [session.Budget].
 	MemoryBudget int64
+	// Fleet, if set, joins the node to a fleet of relays that share a
+	// directory (see "Fleets" in the package doc): Start calls it, once
+	// the listeners are up, with this relay's ID (its key's fingerprint)
+	// and FleetAddr, and with hooks for the node's metrics; the node
+	// records the agents registered here in the directory it returns,
+	// reaches the fleet's other agents through it, and closes it when
+	// the node stops. nil: the node's agents are its own (the
+	// single-relay default).
+	Fleet func(ctx context.Context, self directory.RelayInfo, m directory.Metrics) (directory.Directory, error)
+	// FleetAddr is the hop address other relays of the fleet reach this
+	// one at (default: its first listener's, which must then name a host,
+	// not a wildcard address).
+	FleetAddr string
 }
 
 // Server is a running node. It is safe for concurrent use.
@@ -121,6 +135,8 @@ type Server struct {
 	adm     *admission
 	book    *statusBook // who and what, for the status page
 	started time.Time
+	fleet   atomic.Pointer[fleet] // nil: not in a fleet
+	fleetUp chan struct{}         // closed once Start has joined the fleet (or there is none)
 
 	resolver *net.Resolver // of CONNECT's dialer; nil: net.DefaultResolver (tests count its lookups)
 }
@@ -152,7 +168,7 @@ func New(opts *Options) (*Server, error) {
 	}
 	s := &Server{opts: o, log: o.Logger.With("node", o.Name),
 		conns: make(map[*session.Conn]string), agents: make(map[string]*session.Conn), adm: newAdmission(&o),
-		book: newStatusBook(), started: time.Now()}
+		book: newStatusBook(), started: time.Now(), fleetUp: make(chan struct{})}
 	s.policy.Store(p)
 	if o.Identity != nil {
 		s.identity.Store(o.Identity)
@@ -193,7 +209,53 @@ func (s *Server) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := s.joinFleet(ctx); err != nil {
+		s.Close()
+		return err
+	}
+	close(s.fleetUp)
 	s.ready.Store(true)
+	return nil
+}
+
+// joinFleet opens the fleet's directory (Options.Fleet), if any.
+func (s *Server) joinFleet(ctx context.Context) error {
+	if s.opts.Fleet == nil {
+		return nil
+	}
+	id := s.Identity()
+	if id == nil {
+		return errors.New("relay: a fleet relay needs an identity: its key's fingerprint is its ID in the fleet")
+	}
+	addr := s.opts.FleetAddr
+	if addr == "" {
+		addrs := s.Addrs()
+		if len(addrs) == 0 {
+			return errors.New("relay: a fleet relay needs a listener or a fleet address where the fleet's other relays reach it")
+		}
+		a, err := hop.Parse(addrs[0])
+		if err != nil {
+			return fmt.Errorf("relay: fleet address %s: %w", addrs[0], err)
+		}
+		if ip, err := netip.ParseAddr(strings.Trim(a.Host, "[]")); err == nil && ip.IsUnspecified() {
+			return fmt.Errorf("relay: the first listener %s names no host the fleet's other relays could dial: give the fleet address (--fleet-addr tls://HOST:PORT)", addrs[0])
+		}
+		addr = addrs[0]
+	} else if _, err := hop.Parse(addr); err != nil {
+		return fmt.Errorf("relay: fleet address: %w", err)
+	}
+	dir, err := s.opts.Fleet(ctx, directory.RelayInfo{ID: id.Fingerprint(), Addr: addr}, directoryMetrics(s))
+	if err != nil {
+		return fmt.Errorf("relay: joining the fleet: %w", err)
+	}
+	f := newFleet(s, dir, id.Fingerprint())
+	s.fleet.Store(f)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f.run()
+	}()
+	s.log.Info("joined the fleet", "addr", addr, "id", id.Fingerprint())
 	return nil
 }
 
@@ -230,6 +292,9 @@ func (s *Server) Close() error {
 		c.Close()
 	}
 	s.wg.Wait()
+	if f := s.fleet.Load(); f != nil {
+		f.dir.Close()
+	}
 	if s.state != nil {
 		s.state.close()
 	}
@@ -496,13 +561,20 @@ func (s *Server) serveLink(l *session.Link, transport string, start time.Time, n
 	conn.Close()
 	s.mu.Lock()
 	delete(s.conns, conn)
+	var gone []string
 	for name, a := range s.agents {
 		if a == conn {
 			delete(s.agents, name)
+			gone = append(gone, name)
 			log.Info("agent gone", "agent", name)
 		}
 	}
 	s.mu.Unlock()
+	if f := s.fleet.Load(); f != nil {
+		for _, name := range gone {
+			f.unregister(name, peer.Fingerprint)
+		}
+	}
 	if err := conn.Err(); err == nil || err == session.ErrLinkClosed || errors.Is(err, io.EOF) {
 		log.Info("link down", "reason", "closed") // a client that left is no error
 	} else {
@@ -593,7 +665,7 @@ func (s *Server) connectServer(log *slog.Logger) *connect.Server {
 				}
 				return &spawned{ChildConn: c, said: said}, nil
 			case connect.Agent:
-				return s.reachAgent(ctx, req.Address)
+				return s.reachAgent(ctx, peer, req.Address)
 			}
 			return nil, fmt.Errorf("relay: connect network %s is not served here", req.Network)
 		},
@@ -721,17 +793,93 @@ func (n *nodeService) Register(ctx context.Context, name string) error {
 		return err
 	}
 	n.s.mu.Lock()
-	defer n.s.mu.Unlock()
 	if old, ok := n.s.agents[name]; ok && old != n.conn {
 		select {
 		case <-old.Done():
 		default:
+			n.s.mu.Unlock()
 			return fmt.Errorf("relay: agent name %q is taken", name)
 		}
 	}
 	n.s.agents[name] = n.conn
+	n.s.mu.Unlock()
+	select {
+	case <-n.s.fleetUp:
+	case <-ctx.Done():
+		n.forget(name)
+		return ctx.Err()
+	}
+	if f := n.s.fleet.Load(); f != nil {
+		if err := f.register(ctx, name, n.peer.Fingerprint); err != nil {
+			n.forget(name)
+			n.s.log.Warn("register refused", "agent", name, "peer", n.peer.Principal, "err", err)
+			return err
+		}
+	}
 	n.s.log.Info("agent registered", "agent", name, "peer", n.peer.Principal)
 	return nil
+}
+
+// forget undoes this link's registration of name (refused by the fleet).
+func (n *nodeService) forget(name string) {
+	n.s.mu.Lock()
+	if n.s.agents[name] == n.conn {
+		delete(n.s.agents, name)
+	}
+	n.s.mu.Unlock()
+}
+
+// dropAgent forgets the agent called name if it is still the one of key
+// fp, and closes its link if it was registered.
+func (s *Server) dropAgent(name, fp string) {
+	s.mu.Lock()
+	a := s.agents[name]
+	if a != nil && a.Link().Peer().Fingerprint == fp {
+		delete(s.agents, name)
+	} else {
+		a = nil
+	}
+	s.mu.Unlock()
+	if a != nil {
+		a.Close()
+	}
+}
+
+// Fleet lists the agents of the node's fleet with their home relays;
+// a node in no fleet lists its own.
+func (n *nodeService) Fleet(ctx context.Context) ([]FleetAgent, error) {
+	select {
+	case <-n.s.fleetUp:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	f := n.s.fleet.Load()
+	if f == nil {
+		var fp, addr string
+		if id := n.s.Identity(); id != nil {
+			fp = id.Fingerprint()
+		}
+		if addrs := n.s.Addrs(); len(addrs) > 0 {
+			addr = addrs[0]
+		}
+		n.s.mu.Lock()
+		defer n.s.mu.Unlock()
+		out := make([]FleetAgent, 0, len(n.s.agents))
+		for name, c := range n.s.agents {
+			out = append(out, FleetAgent{Name: name, Fingerprint: c.Link().Peer().Fingerprint, Relay: fp, RelayAddr: addr})
+		}
+		slices.SortFunc(out, func(a, b FleetAgent) int { return strings.Compare(a.Name, b.Name) })
+		return out, nil
+	}
+	es, err := f.dir.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("relay: the fleet's directory: %w", err)
+	}
+	out := make([]FleetAgent, 0, len(es))
+	for _, e := range es {
+		out = append(out, FleetAgent{Name: e.Name, Fingerprint: e.Fingerprint, Relay: e.Relay, RelayAddr: e.Addr, Since: e.Since})
+	}
+	return out, nil
 }
 
 // Agents lists the registered agents.
@@ -748,14 +896,32 @@ func (s *Server) Agents() []string {
 
 // reachAgent opens an inbound stream on the agent's link; the client's
 // next hop handshake runs over it, end to end with the agent.
-func (s *Server) reachAgent(ctx context.Context, name string) (net.Conn, error) {
+//
+// In a fleet, an agent registered at another relay is reached through a
+// mesh link to that relay (fleet.reach), except for a peer that is a
+// relay of the fleet itself (the relay capability): its requests are
+// served from the agents here only, so none crosses more than one mesh
+// link.
+func (s *Server) reachAgent(ctx context.Context, peer session.Peer, name string) (net.Conn, error) {
 	s.mu.Lock()
 	a := s.agents[name]
 	s.mu.Unlock()
-	if a == nil {
+	f := s.fleet.Load()
+	meshPeer := false
+	if f != nil {
+		_, err := s.pol().AllowRelay(peer)
+		meshPeer = err == nil
+		if meshPeer {
+			s.metrics.decide(CapRelay, nil)
+		}
+	}
+	if a != nil {
+		return connect.Open(ctx, a.Link(), &connect.Request{Network: connect.Agent, Address: name})
+	}
+	if f == nil || meshPeer {
 		return nil, fmt.Errorf("relay: no agent %q registered here", name)
 	}
-	return connect.Open(ctx, a.Link(), &connect.Request{Network: connect.Agent, Address: name})
+	return f.reach(ctx, name)
 }
 
 // Revalidate closes the sessions of peers whose key the node's authorized

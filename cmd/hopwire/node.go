@@ -21,6 +21,7 @@ import (
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/hop"
 	"github.com/hopwire/hopwire/relay"
+	"github.com/hopwire/hopwire/relay/directory"
 	"github.com/hopwire/hopwire/session"
 	hssh "github.com/hopwire/hopwire/transport/ssh"
 	"github.com/hopwire/hopwire/transport/stdio"
@@ -235,10 +236,14 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	cf.register(fs)
 	var listens, grants multi
 	fs.Var(&listens, "listen", "listen URL (repeatable): tls://, quic://, dtls://, ssh://HOST:PORT, tcp://127.0.0.1:PORT")
-	fs.Var(&grants, "grant", "PRINCIPAL:CAPABILITY[=SCOPE] (repeatable); capabilities: connect, exec, register, classic, forward-remote")
+	fs.Var(&grants, "grant", "PRINCIPAL:CAPABILITY[=SCOPE] (repeatable); capabilities: connect, exec, register, classic, forward-remote, relay (another relay of the fleet)")
 	fs.StringVar(&idf.name, "name", "", "node name (and agent name with --connect); default: the identity's")
 	useStdio := fs.Bool("stdio", false, "serve one link over stdin/stdout (as spawned by a stdio: hop)")
-	connect := fs.String("connect", "", "run as a reverse agent: dial this relay URL and register --name")
+	var connects multi
+	fs.Var(&connects, "connect", "run as a reverse agent: dial this relay URL and register --name (repeatable: a fleet's relays, tried in turn when one fails)")
+	dirURL := fs.String("directory", "", "join a fleet of relays sharing this directory (nats://HOST:PORT, a NATS server with JetStream): agents registered at any of them are reachable through every one")
+	fleetAddr := fs.String("fleet-addr", "", "with --directory: the URL the fleet's other relays dial this one at (default: the first --listen, which must then name a host)")
+	fleetLease := fs.Duration("fleet-lease", 15*time.Second, "with --directory: how long the fleet keeps this relay's agents after it stops renewing them (it renews every third of it)")
 	insecureTCP := fs.Bool("insecure-tcp", false, "allow tcp:// listeners off loopback (no authentication!)")
 	sshAuth := fs.String("ssh-authorized-keys", "", "authorized_keys of ssh:// listeners (default: authorized_keys in --home)")
 	classicRoot := fs.String("classic-root", "", "confine classic administration's FILE operations to this directory (resolved beneath it, symlinks included); processes are NOT confined, so under a root they are refused unless the principal also holds an exec grant")
@@ -267,11 +272,17 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return err
 	}
 	idf.mayCreateHome = *useStdio // spawned on a host that may never have run hopwire
-	if len(listens) == 0 && !*useStdio && *connect == "" {
+	if len(listens) == 0 && !*useStdio && len(connects) == 0 {
 		return fmt.Errorf("%w: serve needs --listen, --stdio or --connect", errUsage)
 	}
 	if *admin != "" && *useStdio {
 		return fmt.Errorf("%w: --admin needs --listen or --connect: a --stdio node serves one link and has no admin listener", errUsage)
+	}
+	if *dirURL != "" && len(listens) == 0 {
+		return fmt.Errorf("%w: --directory needs --listen: a fleet relay serves clients and the fleet's other relays", errUsage)
+	}
+	if *dirURL == "" && *fleetAddr != "" {
+		return fmt.Errorf("%w: --fleet-addr needs --directory", errUsage)
 	}
 	for _, l := range listens {
 		if !strings.Contains(l, "://") {
@@ -334,6 +345,8 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		MaxLinksPerPeer: *maxLinksPerPeer, MemoryBudget: int64(memoryBudget),
 		StateSocket: *stateSock,
 		Admin:       *admin,
+		Fleet:       fleetDirectory(*dirURL, *fleetLease, log),
+		FleetAddr:   *fleetAddr,
 	})
 	if err != nil {
 		return err
@@ -384,13 +397,17 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		defer stop()
 	}
 	defer nt.ready(srv.Addrs())() // every listener is up: READY=1, then STOPPING=1 on the way out
-	if *connect != "" {
+	if len(connects) > 0 {
 		if idf.name == "" {
 			return fmt.Errorf("%w: --connect needs --name", errUsage)
 		}
-		relayAddr, err := hop.Parse(*connect)
-		if err != nil {
-			return fmt.Errorf("%w: --connect: %v", errUsage, err)
+		var relays []hop.Addr
+		for _, c := range connects {
+			a, err := hop.Parse(c)
+			if err != nil {
+				return fmt.Errorf("%w: --connect: %v", errUsage, err)
+			}
+			relays = append(relays, a)
 		}
 		via, err := cf.via(idf.home)
 		if err != nil {
@@ -400,8 +417,8 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		if err != nil {
 			return err
 		}
-		err = srv.RunAgent(ctx, d, via, relayAddr, idf.name, func() {
-			fmt.Fprintf(stdout, "registered as %s at %s\n", idf.name, relayAddr)
+		err = srv.RunAgentAt(ctx, d, via, relays, idf.name, func(relay hop.Addr) {
+			fmt.Fprintf(stdout, "registered as %s at %s\n", idf.name, relay)
 		})
 		if errors.Is(err, context.Canceled) {
 			return nil
@@ -664,13 +681,40 @@ func runTrace(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	return nil
 }
 
+// fleetDirectory is serve's Options.Fleet for --directory URL; nil
+// without one.
+func fleetDirectory(url string, lease time.Duration, log *slog.Logger) func(context.Context, directory.RelayInfo, directory.Metrics) (directory.Directory, error) {
+	if url == "" {
+		return nil
+	}
+	return func(ctx context.Context, self directory.RelayInfo, m directory.Metrics) (directory.Directory, error) {
+		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		return directory.Open(ctx, url, self, &directory.Options{Lease: lease, Logger: log, Metrics: m})
+	}
+}
+
 func runPeers(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	rc := newRouteCmd("peers", stderr).withJSON("the agent names")
+	rc := newRouteCmd("peers", stderr).withJSON("the agent names (with --fleet: name, fingerprint, home relay)")
+	fleet := rc.fs.Bool("fleet", false, "list every agent of the relay's fleet with its home relay")
 	route, err := rc.dial(ctx, args, stderr)
 	if err != nil {
 		return err
 	}
 	defer route.Close()
+	if *fleet {
+		agents, err := session.Call[[]relay.FleetAgent](ctx, route.Target().Service("node"), "Fleet")
+		if err != nil {
+			return err
+		}
+		if *rc.asJSON {
+			return json.NewEncoder(stdout).Encode(agents)
+		}
+		for _, a := range agents {
+			fmt.Fprintf(stdout, "%-24s %s %s\n", quoteName(a.Name), a.Fingerprint, quoteName(a.RelayAddr))
+		}
+		return nil
+	}
 	info, err := session.Call[relay.NodeInfo](ctx, route.Target().Service("node"), "Info")
 	if err != nil {
 		return err

@@ -1,0 +1,195 @@
+package relay
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/hop"
+	"github.com/hopwire/hopwire/relay/directory"
+	"github.com/hopwire/hopwire/session"
+)
+
+// memFleet joins relays to one in-memory directory (Options.Fleet).
+type memFleet struct {
+	mu   sync.Mutex
+	root *directory.Memory
+}
+
+func (m *memFleet) join(_ context.Context, self directory.RelayInfo, _ directory.Metrics) (directory.Directory, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.root == nil {
+		m.root = directory.NewMemory(self)
+		return m.root, nil
+	}
+	return m.root.Join(self), nil
+}
+
+// fleetDialer trusts relays by address and agents by name.
+func fleetDialer(id *certs.Identity, relays []*testNode, agents map[string]*certs.Identity) *hop.Dialer {
+	d := dialer(id, relays...)
+	byAddr := d.Trust
+	d.Trust = func(a hop.Addr) certs.Trust {
+		if a.Scheme == "" {
+			if ag, ok := agents[a.Name]; ok {
+				return certs.Trust{Pinned: []string{ag.Fingerprint()}}
+			}
+		}
+		return byAddr(a)
+	}
+	return d
+}
+
+// startFleetAgent runs an agent called name (with the echo service, for
+// client) that registers at the first of relays it reaches.
+func startFleetAgent(t *testing.T, id, client *certs.Identity, name string, relays ...*testNode) {
+	t.Helper()
+	agent, err := New(&Options{Name: name, Identity: id, Trust: certs.Trust{Store: certs.StoreOf(client)}, Services: withEchoServices})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var addrs []hop.Addr
+	for _, r := range relays {
+		addrs = append(addrs, mustAddr(t, r.url))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- agent.RunAgentAt(ctx, dialer(id, relays...), nil, addrs, name, func(hop.Addr) {
+			select {
+			case ready <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		agent.Close()
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("agent %s: %v", name, err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("agent %s did not register", name)
+	}
+}
+
+func withEchoServices(session.Peer) map[string]any { return map[string]any{"echo": echoSvc{}} }
+
+// startFleetRelay starts a relay of a fleet whose directory join gives.
+func startFleetRelay(t *testing.T, name string, id *certs.Identity, trusted []*certs.Identity,
+	join func(context.Context, directory.RelayInfo, directory.Metrics) (directory.Directory, error), grants ...string) *testNode {
+	t.Helper()
+	var gs []*Grant
+	for _, g := range grants {
+		gs = append(gs, mustGrant(t, g))
+	}
+	srv, err := New(&Options{Name: name, Identity: id, Trust: certs.Trust{Store: certs.StoreOf(trusted...)}, Policy: NewPolicy(gs),
+		Listen: []string{"tls://127.0.0.1:0"}, Fleet: join})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return &testNode{id: id, srv: srv, url: srv.Addrs()[0]}
+}
+
+// TestFleet: three relays share a directory; an agent registered at one
+// is reached through any of them (end to end with the agent, through a
+// mesh link between the relays), a name is one key's fleet-wide, a
+// relay's mesh requests are served from its own agents only, and an
+// agent whose relay stops moves to the next of its list and is reached
+// there.
+func TestFleet(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	client := newIdentity(t, "client")
+	ids := map[string]*certs.Identity{}
+	for _, n := range []string{"r1", "r2", "r3", "agent1", "agent2", "thief"} {
+		ids[n] = newIdentity(t, n)
+	}
+	var mf memFleet
+	trusted := []*certs.Identity{client, ids["r1"], ids["r2"], ids["r3"], ids["agent1"], ids["agent2"], ids["thief"]}
+	var relays []*testNode
+	for _, n := range []string{"r1", "r2", "r3"} {
+		relays = append(relays, startFleetRelay(t, n, ids[n], trusted, mf.join,
+			"r1:relay", "r2:relay", "r3:relay", "agent1:register=a1", "agent2:register=a2", "thief:register"))
+	}
+	r1, r2, r3 := relays[0], relays[1], relays[2]
+	startFleetAgent(t, ids["agent1"], client, "a1", r1)
+	startFleetAgent(t, ids["agent2"], client, "a2", r2, r3)
+	agents := map[string]*certs.Identity{"a1": ids["agent1"], "a2": ids["agent2"]}
+	d := fleetDialer(client, relays, agents)
+	hello := func(entry *testNode, agent string) error {
+		route, err := d.Dial(ctx, []hop.Addr{mustAddr(t, entry.url)}, hop.Addr{Name: agent})
+		if err != nil {
+			return err
+		}
+		defer route.Close()
+		if route.Target().Link().Peer().Fingerprint != agents[agent].Fingerprint() {
+			t.Fatalf("reached %s, not %s", route.Target().Link().Peer().Principal, agent)
+		}
+		s, err := session.Call[string](ctx, route.Target().Service("echo"), "Hello", agent)
+		if err == nil && s != "hello "+agent {
+			t.Fatalf("Hello = %q", s)
+		}
+		return err
+	}
+	for _, entry := range relays {
+		for _, agent := range []string{"a1", "a2"} {
+			if err := hello(entry, agent); err != nil {
+				t.Fatalf("%s through %s: %v", agent, entry.srv.opts.Name, err)
+			}
+		}
+	}
+
+	// The fleet's agents, as `hopwire peers --fleet` lists them.
+	route, err := d.Dial(ctx, nil, mustAddr(t, r3.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := session.Call[[]FleetAgent](ctx, route.Target().Service("node"), "Fleet")
+	route.Close()
+	if err != nil || len(list) != 2 || list[0].Name != "a1" || list[0].RelayAddr != r1.url || list[1].Name != "a2" || list[1].RelayAddr != r2.url {
+		t.Fatalf("fleet list %+v %v", list, err)
+	}
+
+	// A name is one key's in the whole fleet: another key cannot take a1
+	// at another relay.
+	route, err = dialer(ids["thief"], r3).Dial(ctx, nil, mustAddr(t, r3.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = route.Target().Service("node").Call(ctx, "Register", "a1")
+	route.Close()
+	if err == nil || !strings.Contains(err.Error(), `agent name "a1" is taken in the fleet by another key`) {
+		t.Fatalf("another key registering a1 at another relay: %v", err)
+	}
+
+	// A relay's own requests (the relay capability) are served from its
+	// own agents only: r1 asking r2 for a1, which is at r1, is refused.
+	rd := fleetDialer(ids["r1"], relays, agents)
+	if _, err := rd.Dial(ctx, []hop.Addr{mustAddr(t, r2.url)}, hop.Addr{Name: "a1"}); err == nil || !strings.Contains(err.Error(), `no agent "a1" registered here`) {
+		t.Fatalf("a relay's request for another relay's agent: %v", err)
+	}
+
+	// r2 stops: a2 moves to r3, and is reached through r1 again.
+	r2.srv.Close()
+	waitUntil(t, "a2 reachable through r1 after its relay stopped", func() bool { return hello(r1, "a2") == nil },
+		func() string { return "a2 still unreachable" })
+	if err := hello(r3, "a1"); err != nil {
+		t.Fatalf("a1, whose relay stayed up: %v", err)
+	}
+}
