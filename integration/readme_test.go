@@ -167,7 +167,7 @@ func (l *readmeLab) run(steps []readmeStep) {
 			switch {
 			case assignment.MatchString(line) && !strings.Contains(line, "hopwire "):
 				l.prelude[role] += line + "; "
-			case strings.HasPrefix(line, "hopwire serve"), strings.HasPrefix(line, "hopwire forward"):
+			case strings.HasPrefix(line, "hopwire serve"), strings.HasPrefix(line, "hopwire forward"), strings.HasPrefix(line, "nats-server"):
 				l.background(role, line)
 			default:
 				ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -195,12 +195,14 @@ func (l *readmeLab) run(steps []readmeStep) {
 // background starts a serve or forward line and waits until it is up; a
 // serve on a listener a previous serve of this role had replaces it.
 func (l *readmeLab) background(role, line string) {
-	ready := "listening"
+	ready, redirect := "listening", ""
 	switch {
 	case strings.HasPrefix(line, "hopwire forward"):
 		ready = "forwarding"
 	case strings.Contains(line, "--connect"):
 		ready = "registered"
+	case strings.HasPrefix(line, "nats-server"):
+		ready, redirect = "Server is ready", " 2>&1" // it logs on stderr
 	}
 	key := line
 	if f := strings.Fields(line); len(f) > 3 && f[2] == "--listen" {
@@ -213,7 +215,7 @@ func (l *readmeLab) background(role, line string) {
 		old.Process.Kill()
 		old.Wait()
 	}
-	cmd := l.shell(role, "exec "+line)
+	cmd := l.shell(role, "exec "+line+redirect)
 	l.serves[role][key] = startNS(l.t, l.ns[role], ready, cmd.Args[4:]...)
 }
 
@@ -311,6 +313,25 @@ func TestReadmeReverseAgent(t *testing.T) {
 	lab.run(readmeSteps(t, readmeBlock(t, "### Reverse agents"), roles))
 }
 
+// TestReadmeFleet runs the README's fleet block with a real nats-server:
+// in a line agent – r1 – r2 – client, the agent registers at r1 and the
+// client, which reaches only r2, runs a command on it through r2 and r1's
+// mesh link.
+func TestReadmeFleet(t *testing.T) {
+	needTool(t, "nats-server", "nats-server")
+	ns, addr := segmented(t, 4)
+	roles := []string{"agent", "r1", "r2", "client"}
+	lab := newReadmeLab(t, map[string]string{"agent": ns[0], "r1": ns[1], "r2": ns[2], "client": ns[3]},
+		map[string][]string{
+			"agent":  {"r1.example", addr(1, 0), "r2.example", addr(2, 1)}, // r2 is out of its reach here
+			"r1":     {"r1.example", addr(1, 2), "directory.example", "127.0.0.1"},
+			"r2":     {"r2.example", addr(2, 1), "directory.example", addr(1, 2)},
+			"client": {"r2.example", addr(2, 3)},
+		},
+		map[string]string{"client": "SHA256:CLIENT", "r1": "SHA256:R1", "r2": "SHA256:R2", "agent": "SHA256:DB1"})
+	lab.run(readmeSteps(t, readmeBlock(t, "## Running a fleet"), roles))
+}
+
 // lockedBuffer is a buffer a process writes while the test reads it.
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -339,6 +360,7 @@ func TestReadmeBlocksCovered(t *testing.T) {
 		"### Config aliases":                    true,  // TestReadmeQuickStartAndClassic
 		"### Through an OpenSSH bastion":        true,  // TestReadmeOpenSSH
 		"### Reverse agents":                    true,  // TestReadmeReverseAgent
+		"## Running a fleet":                    true,  // TestReadmeFleet
 		"# hopwire":                             false, // go run demo and make test: TestDemo and CI themselves
 		"### Existing RPyC servers and clients": false, // Python RPyC servers: TestRPyCSegmented
 		"## Performance":                        false, // the benchmarks: hopwire bench, not a test

@@ -6,6 +6,19 @@
 // It sits above hop, session, transport and certs, and below the hopwire
 // facade and cmd.
 //
+// # Fleets
+//
+// Relays that share a directory (package directory; [Options.Fleet],
+// `serve --directory nats://…`) form a fleet: each records the agents
+// registered with it there, a name is one key's fleet-wide, and a client
+// may ask any relay for any agent: the relay looks it up and opens the
+// agent stream through a mesh link to the agent's relay, which serves it
+// only to peers holding the relay capability and only from its own
+// agents (one mesh hop). End-to-end authentication is unchanged: the
+// client's TLS runs through both relays to the agent. Agents given
+// several relays ([Server.RunAgentAt]) fail over between them. Without a
+// directory a relay's agents are its own, in memory.
+//
 // # Metrics and health
 //
 // A node counts what it does for Prometheus, in a registry of its own
@@ -47,6 +60,11 @@
 //     node's certificate (cert=node) and the CA in its trust that issued
 //     it (cert=ca) expire.
 //   - hopwire_build_info{version,goversion}: 1.
+//   - In a fleet (see Fleets): hopwire_fleet_relays (relays whose lease
+//     is alive), hopwire_fleet_mesh_links, hopwire_fleet_mesh_dials_total{result},
+//     hopwire_fleet_lookups_total{result} (found, missing, error) and
+//     hopwire_fleet_lookup_duration_seconds for agents not registered
+//     here, hopwire_fleet_evictions_total (stale entries removed).
 //
 // The figures [State] reports are read at scrape time from the same
 // counters, never counted twice.
