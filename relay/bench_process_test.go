@@ -15,6 +15,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/hop"
+	"github.com/hopwire/hopwire/session"
 )
 
 // The real-process benchmarks measure chains the way users run them: each
@@ -460,4 +464,48 @@ func BenchmarkProcessPut(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkProcessRPCUnderBulk is BenchmarkRPCUnderBulk as users run it:
+// the relays and the target are `hopwire serve` processes, and the
+// program holding the route (the calls and the transfer) is this one, as
+// an application embedding hopwire would be. The call is the node
+// service's Info, the cheapest call every node answers.
+func BenchmarkProcessRPCUnderBulk(b *testing.B) {
+	for _, jumps := range []int{2, 0} {
+		suffix := ""
+		if jumps == 0 {
+			suffix = "-0jump"
+		}
+		client, homes, addrs := hopwireHomes(b, jumps)
+		sink := sinkServer(b)
+		startHopwireNodes(b, homes, addrs, sink)
+		id, err := certs.LoadOrCreate(client, "client")
+		if err != nil {
+			b.Fatal(err)
+		}
+		pins := map[string]string{}
+		for i, h := range homes {
+			nid, err := certs.LoadOrCreate(h, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			pins[addrs[i]] = nid.Fingerprint()
+		}
+		d := &hop.Dialer{Identity: id, Trust: func(a hop.Addr) certs.Trust { return certs.Trust{Pinned: []string{pins[a.HostPort()]}} }}
+		var via []hop.Addr
+		for _, a := range addrs[:jumps] {
+			via = append(via, mustAddr(b, "tls://"+a))
+		}
+		route, err := d.Dial(b.Context(), via, mustAddr(b, "tls://"+addrs[jumps]))
+		if err != nil {
+			b.Fatal(err)
+		}
+		node := route.Target().Service("node")
+		underBulk(b, route, sink, suffix, func(ctx context.Context, _ int) error {
+			_, err := session.Call[NodeInfo](ctx, node, "Info")
+			return err
+		})
+		route.Close()
+	}
 }

@@ -102,6 +102,13 @@ var Figures = []Figure{
 	{Group: "RPC through relays", Name: "null call p99 beside a bulk stream, direct", Pkg: "relay",
 		Bench: "BenchmarkRPCUnderBulk/bulk-0jump", Ref: "BenchmarkRPCUnderBulk/idle-0jump", RefName: "the same calls, idle session", Unit: "p99-ns"},
 
+	{Group: "RPC through relays", Name: "real processes: call median beside a bulk stream, 2 relays", Pkg: "relay",
+		Bench: "BenchmarkProcessRPCUnderBulk/bulk", Ref: "BenchmarkProcessRPCUnderBulk/idle", RefName: "the same calls, idle route", Unit: "p50-ns"},
+	{Group: "RPC through relays", Name: "real processes: call p99 beside a bulk stream, 2 relays", Pkg: "relay",
+		Bench: "BenchmarkProcessRPCUnderBulk/bulk", Ref: "BenchmarkProcessRPCUnderBulk/idle", RefName: "the same calls, idle route", Unit: "p99-ns", Goal: "≤2"},
+	{Group: "RPC through relays", Name: "real processes: call p99 beside a bulk stream, direct", Pkg: "relay",
+		Bench: "BenchmarkProcessRPCUnderBulk/bulk-0jump", Ref: "BenchmarkProcessRPCUnderBulk/idle-0jump", RefName: "the same calls, idle route", Unit: "p99-ns"},
+
 	// What a node's observability costs (issue 17): access records and
 	// logs as JSON to a file, an admin listener scraped every 100 ms,
 	// against the same chain with both off (relay/bench_observe_test.go).
