@@ -204,6 +204,26 @@ func (f *fleet) retryPending() {
 	}
 }
 
+// isRelay reports whether fp is the key of a live relay of the fleet
+// (false while the directory cannot say: the peer is then served as a
+// client, which reaches nothing beyond this relay's own agents either,
+// since lookups fail too).
+func (f *fleet) isRelay(ctx context.Context, fp string) bool {
+	if fp == "" || fp == f.id {
+		return fp != ""
+	}
+	rs, err := f.dir.Relays(ctx)
+	if err != nil {
+		return false
+	}
+	for _, r := range rs {
+		if r.ID == fp {
+			return true
+		}
+	}
+	return false
+}
+
 // reach opens an agent stream to name at its home relay.
 func (f *fleet) reach(ctx context.Context, name string) (net.Conn, error) {
 	start := time.Now()

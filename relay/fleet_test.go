@@ -117,11 +117,11 @@ func TestFleet(t *testing.T) {
 	defer cancel()
 	client := newIdentity(t, "client")
 	ids := map[string]*certs.Identity{}
-	for _, n := range []string{"r1", "r2", "r3", "agent1", "agent2", "thief"} {
+	for _, n := range []string{"r1", "r2", "r3", "r4", "agent1", "agent2", "thief"} {
 		ids[n] = newIdentity(t, n)
 	}
 	var mf memFleet
-	trusted := []*certs.Identity{client, ids["r1"], ids["r2"], ids["r3"], ids["agent1"], ids["agent2"], ids["thief"]}
+	trusted := []*certs.Identity{client, ids["r1"], ids["r2"], ids["r3"], ids["r4"], ids["agent1"], ids["agent2"], ids["thief"]}
 	var relays []*testNode
 	for _, n := range []string{"r1", "r2", "r3"} {
 		relays = append(relays, startFleetRelay(t, n, ids[n], trusted, mf.join,
@@ -183,6 +183,15 @@ func TestFleet(t *testing.T) {
 	rd := fleetDialer(ids["r1"], relays, agents)
 	if _, err := rd.Dial(ctx, []hop.Addr{mustAddr(t, r2.url)}, hop.Addr{Name: "a1"}); err == nil || !strings.Contains(err.Error(), `no agent "a1" registered here`) {
 		t.Fatalf("a relay's request for another relay's agent: %v", err)
+	}
+
+	// A relay of the fleet that its peers trust but do not grant the
+	// relay capability (r4) is refused even the agents registered there,
+	// and told which grant is missing; no request of its is forwarded.
+	r4 := startFleetRelay(t, "r4", ids["r4"], trusted, mf.join)
+	rd4 := fleetDialer(ids["r4"], append(relays, r4), agents)
+	if _, err := rd4.Dial(ctx, []hop.Addr{mustAddr(t, r2.url)}, hop.Addr{Name: "a2"}); err == nil || !strings.Contains(err.Error(), "--grant 'r4:relay'") {
+		t.Fatalf("an ungranted relay's request: %v", err)
 	}
 
 	// r2 stops: a2 moves to r3, and is reached through r1 again.

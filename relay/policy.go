@@ -248,7 +248,7 @@ func (e *DeniedError) Error() string {
 	if e.Principal == "" {
 		msg = fmt.Sprintf("relay: %s %s denied by policy for %s: no grant allows it", e.Capability, e.Target, who)
 	}
-	if scope := e.scope(); scope != "" {
+	if scope := e.scope(); scope != "" || e.Capability == CapRelay {
 		msg += fmt.Sprintf("; the node's operator can allow it with --grant '%s:%s%s'", who, e.Capability, scope)
 	}
 	return msg
@@ -439,7 +439,7 @@ func (p *Policy) AllowRelay(peer session.Peer) (*Grant, error) {
 			return g, nil
 		}
 	}
-	return nil, &DeniedError{Principal: peer.Principal, Fingerprint: peer.Fingerprint, Capability: CapRelay, Target: "the fleet's agents"}
+	return nil, &DeniedError{Principal: peer.Principal, Fingerprint: peer.Fingerprint, Capability: CapRelay, Target: "access to this relay's agents"}
 }
 
 // AllowClassic checks classic administration; eval asks for execute too.

@@ -898,27 +898,29 @@ func (s *Server) Agents() []string {
 // next hop handshake runs over it, end to end with the agent.
 //
 // In a fleet, an agent registered at another relay is reached through a
-// mesh link to that relay (fleet.reach), except for a peer that is a
-// relay of the fleet itself (the relay capability): its requests are
-// served from the agents here only, so none crosses more than one mesh
-// link.
+// mesh link to that relay (fleet.reach). A peer that is itself a relay of
+// the fleet (its key is a live relay's ID in the directory) is served
+// only if it holds the relay capability, and only from the agents here:
+// no request crosses more than one mesh link, whatever the grants say.
 func (s *Server) reachAgent(ctx context.Context, peer session.Peer, name string) (net.Conn, error) {
 	s.mu.Lock()
 	a := s.agents[name]
 	s.mu.Unlock()
 	f := s.fleet.Load()
-	meshPeer := false
-	if f != nil {
+	if f != nil && f.isRelay(ctx, peer.Fingerprint) {
 		_, err := s.pol().AllowRelay(peer)
-		meshPeer = err == nil
-		if meshPeer {
-			s.metrics.decide(CapRelay, nil)
+		s.metrics.decide(CapRelay, err)
+		if err != nil {
+			return nil, err
+		}
+		if a == nil {
+			return nil, fmt.Errorf("relay: no agent %q registered here", name)
 		}
 	}
 	if a != nil {
 		return connect.Open(ctx, a.Link(), &connect.Request{Network: connect.Agent, Address: name})
 	}
-	if f == nil || meshPeer {
+	if f == nil {
 		return nil, fmt.Errorf("relay: no agent %q registered here", name)
 	}
 	return f.reach(ctx, name)
