@@ -52,36 +52,7 @@ func startFleetAgent(t *testing.T, id, client *certs.Identity, name string, rela
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := agent.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	var addrs []hop.Addr
-	for _, r := range relays {
-		addrs = append(addrs, mustAddr(t, r.url))
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{}, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- agent.RunAgentAt(ctx, dialer(id, relays...), nil, addrs, name, func(hop.Addr) {
-			select {
-			case ready <- struct{}{}:
-			default:
-			}
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		agent.Close()
-	})
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("agent %s: %v", name, err)
-	case <-time.After(10 * time.Second):
-		t.Fatalf("agent %s did not register", name)
-	}
+	registerAgent(t, agent, id, name, relays...)
 }
 
 func withEchoServices(session.Peer) map[string]any { return map[string]any{"echo": echoSvc{}} }

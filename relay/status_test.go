@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/hop"
 	"github.com/hopwire/hopwire/session"
 )
 
@@ -60,14 +61,27 @@ func runAgent(t *testing.T, id *certs.Identity, relayNode *testNode, name string
 	if err != nil {
 		t.Fatal(err)
 	}
+	registerAgent(t, agent, id, name, relayNode)
+	return agent
+}
+
+// registerAgent starts agent and runs it as the agent called name at the
+// first of relays it reaches (RunAgentAt) until the test ends; it returns
+// once the agent registered.
+func registerAgent(t *testing.T, agent *Server, id *certs.Identity, name string, relays ...*testNode) {
+	t.Helper()
 	if err := agent.Start(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+	var addrs []hop.Addr
+	for _, r := range relays {
+		addrs = append(addrs, mustAddr(t, r.url))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{}, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- agent.RunAgent(ctx, dialer(id, relayNode), nil, mustAddr(t, relayNode.url), name, func() {
+		done <- agent.RunAgentAt(ctx, dialer(id, relays...), nil, addrs, name, func(hop.Addr) {
 			select {
 			case ready <- struct{}{}:
 			default:
@@ -86,7 +100,6 @@ func runAgent(t *testing.T, id *certs.Identity, relayNode *testNode, name string
 	case <-time.After(10 * time.Second):
 		t.Fatalf("agent %s did not register", name)
 	}
-	return agent
 }
 
 // TestStatusPage runs real traffic through a relay (two reverse agents,
