@@ -85,16 +85,9 @@ func sh(t *testing.T, args ...string) {
 // address of host i on its link to host j.
 func segmented(t *testing.T, n int) (ns []string, addr func(i, j int) string) {
 	t.Helper()
-	needNetns(t)
 	tag := fmt.Sprintf("hw%04x", rand.IntN(1<<16))
 	x := 100 + rand.IntN(100)
-	for i := 0; i < n; i++ {
-		name := fmt.Sprintf("%s-%d", tag, i)
-		sh(t, "ip", "netns", "add", name)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-		sh(t, "ip", "-n", name, "link", "set", "lo", "up")
-		ns = append(ns, name)
-	}
+	ns = namespaces(t, tag, n)
 	for i := 0; i+1 < n; i++ {
 		a, b := fmt.Sprintf("%s-v%da", tag, i), fmt.Sprintf("%s-v%db", tag, i)
 		sh(t, "ip", "link", "add", a, "netns", ns[i], "type", "veth", "peer", "name", b, "netns", ns[i+1])
@@ -116,6 +109,53 @@ func segmented(t *testing.T, n int) (ns []string, addr func(i, j int) string) {
 	return ns, addr
 }
 
+// namespaces adds n network namespaces, TAG-0 to TAG-(n-1), each with
+// its loopback up; they are deleted at cleanup.
+func namespaces(t *testing.T, tag string, n int) []string {
+	t.Helper()
+	needNetns(t)
+	var ns []string
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("%s-%d", tag, i)
+		sh(t, "ip", "netns", "add", name)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+		sh(t, "ip", "-n", name, "link", "set", "lo", "up")
+		ns = append(ns, name)
+	}
+	return ns
+}
+
+// lan puts n network namespaces and the host's own on one Ethernet
+// segment, 10.X.0.0/24: a bridge in a namespace of its own with a veth
+// port to each. Namespace i is at addr(i), 10.X.0.(i+1), and the host at
+// 10.X.0.254; each reaches every other directly, with no routing.
+func lan(t *testing.T, n int) (ns []string, addr func(i int) string) {
+	t.Helper()
+	tag := fmt.Sprintf("hl%04x", rand.IntN(1<<16))
+	x := 50 + rand.IntN(50)
+	all := namespaces(t, tag, n+1)
+	ns, sw := all[:n], all[n]
+	sh(t, "ip", "-n", sw, "link", "add", "br0", "type", "bridge")
+	sh(t, "ip", "-n", sw, "link", "set", "br0", "up")
+	addr = func(i int) string { return fmt.Sprintf("10.%d.0.%d", x, i+1) }
+	host := fmt.Sprintf("10.%d.0.254", x)
+	for i := 0; i <= n; i++ {
+		port, end := fmt.Sprintf("%s-p%d", tag, i), fmt.Sprintf("%s-e%d", tag, i)
+		in, ip := []string{"ip"}, host // the host's end
+		if i < n {
+			in, ip = []string{"ip", "-n", ns[i]}, addr(i)
+			sh(t, "ip", "link", "add", end, "netns", ns[i], "type", "veth", "peer", "name", port, "netns", sw)
+		} else {
+			sh(t, "ip", "link", "add", end, "type", "veth", "peer", "name", port, "netns", sw)
+			t.Cleanup(func() { exec.Command("ip", "link", "del", end).Run() })
+		}
+		sh(t, "ip", "-n", sw, "link", "set", port, "master", "br0", "up")
+		sh(t, append(in, "addr", "add", ip+"/24", "dev", end)...)
+		sh(t, append(in, "link", "set", end, "up")...)
+	}
+	return ns, addr
+}
+
 // inNS runs a command in a namespace and returns its combined output.
 func inNS(ctx context.Context, ns string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, args...)...)
@@ -126,6 +166,14 @@ func inNS(ctx context.Context, ns string, args ...string) (string, error) {
 // startNS starts a long-running command in a namespace; it is killed at
 // cleanup. It waits until the command prints a line containing ready.
 func startNS(t *testing.T, ns, ready string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd, _ := startLogged(t, ns, ready, args...)
+	return cmd
+}
+
+// startLogged is startNS that also keeps every line the command prints
+// on stdout, the ready one included.
+func startLogged(t *testing.T, ns, ready string, args ...string) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
 	if ns == "" { // the host's own namespace
@@ -148,9 +196,11 @@ func startNS(t *testing.T, ns, ready string, args ...string) *exec.Cmd {
 		}
 	})
 	lines := make(chan string)
+	out := &lockedBuffer{}
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			fmt.Fprintln(out, sc.Text())
 			lines <- sc.Text()
 		}
 		close(lines)
@@ -167,7 +217,7 @@ func startNS(t *testing.T, ns, ready string, args ...string) *exec.Cmd {
 					for range lines {
 					}
 				}()
-				return cmd
+				return cmd, out
 			}
 		case <-timeout:
 			t.Fatalf("%v: no %q in 20s", args, ready)
