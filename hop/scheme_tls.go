@@ -45,10 +45,10 @@ var tlsScheme = scheme{
 // link over that.
 func tlsOver(ctx context.Context, d *Dialer, h *Hop, a Addr, cfg *tls.Config, open func() (net.Conn, error)) (*session.Link, error) {
 	c, err := open()
-	var tc *tls.Conn
-	if err == nil {
-		tc, err = htls.Client(ctx, c, cfg)
+	if err != nil {
+		return nil, err // the previous hop's refusal says why
 	}
+	tc, err := htls.Client(ctx, c, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("handshake: %w", err)
 	}

@@ -64,7 +64,8 @@
 //     is alive), hopwire_fleet_mesh_links, hopwire_fleet_mesh_dials_total{result},
 //     hopwire_fleet_lookups_total{result} (found, missing, error) and
 //     hopwire_fleet_lookup_duration_seconds for agents not registered
-//     here, hopwire_fleet_evictions_total (stale entries removed).
+//     here, hopwire_fleet_evictions_total (stale entries removed),
+//     hopwire_fleet_directory_errors_total (failed directory operations).
 //
 // The figures [State] reports are read at scrape time from the same
 // counters, never counted twice.

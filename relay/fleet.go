@@ -45,6 +45,7 @@ type fleet struct {
 	lookups       *prometheus.CounterVec // result: found, missing, error
 	lookupSeconds prometheus.Histogram
 	evictions     prometheus.Counter
+	dirErrors     prometheus.Counter
 	meshDials     *prometheus.CounterVec // result
 }
 
@@ -59,9 +60,12 @@ const (
 	// meshIdleRounds × fleetTick is how long a mesh link with no agent
 	// stream open stays up.
 	meshIdleRounds = 4
-	// fleetTick is how often the fleet retries registrations the
-	// directory missed and looks for idle mesh links.
+	// fleetTick is how often the fleet looks for idle mesh links.
 	fleetTick = 15 * time.Second
+	// pendingRetry is how often registrations the directory missed (it
+	// was unavailable) are tried again: the agents they name are
+	// reachable through their own relay only until then.
+	pendingRetry = 2 * time.Second
 	// meshDialTimeout bounds a mesh link's setup.
 	meshDialTimeout = 10 * time.Second
 )
@@ -84,13 +88,17 @@ func newFleet(s *Server, dir directory.Directory, id string) *fleet {
 		Name: "hopwire_fleet_evictions_total",
 		Help: "Stale directory entries (their relay's lease had expired) this relay removed.",
 	})
+	f.dirErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hopwire_fleet_directory_errors_total",
+		Help: "Operations on the fleet's directory that failed (the store was unreachable or refused them).",
+	})
 	f.meshDials = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hopwire_fleet_mesh_dials_total",
 		Help: "Mesh links this relay dialed to other relays of the fleet, by result (ok, error).",
 	}, []string{"result"})
 	f.meshDials.WithLabelValues(resultOK)
 	f.meshDials.WithLabelValues(resultError)
-	s.metrics.reg.MustRegister(f.lookups, f.lookupSeconds, f.evictions, f.meshDials,
+	s.metrics.reg.MustRegister(f.lookups, f.lookupSeconds, f.evictions, f.dirErrors, f.meshDials,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "hopwire_fleet_mesh_links",
 			Help: "Mesh links this relay holds open to other relays of the fleet.",
@@ -119,8 +127,12 @@ func directoryMetrics(s *Server) directory.Metrics {
 				f.evictions.Inc()
 			}
 		},
+		// The directory logs an outage itself, once; each failed
+		// operation of it is only counted here.
 		Failed: func(op string, err error) {
-			s.log.Warn("fleet directory: "+op+" failed", "err", err)
+			if f := s.fleet.Load(); f != nil {
+				f.dirErrors.Inc()
+			}
 		},
 	}
 }
@@ -142,7 +154,7 @@ func (f *fleet) register(ctx context.Context, name, fp string) error {
 	f.mu.Lock()
 	f.pending[name] = fp
 	f.mu.Unlock()
-	f.s.log.Warn("agent registered here only: the fleet's directory did not record it; retrying", "agent", name, "err", err, "retry", fleetTick)
+	f.s.log.Warn("agent registered here only: the fleet's directory did not record it; retrying", "agent", name, "err", err, "every", pendingRetry)
 	return nil
 }
 
@@ -161,17 +173,20 @@ func (f *fleet) unregister(name, fp string) {
 // run retries pending registrations and closes idle mesh links until
 // the node stops.
 func (f *fleet) run() {
-	t := time.NewTicker(fleetTick)
-	defer t.Stop()
+	idle := time.NewTicker(fleetTick)
+	defer idle.Stop()
+	retry := time.NewTicker(pendingRetry)
+	defer retry.Stop()
 	for {
 		select {
 		case <-f.s.ctx.Done():
 			f.closeMesh()
 			return
-		case <-t.C:
+		case <-retry.C:
+			f.retryPending()
+		case <-idle.C:
+			f.closeIdle()
 		}
-		f.retryPending()
-		f.closeIdle()
 	}
 }
 
@@ -235,7 +250,8 @@ func (f *fleet) reach(ctx context.Context, name string) (net.Conn, error) {
 		return nil, fmt.Errorf("relay: no agent %q registered in the fleet", name)
 	case err != nil:
 		f.lookups.WithLabelValues("error").Inc()
-		return nil, fmt.Errorf("relay: agent %q: cannot ask the fleet's directory: %w", name, err)
+		// The directory's errors name it ("directory: nats://… unavailable: …").
+		return nil, fmt.Errorf("relay: agent %q is not here and this relay cannot ask the fleet's %w", name, err)
 	}
 	f.lookups.WithLabelValues("found").Inc()
 	if e.Relay == f.id {
