@@ -197,6 +197,12 @@ func (f *fleet) retryPending() {
 		todo[n] = fp
 	}
 	f.mu.Unlock()
+	recorded := 0
+	defer func() {
+		if recorded > 0 {
+			f.s.log.Info("agents recorded in the fleet's directory after it came back", "agents", recorded)
+		}
+	}()
 	for name, fp := range todo {
 		ctx, cancel := context.WithTimeout(f.s.ctx, 5*time.Second)
 		err := f.dir.Register(ctx, name, fp)
@@ -214,7 +220,7 @@ func (f *fleet) retryPending() {
 			f.s.log.Warn("agent name taken in the fleet by another key while the directory was unavailable; closing this agent's link", "agent", name)
 			f.s.dropAgent(name, fp)
 		case err == nil:
-			f.s.log.Info("agent recorded in the fleet's directory", "agent", name)
+			recorded++
 		}
 	}
 }
