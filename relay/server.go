@@ -873,7 +873,7 @@ func (n *nodeService) Fleet(ctx context.Context) ([]FleetAgent, error) {
 	}
 	es, err := f.dir.List(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("relay: the fleet's directory: %w", err)
+		return nil, fmt.Errorf("relay: listing the fleet's agents: %w", err)
 	}
 	out := make([]FleetAgent, 0, len(es))
 	for _, e := range es {
