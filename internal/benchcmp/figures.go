@@ -4,7 +4,8 @@ package benchcmp
 // its issue names, measured in the same run. A figure whose benchmark does
 // not exist in the tree (yet) is reported as not available, so the table
 // may name benchmarks before they land. Goals are the issues' (3: links,
-// 4: chains, 7: RPyC) and, for the RPC rows, the README's targets.
+// 4: chains, 7: RPyC, 20: fleets) and, for the RPC rows, the README's
+// targets.
 var Figures = []Figure{
 	// RPC session, against Go's net/rpc (session/bench_test.go).
 	{Group: "RPC (session)", Name: "null call, latency", Pkg: "session",
@@ -158,6 +159,28 @@ var Figures = []Figure{
 		Bench: "BenchmarkProcessExec/hopwire-start", Ref: "BenchmarkProcessExec/hopwire", RefName: "the same exec, cold", Unit: "ns/op"},
 	{Group: "Chains (real processes)", Name: "1 GiB put, 2 relays", Pkg: "relay",
 		Bench: "BenchmarkProcessPut/hopwire", Ref: "BenchmarkProcessPut/openssh", RefName: "OpenSSH scp -J j1,j2", Unit: "MB/s"},
+
+	// A fleet (issue 20): three hopwire serve processes sharing a
+	// directory on a nats-server process, 10,000 agents registered across
+	// them (relay/bench_fleet_test.go). A lookup is paid by every chain
+	// that enters the fleet away from its agent's home relay, before the
+	// mesh stream opens: its bounds are a third of a TLS link setup's
+	// (BenchmarkLinkSetup's 3 ms) at the median and one link setup at
+	// p99. The issue's round-trip goal, cross-relay − same-relay ≤ one
+	// relay hop, is read as cross-relay ≤ the same chain with one relay
+	// more (the client dialing the home relay through another: -J).
+	{Group: "Fleet", Name: "directory lookup median, 10,000 agents (NATS KV)", Pkg: "relay",
+		Bench: "BenchmarkFleet/lookup", Bound: 1e6, RefName: "1 ms", Unit: "p50-ns", Goal: "≤1"},
+	{Group: "Fleet", Name: "directory lookup p99, 10,000 agents (NATS KV)", Pkg: "relay",
+		Bench: "BenchmarkFleet/lookup", Bound: 3e6, RefName: "3 ms", Unit: "p99-ns", Goal: "≤1"},
+	{Group: "Fleet", Name: "call median, agent at another relay (mesh link)", Pkg: "relay",
+		Bench: "BenchmarkFleet/rtt-cross-relay", Ref: "BenchmarkFleet/rtt-extra-relay", RefName: "home relay, one relay more in front (-J)", Unit: "p50-ns", Goal: "≤1"},
+	{Group: "Fleet", Name: "call p99, agent at another relay (mesh link)", Pkg: "relay",
+		Bench: "BenchmarkFleet/rtt-cross-relay", Ref: "BenchmarkFleet/rtt-extra-relay", RefName: "home relay, one relay more in front (-J)", Unit: "p99-ns"},
+	{Group: "Fleet", Name: "call median, agent at another relay (mesh link)", Pkg: "relay",
+		Bench: "BenchmarkFleet/rtt-cross-relay", Ref: "BenchmarkFleet/rtt-same-relay", RefName: "entering at its home relay", Unit: "p50-ns"},
+	{Group: "Fleet", Name: "relay RSS per registered agent", Pkg: "relay",
+		Bench: "BenchmarkFleet/rss", Bound: 64, RefName: "64 KiB", Unit: "KiB/agent", Goal: "≤1"},
 
 	// RPyC 5 (Debian's python3-rpyc), when installed (session/rpyc).
 	{Group: "RPyC 5", Name: "null call: Go client vs Python client, Python server", Pkg: "session/rpyc",
