@@ -112,6 +112,20 @@ func (h *Hop) close() {
 	}
 }
 
+// settle waits (briefly) until what was sent on the hop's link so far
+// has reached the hop: one ping round trip. A quic or dtls hop behind it
+// says goodbye in a datagram that travels over this link; closing the
+// link at once could drop it, and the node behind would hold the dead
+// link until its idle timeout.
+func (h *Hop) settle() {
+	if h.Conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+	defer cancel()
+	h.Conn.Link().Ping(ctx)
+}
+
 // dialTCP reaches addr from this hop: a connect stream on a hopwire hop,
 // direct-tcpip through an SSH bastion.
 func (h *Hop) dialTCP(ctx context.Context, addr string) (net.Conn, error) {
@@ -254,6 +268,9 @@ func (r *Route) Close() error {
 		r.data.close()
 		for i := len(r.Hops) - 1; i >= r.shared; i-- {
 			r.Hops[i].close()
+			if i > r.shared && (r.Hops[i].Transport == "quic" || r.Hops[i].Transport == "dtls") {
+				r.Hops[i-1].settle()
+			}
 		}
 		if r.release != nil {
 			r.release()
