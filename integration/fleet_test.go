@@ -114,7 +114,7 @@ func TestFleet(t *testing.T) {
 
 	// The relays, each granting the others the relay capability and each
 	// agent its own name.
-	grants := []string{"--grant", "r1:relay", "--grant", "r2:relay", "--grant", "r3:relay"}
+	grants := []string{"--grant", "r1:relay", "--grant", "r2:relay", "--grant", "r3:relay", "--grant", "client:agent"}
 	for _, a := range f.agents {
 		grants = append(grants, "--grant", a.name+":register="+a.name)
 	}

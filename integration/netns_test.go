@@ -592,7 +592,7 @@ func TestReverseAgent(t *testing.T) {
 	relay := "tls://" + net.JoinHostPort(addr(1, 0), "7443")
 	relayForAgent := "tls://" + net.JoinHostPort(addr(1, 2), "7443")
 	startNS(t, ns[1], "listening", hw, "serve", "--home", home("relay"), "--listen", "tls://0.0.0.0:7443",
-		"--grant", "db1:register=db*")
+		"--grant", "db1:register=db*", "--grant", "client:agent=db*")
 	startNS(t, ns[2], "registered", hw, "serve", "--home", home("db1"), "--name", "db1", "--connect", relayForAgent)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()

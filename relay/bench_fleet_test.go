@@ -365,7 +365,7 @@ func (f *benchFleet) startRelay(b *testing.B, bin, dir, name string) *fleetRelay
 		"--ca", filepath.Join(dir, "ca", "ca.crt"),
 		"--listen", r.addr, "--directory", f.nats, "--fleet-addr", r.addr,
 		"--state", r.state, "--admin", r.admin, "--log-level", "warn",
-		"--grant", "*:register", "--grant", "client:connect=127.0.0.1"}
+		"--grant", "*:register", "--grant", "client:connect=127.0.0.1", "--grant", "client:agent"}
 	for i := range fleetRelays {
 		args = append(args, "--grant", fmt.Sprintf("r%d:relay", i+1))
 	}

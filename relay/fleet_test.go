@@ -96,7 +96,7 @@ func TestFleet(t *testing.T) {
 	var relays []*testNode
 	for _, n := range []string{"r1", "r2", "r3"} {
 		relays = append(relays, startFleetRelay(t, n, ids[n], trusted, mf.join,
-			"r1:relay", "r2:relay", "r3:relay", "agent1:register=a1", "agent2:register=a2", "thief:register"))
+			"r1:relay", "r2:relay", "r3:relay", "agent1:register=a1", "agent2:register=a2", "thief:register", "client:agent"))
 	}
 	r1, r2, r3 := relays[0], relays[1], relays[2]
 	startFleetAgent(t, ids["agent1"], client, "a1", r1)

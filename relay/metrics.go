@@ -71,13 +71,13 @@ func newMetrics(s *Server) *metrics {
 	m.relayedUp, m.relayedDown = relayed.WithLabelValues("up"), relayed.WithLabelValues("down")
 	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hopwire_policy_decisions_total",
-		Help: "Policy decisions on what peers asked for, by capability (connect, exec, register, classic, forward-remote) and result (allow, deny).",
+		Help: "Policy decisions on what peers asked for, by capability (connect, exec, register, classic, forward-remote, relay, agent) and result (allow, deny).",
 	}, []string{"capability", "result"})
 	m.classicOps = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hopwire_classic_operations_total",
 		Help: "Classic administration actions carried out on this node (exec, put, rm, eval, ...), by action and result (ok, error).",
 	}, []string{"action", "result"})
-	for _, c := range []Capability{CapConnect, CapExec, CapRegister, CapClassic, CapForwardRemote, CapRelay} {
+	for _, c := range []Capability{CapConnect, CapExec, CapRegister, CapClassic, CapForwardRemote, CapRelay, CapAgent} {
 		for _, r := range []string{allow, deny} {
 			m.decisions.WithLabelValues(string(c), r) // present at 0, so a rate has a start
 		}

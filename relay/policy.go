@@ -25,9 +25,10 @@ const (
 	CapClassic       Capability = "classic"        // classic administration; scope "eval" also allows execute
 	CapForwardRemote Capability = "forward-remote" // -R forwards; scope HOST_OR_CIDR[:PORT|:LOW-HIGH] of the bind address
 	CapRelay         Capability = "relay"          // a relay of the fleet: reach the agents registered here for its clients; no scope
+	CapAgent         Capability = "agent"          // reach an agent through this relay; scope: a name pattern (default any)
 )
 
-var capabilities = []Capability{CapConnect, CapExec, CapRegister, CapClassic, CapForwardRemote, CapRelay}
+var capabilities = []Capability{CapConnect, CapExec, CapRegister, CapClassic, CapForwardRemote, CapRelay, CapAgent}
 
 // Grant is one --grant PRINCIPAL:CAPABILITY[=SCOPE] rule.
 type Grant struct {
@@ -100,7 +101,7 @@ func ParseGrant(s string) (*Grant, error) {
 		if hasScope && scope != "eval" {
 			return nil, fmt.Errorf("relay: grant %q: classic's only scope is eval", s)
 		}
-	case CapRegister:
+	case CapRegister, CapAgent:
 		if hasScope {
 			if _, err := path.Match(scope, ""); err != nil {
 				return nil, fmt.Errorf("relay: grant %q: %w", s, err)
@@ -258,7 +259,7 @@ func (e *DeniedError) Error() string {
 // when one can be written from what was asked.
 func (e *DeniedError) scope() string {
 	switch e.Capability {
-	case CapConnect, CapForwardRemote, CapRegister:
+	case CapConnect, CapForwardRemote, CapRegister, CapAgent:
 		if e.Target != "" && !strings.ContainsAny(e.Target, " '\"\n") {
 			return "=" + e.Target
 		}
@@ -427,6 +428,25 @@ func (p *Policy) AllowRegister(peer session.Peer, name string) (*Grant, error) {
 		}
 	}
 	return nil, &DeniedError{Principal: peer.Principal, Fingerprint: peer.Fingerprint, Capability: CapRegister, Target: name}
+}
+
+// AllowAgent checks a client's request for the agent called name,
+// registered at this relay or, in a fleet, at another. The agent
+// authenticates the client itself, end to end; the grant decides who may
+// reach it through this relay at all (and so who may make it run a TLS
+// handshake).
+func (p *Policy) AllowAgent(peer session.Peer, name string) (*Grant, error) {
+	for _, g := range p.grants {
+		if g.Capability == CapAgent && certs.Matches(g.Principal, peer.Principal, peer.Fingerprint) {
+			if g.Scope == "" {
+				return g, nil
+			}
+			if ok, _ := path.Match(g.Scope, name); ok {
+				return g, nil
+			}
+		}
+	}
+	return nil, &DeniedError{Principal: peer.Principal, Fingerprint: peer.Fingerprint, Capability: CapAgent, Target: name}
 }
 
 // AllowRelay checks that peer is a relay of this node's fleet: its

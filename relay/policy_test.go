@@ -3,6 +3,7 @@ package relay
 import (
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/hopwire/hopwire/session"
@@ -265,5 +266,27 @@ func TestPolicyCouldConnect(t *testing.T) {
 	}
 	if lookups != 0 {
 		t.Errorf("%d grant names resolved", lookups)
+	}
+}
+
+// AllowAgent: a client reaches the agents its agent grant names, and no
+// other; without a grant, none.
+func TestAllowAgent(t *testing.T) {
+	p := mustPolicy(t, "ops:agent=db-*", "fp:"+fpA+":agent")
+	ops := session.Peer{Principal: "ops", Fingerprint: "SHA256:o"}
+	if _, err := p.AllowAgent(ops, "db-1"); err != nil {
+		t.Errorf("ops to db-1: %v", err)
+	}
+	if _, err := p.AllowAgent(ops, "web-1"); !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "--grant 'ops:agent=web-1'") {
+		t.Errorf("ops to web-1: %v, want a denial naming the grant", err)
+	}
+	if _, err := p.AllowAgent(session.Peer{Principal: "x", Fingerprint: fpA}, "anything"); err != nil {
+		t.Errorf("a key granted every agent: %v", err)
+	}
+	if _, err := p.AllowAgent(session.Peer{Principal: "eve", Fingerprint: "SHA256:e"}, "db-1"); !errors.Is(err, ErrDenied) {
+		t.Errorf("no grant: %v", err)
+	}
+	if _, err := ParseGrant("ops:agent=[x"); err == nil {
+		t.Error("a malformed agent pattern was accepted")
 	}
 }

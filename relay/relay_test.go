@@ -280,7 +280,7 @@ func mustAddr(t testing.TB, s string) hop.Addr {
 func TestReverseAgent(t *testing.T) {
 	client := newIdentity(t, "client")
 	agentID := newIdentity(t, "agent1")
-	relayNode := startNode(t, "relay", "tls://127.0.0.1:0", []*certs.Identity{client, agentID}, "agent1:register=db-*")
+	relayNode := startNode(t, "relay", "tls://127.0.0.1:0", []*certs.Identity{client, agentID}, "agent1:register=db-*", "client:agent=db-*")
 	// The agent listens nowhere: it dials out.
 	agent, err := New(&Options{Name: "agent1", Identity: agentID, Trust: certs.Trust{Store: certs.StoreOf(client)},
 		Services: func(session.Peer) map[string]any { return map[string]any{"echo": echoSvc{}} }})
@@ -339,6 +339,13 @@ func TestReverseAgent(t *testing.T) {
 	_, err = route.Hops[0].Conn.Service("node").Call(dctx, "Register", "web-1")
 	if !errors.Is(err, ErrDenied) {
 		t.Fatalf("register without a grant: %v", err)
+	}
+	// Reaching an agent takes an agent grant at the relay: the agent
+	// itself never sees a client the relay does not let through, and the
+	// client is told the grant it lacks.
+	_, err = dialer(agentID, relayNode).Dial(dctx, []hop.Addr{mustAddr(t, relayNode.url)}, mustAddr(t, "db-1"))
+	if err == nil || !strings.Contains(err.Error(), "--grant 'agent1:agent=db-1'") {
+		t.Fatalf("an ungranted peer reaching the agent: %v", err)
 	}
 }
 

@@ -897,7 +897,8 @@ func (s *Server) Agents() []string {
 // reachAgent opens an inbound stream on the agent's link; the client's
 // next hop handshake runs over it, end to end with the agent.
 //
-// In a fleet, an agent registered at another relay is reached through a
+// A client needs an agent grant naming the agent (Policy.AllowAgent). In
+// a fleet, an agent registered at another relay is reached through a
 // mesh link to that relay (fleet.reach). A peer that is itself a relay of
 // the fleet (its key is a live relay's ID in the directory) is served
 // only if it holds the relay capability, and only from the agents here:
@@ -915,6 +916,14 @@ func (s *Server) reachAgent(ctx context.Context, peer session.Peer, name string)
 		}
 		if a == nil {
 			return nil, fmt.Errorf("relay: no agent %q registered here", name)
+		}
+	} else {
+		// A client: its grant decides, here at the relay it asked,
+		// wherever in the fleet the agent is.
+		_, err := s.pol().AllowAgent(peer, name)
+		s.metrics.decide(CapAgent, err)
+		if err != nil {
+			return nil, err
 		}
 	}
 	if a != nil {

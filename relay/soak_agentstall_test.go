@@ -36,7 +36,7 @@ func TestSoakAgentStall(t *testing.T) {
 	)
 	alice, bob := newIdentity(t, "alice"), newIdentity(t, "bob")
 	agentID := newIdentity(t, "agent1")
-	relayNode := startNode(t, "relay", "tls://127.0.0.1:0", []*certs.Identity{alice, bob, agentID}, "agent1:register=db-*")
+	relayNode := startNode(t, "relay", "tls://127.0.0.1:0", []*certs.Identity{alice, bob, agentID}, "agent1:register=db-*", "alice:agent", "bob:agent")
 	agent, err := New(&Options{Name: "agent1", Identity: agentID, Trust: certs.Trust{Pinned: []string{alice.Fingerprint(), bob.Fingerprint()}}})
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,7 @@ var helps = map[string]helpText{
 		"hopwire serve --listen quic://10.0.2.2:7443 --grant client:classic",
 		"hopwire serve --listen tls://0.0.0.0:7443 --grant client:connect=10.0.2.2:7443",
 		"hopwire serve --name db1 --connect tls://relay.example:7443 --grant client:classic",
-		"hopwire serve --listen tls://10.0.0.1:7443 --directory nats://10.0.0.9:4222 --ca fleet-ca.crt --grant fleet-relay:relay --grant db1:register",
+		"hopwire serve --listen tls://10.0.0.1:7443 --directory nats://10.0.0.9:4222 --ca fleet-ca.crt --grant fleet-relay:relay --grant db1:register --grant client:agent",
 		"hopwire serve --name db1 --connect tls://10.0.0.1:7443 --connect tls://10.0.0.2:7443 --grant client:classic",
 	}, hops: true},
 	"ping": {synopsis: "[flags] TARGET", examples: []string{

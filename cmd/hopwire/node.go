@@ -236,7 +236,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	cf.register(fs)
 	var listens, grants multi
 	fs.Var(&listens, "listen", "listen URL (repeatable): tls://, quic://, dtls://, ssh://HOST:PORT, tcp://127.0.0.1:PORT")
-	fs.Var(&grants, "grant", "PRINCIPAL:CAPABILITY[=SCOPE] (repeatable); capabilities: connect, exec, register, classic, forward-remote, relay (another relay of the fleet)")
+	fs.Var(&grants, "grant", "PRINCIPAL:CAPABILITY[=SCOPE] (repeatable); capabilities: connect, exec, register, agent (reach agents through this relay), classic, forward-remote, relay (another relay of the fleet)")
 	fs.StringVar(&idf.name, "name", "", "node name (and agent name with --connect); default: the identity's")
 	useStdio := fs.Bool("stdio", false, "serve one link over stdin/stdout (as spawned by a stdio: hop)")
 	var connects multi
