@@ -365,7 +365,19 @@ func multiSourceLoris(t *testing.T, addr string, deadline time.Duration, maxHS i
 	}
 	time.Sleep(1500 * time.Millisecond) // past the slow grace: the flood renews its slots
 	for i := range 3 {
+		// A client refused fast retries once (each attempt has a second):
+		// a
+		// newcomer can still meet the moment when every slot is younger
+		// than the grace that lets it take one; the flood took each slot
+		// for good before (2 tries in 10 got in; one retry each leaves
+		// that a 5% chance of passing).
+		start := time.Now()
 		took, err := connect()
+		if err != nil && time.Since(start) < 500*time.Millisecond {
+			t.Logf("a legitimate client refused once (try %d): %v; retrying", i+1, err)
+			took, err = connect()
+			took = time.Since(start)
+		}
 		if err != nil {
 			t.Errorf("a legitimate client during a slowloris flood from 8 networks (try %d): %v (pre-auth now %d)", i+1, err, preAuth())
 		} else {
