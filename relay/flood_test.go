@@ -366,8 +366,7 @@ func multiSourceLoris(t *testing.T, addr string, deadline time.Duration, maxHS i
 	time.Sleep(1500 * time.Millisecond) // past the slow grace: the flood renews its slots
 	for i := range 3 {
 		// A client refused fast retries once (each attempt has a second):
-		// a
-		// newcomer can still meet the moment when every slot is younger
+		// a newcomer can still meet the moment when every slot is younger
 		// than the grace that lets it take one; the flood took each slot
 		// for good before (2 tries in 10 got in; one retry each leaves
 		// that a 5% chance of passing).
