@@ -365,15 +365,19 @@ func multiSourceLoris(t *testing.T, addr string, deadline time.Duration, maxHS i
 	}
 	time.Sleep(1500 * time.Millisecond) // past the slow grace: the flood renews its slots
 	for i := range 3 {
-		// A client refused fast retries once (each attempt has a second):
-		// a newcomer can still meet the moment when every slot is younger
-		// than the grace that lets it take one; the flood took each slot
-		// for good before (2 tries in 10 got in; one retry each leaves
-		// that a 5% chance of passing).
+		// A client refused fast retries once, 100 ms later (each attempt
+		// has a second). The flood renews its slots in generations: right
+		// after one, for a few tens of milliseconds (longer on a loaded
+		// machine), every slot is younger than the quiet grace that lets a
+		// newcomer from another network take one, and a newcomer then is
+		// refused; a moment later it gets in. Before the fix the flood
+		// took each slot for good (2 tries in 10 got in; one retry each
+		// leaves that a 5% chance of passing).
 		start := time.Now()
 		took, err := connect()
 		if err != nil && time.Since(start) < 500*time.Millisecond {
 			t.Logf("a legitimate client refused once (try %d): %v; retrying", i+1, err)
+			time.Sleep(100 * time.Millisecond)
 			took, err = connect()
 			took = time.Since(start)
 		}
