@@ -103,6 +103,14 @@ func TestServerDown(t *testing.T) {
 	}
 
 	srv.kill()
+	// Relays answers from the relay's own view of the fleet until its
+	// connection notices the server gone (the kill's EOF reaches it a
+	// moment later): wait for that, then every call must fail promptly.
+	eventually(t, 2*time.Second, "both clients noticing the server gone", func() bool {
+		_, errA := a.Relays(ctx)
+		_, errB := b.Relays(ctx)
+		return errors.Is(errA, ErrUnavailable) && errors.Is(errB, ErrUnavailable)
+	})
 	calls := map[string]func(context.Context) error{
 		"lookup":   func(ctx context.Context) error { _, err := a.Lookup(ctx, "agent-b"); return err },
 		"register": func(ctx context.Context) error { return a.Register(ctx, "agent-c", fp("c")) },
