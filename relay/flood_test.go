@@ -378,7 +378,7 @@ func multiSourceLoris(t *testing.T, addr string, deadline time.Duration, maxHS i
 		if err != nil && time.Since(start) < 500*time.Millisecond {
 			t.Logf("a legitimate client refused once (try %d): %v; retrying", i+1, err)
 			time.Sleep(100 * time.Millisecond)
-			took, err = connect()
+			_, err = connect()
 			took = time.Since(start)
 		}
 		if err != nil {
