@@ -150,7 +150,6 @@ type Route struct {
 	Hops []*Hop
 	once sync.Once
 	rev  reverse // remote listeners (Listen)
-	log  *slog.Logger
 	// A route dialed through shared via hops (Dialer.Prefixes) owns its
 	// hops from index shared on; release gives the shared ones back.
 	shared  int
@@ -171,90 +170,62 @@ type Route struct {
 // connections are another stream at each relay, which the relay's
 // multiplexer serves in turn with the RPC link's frames, and other
 // socket buffers on a direct link: the median of null calls beside a
-// 256 MiB transfer through two relays fell from ~10× an idle session's to
-// ~1.1× (BenchmarkRPCUnderBulk). The cost is a handshake with the target
+// 256 MiB transfer through two relays in one process fell from 11.4× an
+// idle session's to 6.5× (BenchmarkRPCUnderBulk; what is left is the CPU
+// the transfer takes). The cost is a handshake with the target
 // (through the route's hops, which are shared) when the route's first
 // connection is dialled, and one more link at the target while the route
 // lives. Routes whose target is not a tls or agent hop keep one link.
 type dataLink struct {
-	open func(ctx context.Context) (*Hop, error) // nil: connections use the RPC link
+	rd *Redialer // nil: connections use the RPC link
 
-	mu      sync.Mutex
-	hop     *Hop
-	dialing chan struct{} // closed when the dial in progress ends
-	failed  time.Time     // the last dial failed at; retried after dataRetry
-	closed  bool
+	mu     sync.Mutex
+	failed time.Time // the last dial failed at; not tried again before dataRetry
 }
 
 // dataRetry is how long a route whose data link could not be opened
 // keeps its connections on the RPC link before it tries again.
 const dataRetry = 30 * time.Second
 
-// link returns the data link, opening it on first use; nil: use the RPC
-// link (none wanted, the dial failed, or the route is closing).
-func (dl *dataLink) link(ctx context.Context, log *slog.Logger) *session.Link {
-	if dl.open == nil {
+// errDataLater: the data link failed less than dataRetry ago.
+var errDataLater = errors.New("hop: the data link failed lately")
+
+// dial is the data link's Redialer's dial: open, unless it failed lately.
+func (dl *dataLink) dial(ctx context.Context, open func(context.Context) (*Route, error), log *slog.Logger) (*Route, error) {
+	dl.mu.Lock()
+	lately := !dl.failed.IsZero() && time.Since(dl.failed) < dataRetry
+	dl.mu.Unlock()
+	if lately {
+		return nil, errDataLater
+	}
+	r, err := open(ctx)
+	if err != nil && ctx.Err() == nil {
+		dl.mu.Lock()
+		dl.failed = time.Now()
+		dl.mu.Unlock()
+		log.Info("connections of this route share its RPC link: their own link did not open", "err", err, "retry", dataRetry)
+	}
+	return r, err
+}
+
+// link returns the data link, opening it on first use (one dial at a
+// time, and again when it broke); nil: use the RPC link (none wanted,
+// the dial failed, or the route is closing).
+func (dl *dataLink) link(ctx context.Context) *session.Link {
+	if dl.rd == nil {
 		return nil
 	}
-	for {
-		dl.mu.Lock()
-		if dl.closed || (!dl.failed.IsZero() && time.Since(dl.failed) < dataRetry) {
-			dl.mu.Unlock()
-			return nil
-		}
-		if h := dl.hop; h != nil {
-			select {
-			case <-h.Conn.Done():
-				dl.hop = nil // gone: dial another
-			default:
-				dl.mu.Unlock()
-				return h.Conn.Link()
-			}
-		}
-		if wait := dl.dialing; wait != nil {
-			dl.mu.Unlock()
-			select {
-			case <-wait:
-				continue
-			case <-ctx.Done():
-				return nil // the caller's dial fails on its ctx
-			}
-		}
-		done := make(chan struct{})
-		dl.dialing = done
-		dl.mu.Unlock()
-
-		h, err := dl.open(ctx)
-		dl.mu.Lock()
-		dl.dialing = nil
-		close(done)
-		switch {
-		case err != nil:
-			if ctx.Err() == nil {
-				dl.failed = time.Now()
-				log.Info("connections of this route share its RPC link: their own link did not open", "err", err, "retry", dataRetry)
-			}
-		case dl.closed:
-			h.close()
-		default:
-			dl.hop, dl.failed = h, time.Time{}
-		}
-		dl.mu.Unlock()
-		if err != nil || h == nil {
-			return nil
-		}
+	r, err := dl.rd.Route(ctx)
+	if err != nil {
+		return nil
 	}
+	return r.Target().Link()
 }
 
 // close closes the data link and stops new ones.
 func (dl *dataLink) close() {
-	dl.mu.Lock()
-	dl.closed = true
-	h := dl.hop
-	dl.hop = nil
-	dl.mu.Unlock()
-	if h != nil {
-		h.close()
+	if dl.rd != nil {
+		dl.rd.Close()
 	}
 }
 
@@ -303,7 +274,7 @@ func (r *Route) DialContext(ctx context.Context, network, addr string) (net.Conn
 		// A broken route stays broken: its connections fail as its
 		// calls do (a Redialer dials a new route).
 	default:
-		if dl := r.data.link(ctx, r.log); dl != nil {
+		if dl := r.data.link(ctx); dl != nil {
 			l = dl
 		}
 	}
@@ -358,17 +329,20 @@ func (d *Dialer) Dial(ctx context.Context, via []Addr, target Addr) (*Route, err
 		}
 		d.logger().Debug("hop up", "hop", i+1, "addr", a.String(), "peer", h.Peer.Name, "setup", h.Setup)
 	}
-	r.log = d.logger()
 	if target := all[len(all)-1]; !d.OneLink && (target.Scheme == "tls" || target.Scheme == "") {
-		r.data.open = func(ctx context.Context) (*Hop, error) { return d.dataHop(ctx, r, target) }
+		log := d.logger()
+		r.data.rd = NewRedialer(nil, func(ctx context.Context) (*Route, error) {
+			return r.data.dial(ctx, func(ctx context.Context) (*Route, error) { return d.dataRoute(ctx, r, target) }, log)
+		})
 	}
 	return r, nil
 }
 
-// dataHop dials a second link with r's target, through the same hops,
-// for its data link; the target must answer with the key it answered
+// dataRoute dials a second link with r's target, through the same hops,
+// for its data link: a route that shares r's hops before the target and
+// owns only its last. The target must answer with the key it answered
 // the route's RPC link with.
-func (d *Dialer) dataHop(ctx context.Context, r *Route, target Addr) (*Hop, error) {
+func (d *Dialer) dataRoute(ctx context.Context, r *Route, target Addr) (*Route, error) {
 	n := len(r.Hops)
 	var prev *Hop
 	if n > 1 {
@@ -382,7 +356,7 @@ func (d *Dialer) dataHop(ctx context.Context, r *Route, target Addr) (*Hop, erro
 		h.close()
 		return nil, fmt.Errorf("the target answered a second link with key %s, not %s", h.Peer.Fingerprint, want)
 	}
-	return h, nil
+	return &Route{Hops: append(slices.Clip(r.Hops[:n-1]), h), shared: n - 1}, nil
 }
 
 func (d *Dialer) logger() *slog.Logger {

@@ -153,16 +153,7 @@ func BenchmarkFleet(b *testing.B) {
 		for range 100 {
 			lookup()
 		}
-		samples := make([]time.Duration, 0, max(b.N, fleetLookupSamples))
-		b.ResetTimer()
-		for range b.N {
-			samples = append(samples, lookup())
-		}
-		b.StopTimer()
-		for len(samples) < fleetLookupSamples {
-			samples = append(samples, lookup())
-		}
-		reportPercentiles(b, samples)
+		reportPercentiles(b, timeSamples(b, fleetLookupSamples, lookup))
 	})
 
 	for _, name := range fleetChainNames {
@@ -660,13 +651,6 @@ func (f *benchFleet) chains(b *testing.B) map[string]*fleetChain {
 	}
 	f.chain = chains
 	return chains
-}
-
-// reportPercentiles reports the median and 99th percentile of samples.
-func reportPercentiles(b *testing.B, samples []time.Duration) {
-	slices.Sort(samples)
-	b.ReportMetric(float64(samples[len(samples)/2].Nanoseconds()), "p50-ns")
-	b.ReportMetric(float64(samples[len(samples)*99/100].Nanoseconds()), "p99-ns")
 }
 
 // close stops the fleet: the relays and the real agents (in the order

@@ -320,18 +320,7 @@ func BenchmarkProcessRTT(b *testing.B) {
 				return time.Since(t)
 			}
 			ping() // OpenSSH opens its channel lazily
-			samples := make([]time.Duration, 0, max(b.N, rttSamples))
-			b.ResetTimer()
-			for range b.N {
-				samples = append(samples, ping())
-			}
-			b.StopTimer()
-			for len(samples) < rttSamples {
-				samples = append(samples, ping())
-			}
-			slices.Sort(samples)
-			b.ReportMetric(float64(samples[len(samples)/2].Nanoseconds()), "p50-ns")
-			b.ReportMetric(float64(samples[len(samples)*99/100].Nanoseconds()), "p99-ns")
+			reportPercentiles(b, timeSamples(b, rttSamples, ping))
 			reportPeakRSS(b, pc.nodes)
 		})
 	}

@@ -475,18 +475,8 @@ func underBulk(b *testing.B, route *hop.Route, sink, suffix string, call func(co
 	measure := func(b *testing.B) {
 		ctx := b.Context()
 		timed(ctx, -1)
-		samples := make([]time.Duration, 0, max(b.N, rpcSamples))
-		b.ResetTimer()
-		for i := range b.N {
-			samples = append(samples, timed(ctx, i))
-		}
-		b.StopTimer()
-		for len(samples) < rpcSamples {
-			samples = append(samples, timed(ctx, len(samples)))
-		}
-		slices.Sort(samples)
-		b.ReportMetric(float64(samples[len(samples)/2].Nanoseconds()), "p50-ns")
-		b.ReportMetric(float64(samples[len(samples)*99/100].Nanoseconds()), "p99-ns")
+		i := 0
+		reportPercentiles(b, timeSamples(b, rpcSamples, func() time.Duration { i++; return timed(ctx, i-1) }))
 	}
 	b.Run("idle"+suffix, measure)
 	b.Run("bulk"+suffix, func(b *testing.B) {
@@ -532,6 +522,29 @@ func underBulk(b *testing.B, route *hop.Route, sink, suffix string, call func(co
 		}
 		b.ReportMetric(float64(moved)/took.Seconds()/1e6, "bulk-MB/s")
 	})
+}
+
+// timeSamples times f b.N times between ResetTimer and StopTimer, then
+// more until there are at least atLeast samples, and returns them all.
+func timeSamples(b *testing.B, atLeast int, f func() time.Duration) []time.Duration {
+	samples := make([]time.Duration, 0, max(b.N, atLeast))
+	b.ResetTimer()
+	for range b.N {
+		samples = append(samples, f())
+	}
+	b.StopTimer()
+	for len(samples) < atLeast {
+		samples = append(samples, f())
+	}
+	return samples
+}
+
+// reportPercentiles reports the median and 99th percentile of samples as
+// p50-ns and p99-ns (sorting samples).
+func reportPercentiles(b *testing.B, samples []time.Duration) {
+	slices.Sort(samples)
+	b.ReportMetric(float64(samples[len(samples)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(samples[len(samples)*99/100].Nanoseconds()), "p99-ns")
 }
 
 // sendToSink sends n bytes over a new connection of dial to a sinkServer

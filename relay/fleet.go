@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,11 +51,14 @@ type fleet struct {
 	meshDials     *prometheus.CounterVec // result
 }
 
-// meshLink is a link to another relay of the fleet.
+// meshLink is the link to another relay of the fleet: a Redialer, so
+// that one dial runs at a time and a broken link is dialed again on next
+// use. up and entry are read and set under fleet.mu (idle too).
 type meshLink struct {
-	route   *hop.Route
-	dialing chan struct{} // closed when the dial in progress ends; nil: none
-	idle    int           // janitor rounds seen with no stream open
+	rd    *hop.Redialer
+	entry directory.Entry // where the directory last said the relay is
+	up    *hop.Route      // the route last dialed (nil: none yet)
+	idle  int             // janitor rounds seen with no stream open
 }
 
 const (
@@ -192,10 +197,7 @@ func (f *fleet) run() {
 
 func (f *fleet) retryPending() {
 	f.mu.Lock()
-	todo := make(map[string]string, len(f.pending))
-	for n, fp := range f.pending {
-		todo[n] = fp
-	}
+	todo := maps.Clone(f.pending)
 	f.mu.Unlock()
 	recorded := 0
 	defer func() {
@@ -277,53 +279,43 @@ func (f *fleet) link(ctx context.Context, e directory.Entry) (*session.Link, err
 		m := f.mesh[e.Relay]
 		if m == nil {
 			m = &meshLink{}
+			m.rd = hop.NewRedialer(nil, func(ctx context.Context) (*hop.Route, error) { return f.dialMesh(ctx, m) })
 			f.mesh[e.Relay] = m
 		}
-		if r := m.route; r != nil {
-			select {
-			case <-r.Done():
-				m.route = nil
-				r.Close()
-			default:
-				m.idle = 0
-				f.mu.Unlock()
-				return r.Target().Link(), nil
-			}
-		}
-		if wait := m.dialing; wait != nil {
-			f.mu.Unlock()
-			select {
-			case <-wait:
-				continue
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		}
-		done := make(chan struct{})
-		m.dialing = done
+		m.entry, m.idle = e, 0
 		f.mu.Unlock()
-
-		r, err := f.dial(ctx, e)
-		f.mu.Lock()
-		m.dialing = nil
-		close(done)
-		if err == nil {
-			if f.s.ctx.Err() != nil {
-				r.Close()
-				err = errors.New("the relay is stopping")
-			} else {
-				m.route, m.idle = r, 0
-			}
+		r, err := m.rd.Route(ctx)
+		if errors.Is(err, hop.ErrRedialerClosed) && f.s.ctx.Err() == nil {
+			continue // retired as idle meanwhile: take a new one
 		}
-		f.mu.Unlock()
 		if err != nil {
-			f.meshDials.WithLabelValues(resultError).Inc()
 			return nil, err
 		}
-		f.meshDials.WithLabelValues(resultOK).Inc()
-		f.s.log.Info("mesh link up", "relay", e.Addr, "fp", e.Relay)
 		return r.Target().Link(), nil
 	}
+}
+
+// dialMesh is m's Redialer's dial: to where the directory last put the
+// relay, counted and logged.
+func (f *fleet) dialMesh(ctx context.Context, m *meshLink) (*hop.Route, error) {
+	f.mu.Lock()
+	e := m.entry
+	f.mu.Unlock()
+	r, err := f.dial(ctx, e)
+	if err == nil && f.s.ctx.Err() != nil {
+		r.Close()
+		err = errors.New("the relay is stopping")
+	}
+	if err != nil {
+		f.meshDials.WithLabelValues(resultError).Inc()
+		return nil, err
+	}
+	f.mu.Lock()
+	m.up = r
+	f.mu.Unlock()
+	f.meshDials.WithLabelValues(resultOK).Inc()
+	f.s.log.Info("mesh link up", "relay", e.Addr, "fp", e.Relay)
+	return r, nil
 }
 
 // dial dials e's relay, pinned to the key the directory names for it.
@@ -356,52 +348,55 @@ func (f *fleet) meshLinks() int {
 	defer f.mu.Unlock()
 	n := 0
 	for _, m := range f.mesh {
-		if m.route != nil {
+		if live(m.up) {
 			n++
 		}
 	}
 	return n
 }
 
-// closeIdle closes the mesh links that carried no agent stream for
-// meshIdleRounds rounds (a link's RPC stream is always open).
+// live reports whether r is a route that has not broken.
+func live(r *hop.Route) bool {
+	if r == nil {
+		return false
+	}
+	select {
+	case <-r.Done():
+		return false
+	default:
+		return true
+	}
+}
+
+// closeIdle retires the mesh links that carried no agent stream for
+// meshIdleRounds rounds (a link's RPC stream is always open), and those
+// that broke or never came up.
 func (f *fleet) closeIdle() {
-	var gone []*hop.Route
+	var gone []*meshLink
 	f.mu.Lock()
 	for id, m := range f.mesh {
-		if m.route == nil {
-			if m.dialing == nil {
-				delete(f.mesh, id)
-			}
-			continue
-		}
-		if m.route.Target().Link().NumStreams() > 1 {
+		if live(m.up) && m.up.Target().Link().NumStreams() > 1 {
 			m.idle = 0
 			continue
 		}
 		if m.idle++; m.idle >= meshIdleRounds {
-			gone = append(gone, m.route)
+			gone = append(gone, m)
 			delete(f.mesh, id)
 		}
 	}
 	f.mu.Unlock()
-	for _, r := range gone {
-		r.Close()
+	for _, m := range gone {
+		m.rd.Close()
 	}
 }
 
 func (f *fleet) closeMesh() {
 	f.mu.Lock()
-	var all []*hop.Route
-	for id, m := range f.mesh {
-		if m.route != nil {
-			all = append(all, m.route)
-		}
-		delete(f.mesh, id)
-	}
+	all := slices.Collect(maps.Values(f.mesh))
+	clear(f.mesh)
 	f.mu.Unlock()
-	for _, r := range all {
-		r.Close()
+	for _, m := range all {
+		m.rd.Close()
 	}
 }
 

@@ -57,24 +57,12 @@ func startFleetAgent(t *testing.T, id, client *certs.Identity, name string, rela
 
 func withEchoServices(session.Peer) map[string]any { return map[string]any{"echo": echoSvc{}} }
 
-// startFleetRelay starts a relay of a fleet whose directory join gives.
+// startFleetRelay starts a relay with identity id, trusting trusted, of a
+// fleet whose directory join gives.
 func startFleetRelay(t *testing.T, name string, id *certs.Identity, trusted []*certs.Identity,
 	join func(context.Context, directory.RelayInfo, directory.Metrics) (directory.Directory, error), grants ...string) *testNode {
 	t.Helper()
-	var gs []*Grant
-	for _, g := range grants {
-		gs = append(gs, mustGrant(t, g))
-	}
-	srv, err := New(&Options{Name: name, Identity: id, Trust: certs.Trust{Store: certs.StoreOf(trusted...)}, Policy: NewPolicy(gs),
-		Listen: []string{"tls://127.0.0.1:0"}, Fleet: join})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return &testNode{id: id, srv: srv, url: srv.Addrs()[0]}
+	return startNodeWith(t, name, "tls://127.0.0.1:0", trusted, func(o *Options) { o.Identity, o.Fleet = id, join }, grants...)
 }
 
 // TestFleet: three relays share a directory; an agent registered at one

@@ -417,8 +417,14 @@ func quoteArgv(argv []string) string {
 
 // AllowRegister checks an agent registration under name.
 func (p *Policy) AllowRegister(peer session.Peer, name string) (*Grant, error) {
+	return p.allowName(CapRegister, peer, name)
+}
+
+// allowName checks a capability whose scope is a name pattern (default
+// any): register and agent.
+func (p *Policy) allowName(c Capability, peer session.Peer, name string) (*Grant, error) {
 	for _, g := range p.grants {
-		if g.Capability == CapRegister && certs.Matches(g.Principal, peer.Principal, peer.Fingerprint) {
+		if g.Capability == c && certs.Matches(g.Principal, peer.Principal, peer.Fingerprint) {
 			if g.Scope == "" {
 				return g, nil
 			}
@@ -427,7 +433,7 @@ func (p *Policy) AllowRegister(peer session.Peer, name string) (*Grant, error) {
 			}
 		}
 	}
-	return nil, &DeniedError{Principal: peer.Principal, Fingerprint: peer.Fingerprint, Capability: CapRegister, Target: name}
+	return nil, &DeniedError{Principal: peer.Principal, Fingerprint: peer.Fingerprint, Capability: c, Target: name}
 }
 
 // AllowAgent checks a client's request for the agent called name,
@@ -436,17 +442,7 @@ func (p *Policy) AllowRegister(peer session.Peer, name string) (*Grant, error) {
 // reach it through this relay at all (and so who may make it run a TLS
 // handshake).
 func (p *Policy) AllowAgent(peer session.Peer, name string) (*Grant, error) {
-	for _, g := range p.grants {
-		if g.Capability == CapAgent && certs.Matches(g.Principal, peer.Principal, peer.Fingerprint) {
-			if g.Scope == "" {
-				return g, nil
-			}
-			if ok, _ := path.Match(g.Scope, name); ok {
-				return g, nil
-			}
-		}
-	}
-	return nil, &DeniedError{Principal: peer.Principal, Fingerprint: peer.Fingerprint, Capability: CapAgent, Target: name}
+	return p.allowName(CapAgent, peer, name)
 }
 
 // AllowRelay checks that peer is a relay of this node's fleet: its

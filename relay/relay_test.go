@@ -66,7 +66,8 @@ func withEcho(o *Options) {
 }
 
 // startNodeWith is startNode with set, if not nil, applied to the node's
-// Options before it starts (its goroutines read them from then on).
+// Options before it starts (its goroutines read them from then on; set
+// may give the node an identity of the test's own).
 func startNodeWith(t testing.TB, name, listen string, clients []*certs.Identity, set func(*Options), grants ...string) *testNode {
 	t.Helper()
 	id := newIdentity(t, name)
@@ -90,7 +91,7 @@ func startNodeWith(t testing.TB, name, listen string, clients []*certs.Identity,
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return &testNode{id: id, srv: srv, url: srv.Addrs()[0]}
+	return &testNode{id: opts.Identity, srv: srv, url: srv.Addrs()[0]}
 }
 
 func hostPort(t testing.TB, url string) string {

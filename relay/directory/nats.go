@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -693,10 +694,7 @@ func (d *natsDir) renewLoop() {
 // been taken stays where it is.
 func (d *natsDir) reassert(ctx context.Context) error {
 	d.mu.Lock()
-	own := make(map[string]ownEntry, len(d.mine))
-	for name, e := range d.mine {
-		own[name] = e
-	}
+	own := maps.Clone(d.mine)
 	d.mu.Unlock()
 	n := 0
 	for name, e := range own {
