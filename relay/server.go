@@ -446,10 +446,12 @@ func (s *Server) ServeConn(c net.Conn, peer session.Peer) {
 	if _, ok := c.(*tls.Conn); ok {
 		transport = "tls"
 	}
-	s.serveConn(c, peer, transport)
+	<-s.serveConn(c, peer, transport)
 }
 
-func (s *Server) serveConn(c net.Conn, peer session.Peer, transport string) {
+// serveConn starts serving a link over c; the channel it returns is
+// closed once that has ended.
+func (s *Server) serveConn(c net.Conn, peer session.Peer, transport string) <-chan struct{} {
 	start := time.Now()
 	c, n := countConn(c)
 	l, err := session.NewLink(c, session.Server, s.linkConfig(peer))
@@ -457,14 +459,24 @@ func (s *Server) serveConn(c net.Conn, peer session.Peer, transport string) {
 		s.drops.link.Add(1)
 		s.metrics.handshake(transport, start, err)
 		s.log.Warn("link refused", "addr", c.RemoteAddr().String(), "err", err)
-		return
+		return closedChan
 	}
-	s.serveLink(l, transport, start, n)
+	return s.serveLink(l, transport, start, n)
 }
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // serveLink serves l, which came over transport and whose handshake began
 // at start, until it ends; n counts its bytes (nil: not counted).
-func (s *Server) serveLink(l *session.Link, transport string, start time.Time, n *linkBytes) {
+func (s *Server) serveLink(l *session.Link, transport string, start time.Time, n *linkBytes) (done <-chan struct{}) {
+	ended := make(chan struct{})
+	var closers []func() error // what ends with the session
+	finish := func() {
+		for _, c := range closers {
+			c()
+		}
+		close(ended)
+	}
 	peer := l.Peer()
 	log := s.log.With("peer", peer.Principal, "fp", peer.Fingerprint)
 	var conn *session.Conn
@@ -516,7 +528,7 @@ func (s *Server) serveLink(l *session.Link, transport string, start time.Time, n
 		if err != nil {
 			log.Error("classic administration unavailable: cannot open the classic root", "root", s.opts.ClassicRoot, "err", err)
 		} else {
-			defer svc.Close()
+			closers = append(closers, svc.Close)
 			opts.Services[classic.ServiceName] = svc
 			s.metrics.decide(CapClassic, nil)
 			log.Info("classic granted", "rule", g.String())
@@ -538,7 +550,8 @@ func (s *Server) serveLink(l *session.Link, transport string, start time.Time, n
 	if err != nil {
 		s.drops.session.Add(1)
 		log.Warn("session refused", "err", err)
-		return
+		finish()
+		return ended
 	}
 	s.metrics.streamsOpened.WithLabelValues("rpc").Inc()
 	node.conn = conn
@@ -547,17 +560,28 @@ func (s *Server) serveLink(l *session.Link, transport string, start time.Time, n
 	if s.ctx.Err() != nil {
 		s.mu.Unlock()
 		conn.Close()
-		return
+		finish()
+		return ended
 	}
 	s.conns[conn] = transport
+	s.wg.Add(1) // the caller is counted: Close cannot be waiting yet
 	s.mu.Unlock()
 	s.book.linkUp(conn, transport, n)
-	defer s.book.linkDown(conn)
 	log.Info("link up", "name", peer.Name)
-	select {
-	case <-conn.Done():
-	case <-s.ctx.Done():
-	}
+	// The rest runs when the session ends (Close ends every session):
+	// nothing waits for it meanwhile, so an idle link parks no goroutine
+	// here.
+	conn.AfterDone(func() {
+		defer s.wg.Done()
+		s.linkEnded(conn, peer, log)
+		s.book.linkDown(conn)
+		finish()
+	})
+	return ended
+}
+
+// linkEnded forgets a session that ended, and the agents it registered.
+func (s *Server) linkEnded(conn *session.Conn, peer session.Peer, log *slog.Logger) {
 	conn.Close()
 	s.mu.Lock()
 	delete(s.conns, conn)

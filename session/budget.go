@@ -85,7 +85,9 @@ const (
 	smuxSYN       = 0
 	smuxFIN       = 1
 	smuxPSH       = 2
+	smuxNOP       = 3
 	smuxHeaderLen = 8
+	smuxVersion   = 2 // the version hopwire runs (smux.Config.Version)
 )
 
 // holdForce is how long a link's reader waits on unclaimed data before the
@@ -111,6 +113,7 @@ type linkAcct struct {
 	rpc      atomic.Pointer[streamAcct] // the session's RPC stream
 	waitMark atomic.Int64               // wake the judge once the RPC reader passes this
 	judge    chan struct{}              // 1-buffered: the session should judge its unclaimed data streams
+	onJudge  atomic.Pointer[func()]     // called with each notice on judge (the session starts its janitor)
 	force    atomic.Bool                // … and refuse them all
 
 	holding atomic.Bool
@@ -201,6 +204,9 @@ func (a *linkAcct) notifyJudge() {
 	select {
 	case a.judge <- struct{}{}:
 	default:
+	}
+	if f := a.onJudge.Load(); f != nil {
+		(*f)()
 	}
 }
 

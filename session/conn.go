@@ -175,9 +175,16 @@ type Conn struct {
 	handoff  chan *bufio.Reader
 	refusing atomic.Int64 // refusals being sent
 
-	relMu   sync.Mutex
-	relIDs  []uint64
-	relWake chan struct{}
+	unhook func() bool // cancels the link's hook that fails the Conn
+
+	janMu      sync.Mutex
+	janRunning bool // a janitor goroutine is at work
+	janKick    bool // kicked while at work: look again before leaving
+
+	relMu      sync.Mutex
+	relIDs     []uint64
+	relRunning bool // a releaser goroutine is at work
+	relAgain   bool // woken while at work: look again before leaving
 
 	ctx    context.Context // cancelled when the Conn ends; parent of handler contexts
 	cancel context.CancelFunc
@@ -212,7 +219,6 @@ func NewConn(ctx context.Context, l *Link, opts *Options) (*Conn, error) {
 		loose:    make(map[uint64]struct{}),
 		acct:     l.acct,
 		rng:      mrand.NewChaCha8(seed),
-		relWake:  make(chan struct{}, 1),
 		handoff:  make(chan *bufio.Reader),
 		done:     make(chan struct{}),
 	}
@@ -236,18 +242,10 @@ func NewConn(ctx context.Context, l *Link, opts *Options) (*Conn, error) {
 		l.Close()
 		return nil, fmt.Errorf("session: rpc setup: %w", err)
 	}
-	c.wg.Add(3)
+	// The Conn ends with its link.
+	c.unhook = l.afterDone(func() { c.fail(l.Err()) })
+	c.wg.Add(1)
 	go c.readLoop(bufio.NewReaderSize(c.rpc, 4<<10))
-	go c.releaseLoop()
-	go c.janitor()
-	go func() {
-		// The Conn ends with its link.
-		select {
-		case <-l.Done():
-			c.fail(l.Err())
-		case <-c.done:
-		}
-	}()
 	return c, nil
 }
 
@@ -279,6 +277,8 @@ func (c *Conn) setup(ctx context.Context) error {
 		// Every data stream's data is judged against how far this
 		// stream has been read (see judge).
 		c.acct.rpc.Store(c.rpc.acct())
+		kick := c.kickJanitor
+		c.acct.onJudge.Store(&kick)
 		if c.opts.UnclaimedBuffer > 0 {
 			c.acct.unclaimedMax.Store(int64(c.opts.UnclaimedBuffer))
 		}
@@ -337,6 +337,13 @@ func (c *Conn) Link() *Link { return c.link }
 // Done is closed when the session has ended.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
+// AfterDone arranges for f to run, in a goroutine of its own, once the
+// session has ended (at once if it has), as context.AfterFunc does:
+// nothing waits for the end meanwhile, which matters to a node holding
+// thousands of idle sessions. stop cancels that; it reports whether f was
+// still to run.
+func (c *Conn) AfterDone(f func()) (stop func() bool) { return context.AfterFunc(c.ctx, f) }
+
 // Err returns why the session ended, or nil while it is up.
 func (c *Conn) Err() error {
 	select {
@@ -381,6 +388,9 @@ func (c *Conn) fail(cause error) {
 		cause = fmt.Errorf("%w: %w", ErrLinkClosed, cause)
 	}
 	c.once.Do(func() {
+		if c.unhook != nil {
+			c.unhook()
+		}
 		c.markClosing()
 		c.err = cause
 		close(c.done)
@@ -558,6 +568,7 @@ func (c *Conn) peerMaxMsgOr(n int) int {
 // may call back into the peer), and workers keep their grown stacks from
 // call to call.
 func (c *Conn) readLoop(br *bufio.Reader) {
+	var idle *time.Timer
 	for {
 		req := c.readUntilCall(br)
 		c.wg.Done() // Close waits for readers, not for handlers
@@ -568,16 +579,26 @@ func (c *Conn) readLoop(br *bufio.Reader) {
 		if !c.rejoin() {
 			return
 		}
-		// Wait, idle, for the next hand-off.
+		// Wait, idle, for the next hand-off; a worker idle for
+		// workerIdle leaves (an idle session keeps no worker).
 		if c.idle.Add(1) > maxIdleWorkers {
 			c.idle.Add(-1)
 			c.wg.Done()
 			return
 		}
+		if idle == nil {
+			idle = time.NewTimer(workerIdle)
+		} else {
+			idle.Reset(workerIdle)
+		}
 		select {
 		case br = <-c.handoff:
 			c.idle.Add(-1)
 		case <-c.done:
+			c.idle.Add(-1)
+			c.wg.Done()
+			return
+		case <-idle.C:
 			c.idle.Add(-1)
 			c.wg.Done()
 			return
@@ -597,8 +618,12 @@ func (c *Conn) rejoin() bool {
 	return true
 }
 
-// maxIdleWorkers bounds the goroutines kept waiting to read.
-const maxIdleWorkers = 16
+// maxIdleWorkers bounds the goroutines kept waiting to read, and
+// workerIdle how long one waits.
+const (
+	maxIdleWorkers = 16
+	workerIdle     = 5 * time.Second
+)
 
 // readUntilCall reads and dispatches messages until a call arrives, then
 // hands the reader over and returns the call; it returns nil when the
@@ -880,16 +905,18 @@ func (c *Conn) acceptLoop(rpcCh chan<- *Stream) {
 	}
 }
 
-// releaseLoop sends the ids of remote references this side dropped, in
+// releaser sends the ids of remote references this side dropped, in
 // batches, and writes the releases postRelease queued while no write was
-// in progress.
-func (c *Conn) releaseLoop() {
+// in progress. wakeReleases starts it when there is work; it leaves when
+// there is none (an idle session keeps no goroutine for releases).
+func (c *Conn) releaser() {
 	defer c.wg.Done()
 	for {
-		select {
-		case <-c.done:
+		if c.Err() != nil {
+			c.relMu.Lock()
+			c.relRunning = false
+			c.relMu.Unlock()
 			return
-		case <-c.relWake:
 		}
 		c.flushQueue()
 		// A batch fits the peer's message limit: ids take ≤ 10 bytes.
@@ -909,11 +936,19 @@ func (c *Conn) releaseLoop() {
 			}
 			if err := c.send(&wire.Msg{Kind: wire.MsgRelease, IDs: ids}); err != nil {
 				if c.Err() != nil {
-					return
+					break
 				}
 				c.log.Warn("release not sent", "err", err)
 			}
 		}
+		c.relMu.Lock()
+		if !c.relAgain && len(c.relIDs) == 0 {
+			c.relRunning = false
+			c.relMu.Unlock()
+			return
+		}
+		c.relAgain = false
+		c.relMu.Unlock()
 	}
 }
 
@@ -931,14 +966,47 @@ func (c *Conn) queueRelease(id uint64) {
 }
 
 func (c *Conn) wakeReleases() {
-	select {
-	case c.relWake <- struct{}{}:
-	default:
+	c.relMu.Lock()
+	if c.relRunning {
+		c.relAgain = true
+		c.relMu.Unlock()
+		return
 	}
+	c.relRunning = true
+	c.relMu.Unlock()
+	if !c.rejoin() {
+		c.relMu.Lock()
+		c.relRunning = false
+		c.relMu.Unlock()
+		return
+	}
+	go c.releaser()
+}
+
+// kickJanitor starts the janitor unless it is at work: a data stream
+// arrived or was named, or the link's accounting asks for a judgement.
+func (c *Conn) kickJanitor() {
+	c.janMu.Lock()
+	if c.janRunning {
+		c.janKick = true
+		c.janMu.Unlock()
+		return
+	}
+	c.janRunning = true
+	c.janMu.Unlock()
+	if !c.rejoin() {
+		c.janMu.Lock()
+		c.janRunning = false
+		c.janMu.Unlock()
+		return
+	}
+	go c.janitor()
 }
 
 // janitor aborts data streams nobody claimed in time, and judges the
-// data streams no call names (see judge).
+// data streams no call names (see judge). It runs while there are data
+// streams to watch (kickJanitor starts it): an idle session keeps no
+// goroutine for it.
 func (c *Conn) janitor() {
 	defer c.wg.Done()
 	t := time.NewTicker(max(c.opts.StreamWait/4, 10*time.Millisecond))
@@ -950,9 +1018,25 @@ func (c *Conn) janitor() {
 	grace := time.NewTimer(time.Hour)
 	grace.Stop()
 	defer grace.Stop()
+	next := c.judge(time.Now())
 	for {
+		if !next.IsZero() {
+			grace.Reset(time.Until(next))
+		} else if c.idleData() {
+			c.janMu.Lock()
+			if !c.janKick {
+				c.janRunning = false
+				c.janMu.Unlock()
+				return
+			}
+			c.janKick = false
+			c.janMu.Unlock()
+		}
 		select {
 		case <-c.done:
+			c.janMu.Lock()
+			c.janRunning = false
+			c.janMu.Unlock()
 			return
 		case <-judgeCh:
 		case <-grace.C:
@@ -974,10 +1058,15 @@ func (c *Conn) janitor() {
 				s.Abort(AbortTimeout, "no call claimed this data stream")
 			}
 		}
-		if next := c.judge(time.Now()); !next.IsZero() {
-			grace.Reset(time.Until(next))
-		}
+		next = c.judge(time.Now())
 	}
+}
+
+// idleData reports whether the session has no data stream slots to watch.
+func (c *Conn) idleData() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.data) == 0
 }
 
 // connKey carries the Conn in the contexts its handlers run with.

@@ -266,11 +266,22 @@ type Link struct {
 
 	mu      sync.Mutex
 	streams map[*Stream]struct{}
+	hooks   map[*func()]struct{} // run once the link is down (afterDone)
 
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
 	wg        sync.WaitGroup
+
+	// The link's periodic work (see tick) runs on a timer, not in a
+	// goroutine of its own: an idle link parks nothing for it.
+	tickMu              sync.Mutex // held by a running tick; Close waits for it
+	ticker              *time.Timer
+	tickEvery           time.Duration
+	watch               silenceWatcher // nil: silence is not watched
+	pinger              keepaliver     // nil: this side sends no keepalives
+	sweepEvery          time.Duration  // 0: streams are not swept
+	nextPing, nextSweep time.Time
 }
 
 // NewLink runs the hopwire hello over c and then multiplexes it with smux
@@ -406,14 +417,7 @@ func startLink(m muxer, role Role, cfg *LinkConfig, h *wire.Hello) *Link {
 	}
 	l.wg.Add(1)
 	go l.acceptLoop()
-	if sweep := l.sweepInterval(); sweep > 0 {
-		l.wg.Add(1)
-		go l.sweepLoop(sweep)
-	}
-	if w, ok := m.(silenceWatcher); ok && cfg.KeepAlive > 0 {
-		l.wg.Add(1)
-		go l.watchLoop(w)
-	}
+	l.startTicks()
 	return l
 }
 
@@ -427,25 +431,84 @@ type silenceWatcher interface {
 	silence(now time.Time) time.Duration
 }
 
-// watchLoop closes the link once the peer has been silent for
-// KeepAliveTimeout while this side waited to read (keepalives keep a live
-// peer's link busy).
-func (l *Link) watchLoop(w silenceWatcher) {
-	defer l.wg.Done()
-	t := time.NewTicker(max(l.cfg.KeepAliveTimeout/16, 5*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-l.done:
-			return
-		case now := <-t.C:
-			if d := w.silence(now); d > l.cfg.KeepAliveTimeout {
-				l.log.Warn("link down: peer silent", "for", d.Round(time.Millisecond), "timeout", l.cfg.KeepAliveTimeout)
-				l.shutdown(fmt.Errorf("%w: %w (%v)", ErrLinkClosed, ErrPeerSilent, d.Round(time.Millisecond)))
-				return
-			}
+// keepaliver is a muxer that leaves keepalives to the link: it sends one
+// when asked (smux's keepalive loop would be a goroutine per link).
+type keepaliver interface {
+	keepalive()
+}
+
+// startTicks arms the link's timer, if it has periodic work: keepalives
+// (every KeepAlive), watching the peer's silence (closing the link once
+// the peer has been silent for KeepAliveTimeout while this side waited to
+// read; keepalives keep a live peer's link busy), and sweeping idle and
+// long half-closed streams.
+func (l *Link) startTicks() {
+	if l.cfg.KeepAlive > 0 {
+		if w, ok := l.mux.(silenceWatcher); ok {
+			l.watch = w
+			l.tickEvery = max(l.cfg.KeepAliveTimeout/16, 5*time.Millisecond)
+		}
+		if k, ok := l.mux.(keepaliver); ok {
+			l.pinger = k
+			l.tickEvery = minPositive(l.tickEvery, l.cfg.KeepAlive)
 		}
 	}
+	if l.sweepEvery = l.sweepInterval(); l.sweepEvery > 0 {
+		l.tickEvery = minPositive(l.tickEvery, l.sweepEvery)
+	}
+	if l.tickEvery == 0 {
+		return
+	}
+	now := time.Now()
+	l.nextPing, l.nextSweep = now.Add(l.cfg.KeepAlive), now.Add(l.sweepEvery)
+	l.tickMu.Lock()
+	l.ticker = time.AfterFunc(l.tickEvery, l.tick)
+	l.tickMu.Unlock()
+}
+
+func minPositive(a, b time.Duration) time.Duration {
+	if a <= 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+// tick does the link's periodic work and re-arms the timer until the
+// link is down.
+func (l *Link) tick() {
+	l.tickMu.Lock()
+	defer l.tickMu.Unlock()
+	select {
+	case <-l.done:
+		return
+	default:
+	}
+	now := time.Now()
+	if l.watch != nil {
+		if d := l.watch.silence(now); d > l.cfg.KeepAliveTimeout {
+			l.log.Warn("link down: peer silent", "for", d.Round(time.Millisecond), "timeout", l.cfg.KeepAliveTimeout)
+			l.shutdown(fmt.Errorf("%w: %w (%v)", ErrLinkClosed, ErrPeerSilent, d.Round(time.Millisecond)))
+			return
+		}
+	}
+	if l.pinger != nil && !now.Before(l.nextPing) {
+		l.pinger.keepalive()
+		l.nextPing = now.Add(l.cfg.KeepAlive)
+	}
+	if l.sweepEvery > 0 && !now.Before(l.nextSweep) {
+		l.sweep(now)
+		l.nextSweep = now.Add(l.sweepEvery)
+	}
+	l.ticker.Reset(l.tickEvery)
+}
+
+// stopTicks stops the timer and waits for a tick in progress.
+func (l *Link) stopTicks() {
+	l.tickMu.Lock()
+	if l.ticker != nil {
+		l.ticker.Stop()
+	}
+	l.tickMu.Unlock()
 }
 
 // Peer returns what is known of the node at the other end.
@@ -569,6 +632,7 @@ func (l *Link) Close() error {
 		s.reset()
 	}
 	l.mux.close()
+	l.stopTicks()
 	l.wg.Wait()
 	return nil
 }
@@ -577,6 +641,13 @@ func (l *Link) shutdown(cause error) {
 	l.closeOnce.Do(func() {
 		l.closeErr = cause
 		close(l.done)
+		l.mu.Lock()
+		hooks := l.hooks
+		l.hooks = nil
+		l.mu.Unlock()
+		for f := range hooks {
+			go (*f)()
+		}
 		if l.release != nil {
 			l.release()
 		}
@@ -611,6 +682,33 @@ func (l *Link) shutdown(cause error) {
 		}
 		l.log.Debug("link down", "err", cause)
 	})
+}
+
+// afterDone arranges for f to run, in a goroutine of its own, once the
+// link is down (at once if it is), without parking a goroutine until
+// then. stop cancels that; it reports whether f was still to run.
+func (l *Link) afterDone(f func()) (stop func() bool) {
+	l.mu.Lock()
+	select {
+	case <-l.done:
+		l.mu.Unlock()
+		go f()
+		return func() bool { return false }
+	default:
+	}
+	if l.hooks == nil {
+		l.hooks = make(map[*func()]struct{})
+	}
+	key := &f
+	l.hooks[key] = struct{}{}
+	l.mu.Unlock()
+	return func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		_, ok := l.hooks[key]
+		delete(l.hooks, key)
+		return ok
+	}
 }
 
 // tracked returns the open streams.
@@ -775,21 +873,6 @@ func (l *Link) sweepInterval() time.Duration {
 		return 0
 	}
 	return max(d/8, 10*time.Millisecond)
-}
-
-// sweepLoop aborts idle and long half-closed streams.
-func (l *Link) sweepLoop(every time.Duration) {
-	defer l.wg.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.done:
-			return
-		case now := <-t.C:
-			l.sweep(now)
-		}
-	}
 }
 
 func (l *Link) sweep(now time.Time) {

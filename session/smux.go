@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -31,18 +30,15 @@ type smuxMuxer struct {
 
 func newSmux(c net.Conn, role Role, cfg *LinkConfig) (*smuxMuxer, error) {
 	sc := smux.DefaultConfig()
-	sc.Version = 2
+	sc.Version = smuxVersion
 	sc.MaxFrameSize = cfg.FrameSize
 	sc.MaxReceiveBuffer = cfg.LinkBuffer
 	sc.MaxStreamBuffer = cfg.StreamWindow
-	if cfg.KeepAlive < 0 {
-		sc.KeepAliveDisabled = true
-	} else {
-		sc.KeepAliveInterval = cfg.KeepAlive
-		// The link's own check (Link.watchPeer) enforces the timeout;
-		// smux's coarser one stays as a backstop.
-		sc.KeepAliveTimeout = 2 * cfg.KeepAliveTimeout
-	}
+	// The link sends the keepalives (smuxMuxer.keepalive, from its timer)
+	// and watches the peer's silence itself (Link.tick): smux's keepalive
+	// loop would park a goroutine per link for the same frames, and its
+	// timeout counts silence it caused itself while its buffer was full.
+	sc.KeepAliveDisabled = true
 	// smux reads each frame's 8-byte header and its payload with two
 	// reads; through a buffer, one syscall usually brings both (and the
 	// frames behind them). Reads of whole large payloads bypass the buffer.
@@ -82,6 +78,17 @@ func (w *readWatch) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// keepalive sends smux's keepalive frame (a NOP, what smux's own
+// keepalive loop sends) unless frames are already queued: the peer counts
+// any frame as life. It never blocks.
+func (m *smuxMuxer) keepalive() {
+	bp := framePool.Get().(*[]byte)
+	*bp = append((*bp)[:0], smuxVersion, smuxNOP, 0, 0, 0, 0, 0, 0)
+	if !m.bc.tryEnqueue(writeReq{bp: bp}) {
+		putFrame(bp)
+	}
+}
+
 // silence returns how long the read in progress has waited for the peer.
 func (m *smuxMuxer) silence(now time.Time) time.Duration {
 	since := m.watch.since.Load()
@@ -91,7 +98,7 @@ func (m *smuxMuxer) silence(now time.Time) time.Duration {
 	return now.Sub(time.Unix(0, since))
 }
 
-// bufferedConn reads through a bufio.Reader, and offers smux the vectored
+// bufferedConn reads through a readBuf, and offers smux the vectored
 // write it looks for, so that smux keeps no 64 KiB write buffer per link:
 // a frame's header and payload are joined in a pooled buffer and go out in
 // one write (one TLS record on TLS). (A writev on TCP measured no faster
@@ -107,7 +114,7 @@ func (m *smuxMuxer) silence(now time.Time) time.Duration {
 // what is queued first (within flushTimeout); abort does not.
 type bufferedConn struct {
 	net.Conn
-	r    *bufio.Reader
+	r    readBuf
 	cork corker    // nil unless the transport offers it
 	acct *linkAcct // follows the frames in and out; nil: not counted
 
@@ -136,8 +143,77 @@ const (
 )
 
 func newBufferedConn(c net.Conn, r io.Reader) *bufferedConn {
-	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(r, 16<<10), cork: corkerOf(c),
+	return &bufferedConn{Conn: c, r: readBuf{src: r}, cork: corkerOf(c),
 		wq: make(chan writeReq, writeQueue), stop: make(chan struct{})}
+}
+
+// readBuf buffers the reads of smux's receive loop, as a bufio.Reader of
+// readBufBig bytes would, without holding that much for every idle link:
+// a relay with thousands of registered agents keeps each link's read
+// waiting for a keepalive almost all the time. A read with nothing
+// buffered waits in the small buffer, unless the fill before it filled
+// its buffer (a burst is under way): then it takes a big one from a pool,
+// given back as soon as it is drained while nothing more is pending. Reads
+// of at least readBufBig bytes with nothing buffered bypass the buffer.
+type readBuf struct {
+	src   io.Reader
+	small [readBufSmall]byte
+	big   *[]byte // from bigReadBufs while a burst lasts; nil otherwise
+	buf   []byte  // small[:] or *big, holding buf[r:w]
+	r, w  int
+	full  bool  // the last fill filled its buffer: more is likely waiting
+	err   error // from the fill that also brought data, returned after it
+}
+
+const (
+	readBufSmall = 512
+	readBufBig   = 16 << 10
+)
+
+var bigReadBufs = sync.Pool{New: func() any { b := make([]byte, readBufBig); return &b }}
+
+func (b *readBuf) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if b.r == b.w {
+		if b.err != nil {
+			err := b.err
+			b.err = nil
+			return 0, err
+		}
+		if !b.full || len(p) >= readBufBig {
+			b.dropBig()
+		}
+		if len(p) >= readBufBig {
+			return b.src.Read(p)
+		}
+		if b.full {
+			if b.big == nil {
+				b.big = bigReadBufs.Get().(*[]byte)
+			}
+			b.buf = *b.big
+		} else {
+			b.buf = b.small[:]
+		}
+		n, err := b.src.Read(b.buf)
+		b.r, b.w, b.full = 0, n, n == len(b.buf)
+		if n == 0 {
+			return 0, err
+		}
+		b.err = err
+	}
+	n := copy(p, b.buf[b.r:b.w])
+	b.r += n
+	return n, nil
+}
+
+// dropBig gives the big buffer back; b holds nothing in it.
+func (b *readBuf) dropBig() {
+	if b.big != nil {
+		bigReadBufs.Put(b.big)
+		b.big, b.buf = nil, nil
+	}
 }
 
 // corker is what a transport may offer to gather the writes of a batch
@@ -202,6 +278,28 @@ func (b *bufferedConn) enqueue(r writeReq) bool {
 	case <-b.stop:
 		return false
 	}
+	b.serve()
+	return true
+}
+
+// tryEnqueue queues r if the queue has room; false if not, or once shut.
+func (b *bufferedConn) tryEnqueue(r writeReq) bool {
+	select {
+	case <-b.stop:
+		return false
+	default:
+	}
+	select {
+	case b.wq <- r:
+	default:
+		return false
+	}
+	b.serve()
+	return true
+}
+
+// serve makes sure a writer serves the queue.
+func (b *bufferedConn) serve() {
 	b.mu.Lock()
 	if !b.running && !b.stopped {
 		b.running = true
@@ -209,7 +307,6 @@ func (b *bufferedConn) enqueue(r writeReq) bool {
 		go b.writer()
 	}
 	b.mu.Unlock()
-	return true
 }
 
 func putFrame(bp *[]byte) {

@@ -590,6 +590,7 @@ func (c *Conn) dataArrived(tok uint64, s *Stream) {
 			return
 		}
 		c.data[tok] = &dataSlot{s: s, at: time.Now()}
+		c.kickJanitor()
 		c.loose[tok] = struct{}{}
 		c.mu.Unlock()
 		if e := s.acct(); e != nil {
@@ -625,6 +626,7 @@ func (c *Conn) nameData(toks []uint64) {
 		case d == nil:
 			if len(c.data) < c.opts.MaxCalls {
 				c.data[tok] = &dataSlot{named: true, at: time.Now()}
+				c.kickJanitor()
 			}
 		case d.s != nil && !d.named:
 			d.named = true
@@ -808,6 +810,7 @@ func (c *Conn) claimData(ctx context.Context, tok uint64) (*Stream, error) {
 	if d == nil {
 		d = &dataSlot{at: time.Now()}
 		c.data[tok] = d
+		c.kickJanitor()
 	}
 	d.wait = make(chan *Stream, 1)
 	c.mu.Unlock()
@@ -842,6 +845,7 @@ func (c *Conn) dropData(tok uint64) {
 		// marker after StreamWait).
 		if len(c.data) < c.opts.MaxCalls {
 			c.data[tok] = &dataSlot{dropped: true, at: time.Now()}
+			c.kickJanitor()
 		}
 	case d.s != nil:
 		delete(c.data, tok)

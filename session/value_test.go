@@ -30,7 +30,7 @@ func FuzzDecodeValues(f *testing.F) {
 	f.Add([]byte{0x81, 0xa2, 0x61, 0x61, 1, 0x61, 0x61, 2}) // duplicate keys
 	types := []reflect.Type{reflect.TypeFor[int](), reflect.TypeFor[any](), reflect.TypeFor[map[string]any](), reflect.TypeFor[func(int) int](), reflect.TypeFor[*Ref](),
 		reflect.TypeFor[complex128](), reflect.TypeFor[spectrum](), reflect.TypeFor[[]complex64]()}
-	c := &Conn{exports: map[uint64]*export{}, data: map[uint64]*dataSlot{}, relWake: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &Conn{exports: map[uint64]*export{}, data: map[uint64]*dataSlot{}, done: make(chan struct{}), closing: true} // closing: no releaser starts
 	c.opts.StreamWait = time.Millisecond
 	f.Fuzz(func(t *testing.T, b []byte) {
 		items, err := splitArray(b, 1<<20)
