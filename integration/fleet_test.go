@@ -604,3 +604,106 @@ func newEcho(t *testing.T, addr, what string) {
 		t.Errorf("%s: %v", what, err)
 	}
 }
+
+// TestFleetDNSName: an agent given the fleet as one DNS name with several
+// addresses (here the hosts file of its namespace, which `ip netns exec`
+// puts in place of /etc/hosts; a round-robin DNS record reads the same to
+// the resolver) registers at one of them; when that relay is SIGKILLed it
+// registers at the other (its re-dial tries the name's next address),
+// within the lease + 5s, and the client reaches it through either relay.
+// The agent knows both relays' keys bound to that one name.
+func TestFleetDNSName(t *testing.T) {
+	natsServer := needTool(t, "nats-server", "nats-server")
+	hw, _ := binaries(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+
+	ns, addr := lan(t, 4)
+	dirNS, relayNS, agentNS := ns[0], ns[1:3], ns[3]
+	const fleetName = "relays.fleet.test"
+	hosts := filepath.Join("/etc/netns", agentNS)
+	if err := os.MkdirAll(hosts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(hosts) })
+	hostsFile := fmt.Sprintf("127.0.0.1 localhost\n%s %s\n%s %s\n", addr(1), fleetName, addr(2), fleetName)
+	if err := os.WriteFile(filepath.Join(hosts, "hosts"), []byte(hostsFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	f := &fleetLab{t: t, hw: hw, agents: []*fleetAgent{{name: "db1"}}}
+	var fp map[string]string
+	f.home, fp = homes(t, hw, "client", "r1", "r2", "db1")
+	for i := range relayNS {
+		f.relays = append(f.relays, "tls://"+net.JoinHostPort(addr(i+1), "7443"))
+	}
+	fleetURL := "tls://" + net.JoinHostPort(fleetName, "7443")
+	calls := map[string][][]string{}
+	add := func(home string, args ...string) { calls[f.home(home)] = append(calls[f.home(home)], args) }
+	for _, n := range []string{"client", "r1", "r2", "db1"} {
+		add("r1", "--authorized", fp[n], n)
+	}
+	for i, r := range []string{"r1", "r2"} {
+		add("client", "--known", fp[r], r, "--addr", strings.TrimPrefix(f.relays[i], "tls://"))
+		add("db1", "--known", fp[r], r, "--addr", net.JoinHostPort(fleetName, "7443"))
+	}
+	add("client", "--known", fp["db1"], "db1")
+	add("db1", "--authorized", fp["client"], "client")
+	trustEach(t, hw, calls)
+	copyTrust(t, f.home("r1"), certs.AuthorizedFile, f.home("r2"))
+
+	natsAddr := net.JoinHostPort(addr(0), "4222")
+	startLogged(t, dirNS, "Server is ready", "sh", "-c", `exec "$0" "$@" 2>&1`,
+		natsServer, "-js", "-sd", t.TempDir(), "-a", addr(0), "-p", "4222")
+	var relayCmds []*exec.Cmd
+	for i, n := range []string{"r1", "r2"} {
+		relayCmds = append(relayCmds, startNS(t, relayNS[i], "listening", hw, "serve", "--home", f.home(n),
+			"--listen", f.relays[i], "--directory", "nats://"+natsAddr, "--fleet-lease", fleetLease.String(),
+			"--grant", "r1:relay", "--grant", "r2:relay", "--grant", "client:agent", "--grant", "db1:register=db1"))
+	}
+	echo := "127.0.0.1:9000"
+	echoIn(t, agentNS, echo)
+	db1 := f.agents[0]
+	_, db1.out = startLogged(t, agentNS, "registered as", hw, "serve", "--home", f.home("db1"), "--name", "db1",
+		"--connect", fleetURL, "--grant", "client:connect="+echo)
+	if home := f.homesNow()["db1"]; home != fleetURL {
+		t.Fatalf("db1 says it registered at %s, want %s", home, fleetURL)
+	}
+
+	// Which relay db1 reached is the directory's to say.
+	homeIdx := func() int {
+		for _, e := range f.fleetList(ctx, 0) {
+			if e.Name == "db1" {
+				return slices.Index(f.relays, e.RelayAddr)
+			}
+		}
+		return -1
+	}
+	first := homeIdx()
+	if first < 0 {
+		t.Fatalf("the fleet does not list db1 at r1 or r2: %v", f.fleetList(ctx, 0))
+	}
+	if failed := f.pingAll(ctx, []fleetReach{{0, "db1"}, {1, "db1"}}); len(failed) > 0 {
+		t.Fatalf("db1 through each relay: %v", failed)
+	}
+
+	// Its relay dies: the name's other address takes it.
+	other := 1 - first
+	killed := time.Now()
+	relayCmds[first].Process.Kill()
+	took := f.pingUntil(ctx, []fleetReach{{other, "db1"}}, killed, fleetLease+5*time.Second)
+	if n := db1.registrations(); n != 2 {
+		t.Errorf("db1 registered %d times, want 2 (once at r%d, once at r%d):\n%s", n, first+1, other+1, db1.out.String())
+	}
+	var at string
+	for _, e := range f.fleetList(ctx, other) {
+		if e.Name == "db1" {
+			at = e.RelayAddr
+		}
+	}
+	if at != f.relays[other] {
+		t.Errorf("after r%d's death the fleet lists db1 at %q, want %s", first+1, at, f.relays[other])
+	}
+	t.Logf("db1 at %s (r%d); r%d killed; db1 answered through r%d %v later (bound: lease %v + 5s)",
+		fleetName, first+1, first+1, other+1, took.Round(time.Millisecond), fleetLease)
+}

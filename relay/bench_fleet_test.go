@@ -96,31 +96,36 @@ const (
 // calls, one chain at a time.
 //
 // What a relay spends per agent (10,000 agents, Go 1.26, linux/amd64):
-// 175 to 200 KiB of RSS, which is a live heap of 122 KiB, goroutine
-// stacks of 48 KiB (14 goroutines: smux's receive, send, shaper and
-// keepalive loops; the link's accept, watch and sweep loops; six of the
-// RPC session: two in its read loop, its accept, release, janitor and
-// end-of-link loops; the relay's serveLink) and the rest the heap's slack
-// between collections. A heap profile of a relay (inuse_space, after a
-// GC; hopwire has no heap-profile hook, only HOPWIRE_CPUPROFILE and
-// HOPWIRE_TRACE, so it was taken with a temporary one writing pprof's
-// heap profile on SIGUSR1) puts in that heap:
+// 126 to 149 KiB of RSS, which is a live heap of 96 KiB, goroutine
+// stacks of 20 KiB (5 goroutines: smux's receive, send and shaper loops,
+// the link's accept loop and the RPC session's reader) and the rest the
+// heap's slack (the collector lets the heap grow to twice its live data
+// between collections, and the registrations' garbage is what fills it;
+// the relay that also answered the lookups holds the most). A heap
+// profile of a relay (inuse_space, after a GC; hopwire has no
+// heap-profile hook, only HOPWIRE_CPUPROFILE and HOPWIRE_TRACE, so it was
+// taken with a temporary one) puts in that heap:
 //
 //   - 64 KiB allocated whole by smux.newSession for every link: its shaper
 //     queue, a channel of 1,024 writeRequests (56 B each: 56 KiB), and
 //     its accept backlog, a channel of 1,024 stream pointers (8 KiB).
 //     They are constants of xtaci/smux (maxShaperSize,
 //     defaultAcceptBacklog), not settings of its Config;
-//   - 20 KiB of read buffers: the link's bufio.Reader under smux
-//     (bufferedConn, 16 KiB) and the RPC session's (4 KiB);
-//   - about 10 KiB of TLS (the connection's record buffers and AES-GCM
-//     state, the client's parsed certificate) and 25 KiB of session and
-//     relay bookkeeping (streams, exports, timers, contexts, the link's
-//     logger).
+//   - about 4 KiB of TLS input buffer kept from the handshake, 3 KiB of
+//     AES-GCM state and the client's parsed certificate, the link's
+//     2 KiB read buffer (session.readBuf: a 16 KiB one is borrowed from a
+//     pool only during bursts), and 20 KiB of session and relay
+//     bookkeeping (streams, exports, timers, contexts, loggers).
 //
-// So the idle link of a registered agent, not the fleet (the directory
-// keeps nothing per agent in a relay's memory beyond a remembered entry),
-// is what costs, and smux's channels alone spend the 64 KiB goal.
+// Before the idle link was slimmed it cost 176 to 196 KiB: 14 goroutines
+// (smux's keepalive loop; the link's watch and sweep loops and the
+// session's release, janitor, end-of-link and accept loops, an idle call
+// worker and the relay's per-link wait) and a 16 KiB and a 4 KiB read
+// buffer held while idle. So the idle link of a registered agent, not the
+// fleet (the directory keeps nothing per agent in a relay's memory beyond
+// a remembered entry), is what costs, and smux's channels alone spend the
+// 64 KiB goal; the live cost, 116 KiB, is within the 128 KiB an idle
+// session may cost per side.
 //
 // Setup (certificates, 10,000 TLS handshakes and registrations) takes
 // one to two minutes on 2 cores and is done once per -count round; the

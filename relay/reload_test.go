@@ -63,7 +63,14 @@ func TestSetPolicyUnderTraffic(t *testing.T) {
 	}
 
 	// No grant left: the session goes.
-	// Both the route's links go: its RPC link and its connections' own.
+	// Both the route's links go: its RPC link and its connections' own
+	// (which the node records once its side of the session is set up:
+	// a loaded machine may run the client that far ahead of it).
+	for deadline := time.Now().Add(5 * time.Second); len(n.srv.sessions()) != 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the node has %d sessions, want the route's 2", len(n.srv.sessions()))
+		}
+	}
 	if closed := n.srv.SetPolicy(NewPolicy(nil)); closed != 2 {
 		t.Fatalf("SetPolicy without the client's grants closed %d sessions, want 2", closed)
 	}

@@ -21,9 +21,23 @@ import (
 // waitState polls the state socket until ok accepts a snapshot.
 func waitState(t *testing.T, sock string, what string, ok func(State) bool) State {
 	t.Helper()
+	return pollState(t, sock, false, what, ok)
+}
+
+// waitStateGC is waitState with a collection before each reading: Go's
+// splice(2) keeps pipe pairs in a sync.Pool, closed only by finalizers
+// after the pool drops them (two collections), so without collections
+// the descriptors count pipes of connections long gone.
+func waitStateGC(t *testing.T, sock string, what string, ok func(State) bool) State {
+	t.Helper()
+	return pollState(t, sock, true, what, ok)
+}
+
+func pollState(t *testing.T, sock string, gc bool, what string, ok func(State) bool) State {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		st, err := ReadState(t.Context(), sock, false)
+		st, err := ReadState(t.Context(), sock, gc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +76,18 @@ func TestStateEndpoint(t *testing.T) {
 	}
 	r1 := &testNode{id: id, srv: srv, url: srv.Addrs()[0]}
 	echo := echoServer(t) // before the baseline: its listener is in this process too
-	base := waitState(t, sock, "an idle node", func(s State) bool { return s.Sessions == 0 && s.PreAuth == 0 })
+	// The baseline is taken once the descriptors of the tests before this
+	// one (in this process too) are gone: the same count in readings
+	// 100ms apart, with collections between.
+	var prev State
+	base := waitStateGC(t, sock, "an idle node, settled", func(s State) bool {
+		settled := s.Sessions == 0 && s.PreAuth == 0 && s.FDs == prev.FDs
+		prev = s
+		if !settled {
+			time.Sleep(100 * time.Millisecond)
+		}
+		return settled
+	})
 	t.Logf("baseline: %+v", base)
 	if base.Node != "r1" || base.Goroutines <= 0 || base.FDs <= 0 || base.Children != 0 {
 		t.Fatalf("baseline: %+v", base)
@@ -113,7 +138,7 @@ func TestStateEndpoint(t *testing.T) {
 	waitState(t, sock, "one denial", func(s State) bool { return s.Drops["denied"] == 1 })
 	c.Close()
 	route.Close()
-	end := waitState(t, sock, "back to baseline", func(s State) bool {
+	end := waitStateGC(t, sock, "back to baseline", func(s State) bool {
 		return s.Sessions == 0 && s.Streams == 0 && s.FDs == base.FDs && s.Goroutines <= base.Goroutines
 	})
 	if end.Drops["link"] != 0 || end.Drops["session"] != 0 {

@@ -59,8 +59,9 @@ type Options struct {
 	// with its call. It must be quick (a metric).
 	OnDataStream func()
 	// Accept receives streams of kinds the Conn does not handle itself
-	// (KindConnect). It owns the stream, and must not block: it runs on
-	// the session's accept loop (start a goroutine). nil refuses them.
+	// (KindConnect). It owns the stream, and must not block long: it runs
+	// on the goroutine that read the stream's open record (start a
+	// goroutine for the stream's work). nil refuses them.
 	Accept func(*Stream)
 	// StreamWait bounds how long a data stream and the call it belongs to
 	// may wait for each other (default 30s).
@@ -177,6 +178,11 @@ type Conn struct {
 
 	unhook func() bool // cancels the link's hook that fails the Conn
 
+	rpcMu sync.Mutex
+	rpcCh chan<- *Stream // takes the first rpc stream; nil once it came
+
+	first primed // the RPC reader's first byte of a message (awaitMsg); the reader's only
+
 	janMu      sync.Mutex
 	janRunning bool // a janitor goroutine is at work
 	janKick    bool // kicked while at work: look again before leaving
@@ -245,7 +251,7 @@ func NewConn(ctx context.Context, l *Link, opts *Options) (*Conn, error) {
 	// The Conn ends with its link.
 	c.unhook = l.afterDone(func() { c.fail(l.Err()) })
 	c.wg.Add(1)
-	go c.readLoop(bufio.NewReaderSize(c.rpc, 4<<10))
+	go c.readLoop(rpcReaders.Get().(*bufio.Reader))
 	return c, nil
 }
 
@@ -257,11 +263,12 @@ func (c *Conn) setup(ctx context.Context) error {
 		}
 		c.rpc = s
 	}
-	// The accept loop routes streams: the first rpc stream (server side),
-	// data streams to calls, anything else to Options.Accept.
+	// Incoming streams are routed as they come (see route): the first rpc
+	// stream (server side), data streams to calls, anything else to
+	// Options.Accept.
 	rpcCh := make(chan *Stream, 1)
-	c.wg.Add(1)
-	go c.acceptLoop(rpcCh)
+	c.rpcCh = rpcCh
+	c.link.serveAccepts(c.route)
 	if c.rpc == nil {
 		select {
 		case s := <-rpcCh:
@@ -631,6 +638,11 @@ const (
 func (c *Conn) readUntilCall(br *bufio.Reader) *callReq {
 	var m wire.Msg
 	for {
+		if br.Buffered() == 0 && !c.first.has {
+			if br = c.awaitMsg(br); br == nil {
+				return nil
+			}
+		}
 		n, err := readLen(br)
 		if err == errLenOverflow {
 			c.violation(err.Error())
@@ -683,6 +695,52 @@ func (c *Conn) readUntilCall(br *bufio.Reader) *callReq {
 			return nil
 		}
 	}
+}
+
+// rpcReaders are the read buffers of the RPC streams' readers: a reader
+// holds one only while messages arrive (see awaitMsg).
+var rpcReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
+
+// awaitMsg waits for the next message without holding a read buffer, so
+// that an idle session keeps none: it gives br back, reads the message's
+// first byte alone, and returns a pooled reader that reads that byte and
+// then the RPC stream. nil: the session ended (it has failed).
+func (c *Conn) awaitMsg(br *bufio.Reader) *bufio.Reader {
+	br.Reset(nil)
+	rpcReaders.Put(br)
+	var one [1]byte
+	for {
+		n, err := c.rpc.Read(one[:])
+		if n == 1 {
+			break
+		}
+		if err != nil {
+			c.fail(err)
+			return nil
+		}
+	}
+	c.first = primed{b: one[0], has: true, src: c.rpc}
+	br = rpcReaders.Get().(*bufio.Reader)
+	br.Reset(&c.first)
+	return br
+}
+
+// primed reads one byte already read, then src.
+type primed struct {
+	b   byte
+	has bool
+	src io.Reader
+}
+
+func (p *primed) Read(q []byte) (int, error) {
+	if !p.has {
+		return p.src.Read(q)
+	}
+	if len(q) == 0 {
+		return 0, nil
+	}
+	q[0], p.has = p.b, false
+	return 1, nil
 }
 
 // errLenOverflow reports a message length that does not fit 64 bits.
@@ -870,38 +928,34 @@ func (c *Conn) unregister(id uint64) {
 	c.mu.Unlock()
 }
 
-// acceptLoop routes the streams the peer opens.
-func (c *Conn) acceptLoop(rpcCh chan<- *Stream) {
-	defer c.wg.Done()
-	for {
-		s, err := c.link.AcceptStream(c.ctx)
-		if err != nil {
+// route routes a stream the peer opened (Link.serveAccepts calls it).
+func (c *Conn) route(s *Stream) {
+	switch s.Kind() {
+	case KindRPC:
+		c.rpcMu.Lock()
+		rpcCh := c.rpcCh
+		c.rpcCh = nil
+		c.rpcMu.Unlock()
+		if rpcCh != nil {
+			rpcCh <- s // 1-buffered, sent to once
 			return
 		}
-		switch s.Kind() {
-		case KindRPC:
-			if rpcCh != nil {
-				rpcCh <- s
-				rpcCh = nil
-				continue
-			}
-			s.Abort(AbortRefused, "a second rpc stream")
-		case KindData:
-			if len(s.Header()) != 8 {
-				s.Abort(AbortProtocol, "data stream header must be 8 bytes")
-				continue
-			}
-			if c.opts.OnDataStream != nil {
-				c.opts.OnDataStream()
-			}
-			c.dataArrived(binary.BigEndian.Uint64(s.Header()), s)
-		default:
-			if c.opts.Accept != nil {
-				c.opts.Accept(s)
-				continue
-			}
-			s.Abort(AbortRefused, "no handler for "+s.Kind().String()+" streams")
+		s.Abort(AbortRefused, "a second rpc stream")
+	case KindData:
+		if len(s.Header()) != 8 {
+			s.Abort(AbortProtocol, "data stream header must be 8 bytes")
+			return
 		}
+		if c.opts.OnDataStream != nil {
+			c.opts.OnDataStream()
+		}
+		c.dataArrived(binary.BigEndian.Uint64(s.Header()), s)
+	default:
+		if c.opts.Accept != nil {
+			c.opts.Accept(s)
+			return
+		}
+		s.Abort(AbortRefused, "no handler for "+s.Kind().String()+" streams")
 	}
 }
 

@@ -259,7 +259,12 @@ type Link struct {
 	chunk int // largest data record payload
 	log   *slog.Logger
 
-	accepts  chan *Stream
+	accepts chan *Stream
+	// handler, once set (serveAccepts), takes the incoming streams
+	// instead of accepts: the session routes them on the goroutine that
+	// read their open record, with no accept loop of its own parked.
+	acceptMu sync.Mutex
+	handler  func(*Stream)
 	incoming atomic.Int64 // open incoming streams, for MaxStreams
 	acct     *linkAcct    // receive-buffer accounting; nil over a native muxer
 	release  func()       // from LinkConfig.Admit
@@ -843,10 +848,52 @@ func (l *Link) readOpen(s *Stream) {
 		fail(AbortRefused, fmt.Sprintf("node memory budget exhausted (%d MiB)", l.cfg.Budget.Limit()>>20))
 		return
 	}
-	select {
-	case l.accepts <- s:
-	default:
-		fail(AbortRefused, "accept backlog full")
+	l.acceptMu.Lock()
+	handler := l.handler
+	if handler == nil {
+		select {
+		case l.accepts <- s:
+			l.acceptMu.Unlock()
+		default:
+			l.acceptMu.Unlock()
+			fail(AbortRefused, "accept backlog full")
+		}
+		return
+	}
+	l.acceptMu.Unlock()
+	l.handOver(s, handler)
+}
+
+// handOver gives an incoming stream to h, as AcceptStream would give it.
+func (l *Link) handOver(s *Stream, h func(*Stream)) {
+	if s.kind != KindData {
+		// Its owner reads it now; data streams wait for a call to
+		// claim them (Conn.dataArrived).
+		s.acct().claim()
+	}
+	h(s)
+}
+
+// serveAccepts has h take every incoming stream from now on, those
+// already waiting for AcceptStream first, each on the goroutine that read
+// its open record (h must not block long). AcceptStream then waits for
+// nothing. The link's owner calls it once.
+func (l *Link) serveAccepts(h func(*Stream)) {
+	l.acceptMu.Lock()
+	l.handler = h
+	var waiting []*Stream
+	for {
+		select {
+		case s := <-l.accepts:
+			waiting = append(waiting, s)
+			continue
+		default:
+		}
+		break
+	}
+	l.acceptMu.Unlock()
+	for _, s := range waiting {
+		l.handOver(s, h)
 	}
 }
 

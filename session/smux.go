@@ -166,7 +166,7 @@ type readBuf struct {
 }
 
 const (
-	readBufSmall = 512
+	readBufSmall = 2 << 10
 	readBufBig   = 16 << 10
 )
 
