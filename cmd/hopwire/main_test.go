@@ -20,7 +20,8 @@ func runCmd(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	err := run(context.Background(), args, strings.NewReader(""), &out, &errb)
-	return out.String(), errb.String(), exitCode(err, &errb)
+	code := exitCode(err, &errb) // it writes the error's line to errb
+	return out.String(), errb.String(), code
 }
 
 func TestDemo(t *testing.T) {

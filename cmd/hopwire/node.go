@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -241,7 +242,9 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	useStdio := fs.Bool("stdio", false, "serve one link over stdin/stdout (as spawned by a stdio: hop)")
 	var connects multi
 	fs.Var(&connects, "connect", "run as a reverse agent: dial this relay URL and register --name (repeatable: a fleet's relays, tried in turn when one fails)")
-	dirURL := fs.String("directory", "", "join a fleet of relays sharing this directory (nats://HOST:PORT, a NATS server with JetStream): agents registered at any of them are reachable through every one")
+	dirURL := fs.String("directory", "", "join a fleet of relays sharing this directory (nats://HOST:PORT, or tls://HOST:PORT for TLS: a NATS server with JetStream): agents registered at any of them are reachable through every one")
+	dirCA := fs.String("directory-ca", "", "with --directory: speak TLS to the directory and verify its servers against the CA certificates in this PEM file (default with tls://: the system's roots); over TLS the relay presents its own certificate, which a server that verifies clients checks (NATS's tls block, verify: true)")
+	dirCreds := fs.String("directory-creds", "", "with --directory: a NATS credentials file (user JWT and nkey seed) for a server that authenticates with them")
 	fleetAddr := fs.String("fleet-addr", "", "with --directory: the URL the fleet's other relays dial this one at (default: the first --listen, which must then name a host)")
 	fleetLease := fs.Duration("fleet-lease", 15*time.Second, "with --directory: how long the fleet keeps this relay's agents after it stops renewing them (it renews every third of it)")
 	insecureTCP := fs.Bool("insecure-tcp", false, "allow tcp:// listeners off loopback (no authentication!)")
@@ -281,8 +284,8 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if *dirURL != "" && len(listens) == 0 {
 		return fmt.Errorf("%w: --directory needs --listen: a fleet relay serves clients and the fleet's other relays", errUsage)
 	}
-	if *dirURL == "" && *fleetAddr != "" {
-		return fmt.Errorf("%w: --fleet-addr needs --directory", errUsage)
+	if *dirURL == "" && (*fleetAddr != "" || *dirCA != "" || *dirCreds != "") {
+		return fmt.Errorf("%w: --fleet-addr, --directory-ca and --directory-creds need --directory", errUsage)
 	}
 	for _, l := range listens {
 		if !strings.Contains(l, "://") {
@@ -345,7 +348,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		MaxLinksPerPeer: *maxLinksPerPeer, MemoryBudget: int64(memoryBudget),
 		StateSocket: *stateSock,
 		Admin:       *admin,
-		Fleet:       fleetDirectory(*dirURL, *fleetLease, log),
+		Fleet:       fleetDirectory(fleetDir{url: *dirURL, lease: *fleetLease, ca: *dirCA, creds: *dirCreds, id: id}, log),
 		FleetAddr:   *fleetAddr,
 	})
 	if err != nil {
@@ -353,7 +356,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	defer srv.Close()
 	if *check {
-		return checkServe(stdout, listens, gs, id)
+		return checkServe(stdout, listens, gs, id, fleetDir{url: *dirURL, lease: *fleetLease, ca: *dirCA, creds: *dirCreds, addr: *fleetAddr})
 	}
 	if *useStdio {
 		if isSocket(os.Stdin) {
@@ -681,16 +684,50 @@ func runTrace(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	return nil
 }
 
+// fleetDir is what serve's --directory flags say.
+type fleetDir struct {
+	url   string
+	lease time.Duration
+	ca    string // --directory-ca
+	creds string // --directory-creds
+	addr  string // --fleet-addr (for --check)
+	id    *certs.Identity
+}
+
+// options is the directory's Options but for its logger and metrics.
+func (f fleetDir) options() (*directory.Options, error) {
+	o := &directory.Options{Lease: f.lease, Credentials: f.creds}
+	if f.ca != "" || strings.HasPrefix(f.url, "tls://") {
+		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		if f.id != nil {
+			o.TLS.Certificates = []tls.Certificate{f.id.TLSCertificate()}
+		}
+		if f.ca != "" {
+			pool, err := certs.LoadPool(f.ca)
+			if err != nil {
+				return nil, fmt.Errorf("--directory-ca: %w", err)
+			}
+			o.TLS.RootCAs = pool
+		}
+	}
+	return o, nil
+}
+
 // fleetDirectory is serve's Options.Fleet for --directory URL; nil
 // without one.
-func fleetDirectory(url string, lease time.Duration, log *slog.Logger) func(context.Context, directory.RelayInfo, directory.Metrics) (directory.Directory, error) {
-	if url == "" {
+func fleetDirectory(f fleetDir, log *slog.Logger) func(context.Context, directory.RelayInfo, directory.Metrics) (directory.Directory, error) {
+	if f.url == "" {
 		return nil
 	}
 	return func(ctx context.Context, self directory.RelayInfo, m directory.Metrics) (directory.Directory, error) {
+		o, err := f.options()
+		if err != nil {
+			return nil, err
+		}
+		o.Logger, o.Metrics = log, m
 		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
-		return directory.Open(ctx, url, self, &directory.Options{Lease: lease, Logger: log, Metrics: m})
+		return directory.Open(ctx, f.url, self, o)
 	}
 }
 

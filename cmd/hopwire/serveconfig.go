@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -266,7 +267,7 @@ func warnExpiry(log *slog.Logger, id *certs.Identity, now time.Time) {
 // checkServe is serve --check: everything was read and parsed (the
 // config file, grants, identity, trust files); it checks the listen URLs
 // too, prints what the node would run, and returns.
-func checkServe(stdout io.Writer, listens []string, gs []*relay.Grant, id *certs.Identity) error {
+func checkServe(stdout io.Writer, listens []string, gs []*relay.Grant, id *certs.Identity, fleet fleetDir) error {
 	for _, l := range listens {
 		if _, err := hop.Parse(l); err != nil {
 			return fmt.Errorf("%w: --listen %q: %v", errUsage, l, err)
@@ -275,6 +276,31 @@ func checkServe(stdout io.Writer, listens []string, gs []*relay.Grant, id *certs
 	}
 	for _, g := range gs {
 		fmt.Fprintf(stdout, "grant %s\n", g)
+	}
+	if fleet.url != "" {
+		o, err := fleet.options()
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if o.Credentials != "" {
+			if _, err := os.Stat(o.Credentials); err != nil {
+				return fmt.Errorf("%w: --directory-creds: %v", errUsage, err)
+			}
+		}
+		how := "plain"
+		if o.TLS != nil {
+			how = "TLS, servers verified against the system's roots"
+			if fleet.ca != "" {
+				how = "TLS, servers verified against " + fleet.ca
+			}
+		}
+		if o.Credentials != "" {
+			how += ", credentials " + o.Credentials
+		}
+		fmt.Fprintf(stdout, "fleet directory %s (%s), lease %v\n", redactURL(fleet.url), how, fleet.lease)
+		if fleet.addr != "" {
+			fmt.Fprintf(stdout, "fleet address %s\n", fleet.addr)
+		}
 	}
 	fmt.Fprintf(stdout, "node %s %s (certificate valid until %s)\n", id.Name(), id.Fingerprint(), id.Certificate().NotAfter.UTC().Format(time.RFC3339))
 	if left := time.Until(id.Certificate().NotAfter); left < certWarnBefore {
@@ -312,4 +338,17 @@ var byteUnits = map[string]int64{
 	"k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
 	"m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
 	"g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
+}
+
+// redactURL masks the passwords in a comma-separated list of URLs.
+func redactURL(s string) string {
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil {
+			parts[i] = u.Redacted()
+		} else if j := strings.LastIndex(p, "@"); j >= 0 {
+			parts[i] = "xxxxx" + p[j:]
+		}
+	}
+	return strings.Join(parts, ",")
 }

@@ -102,8 +102,7 @@
 //
 // # Not implemented yet
 //
-// TLS to the NATS server and NATS credentials files (user and password in
-// the URL work); bucket replicas for a NATS cluster (the buckets are
+// Bucket replicas for a NATS cluster (the buckets are
 // created with one replica); periodic removal of delete markers (one small
 // marker stays per name ever unregistered or evicted; nats kv can purge
 // them).

@@ -29,6 +29,7 @@ type natsServer struct {
 	dir  string
 	port int
 	js   bool
+	conf string // a configuration file (-c), or ""
 	URL  string
 
 	mu  sync.Mutex
@@ -63,7 +64,13 @@ func startNATS(t testing.TB) *natsServer {
 // startNATSWith starts a server with JetStream or without.
 func startNATSWith(t testing.TB, js bool) *natsServer {
 	t.Helper()
-	s := &natsServer{t: t, bin: needNATS(t), dir: t.TempDir(), js: js}
+	return startNATSConf(t, js, "")
+}
+
+// startNATSConf starts a server with a configuration file besides.
+func startNATSConf(t testing.TB, js bool, conf string) *natsServer {
+	t.Helper()
+	s := &natsServer{t: t, bin: needNATS(t), dir: t.TempDir(), js: js, conf: conf}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +92,9 @@ func (s *natsServer) start() {
 	args := []string{"-a", "127.0.0.1", "-p", strconv.Itoa(s.port)}
 	if s.js {
 		args = append(args, "-js", "-sd", s.dir)
+	}
+	if s.conf != "" {
+		args = append(args, "-c", s.conf)
 	}
 	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out

@@ -3,12 +3,14 @@ package directory
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -38,6 +40,16 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics are optional hooks for counting what the directory does.
 	Metrics Metrics
+	// TLS, if not nil, configures TLS to the servers: the relay's
+	// certificate, for servers that verify their clients (NATS's tls
+	// block with verify: true), and the roots that verify the servers
+	// (nil: the system's). The connection then refuses a server without
+	// TLS. tls:// URLs need TLS: with TLS nil they use the system's roots
+	// and present no certificate.
+	TLS *tls.Config
+	// Credentials, if set, is a NATS credentials file (a user JWT and its
+	// nkey seed) for servers that authenticate users with them.
+	Credentials string
 }
 
 // Metrics are hooks the directory calls so that its owner can count its
@@ -72,9 +84,10 @@ var fleetRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 // Open joins the fleet whose directory is at url, as the relay self, and
 // returns its directory. The caller closes it.
 //
-// url is nats://host:port, or several of them separated by commas (the
-// servers of one NATS cluster); user and password may be given in the
-// URL. TLS and NATS credentials files are not supported yet.
+// url is nats://host:port or tls://host:port (TLS required), or several
+// of them separated by commas (the servers of one NATS cluster, all of
+// one scheme); user and password may be given in the URL, a credentials
+// file and TLS in opts.
 //
 // self.ID and self.Addr are required; Open sets self.Since. ctx bounds
 // Open only (10 s when it has no deadline): once it returns, the
@@ -105,9 +118,17 @@ func Open(ctx context.Context, url string, self RelayInfo, opts *Options) (Direc
 	if self.ID == "" || self.Addr == "" {
 		return nil, errors.New("directory: the relay's ID and address are required")
 	}
-	redacted, err := parseURLs(url)
+	redacted, secure, err := parseURLs(url)
 	if err != nil {
 		return nil, err
+	}
+	if o.TLS == nil && secure {
+		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if o.Credentials != "" {
+		if _, err := os.Stat(o.Credentials); err != nil {
+			return nil, fmt.Errorf("directory: credentials file: %w", err)
+		}
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -118,30 +139,37 @@ func Open(ctx context.Context, url string, self RelayInfo, opts *Options) (Direc
 }
 
 // parseURLs checks a directory URL (or a comma-separated list of them) and
-// returns it with any password masked, for messages.
-func parseURLs(s string) (string, error) {
-	var redacted []string
+// returns it with any password masked, for messages, and whether its
+// scheme is tls://.
+func parseURLs(s string) (redacted string, secure bool, err error) {
+	var parts []string
+	schemes := map[string]bool{}
 	for part := range strings.SplitSeq(s, ",") {
 		u, err := url.Parse(strings.TrimSpace(part))
 		if err != nil || u.Scheme == "" {
 			if i := strings.LastIndex(part, "@"); i >= 0 {
 				part = "xxxxx" + part[i:] // no password in messages
 			}
-			return "", fmt.Errorf("directory: bad URL %q: want nats://host:port", clip(part))
+			return "", false, fmt.Errorf("directory: bad URL %q: want nats://host:port", clip(part))
 		}
 		switch u.Scheme {
-		case "nats":
+		case "nats", "tls":
 		case "etcd":
-			return "", fmt.Errorf("directory: %s: etcd is not implemented; the fleet directory runs on NATS JetStream (nats://host:port)", u.Redacted())
+			return "", false, fmt.Errorf("directory: %s: etcd is not implemented; the fleet directory runs on NATS JetStream (nats://host:port)", u.Redacted())
 		default:
-			return "", fmt.Errorf("directory: %s: unsupported scheme %q; the fleet directory runs on NATS JetStream (nats://host:port)", u.Redacted(), u.Scheme)
+			return "", false, fmt.Errorf("directory: %s: unsupported scheme %q; the fleet directory runs on NATS JetStream (nats://host:port, or tls://host:port for TLS)", u.Redacted(), u.Scheme)
 		}
 		if u.Host == "" {
-			return "", fmt.Errorf("directory: %s: no host; want nats://host:port", u.Redacted())
+			return "", false, fmt.Errorf("directory: %s: no host; want nats://host:port", u.Redacted())
 		}
-		redacted = append(redacted, u.Redacted())
+		schemes[u.Scheme] = true
+		parts = append(parts, u.Redacted())
 	}
-	return strings.Join(redacted, ","), nil
+	redacted = strings.Join(parts, ",")
+	if len(schemes) > 1 {
+		return "", false, fmt.Errorf("directory: %s: mixes nats:// and tls://; the servers of one directory take one scheme", redacted)
+	}
+	return redacted, schemes["tls"], nil
 }
 
 // natsDir is the Directory on NATS JetStream key-value: see the package
@@ -212,7 +240,14 @@ func openNATS(ctx context.Context, rawURL, redacted string, self RelayInfo, o Op
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < dial {
 		dial = max(time.Until(dl), 10*time.Millisecond)
 	}
-	d.nc, err = nats.Connect(rawURL,
+	var extra []nats.Option
+	if o.TLS != nil {
+		extra = append(extra, nats.Secure(o.TLS))
+	}
+	if o.Credentials != "" {
+		extra = append(extra, nats.UserCredentials(o.Credentials))
+	}
+	d.nc, err = nats.Connect(rawURL, append(extra,
 		nats.Name("hopwire relay "+self.ID),
 		nats.Timeout(dial),
 		// Reconnect for ever, soon: the directory is useless without it.
@@ -238,8 +273,13 @@ func openNATS(ctx context.Context, rawURL, redacted string, self RelayInfo, o Op
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			d.log.Debug("directory connection error", "err", err)
 		}),
-	)
+	)...)
 	if err != nil {
+		if o.TLS != nil && strings.Contains(err.Error(), "closed by remote after TLS handshake") {
+			// TLS 1.3 tells a client its certificate was refused only by
+			// closing the connection after the handshake.
+			err = fmt.Errorf("%w (a server that verifies its clients refused this relay's certificate, or it needs one: its tls block's ca_file must hold the CA that issued it)", err)
+		}
 		return nil, d.unavailable(err)
 	}
 	defer func() {
