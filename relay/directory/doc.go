@@ -102,10 +102,13 @@
 //
 // # Not implemented yet
 //
-// Bucket replicas for a NATS cluster (the buckets are
-// created with one replica); periodic removal of delete markers (one small
-// marker stays per name ever unregistered or evicted; nats kv can purge
-// them).
+// Bucket replicas for a NATS cluster (the buckets are created with one
+// replica).
+//
+// Delete markers (one per name unregistered or evicted, which watchers
+// learn deletions from) are purged by the relays once 30 minutes old,
+// each purge stopping at the marker so that a later registration of the
+// name stays.
 //
 // # Ownership and concurrency
 //

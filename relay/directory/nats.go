@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"regexp"
@@ -184,6 +185,7 @@ type natsDir struct {
 	nc     *nats.Conn
 	relays jetstream.KeyValue
 	agents jetstream.KeyValue
+	js     jetstream.JetStream
 	view   *view
 	hbKey  string // this relay's key in the relays bucket
 
@@ -291,6 +293,7 @@ func openNATS(ctx context.Context, rawURL, redacted string, self RelayInfo, o Op
 	if err != nil {
 		return nil, fmt.Errorf("directory: %s: %w", d.url, err)
 	}
+	d.js = js
 	d.relays, err = d.bucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      o.Fleet + "-relays",
 		Description: "hopwire fleet relays: one heartbeat key per relay, expiring after the lease",
@@ -696,6 +699,7 @@ func (d *natsDir) renewLoop() {
 	t := time.NewTicker(d.lease / 3)
 	defer t.Stop()
 	failing := false
+	nextPurge := time.Now().Add(markerPurgeEvery + rand.N(markerPurgeEvery))
 	for {
 		select {
 		case <-d.ctx.Done():
@@ -724,7 +728,75 @@ func (d *natsDir) renewLoop() {
 			d.log.Info("lease renewed again")
 			failing = false
 		}
+		if err == nil && time.Now().After(nextPurge) {
+			nextPurge = time.Now().Add(markerPurgeEvery + rand.N(markerPurgeEvery))
+			ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
+			n, err := d.purgeMarkers(ctx, markerAge)
+			cancel()
+			if err != nil && d.ctx.Err() == nil {
+				d.log.Info("old delete markers not purged", "err", err)
+			} else if n > 0 {
+				d.log.Debug("old delete markers purged", "markers", n)
+			}
+		}
 	}
+}
+
+// The agents bucket keeps a delete marker for every name ever
+// unregistered or evicted (watchers learn of deletions by them); relays
+// purge those older than markerAge, every markerPurgeEvery or so (each
+// relay, at a random point of its own period: the purges are idempotent).
+const (
+	markerAge        = 30 * time.Minute
+	markerPurgeEvery = 30 * time.Minute
+)
+
+// purgeMarkers removes the agents bucket's delete markers older than age
+// (all of them for age 0) and returns how many.
+func (d *natsDir) purgeMarkers(ctx context.Context, age time.Duration) (int, error) {
+	old, err := d.oldMarkers(ctx, age)
+	n := 0
+	for _, e := range old {
+		if err != nil {
+			break
+		}
+		if err = d.purgeUpTo(ctx, e); err == nil {
+			n++
+		}
+	}
+	return n, err
+}
+
+// oldMarkers returns the agents bucket's delete markers older than age.
+func (d *natsDir) oldMarkers(ctx context.Context, age time.Duration) ([]jetstream.KeyValueEntry, error) {
+	w, err := d.agents.WatchAll(ctx, jetstream.MetaOnly())
+	if err != nil {
+		return nil, err
+	}
+	defer w.Stop()
+	var old []jetstream.KeyValueEntry
+	limit := time.Now().Add(-age)
+	for e := range w.Updates() {
+		if e == nil {
+			break // caught up
+		}
+		if op := e.Operation(); (op == jetstream.KeyValueDelete || op == jetstream.KeyValuePurge) && !e.Created().After(limit) {
+			old = append(old, e)
+		}
+	}
+	return old, nil
+}
+
+// purgeUpTo removes marker's key from the store up to the marker itself,
+// never past it: an entry written for that name since (a new
+// registration) stays, whatever the timing.
+func (d *natsDir) purgeUpTo(ctx context.Context, marker jetstream.KeyValueEntry) error {
+	bucket := d.agents.Bucket()
+	st, err := d.js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		return err
+	}
+	return st.Purge(ctx, jetstream.WithPurgeSubject("$KV."+bucket+"."+marker.Key()), jetstream.WithPurgeSequence(marker.Revision()+1))
 }
 
 // reassert writes this relay's entries again where they are missing. After

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestOpenErrors(t *testing.T) {
@@ -292,5 +294,57 @@ func TestMetricsHooks(t *testing.T) {
 	}
 	if n := evicted.Load(); n != 2 {
 		t.Errorf("evicted %d, want 2 (x by Lookup, y by List)", n)
+	}
+}
+
+// TestPurgeMarkers: the delete markers unregistrations leave in the
+// agents bucket are purged once old, and a purge never removes an entry
+// written for the name after its marker.
+func TestPurgeMarkers(t *testing.T) {
+	t.Parallel()
+	srv := startNATS(t)
+	dir, err := Open(ctxFor(t, 10*time.Second), srv.URL, RelayInfo{ID: "A", Addr: addrOf("A")}, &Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	d := dir.(*natsDir)
+	ctx := ctxFor(t, 20*time.Second)
+	for _, name := range []string{"gone", "back", "kept"} {
+		if err := d.Register(ctx, name, fp(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"gone", "back"} {
+		if err := d.Unregister(ctx, name, fp(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if old, err := d.oldMarkers(ctx, time.Hour); err != nil || len(old) != 0 {
+		t.Fatalf("markers older than an hour: %d, %v; want none", len(old), err)
+	}
+	old, err := d.oldMarkers(ctx, 0)
+	if err != nil || len(old) != 2 {
+		t.Fatalf("markers: %d, %v; want 2 (gone, back)", len(old), err)
+	}
+	// "back" registers again between the scan and the purge.
+	if err := d.Register(ctx, "back", fp("back")); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range old {
+		if err := d.purgeUpTo(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := d.agents.History(ctx, encodeKey("gone")); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("gone's marker: History = %v, want ErrKeyNotFound (purged)", err)
+	}
+	for _, name := range []string{"back", "kept"} {
+		if e, err := d.Lookup(ctx, name); err != nil || e.Fingerprint != fp(name) {
+			t.Errorf("%s after the purge: %+v, %v", name, e, err)
+		}
+	}
+	if n, err := d.purgeMarkers(ctx, 0); err != nil || n != 0 {
+		t.Errorf("a second purge: %d, %v; want nothing left to purge", n, err)
 	}
 }
