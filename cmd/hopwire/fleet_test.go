@@ -87,7 +87,7 @@ func TestServeDirectoryTLS(t *testing.T) {
 	args := []string{"serve", "--home", home, "--listen", "tls://127.0.0.1:0", "--fleet-addr", "tls://127.0.0.1:7443", "--directory", dirURL}
 
 	out, errOut, code := runCmd(t, "serve", "--home", home, "--listen", "tls://127.0.0.1:7443", "--directory", dirURL, "--directory-ca", caFile, "--check")
-	if want := fmt.Sprintf("fleet directory %s (TLS, servers verified against %s), lease 15s", dirURL, caFile); code != 0 || !strings.Contains(out, want) {
+	if want := fmt.Sprintf("fleet directory %s (TLS, servers verified against %s), lease 15s, 1 replica(s)", dirURL, caFile); code != 0 || !strings.Contains(out, want) {
 		t.Errorf("serve --check: exit %d, want a line %q:\n%s%s", code, want, out, errOut)
 	}
 

@@ -245,6 +245,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	dirURL := fs.String("directory", "", "join a fleet of relays sharing this directory (nats://HOST:PORT, or tls://HOST:PORT for TLS: a NATS server with JetStream): agents registered at any of them are reachable through every one")
 	dirCA := fs.String("directory-ca", "", "with --directory: speak TLS to the directory and verify its servers against the CA certificates in this PEM file (default with tls://: the system's roots); over TLS the relay presents its own certificate, which a server that verifies clients checks (NATS's tls block, verify: true)")
 	dirCreds := fs.String("directory-creds", "", "with --directory: a NATS credentials file (user JWT and nkey seed) for a server that authenticates with them")
+	dirReplicas := fs.Int("directory-replicas", 1, "with --directory: how many servers of a NATS cluster keep the fleet's buckets (1 to 5; 3 outlives a server); set by the relay that creates them")
 	fleetAddr := fs.String("fleet-addr", "", "with --directory: the URL the fleet's other relays dial this one at (default: the first --listen, which must then name a host)")
 	fleetLease := fs.Duration("fleet-lease", 15*time.Second, "with --directory: how long the fleet keeps this relay's agents after it stops renewing them (it renews every third of it)")
 	insecureTCP := fs.Bool("insecure-tcp", false, "allow tcp:// listeners off loopback (no authentication!)")
@@ -284,8 +285,11 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if *dirURL != "" && len(listens) == 0 {
 		return fmt.Errorf("%w: --directory needs --listen: a fleet relay serves clients and the fleet's other relays", errUsage)
 	}
-	if *dirURL == "" && (*fleetAddr != "" || *dirCA != "" || *dirCreds != "") {
-		return fmt.Errorf("%w: --fleet-addr, --directory-ca and --directory-creds need --directory", errUsage)
+	if *dirURL == "" && (*fleetAddr != "" || *dirCA != "" || *dirCreds != "" || *dirReplicas != 1) {
+		return fmt.Errorf("%w: --fleet-addr, --directory-ca, --directory-creds and --directory-replicas need --directory", errUsage)
+	}
+	if *dirReplicas < 1 || *dirReplicas > 5 {
+		return fmt.Errorf("%w: --directory-replicas %d: want 1 to 5", errUsage, *dirReplicas)
 	}
 	for _, l := range listens {
 		if !strings.Contains(l, "://") {
@@ -348,7 +352,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		MaxLinksPerPeer: *maxLinksPerPeer, MemoryBudget: int64(memoryBudget),
 		StateSocket: *stateSock,
 		Admin:       *admin,
-		Fleet:       fleetDirectory(fleetDir{url: *dirURL, lease: *fleetLease, ca: *dirCA, creds: *dirCreds, id: id}, log),
+		Fleet:       fleetDirectory(fleetDir{url: *dirURL, lease: *fleetLease, ca: *dirCA, creds: *dirCreds, replicas: *dirReplicas, id: id}, log),
 		FleetAddr:   *fleetAddr,
 	})
 	if err != nil {
@@ -356,7 +360,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	defer srv.Close()
 	if *check {
-		return checkServe(stdout, listens, gs, id, fleetDir{url: *dirURL, lease: *fleetLease, ca: *dirCA, creds: *dirCreds, addr: *fleetAddr})
+		return checkServe(stdout, listens, gs, id, fleetDir{url: *dirURL, lease: *fleetLease, ca: *dirCA, creds: *dirCreds, replicas: *dirReplicas, addr: *fleetAddr})
 	}
 	if *useStdio {
 		if isSocket(os.Stdin) {
@@ -686,17 +690,18 @@ func runTrace(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 
 // fleetDir is what serve's --directory flags say.
 type fleetDir struct {
-	url   string
-	lease time.Duration
-	ca    string // --directory-ca
-	creds string // --directory-creds
-	addr  string // --fleet-addr (for --check)
-	id    *certs.Identity
+	url      string
+	lease    time.Duration
+	ca       string // --directory-ca
+	creds    string // --directory-creds
+	replicas int    // --directory-replicas
+	addr     string // --fleet-addr (for --check)
+	id       *certs.Identity
 }
 
 // options is the directory's Options but for its logger and metrics.
 func (f fleetDir) options() (*directory.Options, error) {
-	o := &directory.Options{Lease: f.lease, Credentials: f.creds}
+	o := &directory.Options{Lease: f.lease, Credentials: f.creds, Replicas: f.replicas}
 	if f.ca != "" || strings.HasPrefix(f.url, "tls://") {
 		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 		if f.id != nil {

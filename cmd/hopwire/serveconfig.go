@@ -297,7 +297,7 @@ func checkServe(stdout io.Writer, listens []string, gs []*relay.Grant, id *certs
 		if o.Credentials != "" {
 			how += ", credentials " + o.Credentials
 		}
-		fmt.Fprintf(stdout, "fleet directory %s (%s), lease %v\n", redactURL(fleet.url), how, fleet.lease)
+		fmt.Fprintf(stdout, "fleet directory %s (%s), lease %v, %d replica(s)\n", redactURL(fleet.url), how, fleet.lease, max(fleet.replicas, 1))
 		if fleet.addr != "" {
 			fmt.Fprintf(stdout, "fleet address %s\n", fleet.addr)
 		}

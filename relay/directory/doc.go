@@ -100,15 +100,14 @@
 // the agent does not depend on the directory: a stale or forged entry
 // routes to the wrong relay, where the agent's key does not verify.
 //
-// # Not implemented yet
-//
-// Bucket replicas for a NATS cluster (the buckets are created with one
-// replica).
+// # Housekeeping and clusters
 //
 // Delete markers (one per name unregistered or evicted, which watchers
 // learn deletions from) are purged by the relays once 30 minutes old,
 // each purge stopping at the marker so that a later registration of the
-// name stays.
+// name stays. On a NATS cluster, Options.Replicas has that many servers
+// keep each bucket (3 outlive one server's loss); the relay that creates
+// the buckets sets it.
 //
 // # Ownership and concurrency
 //

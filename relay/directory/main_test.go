@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -161,4 +162,53 @@ func ctxFor(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// natsCluster is n nats-server processes forming one JetStream cluster
+// on loopback.
+type natsCluster struct {
+	servers []*natsServer
+	URL     string // every server's URL, comma-separated
+}
+
+// startNATSCluster starts n servers in one cluster and waits for each to
+// be ready for clients (JetStream may still be electing its leader).
+func startNATSCluster(t testing.TB, n int) *natsCluster {
+	t.Helper()
+	free := func() int {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().(*net.TCPAddr).Port
+	}
+	ports, routes := make([]int, n), make([]int, n)
+	for i := range n {
+		ports[i], routes[i] = free(), free()
+	}
+	c := &natsCluster{}
+	var urls []string
+	for i := range n {
+		var rs []string
+		for j := range n {
+			if j != i {
+				rs = append(rs, fmt.Sprintf("nats://127.0.0.1:%d", routes[j]))
+			}
+		}
+		dir := t.TempDir()
+		conf := filepath.Join(dir, "nats.conf")
+		text := fmt.Sprintf("server_name: n%d\njetstream { store_dir: %q }\ncluster {\n  name: hopwire\n  listen: 127.0.0.1:%d\n  routes: [%s]\n}\n",
+			i+1, filepath.Join(dir, "js"), routes[i], strings.Join(rs, ", "))
+		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s := &natsServer{t: t, bin: needNATS(t), dir: dir, port: ports[i], conf: conf, URL: fmt.Sprintf("nats://127.0.0.1:%d", ports[i])}
+		s.start()
+		t.Cleanup(s.kill)
+		c.servers = append(c.servers, s)
+		urls = append(urls, s.URL)
+	}
+	c.URL = strings.Join(urls, ",")
+	return c
 }

@@ -51,6 +51,11 @@ type Options struct {
 	// Credentials, if set, is a NATS credentials file (a user JWT and its
 	// nkey seed) for servers that authenticate users with them.
 	Credentials string
+	// Replicas is how many servers of a NATS cluster keep each of the
+	// fleet's buckets (1 to 5; default 1): with 3, the directory outlives
+	// one server. Like Lease, it is set by the relay that creates the
+	// buckets; a relay configured otherwise logs a warning.
+	Replicas int
 }
 
 // Metrics are hooks the directory calls so that its owner can count its
@@ -109,6 +114,12 @@ func Open(ctx context.Context, url string, self RelayInfo, opts *Options) (Direc
 	}
 	if o.Fleet == "" {
 		o.Fleet = defaultFleet
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.Replicas < 1 || o.Replicas > 5 {
+		return nil, fmt.Errorf("directory: %d replicas: want 1 to 5 (the servers of a NATS cluster that keep each bucket)", o.Replicas)
 	}
 	if !fleetRe.MatchString(o.Fleet) {
 		return nil, fmt.Errorf("directory: bad fleet name %q: want letters, digits, '-', '_' (at most 32)", clip(o.Fleet))
@@ -298,6 +309,7 @@ func openNATS(ctx context.Context, rawURL, redacted string, self RelayInfo, o Op
 		Bucket:      o.Fleet + "-relays",
 		Description: "hopwire fleet relays: one heartbeat key per relay, expiring after the lease",
 		TTL:         o.Lease,
+		Replicas:    o.Replicas,
 	})
 	if err != nil {
 		return nil, err
@@ -315,9 +327,15 @@ func openNATS(ctx context.Context, rawURL, redacted string, self RelayInfo, o Op
 	d.agents, err = d.bucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      o.Fleet + "-agents",
 		Description: "hopwire fleet agents: agent name → its home relay",
+		Replicas:    o.Replicas,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if st, err := d.agents.Status(ctx); err == nil {
+		if kst, ok := st.(*jetstream.KeyValueBucketStatus); ok && kst.StreamInfo().Config.Replicas != o.Replicas {
+			d.log.Warn("the fleet's buckets have another number of replicas than this relay's setting; they keep theirs", "fleet_replicas", kst.StreamInfo().Config.Replicas, "replicas", o.Replicas)
+		}
 	}
 
 	// This incarnation: its start time, to the nanosecond.

@@ -348,3 +348,55 @@ func TestPurgeMarkers(t *testing.T) {
 		t.Errorf("a second purge: %d, %v; want nothing left to purge", n, err)
 	}
 }
+
+// TestClusterReplicas: with Replicas 3 on a three-server NATS cluster the
+// fleet's buckets are kept by all three, and the directory outlives the
+// server a relay was connected to: after a reconnect it finds the agents
+// registered before and takes new registrations.
+func TestClusterReplicas(t *testing.T) {
+	t.Parallel()
+	c := startNATSCluster(t, 3)
+	self := RelayInfo{ID: "A", Addr: addrOf("A")}
+	var dir Directory
+	// The cluster elects its JetStream leader after its servers are up.
+	eventually(t, 30*time.Second, "the directory opened on the cluster", func() bool {
+		d, err := Open(ctxFor(t, 5*time.Second), c.URL, self, &Options{Replicas: 3, Logger: testLogger(t)})
+		if err != nil {
+			t.Logf("open: %v", err)
+			return false
+		}
+		dir = d
+		return true
+	})
+	defer dir.Close()
+	d := dir.(*natsDir)
+	ctx := ctxFor(t, 60*time.Second)
+	for _, b := range []string{"hopwire-agents", "hopwire-relays"} {
+		st, err := d.js.Stream(ctx, "KV_"+b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := st.CachedInfo().Config.Replicas; r != 3 {
+			t.Errorf("bucket %s has %d replicas, want 3", b, r)
+		}
+	}
+	if err := d.Register(ctx, "db1", fp("db1")); err != nil {
+		t.Fatal(err)
+	}
+	connected := d.nc.ConnectedUrl()
+	for _, s := range c.servers {
+		if s.URL == connected {
+			s.kill()
+		}
+	}
+	eventually(t, 30*time.Second, "db1 found after its server died", func() bool {
+		e, err := d.Lookup(ctx, "db1")
+		return err == nil && e.Fingerprint == fp("db1")
+	})
+	eventually(t, 30*time.Second, "a registration after its server died", func() bool {
+		return d.Register(ctx, "db2", fp("db2")) == nil
+	})
+	if d.nc.ConnectedUrl() == connected {
+		t.Errorf("still connected to %s, which was killed", connected)
+	}
+}
