@@ -183,14 +183,11 @@ type Conn struct {
 
 	first primed // the RPC reader's first byte of a message (awaitMsg); the reader's only
 
-	janMu      sync.Mutex
-	janRunning bool // a janitor goroutine is at work
-	janKick    bool // kicked while at work: look again before leaving
+	janitorWork onDemand // the janitor goroutine, while there are data streams
 
-	relMu      sync.Mutex
-	relIDs     []uint64
-	relRunning bool // a releaser goroutine is at work
-	relAgain   bool // woken while at work: look again before leaving
+	releaseWork onDemand // the releaser goroutine, while there are releases
+	relMu       sync.Mutex
+	relIDs      []uint64
 
 	ctx    context.Context // cancelled when the Conn ends; parent of handler contexts
 	cancel context.CancelFunc
@@ -959,17 +956,61 @@ func (c *Conn) route(s *Stream) {
 	}
 }
 
+// onDemand is a goroutine that runs only while it has work: kick starts
+// it unless it runs, and it leaves when it finds nothing to do and nothing
+// came meanwhile. An idle session parks none.
+type onDemand struct {
+	mu      sync.Mutex
+	running bool
+	again   bool // kicked while running: look again before leaving
+}
+
+// kick starts run on a goroutine of c's unless it is running (then it
+// looks again before it leaves), or c is closing.
+func (w *onDemand) kick(c *Conn, run func()) {
+	w.mu.Lock()
+	if w.running {
+		w.again = true
+		w.mu.Unlock()
+		return
+	}
+	w.running = true
+	w.mu.Unlock()
+	if !c.rejoin() {
+		w.stop()
+		return
+	}
+	go run()
+}
+
+// leave reports whether the goroutine may leave, having found nothing to
+// do (idle): not if it was kicked since it last asked.
+func (w *onDemand) leave(idle bool) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if idle && !w.again {
+		w.running = false
+		return true
+	}
+	w.again = false
+	return false
+}
+
+// stop records that the goroutine left (the session ended).
+func (w *onDemand) stop() {
+	w.mu.Lock()
+	w.running = false
+	w.mu.Unlock()
+}
+
 // releaser sends the ids of remote references this side dropped, in
 // batches, and writes the releases postRelease queued while no write was
-// in progress. wakeReleases starts it when there is work; it leaves when
-// there is none (an idle session keeps no goroutine for releases).
+// in progress. wakeReleases starts it when there is work.
 func (c *Conn) releaser() {
 	defer c.wg.Done()
 	for {
 		if c.Err() != nil {
-			c.relMu.Lock()
-			c.relRunning = false
-			c.relMu.Unlock()
+			c.releaseWork.stop()
 			return
 		}
 		c.flushQueue()
@@ -996,13 +1037,11 @@ func (c *Conn) releaser() {
 			}
 		}
 		c.relMu.Lock()
-		if !c.relAgain && len(c.relIDs) == 0 {
-			c.relRunning = false
-			c.relMu.Unlock()
+		idle := len(c.relIDs) == 0
+		c.relMu.Unlock()
+		if c.releaseWork.leave(idle) {
 			return
 		}
-		c.relAgain = false
-		c.relMu.Unlock()
 	}
 }
 
@@ -1019,48 +1058,15 @@ func (c *Conn) queueRelease(id uint64) {
 	c.wakeReleases()
 }
 
-func (c *Conn) wakeReleases() {
-	c.relMu.Lock()
-	if c.relRunning {
-		c.relAgain = true
-		c.relMu.Unlock()
-		return
-	}
-	c.relRunning = true
-	c.relMu.Unlock()
-	if !c.rejoin() {
-		c.relMu.Lock()
-		c.relRunning = false
-		c.relMu.Unlock()
-		return
-	}
-	go c.releaser()
-}
+func (c *Conn) wakeReleases() { c.releaseWork.kick(c, c.releaser) }
 
 // kickJanitor starts the janitor unless it is at work: a data stream
 // arrived or was named, or the link's accounting asks for a judgement.
-func (c *Conn) kickJanitor() {
-	c.janMu.Lock()
-	if c.janRunning {
-		c.janKick = true
-		c.janMu.Unlock()
-		return
-	}
-	c.janRunning = true
-	c.janMu.Unlock()
-	if !c.rejoin() {
-		c.janMu.Lock()
-		c.janRunning = false
-		c.janMu.Unlock()
-		return
-	}
-	go c.janitor()
-}
+func (c *Conn) kickJanitor() { c.janitorWork.kick(c, c.janitor) }
 
 // janitor aborts data streams nobody claimed in time, and judges the
 // data streams no call names (see judge). It runs while there are data
-// streams to watch (kickJanitor starts it): an idle session keeps no
-// goroutine for it.
+// streams to watch (kickJanitor starts it).
 func (c *Conn) janitor() {
 	defer c.wg.Done()
 	t := time.NewTicker(max(c.opts.StreamWait/4, 10*time.Millisecond))
@@ -1076,21 +1082,12 @@ func (c *Conn) janitor() {
 	for {
 		if !next.IsZero() {
 			grace.Reset(time.Until(next))
-		} else if c.idleData() {
-			c.janMu.Lock()
-			if !c.janKick {
-				c.janRunning = false
-				c.janMu.Unlock()
-				return
-			}
-			c.janKick = false
-			c.janMu.Unlock()
+		} else if c.janitorWork.leave(c.idleData()) {
+			return
 		}
 		select {
 		case <-c.done:
-			c.janMu.Lock()
-			c.janRunning = false
-			c.janMu.Unlock()
+			c.janitorWork.stop()
 			return
 		case <-judgeCh:
 		case <-grace.C:
