@@ -94,7 +94,7 @@ func TestServeDirectoryTLS(t *testing.T) {
 	// Verifying the server against the system's roots: refused, said.
 	out, errOut, code = runCmd(t, args...)
 	if code == 0 || !strings.Contains(errOut, "joining the fleet") || !strings.Contains(errOut, dirURL) ||
-		!strings.Contains(errOut, "certificate signed by unknown authority") {
+		!strings.Contains(errOut, "certificate signed by unknown authority") || !strings.Contains(errOut, "--directory-ca FILE") {
 		t.Errorf("serve against the system's roots: exit %d, want the reason:\n%s%s", code, out, errOut)
 	}
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -732,7 +733,16 @@ func fleetDirectory(f fleetDir, log *slog.Logger) func(context.Context, director
 		o.Logger, o.Metrics = log, m
 		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
-		return directory.Open(ctx, f.url, self, o)
+		d, err := directory.Open(ctx, f.url, self, o)
+		var unknown x509.UnknownAuthorityError
+		if errors.As(err, &unknown) {
+			if f.ca == "" {
+				err = fmt.Errorf("%w (give the CA that issued the directory server's certificate: --directory-ca FILE)", err)
+			} else {
+				err = fmt.Errorf("%w (--directory-ca %s does not hold the CA that issued the directory server's certificate)", err, f.ca)
+			}
+		}
+		return d, err
 	}
 }
 
