@@ -2,10 +2,15 @@ package relay
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/hop"
@@ -114,6 +119,25 @@ func TestFleet(t *testing.T) {
 		}
 	}
 
+	// What r2 counted: the fleet's three relays, a1 looked up and reached
+	// through a mesh link it dialed to r1, a name nobody holds missing.
+	if _, err := d.Dial(ctx, []hop.Addr{mustAddr(t, r2.url)}, hop.Addr{Name: "nobody"}); err == nil {
+		t.Fatal("an agent nobody registered was reached")
+	}
+	m := gathered(t, r2)
+	for name, least := range map[string]float64{
+		"hopwire_fleet_relays":                          3,
+		"hopwire_fleet_mesh_links":                      1,
+		`hopwire_fleet_mesh_dials_total{result="ok"}`:   1,
+		`hopwire_fleet_lookups_total{result="found"}`:   1,
+		`hopwire_fleet_lookups_total{result="missing"}`: 1,
+		"hopwire_fleet_lookup_duration_seconds_count":   2,
+	} {
+		if m[name] < least {
+			t.Errorf("r2's %s = %v, want at least %v", name, m[name], least)
+		}
+	}
+
 	// The fleet's agents, as `hopwire peers --fleet` lists them.
 	route, err := d.Dial(ctx, nil, mustAddr(t, r3.url))
 	if err != nil {
@@ -159,5 +183,28 @@ func TestFleet(t *testing.T) {
 		func() string { return "a2 still unreachable" })
 	if err := hello(r3, "a1"); err != nil {
 		t.Fatalf("a1, whose relay stayed up: %v", err)
+	}
+}
+
+// gathered is n's metrics by name and labels, as /metrics writes them.
+func gathered(t *testing.T, n *testNode) map[string]float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(n.srv.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	return parseMetrics(t, rec.Body.Bytes())
+}
+
+// The directory's hooks count evictions and failed operations in the
+// relay's metrics.
+func TestFleetDirectoryMetrics(t *testing.T) {
+	var mf memFleet
+	r := startFleetRelay(t, "r1", newIdentity(t, "r1"), nil, mf.join)
+	hooks := directoryMetrics(r.srv)
+	hooks.Evicted()
+	hooks.Evicted()
+	hooks.Failed("lookup", errors.New("store unreachable"))
+	m := gathered(t, r)
+	if m["hopwire_fleet_evictions_total"] != 2 || m["hopwire_fleet_directory_errors_total"] != 1 {
+		t.Fatalf("evictions %v (want 2), directory errors %v (want 1)", m["hopwire_fleet_evictions_total"], m["hopwire_fleet_directory_errors_total"])
 	}
 }
