@@ -344,6 +344,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 			log = idf.logger(stderr)
 		}
 	}
+	fleet := fleetDir{url: *dirURL, lease: *fleetLease, ca: *dirCA, creds: *dirCreds, replicas: *dirReplicas, addr: *fleetAddr, id: id}
 	srv, err := relay.New(&relay.Options{
 		Name: idf.name, Identity: id, Trust: trust, Policy: relay.NewPolicy(gs),
 		Listen: listens, InsecureTCP: *insecureTCP, Logger: log, Version: version, Link: idf.linkConfig(""),
@@ -353,7 +354,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		MaxLinksPerPeer: *maxLinksPerPeer, MemoryBudget: int64(memoryBudget),
 		StateSocket: *stateSock,
 		Admin:       *admin,
-		Fleet:       fleetDirectory(fleetDir{url: *dirURL, lease: *fleetLease, ca: *dirCA, creds: *dirCreds, replicas: *dirReplicas, id: id}, log),
+		Fleet:       fleetDirectory(fleet, log),
 		FleetAddr:   *fleetAddr,
 	})
 	if err != nil {
@@ -361,7 +362,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	defer srv.Close()
 	if *check {
-		return checkServe(stdout, listens, gs, id, fleetDir{url: *dirURL, lease: *fleetLease, ca: *dirCA, creds: *dirCreds, replicas: *dirReplicas, addr: *fleetAddr})
+		return checkServe(stdout, listens, gs, id, fleet)
 	}
 	if *useStdio {
 		if isSocket(os.Stdin) {
@@ -693,21 +694,23 @@ func runTrace(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 type fleetDir struct {
 	url      string
 	lease    time.Duration
-	ca       string // --directory-ca
-	creds    string // --directory-creds
-	replicas int    // --directory-replicas
-	addr     string // --fleet-addr (for --check)
-	id       *certs.Identity
+	ca       string          // --directory-ca
+	creds    string          // --directory-creds
+	replicas int             // --directory-replicas
+	addr     string          // --fleet-addr (for --check)
+	id       *certs.Identity // presented over TLS
 }
 
-// options is the directory's Options but for its logger and metrics.
+// options is the directory's Options but for its logger and metrics;
+// it checks the URL.
 func (f fleetDir) options() (*directory.Options, error) {
+	_, secure, err := directory.ParseURL(f.url)
+	if err != nil {
+		return nil, err
+	}
 	o := &directory.Options{Lease: f.lease, Credentials: f.creds, Replicas: f.replicas}
-	if f.ca != "" || strings.HasPrefix(f.url, "tls://") {
-		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
-		if f.id != nil {
-			o.TLS.Certificates = []tls.Certificate{f.id.TLSCertificate()}
-		}
+	if f.ca != "" || secure {
+		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{f.id.TLSCertificate()}}
 		if f.ca != "" {
 			pool, err := certs.LoadPool(f.ca)
 			if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/hop"
 	"github.com/hopwire/hopwire/relay"
+	"github.com/hopwire/hopwire/relay/directory"
 )
 
 // A node's config file (hopwire serve --config FILE) holds serve's own
@@ -282,6 +282,7 @@ func checkServe(stdout io.Writer, listens []string, gs []*relay.Grant, id *certs
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
+		redacted, _, _ := directory.ParseURL(fleet.url) // options checked it
 		if o.Credentials != "" {
 			if _, err := os.Stat(o.Credentials); err != nil {
 				return fmt.Errorf("%w: --directory-creds: %v", errUsage, err)
@@ -297,7 +298,7 @@ func checkServe(stdout io.Writer, listens []string, gs []*relay.Grant, id *certs
 		if o.Credentials != "" {
 			how += ", credentials " + o.Credentials
 		}
-		fmt.Fprintf(stdout, "fleet directory %s (%s), lease %v, %d replica(s)\n", redactURL(fleet.url), how, fleet.lease, max(fleet.replicas, 1))
+		fmt.Fprintf(stdout, "fleet directory %s (%s), lease %v, %d replica(s)\n", redacted, how, fleet.lease, max(fleet.replicas, 1))
 		if fleet.addr != "" {
 			fmt.Fprintf(stdout, "fleet address %s\n", fleet.addr)
 		}
@@ -338,17 +339,4 @@ var byteUnits = map[string]int64{
 	"k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
 	"m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
 	"g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
-}
-
-// redactURL masks the passwords in a comma-separated list of URLs.
-func redactURL(s string) string {
-	parts := strings.Split(s, ",")
-	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil {
-			parts[i] = u.Redacted()
-		} else if j := strings.LastIndex(p, "@"); j >= 0 {
-			parts[i] = "xxxxx" + p[j:]
-		}
-	}
-	return strings.Join(parts, ",")
 }

@@ -130,7 +130,7 @@ func Open(ctx context.Context, url string, self RelayInfo, opts *Options) (Direc
 	if self.ID == "" || self.Addr == "" {
 		return nil, errors.New("directory: the relay's ID and address are required")
 	}
-	redacted, secure, err := parseURLs(url)
+	redacted, secure, err := ParseURL(url)
 	if err != nil {
 		return nil, err
 	}
@@ -150,10 +150,10 @@ func Open(ctx context.Context, url string, self RelayInfo, opts *Options) (Direc
 	return openNATS(ctx, url, redacted, self, o)
 }
 
-// parseURLs checks a directory URL (or a comma-separated list of them) and
-// returns it with any password masked, for messages, and whether its
-// scheme is tls://.
-func parseURLs(s string) (redacted string, secure bool, err error) {
+// ParseURL checks a directory URL as [Open] takes it (one, or a
+// comma-separated list) and returns it with any password masked, for
+// messages, and whether it asks for TLS (tls://).
+func ParseURL(s string) (redacted string, secure bool, err error) {
 	var parts []string
 	schemes := map[string]bool{}
 	for part := range strings.SplitSeq(s, ",") {
