@@ -71,17 +71,22 @@ func startNATSWith(t testing.TB, js bool) *natsServer {
 // startNATSConf starts a server with a configuration file besides.
 func startNATSConf(t testing.TB, js bool, conf string) *natsServer {
 	t.Helper()
-	s := &natsServer{t: t, bin: needNATS(t), dir: t.TempDir(), js: js, conf: conf}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.port = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	s := &natsServer{t: t, bin: needNATS(t), dir: t.TempDir(), js: js, conf: conf, port: freePort(t)}
 	s.URL = fmt.Sprintf("nats://127.0.0.1:%d", s.port)
 	s.start()
 	t.Cleanup(s.kill)
 	return s
+}
+
+// freePort returns a loopback TCP port nothing listens on now.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // start runs the server and waits until it is ready for clients.
@@ -175,17 +180,9 @@ type natsCluster struct {
 // be ready for clients (JetStream may still be electing its leader).
 func startNATSCluster(t testing.TB, n int) *natsCluster {
 	t.Helper()
-	free := func() int {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		return ln.Addr().(*net.TCPAddr).Port
-	}
 	ports, routes := make([]int, n), make([]int, n)
 	for i := range n {
-		ports[i], routes[i] = free(), free()
+		ports[i], routes[i] = freePort(t), freePort(t)
 	}
 	c := &natsCluster{}
 	var urls []string
