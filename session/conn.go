@@ -246,7 +246,10 @@ func NewConn(ctx context.Context, l *Link, opts *Options) (*Conn, error) {
 		return nil, fmt.Errorf("session: rpc setup: %w", err)
 	}
 	// The Conn ends with its link.
-	c.unhook = l.afterDone(func() { c.fail(l.Err()) })
+	unhook := l.afterDone(func() { c.fail(l.Err()) })
+	c.mu.Lock()
+	c.unhook = unhook
+	c.mu.Unlock()
 	c.wg.Add(1)
 	go c.readLoop(rpcReaders.Get().(*bufio.Reader))
 	return c, nil
@@ -392,8 +395,13 @@ func (c *Conn) fail(cause error) {
 		cause = fmt.Errorf("%w: %w", ErrLinkClosed, cause)
 	}
 	c.once.Do(func() {
-		if c.unhook != nil {
-			c.unhook()
+		// The hook may fire (and fail the Conn) before NewConn has
+		// stored unhook: read it under mu.
+		c.mu.Lock()
+		unhook := c.unhook
+		c.mu.Unlock()
+		if unhook != nil {
+			unhook()
 		}
 		c.markClosing()
 		c.err = cause

@@ -44,6 +44,7 @@ func TestDialAutoPython(t *testing.T) {
 		t.Run(tc.line, func(t *testing.T) {
 			p := rpyctest.For(t, tc.line)
 			addr := p.StartServer(t, "classic")
+			forgetDialect(addr)
 			ctx := testCtx(t)
 			var dials atomic.Int32
 			c, err := Dial(ctx, addr, &Options{DialContext: countingDial(&dials)})
@@ -136,6 +137,7 @@ func serveLike(t *testing.T, d Dialect, root any) string {
 		mu.Unlock()
 		wg.Wait()
 	})
+	forgetDialect(ln.Addr().String())
 	return ln.Addr().String()
 }
 
@@ -269,6 +271,7 @@ func TestDialUnknownDialect(t *testing.T) {
 		}
 	}()
 	addr := ln.Addr().String()
+	forgetDialect(addr)
 
 	_, err = Dial(testCtx(t), addr, nil)
 	if !errors.Is(err, ErrDialect) || !strings.Contains(err.Error(), "as 5.x: rpyc: connection closed") ||

@@ -246,6 +246,7 @@ func TestGoClientPythonIdioms(t *testing.T) {
 		t.Run(line, func(t *testing.T) {
 			p := rpyctest.For(t, line)
 			addr := p.StartServer(t, "service")
+			forgetDialect(addr)
 			ctx := testCtx(t)
 			c, err := Dial(ctx, addr, nil)
 			if err != nil {
@@ -386,7 +387,11 @@ func TestSharedContainers(t *testing.T) {
 				return
 			}
 			defer c.Close()
-			root, _ := c.Root(ctx)
+			root, err := c.Root(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
 			nv, err := root.CallAttr(ctx, "nums")
 			if err != nil {
 				errs <- err
@@ -425,7 +430,7 @@ func TestSharedContainers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	root, _ := c.Root(ctx)
+	root := mustRoot(t, ctx, c)
 	v, _ := root.CallAttr(ctx, "nums")
 	l := v.(*Ref)
 	do := func(name string, args ...any) any {

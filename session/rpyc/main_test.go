@@ -26,6 +26,7 @@ func dialPython(t testing.TB, mode string, opts *Options) *Conn {
 func dialPythonOf(t testing.TB, line, mode string, opts *Options) *Conn {
 	t.Helper()
 	addr := rpyctest.For(t, line).StartServer(t, mode)
+	forgetDialect(addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := Dial(ctx, addr, opts)
@@ -47,4 +48,23 @@ func forLines(t *testing.T, f func(t *testing.T, line string)) {
 	for _, line := range rpyctest.Lines {
 		t.Run(line, func(t *testing.T) { f(t, line) })
 	}
+}
+
+// mustRoot returns c's root, failing t with the reason if there is none.
+func mustRoot(t testing.TB, ctx context.Context, c *Conn) *Ref {
+	t.Helper()
+	root, err := c.Root(ctx)
+	if err != nil {
+		t.Fatalf("root: %v", err)
+	}
+	return root
+}
+
+// forgetDialect drops what this process remembers of the server that
+// was at addr before: a test server often gets the port an earlier one
+// of the other line had, and the cached dialect would then fail the
+// first call (as documented for a server that changes its line).
+func forgetDialect(addr string) {
+	dialects.Delete("tcp " + addr)
+	dialects.Delete("tls " + addr)
 }

@@ -117,6 +117,7 @@ func serveGoWith(t testing.TB, opts *Options) string {
 			t.Errorf("Serve: %v", err)
 		}
 	})
+	forgetDialect(ln.Addr().String())
 	return ln.Addr().String()
 }
 

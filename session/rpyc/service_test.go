@@ -86,7 +86,7 @@ func TestServiceErrors(t *testing.T) {
 	forLines(t, func(t *testing.T, line string) {
 		c := dialPythonOf(t, line, "service", nil)
 		ctx := testCtx(t)
-		root, _ := c.Root(ctx)
+		root := mustRoot(t, ctx, c)
 		_, err := root.CallAttr(ctx, "fail", "key")
 		var re *RemoteError
 		if !errors.As(err, &re) || re.Type != "KeyError" || re.Module != "builtins" || !errors.Is(err, &RemoteError{Type: "LookupError"}) {
@@ -114,7 +114,7 @@ func TestCallbacksBothWays(t *testing.T) {
 	forLines(t, func(t *testing.T, line string) {
 		c := dialPythonOf(t, line, "service", nil)
 		ctx := testCtx(t)
-		root, _ := c.Root(ctx)
+		root := mustRoot(t, ctx, c)
 		var calls atomic.Int32
 		double := func(x int) (int, error) {
 			calls.Add(1)
@@ -163,7 +163,7 @@ func TestAsync(t *testing.T) {
 	forLines(t, func(t *testing.T, line string) {
 		c := dialPythonOf(t, line, "service", nil)
 		ctx := testCtx(t)
-		root, _ := c.Root(ctx)
+		root := mustRoot(t, ctx, c)
 		a := root.GoAttr("sleep", 0.2, "late")
 		if a.Ready() {
 			t.Fatal("ready at once")
@@ -202,7 +202,7 @@ func TestLargeValues(t *testing.T) {
 			t.Run(fmt.Sprintf("compress=%d", compress), func(t *testing.T) {
 				c := dialPythonOf(t, line, "service", &Options{CompressThreshold: compress})
 				ctx := testCtx(t)
-				root, _ := c.Root(ctx)
+				root := mustRoot(t, ctx, c)
 				const n = 16 << 20
 				v, err := root.CallAttr(ctx, "blob", n)
 				if err != nil {
@@ -228,7 +228,7 @@ func TestConcurrentGoroutines(t *testing.T) {
 	forLines(t, func(t *testing.T, line string) {
 		c := dialPythonOf(t, line, "service", nil)
 		ctx := testCtx(t)
-		root, _ := c.Root(ctx)
+		root := mustRoot(t, ctx, c)
 		var wg sync.WaitGroup
 		errs := make(chan error, 64)
 		for g := range 64 {

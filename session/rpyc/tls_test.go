@@ -44,6 +44,7 @@ func TestTLS(t *testing.T) {
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
 	addr := rpyctest.StartServer(t, "classic", certFile, keyFile)
+	forgetDialect(addr)
 
 	cert, _ := x509.ParseCertificate(der)
 	pool := x509.NewCertPool()
