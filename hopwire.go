@@ -67,6 +67,11 @@ type Options struct {
 	// one link per client, but calls then queue behind bulk data on
 	// those connections at every relay.
 	OneLink bool
+	// BulkFirst keeps the connections of DialContext at full speed while
+	// the program makes calls (hop.Dialer.BulkFirst). By default what
+	// they send gives way to the calls: it is paced while calls run, so
+	// that the calls stay near an idle connection's speed.
+	BulkFirst bool
 	// NoUpload forbids uploading this binary to an ssh:// target that
 	// lacks hopwire.
 	NoUpload bool
@@ -144,15 +149,16 @@ func NewDialer(opts *Options) (*hop.Dialer, error) {
 		sess = &s
 	}
 	d := &hop.Dialer{
-		Identity: id,
-		Trust:    func(hop.Addr) certs.Trust { return trust },
-		Link:     &link,
-		Session:  sess,
-		Logger:   o.Logger,
-		SSH:      o.SSH,
-		NoUpload: o.NoUpload,
-		Prefixes: o.Prefixes,
-		OneLink:  o.OneLink,
+		Identity:  id,
+		Trust:     func(hop.Addr) certs.Trust { return trust },
+		Link:      &link,
+		Session:   sess,
+		Logger:    o.Logger,
+		SSH:       o.SSH,
+		NoUpload:  o.NoUpload,
+		Prefixes:  o.Prefixes,
+		OneLink:   o.OneLink,
+		BulkFirst: o.BulkFirst,
 	}
 	if d.SSH != nil && d.SSH.Logger == nil {
 		s := *d.SSH

@@ -54,6 +54,13 @@ type Dialer struct {
 	// Route.DialContext): one link per route, at the cost of RPC calls
 	// queueing behind bulk connections at every relay.
 	OneLink bool
+	// BulkFirst keeps a route's connections at full speed while the route
+	// makes calls. By default they give way (session.Link.YieldTo): while
+	// calls run, the data link's writes are paced so that the calls' round
+	// trips stay near an idle route's, which on a machine whose CPU the
+	// transfer saturates costs the transfer most of its speed for as long
+	// as calls run.
+	BulkFirst bool
 }
 
 // RefusedByPeer reports whether err says that the node refused this
@@ -266,7 +273,10 @@ func (r *Route) Done() <-chan struct{} { return r.Target().Done() }
 // The connections ride a second link with the target, opened by the
 // first DialContext (see dataLink; Dialer.OneLink turns it off), so that
 // bulk data on them does not delay the route's RPC calls; where that link
-// cannot be opened they share the RPC link.
+// cannot be opened they share the RPC link. While the route makes calls,
+// what its connections send is paced so that the calls stay near the
+// speed of an idle route (see session.Link.YieldTo; Dialer.BulkFirst
+// turns it off); what the far side sends on them is not.
 func (r *Route) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	l := r.Target().Link()
 	select {
@@ -355,6 +365,10 @@ func (d *Dialer) dataRoute(ctx context.Context, r *Route, target Addr) (*Route, 
 	if want := r.Hops[n-1].Peer.Fingerprint; h.Peer.Fingerprint != want {
 		h.close()
 		return nil, fmt.Errorf("the target answered a second link with key %s, not %s", h.Peer.Fingerprint, want)
+	}
+	// The connections give way to the route's calls (calls first).
+	if !d.BulkFirst {
+		h.Conn.Link().YieldTo(r.Target())
 	}
 	return &Route{Hops: append(slices.Clip(r.Hops[:n-1]), h), shared: n - 1}, nil
 }

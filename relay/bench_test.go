@@ -421,17 +421,22 @@ func (nullSvc) Null(x int) int { return x }
 // mean call, p50-ns and p99-ns the median and 99th percentile over at
 // least rpcSamples calls; bulk-MB/s is what the transfer moved meanwhile.
 // Issue 21 asks that a session's calls not wait behind its own bulk
-// stream: bulk's p99 within 2× idle's. The -0jump pair is the same on a
-// direct link to the target: what the session's own multiplexing costs,
-// without relays carrying the whole link as one stream each.
+// stream: bulk's p99 within 2× idle's. The route's connections give way
+// to its calls (session.Link.YieldTo); the -bulkfirst pair is the same
+// route with hop.Dialer.BulkFirst, whose transfer runs at full speed
+// beside the calls. The -0jump pair is the same on a direct link to the
+// target: what the session's own multiplexing costs, without relays
+// carrying the whole link as one stream each.
 func BenchmarkRPCUnderBulk(b *testing.B) {
-	rpcUnderBulk(b, 2, "")
-	rpcUnderBulk(b, 0, "-0jump")
+	rpcUnderBulk(b, 2, "", false)
+	rpcUnderBulk(b, 2, "-bulkfirst", true)
+	rpcUnderBulk(b, 0, "-0jump", false)
 }
 
 // rpcUnderBulk runs BenchmarkRPCUnderBulk's idle and bulk sub-benchmarks
-// (their names ending in suffix) through a chain of jumps relays.
-func rpcUnderBulk(b *testing.B, jumps int, suffix string) {
+// (their names ending in suffix) through a chain of jumps relays; with
+// bulkFirst, the route's connections do not give way to its calls.
+func rpcUnderBulk(b *testing.B, jumps int, suffix string, bulkFirst bool) {
 	client := newIdentity(b, "client")
 	sink := sinkServer(b)
 	nodes := []*testNode{startNodeWith(b, "target", "tls://127.0.0.1:0", []*certs.Identity{client}, func(o *Options) {
@@ -445,7 +450,9 @@ func rpcUnderBulk(b *testing.B, jumps int, suffix string) {
 	for _, n := range nodes[:jumps] {
 		via = append(via, mustAddr(b, n.url))
 	}
-	route, err := dialer(client, nodes...).Dial(b.Context(), via, mustAddr(b, nodes[jumps].url))
+	d := dialer(client, nodes...)
+	d.BulkFirst = bulkFirst
+	route, err := d.Dial(b.Context(), via, mustAddr(b, nodes[jumps].url))
 	if err != nil {
 		b.Fatal(err)
 	}

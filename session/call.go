@@ -18,7 +18,8 @@ type call struct {
 	body      []byte // CBOR array of results
 	homes     homes  // this side's own objects the results sent home
 	err       error
-	abandoned bool // the caller gave up; the reply frees its slot (under Conn.mu)
+	abandoned bool      // the caller gave up; the reply frees its slot (under Conn.mu)
+	sent      time.Time // registered at, for the pacer
 }
 
 func newCall() *call { return &call{done: make(chan struct{})} }

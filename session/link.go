@@ -265,9 +265,10 @@ type Link struct {
 	// read their open record, with no accept loop of its own parked.
 	acceptMu sync.Mutex
 	handler  func(*Stream)
-	incoming atomic.Int64 // open incoming streams, for MaxStreams
-	acct     *linkAcct    // receive-buffer accounting; nil over a native muxer
-	release  func()       // from LinkConfig.Admit
+	incoming atomic.Int64          // open incoming streams, for MaxStreams
+	acct     *linkAcct             // receive-buffer accounting; nil over a native muxer
+	release  func()                // from LinkConfig.Admit
+	pace     atomic.Pointer[pacer] // paces this link's writes while another Conn's calls run (YieldTo)
 
 	mu      sync.Mutex
 	streams map[*Stream]struct{}
@@ -687,6 +688,21 @@ func (l *Link) shutdown(cause error) {
 		}
 		l.log.Debug("link down", "err", cause)
 	})
+}
+
+// YieldTo makes this link's data writes give way to c's calls: while c
+// is making calls, what streams of this link write is paced so that the
+// calls' round trips stay near the best recent one; when c's calls stop,
+// the link runs at full speed again. A route gives its connections' link
+// to its RPC session this way (hop.Route.DialContext), so that a transfer
+// does not slow the route's own calls beside it. nil stops the pacing.
+// See pace.go for why pacing, and what it costs.
+func (l *Link) YieldTo(c *Conn) {
+	if c == nil {
+		l.pace.Store(nil)
+		return
+	}
+	l.pace.Store(c.pace.Load())
 }
 
 // afterDone arranges for f to run, in a goroutine of its own, once the

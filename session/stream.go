@@ -327,6 +327,9 @@ func (s *Stream) failRead(err error, where string) error {
 
 // Write writes p as one or more data records.
 func (s *Stream) Write(p []byte) (int, error) {
+	if pc := s.link.pace.Load(); pc != nil && s.kind != KindRPC {
+		pc.wait(len(p))
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.werr != nil {
@@ -391,6 +394,9 @@ func (s *Stream) ReadFrom(r io.Reader) (int64, error) {
 		}
 		n, rerr := r.Read(buf[wire.RecordHeaderLen:])
 		if n > 0 {
+			if pc := s.link.pace.Load(); pc != nil && s.kind != KindRPC {
+				pc.wait(n)
+			}
 			wire.PutRecordHeader(buf, wire.RecordData, n)
 			if err := s.writeRecord(buf[:wire.RecordHeaderLen+n]); err != nil {
 				return total, err

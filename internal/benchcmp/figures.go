@@ -102,6 +102,12 @@ var Figures = []Figure{
 		Bench: "BenchmarkRPCUnderBulk/bulk", Ref: "BenchmarkRPCUnderBulk/idle", RefName: "the same calls, idle session", Unit: "p50-ns"},
 	{Group: "RPC through relays", Name: "null call p99 beside a bulk stream, direct", Pkg: "relay",
 		Bench: "BenchmarkRPCUnderBulk/bulk-0jump", Ref: "BenchmarkRPCUnderBulk/idle-0jump", RefName: "the same calls, idle session", Unit: "p99-ns"},
+	// What giving way costs the transfer, and what the calls get when it
+	// does not (hop.Dialer.BulkFirst).
+	{Group: "RPC through relays", Name: "the bulk stream beside the calls, 2 relays", Pkg: "relay",
+		Bench: "BenchmarkRPCUnderBulk/bulk", Ref: "BenchmarkRPCUnderBulk/bulk-bulkfirst", RefName: "the same, bulk first (Dialer.BulkFirst)", Unit: "bulk-MB/s"},
+	{Group: "RPC through relays", Name: "null call p99 beside a bulk stream, 2 relays, bulk first", Pkg: "relay",
+		Bench: "BenchmarkRPCUnderBulk/bulk-bulkfirst", Ref: "BenchmarkRPCUnderBulk/idle-bulkfirst", RefName: "the same calls, idle session", Unit: "p99-ns"},
 
 	{Group: "RPC through relays", Name: "real processes: call median beside a bulk stream, 2 relays", Pkg: "relay",
 		Bench: "BenchmarkProcessRPCUnderBulk/bulk", Ref: "BenchmarkProcessRPCUnderBulk/idle", RefName: "the same calls, idle route", Unit: "p50-ns"},
