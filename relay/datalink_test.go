@@ -52,7 +52,8 @@ func echoThrough(t *testing.T, ctx context.Context, route *hop.Route, addr strin
 // the first DialContext through the same relays and closed with the
 // route; RPC stays on the first. Dialer.OneLink keeps one link, and a
 // target that refuses the second link leaves the connections on the
-// first.
+// first. The second link gives way to the first's calls unless the
+// dialer puts bulk first.
 func TestRouteDataLink(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -72,6 +73,15 @@ func TestRouteDataLink(t *testing.T) {
 		echoThrough(t, ctx, route, echoAddr)
 		echoThrough(t, ctx, route, echoAddr) // the same data link again
 		waitLinks(t, target, client, 2)
+		// The connections give way to the route's calls.
+		c, err := route.DialContext(ctx, "tcp", echoAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dl := c.(*session.Stream).Link(); dl == route.Target().Link() || dl.YieldsTo() != route.Target() {
+			t.Fatalf("the connection's link yields to %p, not the route's session %p", dl.YieldsTo(), route.Target())
+		}
+		c.Close()
 		waitLinks(t, r1, client, 1) // through the relay's one link
 		if s, err := session.Call[string](ctx, route.Target().Service("echo"), "Hello", "rpc"); err != nil || s != "hello rpc" {
 			t.Fatalf("Hello = %q %v", s, err)
@@ -90,6 +100,24 @@ func TestRouteDataLink(t *testing.T) {
 		defer route.Close()
 		echoThrough(t, ctx, route, echoAddr)
 		waitLinks(t, target, client, 1)
+	})
+
+	t.Run("BulkFirst", func(t *testing.T) {
+		d := dialer(client, r1, target)
+		d.BulkFirst = true
+		route, err := d.Dial(ctx, via, mustAddr(t, target.url))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer route.Close()
+		c, err := route.DialContext(ctx, "tcp", echoAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if dl := c.(*session.Stream).Link(); dl == route.Target().Link() || dl.YieldsTo() != nil {
+			t.Fatalf("with BulkFirst the connection's own link yields to %p", dl.YieldsTo())
+		}
 	})
 
 	t.Run("refused", func(t *testing.T) {

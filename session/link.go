@@ -269,6 +269,7 @@ type Link struct {
 	acct     *linkAcct             // receive-buffer accounting; nil over a native muxer
 	release  func()                // from LinkConfig.Admit
 	pace     atomic.Pointer[pacer] // paces this link's writes while another Conn's calls run (YieldTo)
+	yieldTo  atomic.Pointer[Conn]  // that Conn
 
 	mu      sync.Mutex
 	streams map[*Stream]struct{}
@@ -692,18 +693,24 @@ func (l *Link) shutdown(cause error) {
 
 // YieldTo makes this link's data writes give way to c's calls: while c
 // is making calls, what streams of this link write is paced so that the
-// calls' round trips stay near the best recent one; when c's calls stop,
-// the link runs at full speed again. A route gives its connections' link
-// to its RPC session this way (hop.Route.DialContext), so that a transfer
-// does not slow the route's own calls beside it. nil stops the pacing.
-// See pace.go for why pacing, and what it costs.
+// calls' round trips stay near what they are with no transfer beside
+// them; 20 ms after c's last call the link runs at full speed again. A
+// route gives its connections' link to its RPC session this way
+// (hop.Route.DialContext), so that a transfer does not slow the route's
+// own calls beside it. nil stops the pacing. See pace.go for why
+// pacing, and what it costs.
 func (l *Link) YieldTo(c *Conn) {
+	l.yieldTo.Store(c)
 	if c == nil {
 		l.pace.Store(nil)
 		return
 	}
 	l.pace.Store(c.pace.Load())
 }
+
+// YieldsTo returns the Conn whose calls this link gives way to (YieldTo),
+// or nil.
+func (l *Link) YieldsTo() *Conn { return l.yieldTo.Load() }
 
 // afterDone arranges for f to run, in a goroutine of its own, once the
 // link is down (at once if it is), without parking a goroutine until

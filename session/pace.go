@@ -37,7 +37,8 @@ const (
 	paceActive   = 20 * time.Millisecond  // calls count as running this long after the last one started or ended
 	paceQuiet    = 5 * time.Millisecond   // a call sent this long after the last paced write is an idle one
 	paceBurst    = 32 << 10               // bytes a paced link may send at once
-	paceMinRate  = 1 << 20                // bytes per second a paced link is never held below
+	paceMinRate  = 1 << 20                // bytes per second a paced link is never held below...
+	paceFloor    = 16                     // ...nor below its unpaced rate divided by this
 	paceWindow   = 10 * time.Millisecond  // the calls are judged, and the rate changed, once per window
 	paceSlowed   = 1.6                    // a window whose mean round trip is this many times the idle mean cuts the rate...
 	paceTail     = 1.7                    // ...as does one with more than 1% of its calls this many times the idle 99th percentile...
@@ -67,7 +68,7 @@ type pacer struct {
 	rate     float64 // bytes/s while calls run; 0: not known yet (starts at the measured rate)
 	tokens   float64 // may go negative: a debt the next writer sleeps off
 	tokAt    time.Time
-	measured float64 // bytes/s the links moved lately, unpaced or not
+	measured float64 // bytes/s the links moved lately while unpaced
 	measAt   time.Time
 	measN    float64
 
@@ -145,7 +146,10 @@ func (p *pacer) callEnded(sent time.Time) {
 	}
 	switch {
 	case slowed:
-		p.rate = max(p.rate*paceCut, paceMinRate)
+		// Never below a sixteenth of the unpaced rate: calls that stay
+		// slow with the transfer held that low are slowed by something
+		// else, which starving the transfer would not cure.
+		p.rate = max(p.rate*paceCut, paceMinRate, p.measured/paceFloor)
 	case fast:
 		p.rate *= math.Exp2(span.Seconds() / paceDouble.Seconds())
 	}
@@ -166,26 +170,27 @@ func (p *pacer) wait(n int) {
 	p.mu.Lock()
 	now := p.now()
 	p.lastWrite = now
-	// What the links move, paced or not, over spans of ~10 ms: the rate
-	// pacing starts from.
-	if p.measAt.IsZero() {
-		p.measAt = now
-	}
-	p.measN += float64(n)
-	if d := now.Sub(p.measAt); d >= 10*time.Millisecond {
-		r := p.measN / d.Seconds()
-		if p.measured == 0 {
-			p.measured = r
-		} else {
-			p.measured += (r - p.measured) / 4
-		}
-		p.measAt, p.measN = now, 0
-	}
 	if !p.active(now) {
+		// What the links move unpaced, over spans of ~10 ms: the rate
+		// pacing starts from, and what sets its floor.
+		if p.measAt.IsZero() {
+			p.measAt = now
+		}
+		p.measN += float64(n)
+		if d := now.Sub(p.measAt); d >= 10*time.Millisecond {
+			r := p.measN / d.Seconds()
+			if p.measured == 0 {
+				p.measured = r
+			} else {
+				p.measured += (r - p.measured) / 4
+			}
+			p.measAt, p.measN = now, 0
+		}
 		p.tokens, p.tokAt = paceBurst, now
 		p.mu.Unlock()
 		return
 	}
+	p.measAt, p.measN = time.Time{}, 0
 	if p.rate == 0 {
 		if p.measured == 0 {
 			// Nothing measured yet to start from.

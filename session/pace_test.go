@@ -88,15 +88,17 @@ func TestPacerCutsAndGrows(t *testing.T) {
 	for range 2000 {
 		call(10 * base)
 	}
-	if p.rate != paceMinRate {
-		t.Fatalf("rate %.0f B/s, want the floor %d", p.rate, paceMinRate)
+	// The floor: a sixteenth of the unpaced rate.
+	if floor := start / paceFloor; p.rate != floor {
+		t.Fatalf("rate %.0f B/s, want the floor %.0f", p.rate, floor)
 	}
+	floor := p.rate
 	// The calls are fast again for a second: the rate grows (doubling
 	// every paceDouble).
 	for range 10000 {
 		call(base)
 	}
-	if p.rate < 10*paceMinRate {
+	if p.rate < 10*floor {
 		t.Fatalf("rate %.0f B/s after fast calls, want it grown from the floor", p.rate)
 	}
 }
@@ -194,7 +196,9 @@ func TestYieldTo(t *testing.T) {
 			p.mu.Lock()
 			p.rate = paceMinRate
 			p.mu.Unlock()
-			paced := move(300 * time.Millisecond)
+			// (150 ms: the rate doubles every paceDouble while the calls
+			// are as fast as with no transfer beside them.)
+			paced := 2 * move(150*time.Millisecond)
 			close(calls)
 			if err := <-callsDone; err != nil {
 				t.Fatal(err)
