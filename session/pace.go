@@ -170,9 +170,11 @@ func (p *pacer) wait(n int) {
 	p.mu.Lock()
 	now := p.now()
 	p.lastWrite = now
-	if !p.active(now) {
+	active := p.active(now)
+	if !active || p.rate == 0 {
 		// What the links move unpaced, over spans of ~10 ms: the rate
-		// pacing starts from, and what sets its floor.
+		// pacing starts from (calls may have started before the
+		// transfer), and what sets its floor.
 		if p.measAt.IsZero() {
 			p.measAt = now
 		}
@@ -186,20 +188,14 @@ func (p *pacer) wait(n int) {
 			}
 			p.measAt, p.measN = now, 0
 		}
-		p.tokens, p.tokAt = paceBurst, now
-		p.mu.Unlock()
-		return
-	}
-	p.measAt, p.measN = time.Time{}, 0
-	if p.rate == 0 {
-		if p.measured == 0 {
-			// Nothing measured yet to start from.
+		if !active || p.measured == 0 {
 			p.tokens, p.tokAt = paceBurst, now
 			p.mu.Unlock()
 			return
 		}
 		p.rate = max(p.measured, paceMinRate)
 	}
+	p.measAt, p.measN = time.Time{}, 0
 	p.tokens = min(paceBurst, p.tokens+p.rate*now.Sub(p.tokAt).Seconds())
 	p.tokAt = now
 	p.tokens -= float64(n)

@@ -103,6 +103,21 @@ func TestPacerCutsAndGrows(t *testing.T) {
 	}
 }
 
+// TestPacerCallsBeforeTransfer: calls that were running before the
+// transfer started still get it paced, from its rate measured over its
+// first ~10 ms.
+func TestPacerCallsBeforeTransfer(t *testing.T) {
+	p, clk := newFakePacer()
+	for range 200 {
+		p.callStarted(clk.t)
+		p.wait(50 << 10)
+		clk.add(100 * time.Microsecond)
+	}
+	if p.rate < 300e6 || p.rate > 700e6 {
+		t.Fatalf("rate %.0f B/s, want the transfer's ~500 MB/s to start from", p.rate)
+	}
+}
+
 // TestPacerPaces: while calls run, writes beyond the burst wait for the
 // rate.
 func TestPacerPaces(t *testing.T) {
