@@ -29,8 +29,9 @@ import (
 // spare paces little or not at all. The cost falls on the transfer only
 // while calls run: a program that calls continuously beside a transfer
 // gets the transfer at the rate its calls leave room for (through two
-// relays on a 2-core machine, a tenth of its full speed). Only what this
-// side sends is paced: a transfer the peer sends (a download) is not.
+// relays on a 2-core machine, about a sixth of its full speed). Only
+// what this side sends is paced: a transfer the peer sends (a download)
+// is not.
 
 // Pacing constants.
 const (
