@@ -12,8 +12,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/cmplx"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -358,4 +360,51 @@ func TestSemanticsThroughTwoRelays(t *testing.T) {
 		}
 		wg.Wait()
 	})
+}
+
+// TestCallsFirstThroughTwoRelays: the connections of a Client's
+// DialContext ride a link of their own that gives way to the Client's
+// calls; with Options.BulkFirst it does not. (What giving way does to
+// the calls' latency is BenchmarkRPCUnderBulk's to measure.)
+func TestCallsFirstThroughTwoRelays(t *testing.T) {
+	sink, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	go func() {
+		for {
+			c, err := sink.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	grant, err := relay.ParseGrant("client:connect=" + sink.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := startTwoRelays(t, &hopwire.ServeOptions{Policy: relay.NewPolicy([]*relay.Grant{grant})})
+	for _, bulkFirst := range []bool{false, true} {
+		t.Run(fmt.Sprint("BulkFirst=", bulkFirst), func(t *testing.T) {
+			cl := chain.dial(t, 0, &hopwire.Options{BulkFirst: bulkFirst})
+			conn, err := cl.DialContext(t.Context(), "tcp", sink.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.Write(make([]byte, 1<<20)); err != nil {
+				t.Fatal(err)
+			}
+			dl := conn.(*session.Stream).Link()
+			want := cl.Conn()
+			if bulkFirst {
+				want = nil
+			}
+			if dl == cl.Conn().Link() || dl.YieldsTo() != want {
+				t.Fatalf("the connection's link yields to %p, want %p", dl.YieldsTo(), want)
+			}
+		})
+	}
 }

@@ -140,13 +140,14 @@ func TestPacerPaces(t *testing.T) {
 // Conn makes calls, and only then, through Write and ReadFrom alike; the
 // Conn's own RPC stream is not paced.
 func TestYieldTo(t *testing.T) {
-	for _, via := range []string{"Write", "ReadFrom"} {
-		t.Run(via, func(t *testing.T) {
-			cc, sc := rpcPair(t, "tcp", nil, nil)
+	for _, c := range []struct{ kind, via string }{{"pipe", "Write"}, {"tcp", "Write"}, {"tcp", "ReadFrom"}} {
+		via := c.via
+		t.Run(c.kind+"/"+via, func(t *testing.T) {
+			cc, sc := rpcPair(t, c.kind, nil, nil)
 			if err := sc.Expose("calc", &calc{}); err != nil {
 				t.Fatal(err)
 			}
-			dl, ds := linkPair(t, "tcp", nil, nil)
+			dl, ds := linkPair(t, c.kind, nil, nil)
 			dl.YieldTo(cc)
 			ctx := t.Context()
 			s, err := dl.OpenStream(ctx, KindConnect, nil)
