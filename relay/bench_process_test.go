@@ -84,7 +84,8 @@ type procVariant struct {
 
 // procVariants: hopwire and OpenSSH with 2, 1 and 0 relays (jump hosts),
 // each pair interleaved by name so -count rounds alternate them; then the
-// floor of each shape (plainProcChain).
+// floor of each shape (plainProcChain), and the direct shape's crypto
+// ceiling (tlsFloorProcChain).
 var procVariants = []procVariant{
 	{"hopwire", hopwireProcChain(2)},
 	{"openssh", opensshProcChain(2)},
@@ -95,6 +96,7 @@ var procVariants = []procVariant{
 	{"floor", plainProcChain(2)},
 	{"floor-1jump", plainProcChain(1)},
 	{"floor-0jump", plainProcChain(0)},
+	{"tlsfloor-0jump", tlsFloorProcChain()},
 }
 
 // hopwireCLI runs the hopwire binary with args and returns its stdout.

@@ -153,6 +153,14 @@ var Figures = []Figure{
 		Bench: "BenchmarkProcessRTT/hopwire-0jump", Ref: "BenchmarkProcessRTT/floor-0jump", RefName: "2 plain TCP relay processes (socat, no crypto)", Unit: "p50-ns"},
 	{Group: "Chains (real processes)", Name: "throughput, direct, against the ceiling", Pkg: "relay",
 		Bench: "BenchmarkProcessThroughput/hopwire-0jump", Ref: "BenchmarkProcessThroughput/floor-0jump", RefName: "2 plain TCP relay processes (socat, no crypto)", Unit: "MB/s"},
+	// The direct shape's crypto ceiling: two processes doing nothing but
+	// TLS 1.3 between plain TCP (relay/bench_tlsfloor_test.go).
+	{Group: "Chains (real processes)", Name: "throughput, direct, against its crypto ceiling", Pkg: "relay",
+		Bench: "BenchmarkProcessThroughput/hopwire-0jump", Ref: "BenchmarkProcessThroughput/tlsfloor-0jump", RefName: "2 bare TLS relay processes (crypto/tls only)", Unit: "MB/s"},
+	{Group: "Chains (real processes)", Name: "the crypto ceiling: 2 bare TLS relay processes", Pkg: "relay",
+		Bench: "BenchmarkProcessThroughput/tlsfloor-0jump", Ref: "BenchmarkProcessThroughput/openssh-0jump", RefName: "OpenSSH ssh -L", Unit: "MB/s"},
+	{Group: "Chains (real processes)", Name: "64-byte round trip median, direct, against 2 bare TLS relays", Pkg: "relay",
+		Bench: "BenchmarkProcessRTT/hopwire-0jump", Ref: "BenchmarkProcessRTT/tlsfloor-0jump", RefName: "2 bare TLS relay processes (crypto/tls only)", Unit: "p50-ns"},
 	{Group: "Chains (real processes)", Name: "round trip, direct: real processes vs in-process", Pkg: "relay",
 		Bench: "BenchmarkProcessRTT/hopwire-0jump", Ref: "BenchmarkChainRTT/hopwire-0jump", RefName: "the same chain in one process", Unit: "ns/op", Goal: "≤1.5"},
 	{Group: "Chains (real processes)", Name: "node peak RSS, 2 relays, 256 MiB through", Pkg: "relay",
