@@ -212,9 +212,11 @@ func TestYieldTo(t *testing.T) {
 			p.mu.Lock()
 			p.rate = paceMinRate
 			p.mu.Unlock()
-			// (150 ms: the rate doubles every paceDouble while the calls
-			// are as fast as with no transfer beside them.)
-			paced := 2 * move(150*time.Millisecond)
+			// (100 ms, scaled to 300: the rate doubles every paceDouble
+			// while the calls are as fast as with no transfer beside
+			// them, and a cut lifts it to a sixteenth of the unpaced
+			// rate.)
+			paced := 3 * move(100*time.Millisecond)
 			close(calls)
 			if err := <-callsDone; err != nil {
 				t.Fatal(err)
