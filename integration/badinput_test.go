@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hopwire/hopwire/internal/lockedbuf"
 )
 
 // goTypeName is a Go type name in a message: *fs.PathError, *fmt.wrapError.
@@ -164,7 +166,7 @@ func TestBadInput(t *testing.T) {
 		// An agent that does not trust its relay says so by default (no
 		// -v), with the command that would fix it, and keeps retrying.
 		cmd := exec.Command("ip", "netns", "exec", ns[0], hw, "serve", "--home", home("fresh"), "--name", "db1", "--connect", r1)
-		log := &lockedBuffer{}
+		log := &lockedbuf.Buffer{}
 		cmd.Stderr = log
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

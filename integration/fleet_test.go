@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/internal/lockedbuf"
 )
 
 // fleetLease is the relays' --fleet-lease: short, so that the test is.
@@ -292,7 +293,7 @@ type fleetLab struct {
 // fleetAgent is an agent process and what it printed.
 type fleetAgent struct {
 	name string
-	out  *lockedBuffer
+	out  *lockedbuf.Buffer
 }
 
 var registeredLine = regexp.MustCompile(`(?m)^registered as (\S+) at (\S+)$`)

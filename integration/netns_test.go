@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hopwire/hopwire/internal/lockedbuf"
 )
 
 // bin builds the hopwire binary and the chain client once per test run.
@@ -173,7 +175,7 @@ func startNS(t *testing.T, ns, ready string, args ...string) *exec.Cmd {
 
 // startLogged is startNS that also keeps every line the command prints
 // on stdout, the ready one included.
-func startLogged(t *testing.T, ns, ready string, args ...string) (*exec.Cmd, *lockedBuffer) {
+func startLogged(t *testing.T, ns, ready string, args ...string) (*exec.Cmd, *lockedbuf.Buffer) {
 	t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
 	if ns == "" { // the host's own namespace
@@ -196,7 +198,7 @@ func startLogged(t *testing.T, ns, ready string, args ...string) (*exec.Cmd, *lo
 		}
 	})
 	lines := make(chan string)
-	out := &lockedBuffer{}
+	out := &lockedbuf.Buffer{}
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {

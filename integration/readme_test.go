@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -330,24 +329,6 @@ func TestReadmeFleet(t *testing.T) {
 		},
 		map[string]string{"client": "SHA256:CLIENT", "r1": "SHA256:R1", "r2": "SHA256:R2", "agent": "SHA256:DB1"})
 	lab.run(readmeSteps(t, readmeBlock(t, "## Running a fleet"), roles))
-}
-
-// lockedBuffer is a buffer a process writes while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestReadmeBlocksCovered: every sh block of the README is run by a test

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/classic"
+	"github.com/hopwire/hopwire/internal/lockedbuf"
 	"github.com/hopwire/hopwire/session"
 )
 
@@ -21,7 +22,7 @@ import (
 // a command's argv and exit status, a file's path and size, the digest of
 // evaluated source (never its text).
 func TestClassicAudit(t *testing.T) {
-	var logs lockedBuffer
+	var logs lockedbuf.Buffer
 	client := newIdentity(t, "client")
 	n := startNodeWith(t, "node", "tls://127.0.0.1:0", []*certs.Identity{client}, func(o *Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
@@ -183,7 +184,7 @@ func TestAgentBackoff(t *testing.T) {
 // One access record per forwarded connection: who, where, the bytes each
 // way, how it ended.
 func TestAccessRecord(t *testing.T) {
-	var logs lockedBuffer
+	var logs lockedbuf.Buffer
 	client := newIdentity(t, "client")
 	echo := echoServer(t)
 	n := startNodeWith(t, "node", "tls://127.0.0.1:0", []*certs.Identity{client}, func(o *Options) {

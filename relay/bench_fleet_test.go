@@ -26,6 +26,7 @@ import (
 
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/hop"
+	"github.com/hopwire/hopwire/internal/lockedbuf"
 	"github.com/hopwire/hopwire/relay/directory"
 	"github.com/hopwire/hopwire/session"
 )
@@ -218,7 +219,7 @@ type fleetRelay struct {
 	state string // its state socket
 	cmd   *exec.Cmd
 	done  chan struct{} // closed when it exited
-	log   *lockedBuffer
+	log   *lockedbuf.Buffer
 
 	agents        int // registered here, as its state counts them
 	before, after relayMemory
@@ -352,7 +353,7 @@ func (f *benchFleet) startRelay(b *testing.B, bin, dir, name string) *fleetRelay
 	if err := f.ca.IssueToDir(home, name, []string{"127.0.0.1"}); err != nil {
 		b.Fatal(err)
 	}
-	r := &fleetRelay{name: name, log: &lockedBuffer{}, done: make(chan struct{}),
+	r := &fleetRelay{name: name, log: &lockedbuf.Buffer{}, done: make(chan struct{}),
 		addr:  "tls://" + net.JoinHostPort("127.0.0.1", freeTCPPort(b, "127.0.0.1")),
 		admin: net.JoinHostPort("127.0.0.1", freeTCPPort(b, "127.0.0.1")),
 		state: filepath.Join(home, "state.sock")}

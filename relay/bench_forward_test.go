@@ -24,6 +24,7 @@ import (
 
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/hop"
+	"github.com/hopwire/hopwire/internal/lockedbuf"
 )
 
 // BenchmarkForward10k's shape: its connections come from forwardLinks
@@ -239,7 +240,7 @@ func startServeProcess(b *testing.B, hw string, client *certs.Identity, grants .
 		args = append(args, "--grant", g)
 	}
 	cmd := exec.Command(hw, args...)
-	var stderr lockedBuffer
+	var stderr lockedbuf.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/hop"
+	"github.com/hopwire/hopwire/internal/lockedbuf"
 	hssh "github.com/hopwire/hopwire/transport/ssh"
 	"github.com/hopwire/hopwire/transport/transporttest"
 )
@@ -235,7 +235,7 @@ func startProcess(b testing.TB, what string, cmd *exec.Cmd, addr string) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = groupAttr()
 	}
-	var log lockedBuffer
+	var log lockedbuf.Buffer
 	cmd.Stderr = &log
 	if err := cmd.Start(); err != nil {
 		b.Skipf("skipped: %s: %v", what, err)
@@ -279,23 +279,6 @@ func waitOrKill(cmd *exec.Cmd, d time.Duration) {
 		killGroup(cmd)
 		<-done
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // writeSSHKey writes a new Ed25519 private key in OpenSSH format and

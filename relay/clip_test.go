@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hopwire/hopwire/internal/lockedbuf"
 	"github.com/hopwire/hopwire/session"
 )
 
@@ -13,7 +14,7 @@ import (
 // made an 80 KB log line) gives an error under 1 KiB, and so does every
 // other bad name and remote-forward argument.
 func TestPeerStringsClipped(t *testing.T) {
-	var logs lockedBuffer
+	var logs lockedbuf.Buffer
 	srv, err := New(&Options{Name: "n", Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Policy: NewPolicy([]*Grant{mustGrant(t, "c:forward-remote=127.0.0.1:1-65535")})})
 	if err != nil {

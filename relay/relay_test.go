@@ -26,6 +26,7 @@ import (
 	"github.com/hopwire/hopwire/certs"
 	"github.com/hopwire/hopwire/classic"
 	"github.com/hopwire/hopwire/hop"
+	"github.com/hopwire/hopwire/internal/lockedbuf"
 	"github.com/hopwire/hopwire/session"
 	hssh "github.com/hopwire/hopwire/transport/ssh"
 	gossh "golang.org/x/crypto/ssh"
@@ -650,30 +651,12 @@ func TestDeniedConnectResolvesNothing(t *testing.T) {
 	}
 }
 
-// lockedBuf is a log sink for tests.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // An agent whose key the relay does not authorize says so at the default
 // log level, with the command its operator runs on the relay (issue 15).
 func TestAgentRefusedByRelaySaysWhatToRun(t *testing.T) {
 	agentID := newIdentity(t, "agent1")
 	relayNode := startNode(t, "relay", "tls://127.0.0.1:0", nil, "agent1:register=db-*")
-	logs := &lockedBuf{}
+	logs := &lockedbuf.Buffer{}
 	agent, err := New(&Options{Name: "agent1", Identity: agentID, Trust: certs.Trust{Store: certs.StoreOf()},
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	if err != nil {

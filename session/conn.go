@@ -178,7 +178,10 @@ type Conn struct {
 
 	unhook func() bool // cancels the link's hook that fails the Conn
 
-	pace atomic.Pointer[pacer] // times the calls; paces the links that yield to them (Link.YieldTo)
+	// pace times the calls (two clock reads a call), so that a link
+	// that gives way to them later (Link.YieldTo) knows from the start
+	// what they take on an idle path.
+	pace *pacer
 
 	rpcMu sync.Mutex
 	rpcCh chan<- *Stream // takes the first rpc stream; nil once it came
@@ -226,11 +229,8 @@ func NewConn(ctx context.Context, l *Link, opts *Options) (*Conn, error) {
 		rng:      mrand.NewChaCha8(seed),
 		handoff:  make(chan *bufio.Reader),
 		done:     make(chan struct{}),
+		pace:     newPacer(),
 	}
-	// Every Conn keeps its calls' round trips (two clock reads a call),
-	// so that a link that yields to its calls later knows from the start
-	// what they take on an idle path (see pacer).
-	c.pace.Store(newPacer())
 	c.sendStacks = o.ErrorStacks && slices.Contains(l.Peer().Caps, capErrorStack)
 	c.wcond.L = &c.wmu
 	c.ctx, c.cancel = context.WithCancel(context.WithValue(context.Background(), connKey{}, c))
@@ -826,9 +826,7 @@ func (c *Conn) dispatch(m *wire.Msg) bool {
 		if cl == nil {
 			return true // a ping nobody waits for any more
 		}
-		if p := c.pace.Load(); p != nil && !cl.sent.IsZero() {
-			p.callEnded(cl.sent)
-		}
+		c.pace.callEnded(cl.sent)
 		if abandoned {
 			// The late reply of a call whose caller gave up: free its
 			// slot and drop what it carried.
@@ -932,10 +930,8 @@ func (c *Conn) register(id uint64, cl *call) error {
 		return c.err
 	default:
 	}
-	if p := c.pace.Load(); p != nil {
-		cl.sent = time.Now()
-		p.callStarted(cl.sent)
-	}
+	cl.sent = time.Now()
+	c.pace.callStarted(cl.sent)
 	c.pending[id] = cl
 	return nil
 }

@@ -265,11 +265,10 @@ type Link struct {
 	// read their open record, with no accept loop of its own parked.
 	acceptMu sync.Mutex
 	handler  func(*Stream)
-	incoming atomic.Int64          // open incoming streams, for MaxStreams
-	acct     *linkAcct             // receive-buffer accounting; nil over a native muxer
-	release  func()                // from LinkConfig.Admit
-	pace     atomic.Pointer[pacer] // paces this link's writes while another Conn's calls run (YieldTo)
-	yieldTo  atomic.Pointer[Conn]  // that Conn
+	incoming atomic.Int64         // open incoming streams, for MaxStreams
+	acct     *linkAcct            // receive-buffer accounting; nil over a native muxer
+	release  func()               // from LinkConfig.Admit
+	yieldTo  atomic.Pointer[Conn] // whose calls this link's writes give way to (YieldTo)
 
 	mu      sync.Mutex
 	streams map[*Stream]struct{}
@@ -699,14 +698,7 @@ func (l *Link) shutdown(cause error) {
 // (hop.Route.DialContext), so that a transfer does not slow the route's
 // own calls beside it. nil stops the pacing. See pace.go for why
 // pacing, and what it costs.
-func (l *Link) YieldTo(c *Conn) {
-	l.yieldTo.Store(c)
-	if c == nil {
-		l.pace.Store(nil)
-		return
-	}
-	l.pace.Store(c.pace.Load())
-}
+func (l *Link) YieldTo(c *Conn) { l.yieldTo.Store(c) }
 
 // YieldsTo returns the Conn whose calls this link gives way to (YieldTo),
 // or nil.

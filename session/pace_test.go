@@ -184,7 +184,7 @@ func TestYieldTo(t *testing.T) {
 				return n
 			}
 			free := move(300 * time.Millisecond)
-			if n := cc.pace.Load().paced.Load(); n != 0 {
+			if n := cc.pace.paced.Load(); n != 0 {
 				t.Fatalf("%d writes paced with no calls", n)
 			}
 
@@ -208,7 +208,7 @@ func TestYieldTo(t *testing.T) {
 				}
 			}()
 			time.Sleep(10 * time.Millisecond)
-			p := cc.pace.Load()
+			p := cc.pace
 			p.mu.Lock()
 			p.rate = paceMinRate
 			p.mu.Unlock()

@@ -325,11 +325,17 @@ func (s *Stream) failRead(err error, where string) error {
 	return s.rerr
 }
 
+// giveWay waits before a write of n bytes while the link gives way to
+// another Conn's calls (Link.YieldTo); the RPC stream never waits.
+func (s *Stream) giveWay(n int) {
+	if c := s.link.yieldTo.Load(); c != nil && s.kind != KindRPC {
+		c.pace.wait(n)
+	}
+}
+
 // Write writes p as one or more data records.
 func (s *Stream) Write(p []byte) (int, error) {
-	if pc := s.link.pace.Load(); pc != nil && s.kind != KindRPC {
-		pc.wait(len(p))
-	}
+	s.giveWay(len(p))
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.werr != nil {
@@ -394,9 +400,7 @@ func (s *Stream) ReadFrom(r io.Reader) (int64, error) {
 		}
 		n, rerr := r.Read(buf[wire.RecordHeaderLen:])
 		if n > 0 {
-			if pc := s.link.pace.Load(); pc != nil && s.kind != KindRPC {
-				pc.wait(n)
-			}
+			s.giveWay(n)
 			wire.PutRecordHeader(buf, wire.RecordData, n)
 			if err := s.writeRecord(buf[:wire.RecordHeaderLen+n]); err != nil {
 				return total, err

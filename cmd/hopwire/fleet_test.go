@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -10,11 +9,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hopwire/hopwire/certs"
+	"github.com/hopwire/hopwire/internal/lockedbuf"
 )
 
 // TestServeDirectoryTLS: serve --directory tls:// --directory-ca joins a
@@ -71,7 +70,7 @@ func TestServeDirectoryTLS(t *testing.T) {
 		filepath.Join(dir, "nats.crt"), filepath.Join(dir, "nats.key"), caFile), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var natsOut lockedBuf
+	var natsOut lockedbuf.Buffer
 	nats := exec.Command(natsBin, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", filepath.Join(dir, "js"), "-c", conf)
 	nats.Stdout, nats.Stderr = &natsOut, &natsOut
 	if err := nats.Start(); err != nil {
@@ -100,7 +99,7 @@ func TestServeDirectoryTLS(t *testing.T) {
 
 	// With the fleet's CA: the relay joins, its certificate verified.
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr lockedBuf
+	var stdout, stderr lockedbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, append(args, "--directory-ca", caFile), strings.NewReader(""), &stdout, &stderr)
@@ -125,23 +124,4 @@ func TestServeDirectoryTLS(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("serve: %v", err)
 	}
-}
-
-// lockedBuf is a bytes.Buffer written by one goroutine or process while
-// the test reads it.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -1,7 +1,6 @@
 package directory
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/hopwire/hopwire/internal/lockedbuf"
 )
 
 func TestMain(m *testing.M) {
@@ -35,7 +36,7 @@ type natsServer struct {
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
-	out *syncBuffer
+	out *lockedbuf.Buffer
 }
 
 // needNATS returns the nats-server binary. Without it the test fails in CI
@@ -94,7 +95,7 @@ func (s *natsServer) start() {
 	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := &syncBuffer{}
+	out := &lockedbuf.Buffer{}
 	args := []string{"-a", "127.0.0.1", "-p", strconv.Itoa(s.port)}
 	if s.js {
 		args = append(args, "-js", "-sd", s.dir)
@@ -130,24 +131,6 @@ func (s *natsServer) kill() {
 	s.cmd.Process.Kill()
 	s.cmd.Wait()
 	s.cmd = nil
-}
-
-// syncBuffer is a bytes.Buffer a process writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // eventually polls cond every 20 ms until it holds or within has passed.

@@ -11,10 +11,10 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/hopwire/hopwire/internal/lockedbuf"
 	"github.com/hopwire/hopwire/session"
 	"github.com/hopwire/hopwire/session/rpyc/rpyctest"
 )
@@ -122,24 +122,7 @@ type pyProc struct {
 	cmd    *exec.Cmd
 	in     io.WriteCloser
 	out    *bufio.Reader
-	stderr lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	stderr lockedbuf.Buffer
 }
 
 func startPyProc(py string, args ...string) (*pyProc, error) {

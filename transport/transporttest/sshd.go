@@ -1,7 +1,6 @@
 package transporttest
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/hopwire/hopwire/internal/lockedbuf"
 )
 
 // SSHDOptions says what differs between the private OpenSSH servers the
@@ -166,7 +167,7 @@ func StartSSHD(t testing.TB, opts *SSHDOptions) *SSHD {
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	ownGroup(cmd)
-	log := &syncBuffer{}
+	log := &lockedbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.WaitDelay = 5 * time.Second // should a child outlive the group kill holding the log pipe
 	if err := cmd.Start(); err != nil {
@@ -216,23 +217,4 @@ func writeFile(t testing.TB, path string, data []byte) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer that a process's output and the test may
-// use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
