@@ -282,10 +282,16 @@ func TestMetricsHooks(t *testing.T) {
 	b.Lookup(ctx, "x")
 	b.Lookup(ctx, "nobody")
 	a.Close()
+	closed := time.Now()
 	eventually(t, 3*time.Second, "x expires", func() bool {
 		_, err := b.Lookup(ctx, "x")
 		return errors.Is(err, ErrNotFound)
 	})
+	// y was written after x: its lease may end a little later (an
+	// entry's lease runs from its relay's last heartbeat or its own
+	// write, whichever is later). Both are over one lease after A's
+	// last heartbeat, which was before Close returned.
+	time.Sleep(time.Until(closed.Add(time.Second + 300*time.Millisecond)))
 	if _, err := b.List(ctx); err != nil { // evicts y
 		t.Fatal(err)
 	}
